@@ -1,0 +1,259 @@
+/*
+ * sipguard.h - the C ABI between a host shim (Kamailio module) and the Rust core.
+ *
+ * This header is the only contract between the two sides. The core knows
+ * nothing about Kamailio: it receives plain bytes, lengths, addresses and
+ * monotonic times, and reports through return codes, out-parameters and a
+ * logging callback.
+ *
+ * Rules every function follows:
+ *   - No panic or unwind crosses this boundary: a caught panic returns
+ *     SIPGUARD_ERR_PANIC (and is logged through the logger).
+ *   - A NULL pointer with a non-zero length, or a NULL required pointer,
+ *     returns SIPGUARD_ERR_NULL and dereferences nothing.
+ *   - Buffers are pointer + length and need not be NUL-terminated.
+ *   - Status and verdict values are never renumbered.
+ *
+ * Life cycle in a forking host:
+ *   1. parameters:  sipguard_config_new(), sipguard_config_set() per parameter
+ *   2. mod_init:    sipguard_region_create() maps the shared region (before fork),
+ *                   sipguard_state_load() restores saved bans
+ *   3. workers:     sipguard_check(), sipguard_drop_check() per packet/request
+ *   4. timer:       sipguard_sweep() every second, sipguard_state_save() periodically
+ *   5. shutdown:    sipguard_state_save(), sipguard_region_destroy()
+ */
+#ifndef SIPGUARD_H
+#define SIPGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Result of every call. */
+typedef enum sipguard_status {
+	SIPGUARD_OK = 0,
+	SIPGUARD_ERR_NULL = 1,          /* a required pointer was NULL */
+	SIPGUARD_ERR_INVALID = 2,       /* an argument or parameter value is invalid */
+	SIPGUARD_ERR_UNKNOWN_PARAM = 3, /* sipguard_config_set(): no such parameter */
+	SIPGUARD_ERR_SYSTEM = 4,        /* the OS refused (e.g. mmap failed) */
+	SIPGUARD_ERR_PANIC = 5,         /* the core panicked; the call had no effect */
+	SIPGUARD_ERR_NOT_FOUND = 6,     /* no such ban (unban) */
+	SIPGUARD_ERR_IO = 7,            /* state file could not be read or written */
+	SIPGUARD_ERR_CORRUPT = 8,       /* state file is corrupt; it was ignored */
+	SIPGUARD_ERR_FULL = 9,          /* no room for the entry (bucket full of bans) */
+	SIPGUARD_ERR_BUSY = 10          /* entry lock not obtained in time; nothing changed */
+} sipguard_status;
+
+/* Verdict of sipguard_check(); the Kamailio shim returns it to the script as is. */
+typedef enum sipguard_verdict {
+	SIPGUARD_PASS = 1,         /* counted, under the rate */
+	SIPGUARD_ALLOWLISTED = 2,  /* source matches an `allow` CIDR; never limited */
+	SIPGUARD_UNTRACKED = 3,    /* passed without counting: table bucket full of bans or busy */
+	SIPGUARD_LIMITED = -1,     /* this request exceeded the rate: the source is banned now */
+	SIPGUARD_BANNED = -2       /* the source was already banned */
+} sipguard_verdict;
+
+/* Log levels passed to the logger callback (map to L_ERR .. L_DBG). */
+typedef enum sipguard_log_level {
+	SIPGUARD_LOG_ERR = 1,
+	SIPGUARD_LOG_WARN = 2,
+	SIPGUARD_LOG_NOTICE = 3,
+	SIPGUARD_LOG_INFO = 4,
+	SIPGUARD_LOG_DEBUG = 5
+} sipguard_log_level;
+
+/* Why a source was banned. */
+typedef enum sipguard_ban_reason {
+	SIPGUARD_REASON_FLOOD = 1,    /* exceeded `rate` */
+	SIPGUARD_REASON_MANUAL = 2,   /* sipguard.ban RPC */
+	SIPGUARD_REASON_RESTORED = 3  /* loaded from state_file (keeps original reason when known) */
+} sipguard_ban_reason;
+
+/* Opaque, process-local parameter set (built before mod_init). */
+typedef struct sipguard_config sipguard_config;
+/* Opaque, process-local handle to the shared region (inherited across fork). */
+typedef struct sipguard_region sipguard_region;
+
+/*
+ * Logger: the core sends every log line here (ban/unban lines, state file
+ * reports, panic messages). `msg` is not NUL-terminated. Set once, before
+ * anything else; NULL disables logging. Called from any process.
+ */
+typedef void (*sipguard_log_fn)(int level, const char *msg, size_t msg_len);
+void sipguard_set_logger(sipguard_log_fn logger);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, a vDSO read). */
+uint64_t sipguard_clock_ns(void);
+
+/* Static, NUL-terminated description of a status code. */
+const char *sipguard_status_message(int status);
+
+/* ---- configuration ---------------------------------------------------- */
+
+sipguard_status sipguard_config_new(sipguard_config **out);
+void sipguard_config_free(sipguard_config *cfg);
+
+/*
+ * Set one parameter from its text form. On SIPGUARD_ERR_INVALID or
+ * SIPGUARD_ERR_UNKNOWN_PARAM a NUL-terminated message naming the parameter
+ * and the bad token is written to err (truncated to err_len).
+ *
+ * Parameters (name: form, default):
+ *   table_size    : entries, integer >= 64, rounded up to a multiple of 8   (65536)
+ *   rate          : "N/s", "N/m", "N/h" or "N/Ts" e.g. "30/2s"              ("30/2s")
+ *   burst         : requests allowed back to back, integer >= 1            (N of rate)
+ *   ipv6_prefix   : IPv6 sources are keyed per this prefix, 1..128          (64)
+ *   ban_time      : first ban; duration "300", "300s", "5m", "1h", "1d"    (300s)
+ *   ban_factor    : each further ban multiplies the duration, 1..1000       (2)
+ *   ban_max       : cap of an escalated ban, duration                      (1d)
+ *   ban_permanent : 0/1: a ban that reaches ban_max is permanent instead   (0)
+ *   ban_forget    : offences are forgotten this long after a ban ends      (1d)
+ *   allow         : CIDR or address, v4 or v6; repeatable, or a list
+ *                   separated by commas/spaces                               (none)
+ *   early_drop    : 0/1: drop traffic of banned sources before parsing     (0)
+ *   state_file    : path where bans are saved and restored ("" = off)      ("")
+ *   save_interval : duration between periodic saves                        (60s)
+ */
+sipguard_status sipguard_config_set(sipguard_config *cfg,
+		const char *name, size_t name_len,
+		const char *value, size_t value_len,
+		char *err, size_t err_len);
+
+/* Settings the shim itself acts on. */
+typedef struct sipguard_settings {
+	uint32_t early_drop;          /* 1: register the network-data hook */
+	uint32_t save_interval_s;     /* seconds between sipguard_state_save() calls */
+	uint32_t has_state_file;      /* 1: state_file is set */
+	uint32_t ipv6_prefix;
+	uint64_t table_size;          /* entries, after rounding */
+	uint64_t region_bytes;        /* bytes the shared region will map */
+} sipguard_settings;
+
+sipguard_status sipguard_config_settings(const sipguard_config *cfg,
+		sipguard_settings *out);
+
+/* ---- shared region ---------------------------------------------------- */
+
+/*
+ * Map the shared region (MAP_SHARED|MAP_ANONYMOUS) sized from cfg, and copy
+ * cfg into the handle. Call in the parent before forking workers; children
+ * inherit both. cfg may be freed afterwards. On error, a message is written
+ * to err.
+ */
+sipguard_status sipguard_region_create(const sipguard_config *cfg,
+		sipguard_region **out, char *err, size_t err_len);
+void sipguard_region_destroy(sipguard_region *region);
+
+/* ---- per request ------------------------------------------------------ */
+
+typedef struct sipguard_check_result {
+	int32_t verdict;      /* sipguard_verdict */
+	uint32_t offences;    /* bans of this source so far (incl. a new one) */
+	uint64_t ban_ms;      /* remaining ban in ms; UINT64_MAX = permanent; 0 = none */
+} sipguard_check_result;
+
+/*
+ * Count one request from addr (4 bytes IPv4 or 16 bytes IPv6, network
+ * order) at monotonic time now_ns. Allocates nothing; takes one bucket
+ * lock for a few loads and stores; no syscall.
+ */
+sipguard_status sipguard_check(sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, uint64_t now_ns,
+		sipguard_check_result *out);
+
+/* Same, with the address as text ("192.0.2.1", "2001:db8::1", "[::1]"). */
+sipguard_status sipguard_check_text(sipguard_region *region,
+		const char *addr, size_t addr_len, uint64_t now_ns,
+		sipguard_check_result *out);
+
+/*
+ * Early-drop test for the network hook: *drop_out = 1 when addr is banned
+ * (the drop is counted in statistics and in the ban's hits), else 0.
+ * Does not count a request against the rate.
+ */
+sipguard_status sipguard_drop_check(sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, uint64_t now_ns,
+		int32_t *drop_out);
+
+/* ---- operations (RPC, timer) ------------------------------------------ */
+
+/*
+ * Ban addr (text) now. seconds == 0: the escalated ban_time for this
+ * source; seconds == UINT64_MAX: permanent. Logs the ban line.
+ */
+sipguard_status sipguard_ban(sipguard_region *region,
+		const char *addr, size_t addr_len, uint64_t seconds, uint64_t now_ns,
+		char *err, size_t err_len);
+
+/* Lift a ban on addr (text). SIPGUARD_ERR_NOT_FOUND when not banned. Logs. */
+sipguard_status sipguard_unban(sipguard_region *region,
+		const char *addr, size_t addr_len, uint64_t now_ns,
+		char *err, size_t err_len);
+
+/* One entry as reported by the list calls. Strings are NUL-terminated. */
+typedef struct sipguard_entry_info {
+	char key[64];         /* "192.0.2.1" or "2001:db8::/64" */
+	int32_t banned;       /* 1 while banned */
+	int32_t reason;       /* sipguard_ban_reason of the current/last ban, 0 none */
+	uint64_t ban_ms;      /* remaining ban in ms; UINT64_MAX = permanent */
+	uint32_t offences;    /* bans so far */
+	uint32_t load_pct;    /* share of the burst allowance in use now, 0..100+ */
+	uint64_t hits;        /* requests and dropped packets seen from this key */
+	uint64_t idle_ms;     /* since the last request */
+} sipguard_entry_info;
+
+/* Called once per entry; return 0 to continue, non-zero to stop. */
+typedef int (*sipguard_entry_fn)(void *ctx, const sipguard_entry_info *entry);
+
+/* Every active ban, in table order. */
+sipguard_status sipguard_list_bans(sipguard_region *region, uint64_t now_ns,
+		sipguard_entry_fn fn, void *ctx);
+
+/* Up to max unbanned sources with the highest load, highest first. max <= 100. */
+sipguard_status sipguard_list_top(sipguard_region *region, uint64_t now_ns,
+		uint32_t max, sipguard_entry_fn fn, void *ctx);
+
+typedef struct sipguard_stats {
+	uint64_t checked;       /* sipguard_check() calls */
+	uint64_t passed;        /* verdict PASS or UNTRACKED */
+	uint64_t allowlisted;   /* verdict ALLOWLISTED */
+	uint64_t limited;       /* verdict LIMITED (new bans by rate) */
+	uint64_t rejected;      /* verdict BANNED */
+	uint64_t bans;          /* bans created, all reasons */
+	uint64_t unbans;        /* bans lifted (expired or RPC) */
+	uint64_t dropped;       /* packets dropped early */
+	uint64_t untracked;     /* verdict UNTRACKED */
+	uint64_t evictions;     /* entries recycled for new sources */
+	uint64_t active_bans;   /* bans in force now (counted by the sweep) */
+	uint64_t entries_used;  /* occupied entries */
+	uint64_t table_size;    /* capacity in entries */
+	uint64_t region_bytes;  /* mapped bytes, fixed */
+} sipguard_stats;
+
+sipguard_status sipguard_stats_get(sipguard_region *region, sipguard_stats *out);
+
+/*
+ * Timer work, once a second from one process: logs expired bans (once),
+ * forgets stale offences, recounts active bans and used entries.
+ */
+sipguard_status sipguard_sweep(sipguard_region *region, uint64_t now_ns);
+
+/* Write active bans and offence history to state_file (atomic rename). */
+sipguard_status sipguard_state_save(sipguard_region *region, uint64_t now_ns);
+
+/*
+ * Restore from state_file. A missing file returns SIPGUARD_OK (nothing
+ * loaded); a corrupt one is logged and ignored (SIPGUARD_ERR_CORRUPT).
+ * *loaded_out (may be NULL) receives the number of bans restored.
+ */
+sipguard_status sipguard_state_load(sipguard_region *region, uint64_t now_ns,
+		uint32_t *loaded_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIPGUARD_H */

@@ -1,0 +1,288 @@
+//! Source addresses and the table key derived from them.
+//!
+//! Every address becomes 128 bits: IPv4 as an IPv4-mapped IPv6 address
+//! (::ffff:a.b.c.d, kept whole), IPv6 masked to the configured prefix, because
+//! an attacker who owns a /64 can rotate through it at will.
+
+use std::fmt::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// ::ffff:0:0/96, shifted down by the 32 IPv4 bits.
+const V4_MAPPED_PREFIX: u128 = 0xffff;
+
+/// A source as the table knows it: 128 bits plus how many of them count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub bits: u128,
+    /// Significant bits of `bits` as IPv6 (128 for an IPv4 source).
+    pub prefix: u8,
+}
+
+fn mask(prefix: u8) -> u128 {
+    match prefix {
+        0 => 0,
+        p => u128::MAX << (128 - p as u32),
+    }
+}
+
+fn is_v4_mapped(bits: u128) -> bool {
+    bits >> 32 == V4_MAPPED_PREFIX
+}
+
+impl Key {
+    /// Key of a raw address: 4 bytes (IPv4) or 16 bytes (IPv6), network order.
+    pub fn from_bytes(addr: &[u8], ipv6_prefix: u8) -> Option<Key> {
+        match addr.len() {
+            4 => Some(Key::from_ip(
+                IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
+                ipv6_prefix,
+            )),
+            16 => {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(addr);
+                Some(Key::from_ip(IpAddr::V6(Ipv6Addr::from(b)), ipv6_prefix))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn from_ip(ip: IpAddr, ipv6_prefix: u8) -> Key {
+        let bits = to_bits(ip);
+        if is_v4_mapped(bits) {
+            Key { bits, prefix: 128 }
+        } else {
+            Key {
+                bits: bits & mask(ipv6_prefix),
+                prefix: ipv6_prefix,
+            }
+        }
+    }
+
+    /// Key from text: an address ("192.0.2.1", "2001:db8::1", "[::1]") or,
+    /// as written in the state file, "2001:db8::/64".
+    pub fn parse(text: &str, ipv6_prefix: u8) -> Option<Key> {
+        let (ip, _) = parse_ip_with_prefix(text).ok()?;
+        Some(Key::from_ip(ip, ipv6_prefix))
+    }
+
+    pub fn halves(&self) -> [u64; 2] {
+        [(self.bits >> 64) as u64, self.bits as u64]
+    }
+
+    /// The key stored as two halves: IPv4 sources are whole addresses,
+    /// IPv6 ones prefixes of `ipv6_prefix` bits.
+    pub fn from_halves(h: [u64; 2], ipv6_prefix: u8) -> Key {
+        let bits = ((h[0] as u128) << 64) | h[1] as u128;
+        Key {
+            bits,
+            prefix: if is_v4_mapped(bits) { 128 } else { ipv6_prefix },
+        }
+    }
+
+    /// The address part, without the prefix length (for `src=` in logs).
+    pub fn address(&self) -> IpAddr {
+        if is_v4_mapped(self.bits) {
+            IpAddr::V4(Ipv4Addr::from(self.bits as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(self.bits))
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_v4_mapped(self.bits) {
+            write!(f, "{}", Ipv4Addr::from(self.bits as u32))
+        } else if self.prefix == 128 {
+            write!(f, "{}", Ipv6Addr::from(self.bits))
+        } else {
+            write!(f, "{}/{}", Ipv6Addr::from(self.bits), self.prefix)
+        }
+    }
+}
+
+fn to_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => (V4_MAPPED_PREFIX << 32) | u32::from(v4) as u128,
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// "addr", "[addr]" or "addr/len" → (address, length if given).
+fn parse_ip_with_prefix(text: &str) -> Result<(IpAddr, Option<u8>), &'static str> {
+    let t = text.trim();
+    let (addr, len) = match t.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| "bad prefix length")?)),
+        None => (t, None),
+    };
+    let addr = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    let ip: IpAddr = addr.parse().map_err(|_| "not an IPv4 or IPv6 address")?;
+    Ok((ip, len))
+}
+
+/// An allowlist entry. IPv4 networks are stored in the mapped range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: u128,
+    mask: u128,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, &'static str> {
+        let (ip, len) = parse_ip_with_prefix(text)?;
+        let (len, max) = match ip {
+            IpAddr::V4(_) => (len.unwrap_or(32), 32u8),
+            IpAddr::V6(_) => (len.unwrap_or(128), 128u8),
+        };
+        if len > max {
+            return Err("prefix length too long for the address family");
+        }
+        let mapped_len = if ip.is_ipv4() { len + 96 } else { len };
+        let mask = mask(mapped_len);
+        Ok(Cidr {
+            net: to_bits(ip) & mask,
+            mask,
+        })
+    }
+
+    /// Whether a raw address (4 or 16 bytes) lies in this network.
+    pub fn contains(&self, addr_bits: u128) -> bool {
+        addr_bits & self.mask == self.net
+    }
+}
+
+/// Whole address bits (not masked), for the allowlist.
+pub fn address_bits(addr: &[u8]) -> Option<u128> {
+    match addr.len() {
+        4 => {
+            Some((V4_MAPPED_PREFIX << 32) | u32::from_be_bytes([addr[0], addr[1], addr[2], addr[3]]) as u128)
+        }
+        16 => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(addr);
+            Some(u128::from_be_bytes(b))
+        }
+        _ => None,
+    }
+}
+
+/// Parse a plain address ("192.0.2.1", "::1", "[::1]") into 16 bytes without allocating.
+pub fn parse_address(text: &str) -> Option<[u8; 16]> {
+    match parse_ip_with_prefix(text) {
+        Ok((ip, None)) => Some(to_bits(ip).to_be_bytes()),
+        _ => None,
+    }
+}
+
+/// A fixed buffer that `write!` fills without allocating; output past the end is dropped.
+pub struct FixedBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> FixedBuf<N> {
+    pub fn new() -> Self {
+        FixedBuf { buf: [0; N], len: 0 }
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+    pub fn as_str(&self) -> &str {
+        // Only whole `&str` pieces are ever appended, cut at a char boundary.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> Default for FixedBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Write for FixedBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = N - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+/// Text of a raw source address for log lines.
+pub fn display_address(addr: &[u8]) -> FixedBuf<48> {
+    let mut out = FixedBuf::new();
+    if let Some(bits) = address_bits(addr) {
+        let _ = if is_v4_mapped(bits) {
+            write!(out, "{}", Ipv4Addr::from(bits as u32))
+        } else {
+            write!(out, "{}", Ipv6Addr::from(bits))
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_keys_are_whole_addresses() {
+        let k = Key::from_bytes(&[127, 0, 0, 2], 64).unwrap();
+        assert_eq!(k.to_string(), "127.0.0.2");
+        assert_ne!(k, Key::from_bytes(&[127, 0, 0, 3], 64).unwrap());
+    }
+
+    #[test]
+    fn ipv6_keys_share_a_prefix() {
+        let a = Key::parse("2001:db8::1", 64).unwrap();
+        let b = Key::parse("2001:db8::ffff:1", 64).unwrap();
+        let c = Key::parse("2001:db8:0:1::1", 64).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.to_string(), "2001:db8::/64");
+        assert_eq!(Key::parse("::1", 64).unwrap().to_string(), "::/64");
+        assert_eq!(Key::parse("[::1]", 128).unwrap().to_string(), "::1");
+    }
+
+    #[test]
+    fn mapped_ipv6_is_the_ipv4_source() {
+        let mapped = Key::parse("::ffff:192.0.2.7", 64).unwrap();
+        assert_eq!(mapped, Key::from_bytes(&[192, 0, 2, 7], 64).unwrap());
+    }
+
+    #[test]
+    fn state_file_keys_round_trip() {
+        for text in ["10.1.2.3", "2001:db8::/64"] {
+            assert_eq!(Key::parse(text, 64).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let v4 = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(v4.contains(address_bits(&[10, 9, 8, 7]).unwrap()));
+        assert!(!v4.contains(address_bits(&[11, 0, 0, 1]).unwrap()));
+        let host = Cidr::parse("127.0.0.250").unwrap();
+        assert!(host.contains(address_bits(&[127, 0, 0, 250]).unwrap()));
+        assert!(!host.contains(address_bits(&[127, 0, 0, 251]).unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(u128::from("2001:db8:1::5".parse::<Ipv6Addr>().unwrap())));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("300.0.0.0/8").is_err());
+        assert!(Cidr::parse("::/129").is_err());
+    }
+
+    #[test]
+    fn fixed_buf_truncates() {
+        let mut b = FixedBuf::<4>::new();
+        write!(b, "abcdef").unwrap();
+        assert_eq!(b.as_str(), "abcd");
+    }
+}

@@ -1,0 +1,184 @@
+//! Ban durations and the ban/unban log lines.
+//!
+//! The lines are a stable interface: fail2ban's filter in
+//! `kamailio-cfg/fail2ban/` matches them, so change them only with it.
+//!
+//! ```text
+//! sipguard: BAN src=<ip> key=<key> reason=<flood|manual|restored> duration=<s|permanent> offences=<n>
+//! sipguard: UNBAN key=<key> reason=<expired|rpc>
+//! ```
+
+use crate::addr::Key;
+use crate::clock::NS_PER_SEC;
+use crate::config::Config;
+use crate::log::{log, Level};
+use crate::table::PERMANENT;
+use std::fmt;
+
+/// Ban reasons; the values are the ABI's `sipguard_ban_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Reason {
+    Flood = 1,
+    Manual = 2,
+    Restored = 3,
+}
+
+impl Reason {
+    pub fn from_code(code: u32) -> Option<Reason> {
+        match code {
+            1 => Some(Reason::Flood),
+            2 => Some(Reason::Manual),
+            3 => Some(Reason::Restored),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Flood => "flood",
+            Reason::Manual => "manual",
+            Reason::Restored => "restored",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Reason> {
+        [Reason::Flood, Reason::Manual, Reason::Restored]
+            .into_iter()
+            .find(|r| r.name() == name)
+    }
+}
+
+/// How long the n-th ban of a source lasts (fail2ban's bantime.increment).
+#[derive(Debug, Clone, Copy)]
+pub struct Escalation {
+    pub base_ns: u64,
+    pub factor: u64,
+    pub max_ns: u64,
+    pub permanent_at_max: bool,
+    pub forget_ns: u64,
+}
+
+impl Escalation {
+    pub fn from_config(cfg: &Config) -> Escalation {
+        Escalation {
+            base_ns: cfg.ban_time_ns,
+            factor: cfg.ban_factor,
+            max_ns: cfg.ban_max_ns,
+            permanent_at_max: cfg.ban_permanent,
+            forget_ns: cfg.ban_forget_ns,
+        }
+    }
+
+    /// base × factor^(offences-1), capped at max (or permanent at the cap).
+    pub fn duration_ns(&self, offences: u32) -> u64 {
+        let grown = self
+            .factor
+            .saturating_pow(offences.saturating_sub(1))
+            .saturating_mul(self.base_ns);
+        match (grown >= self.max_ns, self.permanent_at_max) {
+            (false, _) => grown,
+            (true, false) => self.max_ns,
+            (true, true) => PERMANENT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanEvent {
+    pub key: Key,
+    pub reason: Reason,
+    /// PERMANENT for a permanent ban.
+    pub duration_ns: u64,
+    pub offences: u32,
+}
+
+impl BanEvent {
+    /// `src`: the address that triggered the ban, when there is one.
+    pub fn log(&self, src: Option<&str>) {
+        let src = SrcText(src, self.key);
+        let duration = DurationText(self.duration_ns);
+        log(
+            Level::Notice,
+            format_args!(
+                "sipguard: BAN src={src} key={} reason={} duration={duration} offences={}",
+                self.key,
+                self.reason.name(),
+                self.offences
+            ),
+        );
+    }
+}
+
+struct SrcText<'a>(Option<&'a str>, Key);
+
+impl fmt::Display for SrcText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => f.write_str(s),
+            None => write!(f, "{}", self.1.address()),
+        }
+    }
+}
+
+/// Whole seconds, rounded up, or "permanent".
+struct DurationText(u64);
+
+impl fmt::Display for DurationText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            PERMANENT => f.write_str("permanent"),
+            ns => write!(f, "{}", ns.div_ceil(NS_PER_SEC)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnbanEvent {
+    pub key: Key,
+    /// true: the ban ran out; false: lifted by RPC.
+    pub expired: bool,
+}
+
+impl UnbanEvent {
+    pub fn log(&self) {
+        let reason = if self.expired { "expired" } else { "rpc" };
+        log(
+            Level::Notice,
+            format_args!("sipguard: UNBAN key={} reason={reason}", self.key),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escalation_doubles_up_to_the_cap() {
+        let e = Escalation {
+            base_ns: 300,
+            factor: 2,
+            max_ns: 1000,
+            permanent_at_max: false,
+            forget_ns: 0,
+        };
+        assert_eq!(
+            [1, 2, 3, 4, 60].map(|n| e.duration_ns(n)),
+            [300, 600, 1000, 1000, 1000]
+        );
+        let p = Escalation {
+            permanent_at_max: true,
+            ..e
+        };
+        assert_eq!([1, 2, 3].map(|n| p.duration_ns(n)), [300, 600, PERMANENT]);
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in [Reason::Flood, Reason::Manual, Reason::Restored] {
+            assert_eq!(Reason::from_name(r.name()), Some(r));
+            assert_eq!(Reason::from_code(r as u32), Some(r));
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Module parameters: parsed and validated once, in the parent, before the fork.
+//!
+//! Every error names the parameter and quotes the bad token, so Kamailio can
+//! refuse to start with a message the operator can act on.
+
+use crate::addr::Cidr;
+use std::fmt;
+use std::path::PathBuf;
+
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// Why a parameter was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    UnknownParam(String),
+    Invalid { param: &'static str, msg: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownParam(name) => write!(f, "unknown parameter \"{name}\""),
+            ConfigError::Invalid { param, msg } => write!(f, "parameter {param}: {msg}"),
+        }
+    }
+}
+
+fn invalid(param: &'static str, msg: String) -> ConfigError {
+    ConfigError::Invalid { param, msg }
+}
+
+/// The rate rule: `count` requests per `period_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u64,
+    pub period_ns: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_size: u64,
+    pub rate: Rate,
+    /// None: same as `rate.count`.
+    pub burst: Option<u64>,
+    pub ipv6_prefix: u8,
+    pub ban_time_ns: u64,
+    pub ban_factor: u64,
+    pub ban_max_ns: u64,
+    pub ban_permanent: bool,
+    pub ban_forget_ns: u64,
+    pub allow: Vec<Cidr>,
+    pub early_drop: bool,
+    pub state_file: Option<PathBuf>,
+    pub save_interval_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            table_size: 65536,
+            rate: Rate {
+                count: 30,
+                period_ns: 2 * NS_PER_SEC,
+            },
+            burst: None,
+            ipv6_prefix: 64,
+            ban_time_ns: 300 * NS_PER_SEC,
+            ban_factor: 2,
+            ban_max_ns: 86_400 * NS_PER_SEC,
+            ban_permanent: false,
+            ban_forget_ns: 86_400 * NS_PER_SEC,
+            allow: Vec::new(),
+            early_drop: false,
+            state_file: None,
+            save_interval_ns: 60 * NS_PER_SEC,
+        }
+    }
+}
+
+/// Smallest table: one bucket per lock stripe is meaningless below this.
+pub const MIN_TABLE_SIZE: u64 = 64;
+/// Largest table: 2^26 entries = 4 GiB of shared memory.
+pub const MAX_TABLE_SIZE: u64 = 1 << 26;
+
+impl Config {
+    /// Set one parameter from its text form (the shim turns int modparams into text).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let v = value.trim();
+        match name {
+            "table_size" => {
+                let n = parse_int("table_size", v)?;
+                if !(MIN_TABLE_SIZE..=MAX_TABLE_SIZE).contains(&n) {
+                    return Err(invalid(
+                        "table_size",
+                        format!("\"{v}\" out of range: expected {MIN_TABLE_SIZE}..{MAX_TABLE_SIZE} entries"),
+                    ));
+                }
+                self.table_size = n;
+            }
+            "rate" => self.rate = parse_rate(v)?,
+            "burst" => {
+                let n = parse_int("burst", v)?;
+                if n == 0 || n > 1_000_000 {
+                    return Err(invalid(
+                        "burst",
+                        format!("\"{v}\" out of range: expected 1..1000000"),
+                    ));
+                }
+                self.burst = Some(n);
+            }
+            "ipv6_prefix" => {
+                let n = parse_int("ipv6_prefix", v)?;
+                if !(1..=128).contains(&n) {
+                    return Err(invalid(
+                        "ipv6_prefix",
+                        format!("\"{v}\" out of range: expected 1..128"),
+                    ));
+                }
+                self.ipv6_prefix = n as u8;
+            }
+            "ban_time" => self.ban_time_ns = parse_nonzero_duration("ban_time", v)?,
+            "ban_factor" => {
+                let n = parse_int("ban_factor", v)?;
+                if !(1..=1000).contains(&n) {
+                    return Err(invalid(
+                        "ban_factor",
+                        format!("\"{v}\" out of range: expected 1..1000"),
+                    ));
+                }
+                self.ban_factor = n;
+            }
+            "ban_max" => self.ban_max_ns = parse_nonzero_duration("ban_max", v)?,
+            "ban_permanent" => self.ban_permanent = parse_bool("ban_permanent", v)?,
+            "ban_forget" => self.ban_forget_ns = parse_duration("ban_forget", v)?,
+            "allow" => {
+                for token in v.split(|c: char| c == ',' || c.is_whitespace()) {
+                    if token.is_empty() {
+                        continue;
+                    }
+                    let cidr =
+                        Cidr::parse(token).map_err(|m| invalid("allow", format!("\"{token}\": {m}")))?;
+                    self.allow.push(cidr);
+                }
+            }
+            "early_drop" => self.early_drop = parse_bool("early_drop", v)?,
+            "state_file" => {
+                self.state_file = if v.is_empty() {
+                    None
+                } else {
+                    Some(PathBuf::from(v))
+                };
+            }
+            "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
+            _ => return Err(ConfigError::UnknownParam(name.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Requests allowed back to back.
+    pub fn burst(&self) -> u64 {
+        self.burst.unwrap_or(self.rate.count)
+    }
+
+    /// Checks that need more than one parameter.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ban_max_ns < self.ban_time_ns {
+            return Err(invalid(
+                "ban_max",
+                format!(
+                    "{}s is shorter than ban_time {}s",
+                    self.ban_max_ns / NS_PER_SEC,
+                    self.ban_time_ns / NS_PER_SEC
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_int(param: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.parse::<u64>()
+        .map_err(|_| invalid(param, format!("\"{v}\" is not a non-negative integer")))
+}
+
+fn parse_bool(param: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "0" | "no" | "off" | "false" => Ok(false),
+        "1" | "yes" | "on" | "true" => Ok(true),
+        _ => Err(invalid(param, format!("\"{v}\": expected 0 or 1"))),
+    }
+}
+
+/// "300", "300s", "5m", "1h", "1d" → nanoseconds.
+pub fn parse_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    if digits.is_empty() {
+        return Err(invalid(
+            param,
+            format!("\"{v}\": expected a duration like 300, 300s, 5m, 1h or 1d"),
+        ));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| invalid(param, format!("\"{v}\": number too large")))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(invalid(
+                param,
+                format!("\"{v}\": unknown unit \"{unit}\": expected s, m, h or d"),
+            ))
+        }
+    };
+    n.checked_mul(unit_secs)
+        .filter(|s| *s <= 10 * 365 * 86_400)
+        .map(|s| s * NS_PER_SEC)
+        .ok_or_else(|| invalid(param, format!("\"{v}\": longer than ten years")))
+}
+
+fn parse_nonzero_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
+    match parse_duration(param, v)? {
+        0 => Err(invalid(param, format!("\"{v}\": must be longer than zero"))),
+        ns => Ok(ns),
+    }
+}
+
+/// "30/2s", "100/m", "5/s", "1000/1h" → Rate.
+pub fn parse_rate(v: &str) -> Result<Rate, ConfigError> {
+    let bad = |why: &str| invalid("rate", format!("\"{v}\": {why}"));
+    let (count, per) = v
+        .split_once('/')
+        .ok_or_else(|| bad("expected N/s, N/m, N/h or N/<T>s, e.g. 30/2s"))?;
+    let count: u64 = count
+        .trim()
+        .parse()
+        .map_err(|_| bad("the request count is not a whole number"))?;
+    if count == 0 || count > 1_000_000 {
+        return Err(bad("the request count must be 1..1000000"));
+    }
+    let per = per.trim();
+    // "s" alone means one second: accept "N/s" as well as "N/1s".
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per.to_string()
+    } else {
+        format!("1{per}")
+    };
+    let period_ns = match parse_duration("rate", &per) {
+        Ok(0) => return Err(bad("the period must be longer than zero")),
+        Ok(ns) => ns,
+        Err(_) => return Err(bad("unknown period: expected s, m or h, e.g. 30/2s")),
+    };
+    if per.ends_with(|c: char| c.is_ascii_digit()) {
+        return Err(bad("the period needs a unit: s, m or h, e.g. 30/2s"));
+    }
+    Ok(Rate { count, period_ns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_reference_article() {
+        let c = Config::default();
+        assert_eq!(
+            c.rate,
+            Rate {
+                count: 30,
+                period_ns: 2 * NS_PER_SEC
+            }
+        );
+        assert_eq!(c.burst(), 30);
+        assert_eq!(c.ban_time_ns, 300 * NS_PER_SEC);
+        assert_eq!(c.ipv6_prefix, 64);
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            parse_rate("30/2s").unwrap(),
+            Rate {
+                count: 30,
+                period_ns: 2 * NS_PER_SEC
+            }
+        );
+        assert_eq!(
+            parse_rate("100/m").unwrap(),
+            Rate {
+                count: 100,
+                period_ns: 60 * NS_PER_SEC
+            }
+        );
+        assert_eq!(parse_rate("5/s").unwrap().period_ns, NS_PER_SEC);
+        for bad in ["10/x", "10", "/s", "0/s", "x/s", "10/0s", "10/2", "10/2y"] {
+            let e = parse_rate(bad).unwrap_err().to_string();
+            assert!(e.contains("rate") && e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("t", "300").unwrap(), 300 * NS_PER_SEC);
+        assert_eq!(parse_duration("t", "5m").unwrap(), 300 * NS_PER_SEC);
+        assert_eq!(parse_duration("t", "1d").unwrap(), 86_400 * NS_PER_SEC);
+        assert!(parse_duration("ban_time", "5w")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown unit"));
+        assert!(parse_duration("ban_time", "abc").is_err());
+    }
+
+    #[test]
+    fn set_names_the_parameter_in_errors() {
+        let mut c = Config::default();
+        let e = c.set("table_size", "0").unwrap_err().to_string();
+        assert!(e.contains("table_size"), "{e}");
+        let e = c.set("allow", "10.0.0.0/33").unwrap_err().to_string();
+        assert!(e.contains("allow") && e.contains("10.0.0.0/33"), "{e}");
+        let e = c.set("ban_time", "0").unwrap_err().to_string();
+        assert!(e.contains("ban_time"), "{e}");
+        let e = c.set("early_drop", "maybe").unwrap_err().to_string();
+        assert!(e.contains("early_drop"), "{e}");
+        assert!(matches!(
+            c.set("nonsense", "1"),
+            Err(ConfigError::UnknownParam(_))
+        ));
+    }
+
+    #[test]
+    fn allow_accepts_lists_and_repeats() {
+        let mut c = Config::default();
+        c.set("allow", "127.0.0.250/32, 10.0.0.0/8").unwrap();
+        c.set("allow", "2001:db8::/32").unwrap();
+        assert_eq!(c.allow.len(), 3);
+    }
+
+    #[test]
+    fn ban_max_shorter_than_ban_time_is_refused() {
+        let mut c = Config::default();
+        c.set("ban_time", "1h").unwrap();
+        c.set("ban_max", "10m").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("ban_max"));
+    }
+}

@@ -1,0 +1,47 @@
+//! Log lines go to the host through one callback (Kamailio's logger in the
+//! shim). Lines are formatted into a stack buffer: no allocation.
+
+use crate::addr::FixedBuf;
+use std::fmt::{self, Write};
+use std::os::raw::{c_char, c_int};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub type LogFn = extern "C" fn(level: c_int, msg: *const c_char, len: usize);
+
+/// Levels are the ABI's `sipguard_log_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Level {
+    Err = 1,
+    Warn = 2,
+    Notice = 3,
+    Info = 4,
+    Debug = 5,
+}
+
+static LOGGER: AtomicUsize = AtomicUsize::new(0);
+
+/// Install (or with None, remove) the host's logger, and route panic
+/// messages to it so a caught panic is visible in the host's log.
+pub fn set_logger(f: Option<LogFn>) {
+    LOGGER.store(f.map_or(0, |f| f as usize), Ordering::Release);
+    std::panic::set_hook(Box::new(|info| {
+        log(
+            Level::Err,
+            format_args!("sipguard: internal error (caught at the C boundary): {info}"),
+        );
+    }));
+}
+
+pub fn log(level: Level, args: fmt::Arguments<'_>) {
+    let raw = LOGGER.load(Ordering::Acquire);
+    if raw == 0 {
+        return;
+    }
+    // SAFETY: only ever stored from a valid `LogFn` in set_logger.
+    let f: LogFn = unsafe { std::mem::transmute::<usize, LogFn>(raw) };
+    let mut line = FixedBuf::<512>::new();
+    let _ = line.write_fmt(args);
+    let bytes = line.as_bytes();
+    f(level as c_int, bytes.as_ptr().cast(), bytes.len());
+}

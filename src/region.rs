@@ -1,0 +1,266 @@
+//! The shared region: one anonymous `MAP_SHARED` mapping made before the
+//! fork, fixed in size, never grown.
+//!
+//! Layout (all offsets 64-byte aligned):
+//!
+//! ```text
+//! Header      magic, layout version, sizes, hash seed, counters
+//! locks       one u32 per bucket (holder pid, 0 = free)
+//! slots       buckets × 8 slots × 64 bytes
+//! ```
+//!
+//! Only `#[repr(C)]` structs of atomics live here: no pointers, no heap
+//! types, nothing whose meaning depends on the process that reads it.
+//! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), so
+//! `table_size` 65536 maps 4.0 MiB plus the 192-byte header.
+
+use crate::clock::clock_ns;
+use crate::config::Config;
+use crate::table::{Slot, SLOTS_PER_BUCKET};
+use std::mem::{align_of, size_of};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
+const LAYOUT_VERSION: u32 = 1;
+
+/// Event counters, shared by all processes. `checked` is their sum, not stored.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub struct Counters {
+    pub passed: AtomicU64,
+    pub allowlisted: AtomicU64,
+    pub limited: AtomicU64,
+    pub rejected: AtomicU64,
+    pub untracked: AtomicU64,
+    pub bans: AtomicU64,
+    pub unbans: AtomicU64,
+    pub dropped: AtomicU64,
+    pub evictions: AtomicU64,
+    pub entries_used: AtomicU64,
+    /// Recounted by the sweep once a second.
+    pub active_bans: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[repr(C, align(64))]
+pub struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    slot_bytes: AtomicU32,
+    region_bytes: AtomicU64,
+    buckets: AtomicU64,
+    seed: [AtomicU64; 2],
+    created_ns: AtomicU64,
+    pub counters: Counters,
+}
+
+const _: () = assert!(size_of::<Slot>() == 64 && align_of::<Slot>() == 64);
+const _: () = assert!(size_of::<Header>().is_multiple_of(64));
+
+fn align64(n: usize) -> usize {
+    (n + 63) & !63
+}
+
+/// Sizes derived from `table_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub buckets: usize,
+    pub locks_offset: usize,
+    pub slots_offset: usize,
+    pub bytes: usize,
+}
+
+impl Layout {
+    /// Buckets are a power of two so a hash picks one with a mask.
+    pub fn for_entries(entries: u64) -> Layout {
+        let buckets = (entries as usize).div_ceil(SLOTS_PER_BUCKET).next_power_of_two();
+        let locks_offset = align64(size_of::<Header>());
+        let slots_offset = align64(locks_offset + buckets * size_of::<AtomicU32>());
+        let bytes = slots_offset + buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
+        Layout {
+            buckets,
+            locks_offset,
+            slots_offset,
+            bytes,
+        }
+    }
+
+    pub fn entries(&self) -> u64 {
+        (self.buckets * SLOTS_PER_BUCKET) as u64
+    }
+}
+
+/// Process-local handle: where the mapping is, and the (read-only) config.
+/// Children inherit it through fork together with the mapping.
+pub struct Region {
+    base: *mut u8,
+    layout: Layout,
+    pub cfg: Config,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics.
+unsafe impl Send for Region {}
+unsafe impl Sync for Region {}
+
+fn random_seed() -> [u64; 2] {
+    let mut seed = [0u64; 2];
+    // SAFETY: writes at most 16 bytes into `seed`.
+    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) };
+    if n != 16 {
+        // No entropy source: still distinct per start.
+        seed = [
+            clock_ns() ^ 0x9e37_79b9_7f4a_7c15,
+            u64::from(std::process::id()) << 32 | 0x5bd1,
+        ];
+    }
+    seed
+}
+
+impl Region {
+    /// Map and initialise a new region for `cfg`. Pages are touched now, so
+    /// memory use is fixed from the start and never grows under a flood.
+    pub fn create(cfg: &Config) -> Result<Region, String> {
+        cfg.validate().map_err(|e| e.to_string())?;
+        let layout = Layout::for_entries(cfg.table_size);
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                layout.bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot map {} bytes of shared memory for table_size {}: {}",
+                layout.bytes,
+                cfg.table_size,
+                std::io::Error::last_os_error()
+            ));
+        }
+        let region = Region {
+            base: base.cast(),
+            layout,
+            cfg: cfg.clone(),
+        };
+        // The mapping is zero-filled: all locks free, all slots empty. Touch
+        // every page so the memory is committed up front.
+        let page = 4096;
+        for off in (0..layout.bytes).step_by(page) {
+            // SAFETY: off < bytes, inside the mapping.
+            unsafe { std::ptr::write_volatile(region.base.add(off), 0) };
+        }
+        let h = region.header();
+        let seed = random_seed();
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.slot_bytes.store(size_of::<Slot>() as u32, Ordering::Relaxed);
+        h.region_bytes.store(layout.bytes as u64, Ordering::Relaxed);
+        h.buckets.store(layout.buckets as u64, Ordering::Relaxed);
+        h.seed[0].store(seed[0], Ordering::Relaxed);
+        h.seed[1].store(seed[1], Ordering::Relaxed);
+        h.created_ns.store(clock_ns(), Ordering::Relaxed);
+        h.magic.store(MAGIC, Ordering::Release);
+        crate::lock::my_pid();
+        Ok(region)
+    }
+
+    pub fn header(&self) -> &Header {
+        // SAFETY: the header is at offset 0 of a live, aligned mapping.
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    /// Refuse a region whose header does not describe this layout.
+    pub fn verify(&self) -> Result<(), String> {
+        let h = self.header();
+        if h.magic.load(Ordering::Acquire) != MAGIC {
+            return Err("shared region has no sipguard header".into());
+        }
+        let version = h.version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(format!(
+                "shared region layout {version}, expected {LAYOUT_VERSION}"
+            ));
+        }
+        if h.region_bytes.load(Ordering::Relaxed) != self.layout.bytes as u64
+            || h.buckets.load(Ordering::Relaxed) != self.layout.buckets as u64
+            || h.slot_bytes.load(Ordering::Relaxed) != size_of::<Slot>() as u32
+        {
+            return Err("shared region sizes do not match this build".into());
+        }
+        Ok(())
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.header().counters
+    }
+
+    pub fn seed(&self) -> [u64; 2] {
+        let s = &self.header().seed;
+        [s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed)]
+    }
+
+    /// The lock word and slots of bucket `i` (i < buckets).
+    pub fn bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
+        assert!(i < self.layout.buckets);
+        // SAFETY: offsets come from `layout`, which sized the mapping; the
+        // types are repr(C) atomics, valid for any bit pattern incl. zero.
+        unsafe {
+            let lock = &*(self.base.add(self.layout.locks_offset) as *const AtomicU32).add(i);
+            let slots = &*(self.base.add(self.layout.slots_offset) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
+            (lock, slots)
+        }
+    }
+}
+
+/// A 64-entry region for tests, after `f` adjusts the defaults.
+#[cfg(test)]
+pub fn small_region(f: impl FnOnce(&mut Config)) -> Region {
+    let mut cfg = Config {
+        table_size: 64,
+        ..Default::default()
+    };
+    f(&mut cfg);
+    Region::create(&cfg).unwrap()
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: base/bytes are exactly what mmap returned.
+        unsafe { libc::munmap(self.base.cast(), self.layout.bytes) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_math() {
+        let l = Layout::for_entries(65536);
+        assert_eq!(l.buckets, 8192);
+        assert_eq!(l.entries(), 65536);
+        assert_eq!(l.bytes, l.slots_offset + 65536 * 64);
+        assert!(l.bytes < 4 * 1024 * 1024 + 64 * 1024);
+        // Rounded up to whole buckets, then to a power of two.
+        assert_eq!(Layout::for_entries(100).entries(), 128);
+    }
+
+    #[test]
+    fn created_region_verifies() {
+        let r = small_region(|_| {});
+        r.verify().unwrap();
+        assert_eq!(r.layout().entries(), 64);
+    }
+}
