@@ -61,7 +61,10 @@ impl Key {
     /// Key from text: an address ("192.0.2.1", "2001:db8::1", "[::1]") or,
     /// as written in the state file, "2001:db8::/64".
     pub fn parse(text: &str, ipv6_prefix: u8) -> Option<Key> {
-        let (ip, _) = parse_ip_with_prefix(text).ok()?;
+        let (ip, len) = parse_ip_with_prefix(text).ok()?;
+        if len.is_some_and(|l| l.parse::<u8>().is_err()) {
+            return None;
+        }
         Some(Key::from_ip(ip, ipv6_prefix))
     }
 
@@ -108,11 +111,11 @@ fn to_bits(ip: IpAddr) -> u128 {
     }
 }
 
-/// "addr", "[addr]" or "addr/len" → (address, length if given).
-fn parse_ip_with_prefix(text: &str) -> Result<(IpAddr, Option<u8>), &'static str> {
+/// "addr", "[addr]" or "addr/len" → (address, length text if given).
+fn parse_ip_with_prefix(text: &str) -> Result<(IpAddr, Option<&str>), &'static str> {
     let t = text.trim();
     let (addr, len) = match t.split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| "bad prefix length")?)),
+        Some((a, l)) => (a, Some(l)),
         None => (t, None),
     };
     let addr = addr
@@ -133,9 +136,10 @@ pub struct Cidr {
 impl Cidr {
     pub fn parse(text: &str) -> Result<Cidr, &'static str> {
         let (ip, len) = parse_ip_with_prefix(text)?;
-        let (len, max) = match ip {
-            IpAddr::V4(_) => (len.unwrap_or(32), 32u8),
-            IpAddr::V6(_) => (len.unwrap_or(128), 128u8),
+        let max: u8 = if ip.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l.parse::<u8>().map_err(|_| "bad prefix length")?,
+            None => max,
         };
         if len > max {
             return Err("prefix length too long for the address family");

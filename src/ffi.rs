@@ -4,6 +4,7 @@
 
 use crate::clock::{clock_ns, NS_PER_MS, NS_PER_SEC};
 use crate::config::{Config, ConfigError};
+use crate::counters::Counter;
 use crate::log::{log, Level, LogFn};
 use crate::region::Region;
 use crate::state::{self, StateError};
@@ -11,7 +12,6 @@ use crate::table::{CheckResult, EntryInfo, TableError, PERMANENT};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// `sipguard_status`; values are never renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,24 +484,24 @@ pub struct Stats {
 impl Stats {
     pub fn of(region: &Region) -> Stats {
         let c = region.counters();
-        let passed = c.passed.load(Relaxed);
-        let allowlisted = c.allowlisted.load(Relaxed);
-        let limited = c.limited.load(Relaxed);
-        let rejected = c.rejected.load(Relaxed);
-        let untracked = c.untracked.load(Relaxed);
+        let passed = c.get(Counter::Passed);
+        let allowlisted = c.get(Counter::Allowlisted);
+        let limited = c.get(Counter::Limited);
+        let rejected = c.get(Counter::Rejected);
+        let untracked = c.get(Counter::Untracked);
         Stats {
             checked: passed + allowlisted + limited + rejected + untracked,
             passed: passed + untracked,
             allowlisted,
             limited,
             rejected,
-            bans: c.bans.load(Relaxed),
-            unbans: c.unbans.load(Relaxed),
-            dropped: c.dropped.load(Relaxed),
+            bans: c.get(Counter::Bans),
+            unbans: c.get(Counter::Unbans),
+            dropped: c.get(Counter::Dropped),
             untracked,
-            evictions: c.evictions.load(Relaxed),
-            active_bans: c.active_bans.load(Relaxed),
-            entries_used: c.entries_used.load(Relaxed),
+            evictions: c.get(Counter::Evictions),
+            active_bans: c.get(Counter::ActiveBans),
+            entries_used: c.get(Counter::EntriesUsed),
             table_size: region.layout().entries(),
             region_bytes: region.layout().bytes as u64,
         }

@@ -15,6 +15,7 @@ pub mod addr;
 pub mod ban;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod ffi;
 pub mod gcra;
 pub mod lock;

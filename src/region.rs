@@ -16,36 +16,13 @@
 
 use crate::clock::clock_ns;
 use crate::config::Config;
+use crate::counters::Counters;
 use crate::table::{Slot, SLOTS_PER_BUCKET};
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
 const LAYOUT_VERSION: u32 = 1;
-
-/// Event counters, shared by all processes. `checked` is their sum, not stored.
-#[repr(C, align(64))]
-#[derive(Default)]
-pub struct Counters {
-    pub passed: AtomicU64,
-    pub allowlisted: AtomicU64,
-    pub limited: AtomicU64,
-    pub rejected: AtomicU64,
-    pub untracked: AtomicU64,
-    pub bans: AtomicU64,
-    pub unbans: AtomicU64,
-    pub dropped: AtomicU64,
-    pub evictions: AtomicU64,
-    pub entries_used: AtomicU64,
-    /// Recounted by the sweep once a second.
-    pub active_bans: AtomicU64,
-}
-
-impl Counters {
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 #[repr(C, align(64))]
 pub struct Header {

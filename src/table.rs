@@ -13,9 +13,10 @@
 
 use crate::addr::{address_bits, display_address, Key};
 use crate::ban::{BanEvent, Escalation, Reason, UnbanEvent};
+use crate::counters::{Counter, Counters};
 use crate::gcra::Gcra;
 use crate::lock::{lock, Guard};
-use crate::region::{Counters, Region};
+use crate::region::Region;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 pub const SLOTS_PER_BUCKET: usize = 8;
@@ -164,7 +165,7 @@ impl Locked<'_> {
             return Some(s);
         }
         if let Some(s) = self.slots.iter().find(|s| !s.in_use()) {
-            Counters::bump(&counters.entries_used);
+            counters.bump(Counter::EntriesUsed);
             s.reset(key, now);
             return Some(s);
         }
@@ -173,7 +174,7 @@ impl Locked<'_> {
             .iter()
             .filter(|s| !s.banned_at(now))
             .min_by_key(|s| (s.offences.load(Relaxed) > 0, s.last_seen.load(Relaxed)))?;
-        Counters::bump(&counters.evictions);
+        counters.bump(Counter::Evictions);
         victim.reset(key, now);
         Some(victim)
     }
@@ -207,12 +208,12 @@ impl Region {
         let bits = address_bits(addr).ok_or(TableError::BadAddress)?;
         let c = self.counters();
         if self.allowlisted(bits) {
-            Counters::bump(&c.allowlisted);
+            c.bump(Counter::Allowlisted);
             return Ok(CheckResult::plain(Verdict::Allowlisted));
         }
         let key = Key::from_bytes(addr, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
         let untracked = || {
-            Counters::bump(&c.untracked);
+            c.bump(Counter::Untracked);
             Ok(CheckResult::plain(Verdict::Untracked))
         };
         let Some(bucket) = self.lock_bucket(key.halves()) else {
@@ -228,7 +229,7 @@ impl Region {
         if slot.banned_at(now) {
             let ban_ns = remaining(slot.ban_until.load(Relaxed), now);
             drop(bucket);
-            Counters::bump(&c.rejected);
+            c.bump(Counter::Rejected);
             return Ok(CheckResult {
                 verdict: Verdict::Banned,
                 offences,
@@ -238,7 +239,7 @@ impl Region {
         if let Some(tat) = self.gcra().admit(slot.tat.load(Relaxed), now) {
             slot.tat.store(tat, Relaxed);
             drop(bucket);
-            Counters::bump(&c.passed);
+            c.bump(Counter::Passed);
             return Ok(CheckResult {
                 verdict: Verdict::Pass,
                 offences,
@@ -247,7 +248,7 @@ impl Region {
         }
         let (expired, ban) = start_ban(slot, key, now, None, Reason::Flood, &self.escalation());
         drop(bucket);
-        Counters::bump(&c.limited);
+        c.bump(Counter::Limited);
         self.announce(expired, &ban, Some(addr));
         Ok(CheckResult {
             verdict: Verdict::Limited,
@@ -275,7 +276,7 @@ impl Region {
         };
         drop(bucket);
         if drop_it {
-            Counters::bump(&self.counters().dropped);
+            self.counters().bump(Counter::Dropped);
         }
         Ok(drop_it)
     }
@@ -309,7 +310,7 @@ impl Region {
         slot.tat.store(0, Relaxed);
         slot.meta.fetch_and(!ANNOUNCED, Relaxed);
         drop(bucket);
-        Counters::bump(&self.counters().unbans);
+        self.counters().bump(Counter::Unbans);
         UnbanEvent { key, expired: false }.log();
         Ok(())
     }
@@ -336,7 +337,7 @@ impl Region {
             .store(IN_USE | announced | (reason as u32) << REASON_SHIFT, Relaxed);
         drop(bucket);
         if active {
-            Counters::bump(&self.counters().bans);
+            self.counters().bump(Counter::Bans);
         }
         Ok(active)
     }
@@ -365,11 +366,11 @@ impl Region {
             }
             drop(bucket);
             for key in ended.into_iter().flatten() {
-                Counters::bump(&self.counters().unbans);
+                self.counters().bump(Counter::Unbans);
                 UnbanEvent { key, expired: true }.log();
             }
         }
-        self.counters().active_bans.store(active, Relaxed);
+        self.counters().set_gauge(Counter::ActiveBans, active);
     }
 
     /// Visit every in-use entry (bucket by bucket, not under the lock).
@@ -422,10 +423,10 @@ impl Region {
 
     fn announce(&self, expired: Option<UnbanEvent>, ban: &BanEvent, src: Option<&[u8]>) {
         if let Some(e) = expired {
-            Counters::bump(&self.counters().unbans);
+            self.counters().bump(Counter::Unbans);
             e.log();
         }
-        Counters::bump(&self.counters().bans);
+        self.counters().bump(Counter::Bans);
         ban.log(src.map(display_address).as_ref().map(|b| b.as_str()));
     }
 }
@@ -491,10 +492,10 @@ mod tests {
         assert_eq!(v[30], Verdict::Limited);
         assert!(v[31..].iter().all(|v| *v == Verdict::Banned));
         let c = r.counters();
-        assert_eq!(c.passed.load(Relaxed), 30);
-        assert_eq!(c.limited.load(Relaxed), 1);
-        assert_eq!(c.rejected.load(Relaxed), 9);
-        assert_eq!(c.bans.load(Relaxed), 1);
+        assert_eq!(c.get(Counter::Passed), 30);
+        assert_eq!(c.get(Counter::Limited), 1);
+        assert_eq!(c.get(Counter::Rejected), 9);
+        assert_eq!(c.get(Counter::Bans), 1);
     }
 
     #[test]
@@ -591,8 +592,8 @@ mod tests {
             assert_eq!(r.check(a, T0 + 2 * S).unwrap().verdict, Verdict::Banned);
         }
         let c = r.counters();
-        assert!(c.entries_used.load(Relaxed) <= 64);
-        assert!(c.evictions.load(Relaxed) > 99_000);
+        assert!(c.get(Counter::EntriesUsed) <= 64);
+        assert!(c.get(Counter::Evictions) > 99_000);
     }
 
     #[test]
@@ -606,7 +607,7 @@ mod tests {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        assert_eq!(r.counters().entries_used.load(Relaxed), 64);
+        assert_eq!(r.counters().get(Counter::EntriesUsed), 64);
         let v = r.check(&[192, 0, 2, 1], T0).unwrap();
         assert_eq!(v.verdict, Verdict::Untracked);
     }
@@ -637,7 +638,7 @@ mod tests {
         assert!(!r.drop_check(&A, T0).unwrap());
         flood(&r, &A, T0, 31);
         assert!(r.drop_check(&A, T0).unwrap());
-        assert_eq!(r.counters().dropped.load(Relaxed), 1);
+        assert_eq!(r.counters().get(Counter::Dropped), 1);
     }
 
     #[test]
@@ -645,11 +646,11 @@ mod tests {
         let r = region(|c| c.ban_time_ns = 5 * S);
         flood(&r, &A, T0, 31);
         r.sweep(T0 + S);
-        assert_eq!(r.counters().active_bans.load(Relaxed), 1);
+        assert_eq!(r.counters().get(Counter::ActiveBans), 1);
         r.sweep(T0 + 6 * S);
         r.sweep(T0 + 7 * S);
-        assert_eq!(r.counters().unbans.load(Relaxed), 1);
-        assert_eq!(r.counters().active_bans.load(Relaxed), 0);
+        assert_eq!(r.counters().get(Counter::Unbans), 1);
+        assert_eq!(r.counters().get(Counter::ActiveBans), 0);
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! ns per `check` in the core: one process, then two processes on one
+//! region (hot key and spread keys). Figures are printed, never asserted.
+//! `harness = false`: it forks, which a threaded harness must not do.
+
+use sipguard::config::Config;
+use sipguard::region::Region;
+use std::hint::black_box;
+use std::time::Instant;
+
+const N: u64 = 5_000_000;
+
+fn region() -> Region {
+    let mut c = Config {
+        table_size: 65536,
+        ..Default::default()
+    };
+    // A rate nobody reaches, so every call does the full counting path.
+    c.set("rate", "1000000/1s").unwrap();
+    c.set("burst", "1000000").unwrap();
+    Region::create(&c).unwrap()
+}
+
+fn spread(i: u64) -> [u8; 4] {
+    // 50 000 distinct sources, visited in a scattered order.
+    let k = (i.wrapping_mul(2_654_435_761) % 50_000) as u32;
+    let b = k.to_be_bytes();
+    [10, b[1], b[2], b[3]]
+}
+
+fn hot(_: u64) -> [u8; 4] {
+    [127, 0, 0, 2]
+}
+
+/// Run `n` checks from `procs` processes at once; returns ns per check per process.
+fn run(r: &Region, procs: usize, n: u64, key: fn(u64) -> [u8; 4]) -> f64 {
+    let now = sipguard::clock::clock_ns();
+    let start = Instant::now();
+    let mut pids = Vec::new();
+    for _ in 0..procs {
+        // SAFETY: single-threaded program.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            for i in 0..n {
+                black_box(r.check(&key(i), now + i).unwrap());
+            }
+            // SAFETY: child exit without parent cleanup.
+            unsafe { libc::_exit(0) };
+        }
+        pids.push(pid);
+    }
+    for pid in pids {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing to parse.
+    let r = region();
+    // Warm the table so the spread case measures lookups, not first inserts.
+    run(&r, 1, 100_000, spread);
+    println!("sipguard core: ns per check (lower is better), {N} checks per process");
+    println!("{:<34} {:>10} {:>14}", "case", "ns/check", "checks/s total");
+    for (name, procs, key) in [
+        ("1 process, 50k spread sources", 1, spread as fn(u64) -> [u8; 4]),
+        ("1 process, one hot source", 1, hot),
+        ("2 processes, 50k spread sources", 2, spread),
+        ("2 processes, one hot source", 2, hot),
+    ] {
+        let ns = run(&r, procs, N, key);
+        println!("{name:<34} {ns:>10.1} {:>14.0}", procs as f64 * 1e9 / ns);
+    }
+    let now = sipguard::clock::clock_ns();
+    let start = Instant::now();
+    for i in 0..N {
+        black_box(r.drop_check(&spread(i), now).unwrap());
+    }
+    let ns = start.elapsed().as_nanos() as f64 / N as f64;
+    println!("{:<34} {ns:>10.1} {:>14.0}", "drop_check, 1 process", 1e9 / ns);
+    let s = sipguard::ffi::Stats::of(&r);
+    println!(
+        "table: {} entries used of {}, {} bytes mapped",
+        s.entries_used, s.table_size, s.region_bytes
+    );
+}

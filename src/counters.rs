@@ -1,0 +1,52 @@
+//! Event counters in the shared region, striped by process.
+//!
+//! Every request bumps a counter; one shared cache line bumped from every
+//! core would bounce between them on each request. Each process adds to the
+//! stripe its pid picks, and readers (statistics, RPC) sum the stripes.
+
+use crate::lock::my_pid;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Passed,
+    Allowlisted,
+    Limited,
+    Rejected,
+    Untracked,
+    Bans,
+    Unbans,
+    Dropped,
+    Evictions,
+    EntriesUsed,
+    /// A gauge: recounted by the sweep, stored in stripe 0.
+    ActiveBans,
+}
+
+const SLOTS: usize = 16;
+const STRIPES: usize = 16;
+
+#[repr(C, align(64))]
+struct Stripe([AtomicU64; SLOTS]);
+
+#[repr(C)]
+pub struct Counters {
+    stripes: [Stripe; STRIPES],
+}
+
+impl Counters {
+    pub fn bump(&self, c: Counter) {
+        self.stripes[my_pid() as usize % STRIPES].0[c as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.stripes
+            .iter()
+            .fold(0u64, |sum, s| sum.wrapping_add(s.0[c as usize].load(Relaxed)))
+    }
+
+    /// Set a gauge that nothing bumps.
+    pub fn set_gauge(&self, c: Counter, value: u64) {
+        self.stripes[0].0[c as usize].store(value, Relaxed);
+    }
+}

@@ -1,0 +1,112 @@
+/*
+ * Drives the core through include/sipguard.h exactly as the Kamailio shim
+ * does, and checks that the header's structs have the Rust side's layout
+ * (sizes and offsets arrive as -D defines from tests/c_abi.rs).
+ */
+#include "sipguard.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+static int ban_lines;
+
+#define CHECK(cond) do { if (!(cond)) { \
+	fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+
+static void logger(int level, const char *msg, size_t len)
+{
+	if (len >= 13 && memcmp(msg, "sipguard: BAN", 13) == 0)
+		ban_lines++;
+	fprintf(stderr, "log[%d] %.*s\n", level, (int)len, msg);
+}
+
+static int count_entry(void *ctx, const sipguard_entry_info *e)
+{
+	int *n = ctx;
+	(*n)++;
+	CHECK(strcmp(e->key, "127.0.0.2") == 0 || strcmp(e->key, "192.0.2.1") == 0);
+	return 0;
+}
+
+static sipguard_status set(sipguard_config *cfg, const char *name, const char *value)
+{
+	char err[256] = "";
+	sipguard_status s = sipguard_config_set(cfg, name, strlen(name), value, strlen(value), err, sizeof err);
+	if (s != SIPGUARD_OK)
+		fprintf(stderr, "config %s=%s: %s\n", name, value, err);
+	return s;
+}
+
+int main(void)
+{
+	CHECK(sizeof(sipguard_check_result) == RUST_CHECK_RESULT_SIZE);
+	CHECK(sizeof(sipguard_entry_info) == RUST_ENTRY_INFO_SIZE);
+	CHECK(offsetof(sipguard_entry_info, ban_ms) == RUST_ENTRY_INFO_BAN_MS);
+	CHECK(offsetof(sipguard_entry_info, idle_ms) == RUST_ENTRY_INFO_IDLE_MS);
+	CHECK(sizeof(sipguard_stats) == RUST_STATS_SIZE);
+	CHECK(offsetof(sipguard_stats, region_bytes) == RUST_STATS_REGION_BYTES);
+	CHECK(sizeof(sipguard_settings) == RUST_SETTINGS_SIZE);
+	CHECK(offsetof(sipguard_settings, region_bytes) == RUST_SETTINGS_REGION_BYTES);
+
+	sipguard_set_logger(logger);
+	sipguard_config *cfg = NULL;
+	CHECK(sipguard_config_new(&cfg) == SIPGUARD_OK);
+	CHECK(set(cfg, "table_size", "1024") == SIPGUARD_OK);
+	CHECK(set(cfg, "allow", "10.0.0.0/8") == SIPGUARD_OK);
+	CHECK(set(cfg, "rate", "10/x") == SIPGUARD_ERR_INVALID);
+	CHECK(set(cfg, "no_such", "1") == SIPGUARD_ERR_UNKNOWN_PARAM);
+
+	sipguard_settings st;
+	CHECK(sipguard_config_settings(cfg, &st) == SIPGUARD_OK);
+	CHECK(st.table_size == 1024 && st.ipv6_prefix == 64 && st.early_drop == 0);
+
+	sipguard_region *r = NULL;
+	char err[256];
+	CHECK(sipguard_region_create(cfg, &r, err, sizeof err) == SIPGUARD_OK);
+	sipguard_config_free(cfg);
+
+	uint64_t now = sipguard_clock_ns();
+	const uint8_t a[4] = {127, 0, 0, 2};
+	sipguard_check_result res;
+	int pass = 0, limited = 0, banned = 0;
+	for (int i = 0; i < 40; i++) {
+		CHECK(sipguard_check(r, a, 4, now, &res) == SIPGUARD_OK);
+		pass += res.verdict == SIPGUARD_PASS;
+		limited += res.verdict == SIPGUARD_LIMITED;
+		banned += res.verdict == SIPGUARD_BANNED;
+	}
+	CHECK(pass == 30 && limited == 1 && banned == 9);
+	CHECK(res.ban_ms == 300000 && res.offences == 1);
+	CHECK(ban_lines == 1);
+
+	int32_t drop = -1;
+	CHECK(sipguard_drop_check(r, a, 4, now, &drop) == SIPGUARD_OK && drop == 1);
+	CHECK(sipguard_check_text(r, "10.1.2.3", 8, now, &res) == SIPGUARD_OK && res.verdict == SIPGUARD_ALLOWLISTED);
+	CHECK(sipguard_check_text(r, "bogus", 5, now, &res) == SIPGUARD_ERR_INVALID);
+
+	/* Null pointers with lengths are refused, never read. */
+	CHECK(sipguard_check(r, NULL, 4, now, &res) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_check(NULL, a, 4, now, &res) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_check(r, a, 4, now, NULL) == SIPGUARD_ERR_NULL);
+
+	CHECK(sipguard_ban(r, "192.0.2.1", 9, 60, now, err, sizeof err) == SIPGUARD_OK);
+	int n = 0;
+	CHECK(sipguard_list_bans(r, now, count_entry, &n) == SIPGUARD_OK && n == 2);
+	CHECK(sipguard_unban(r, "192.0.2.1", 9, now, err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_unban(r, "192.0.2.1", 9, now, err, sizeof err) == SIPGUARD_ERR_NOT_FOUND);
+	CHECK(strcmp(err, "not banned") == 0);
+
+	sipguard_stats s;
+	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK);
+	CHECK(s.checked == 41 && s.passed == 30 && s.limited == 1 && s.rejected == 9 && s.allowlisted == 1);
+	CHECK(s.bans == 2 && s.unbans == 1 && s.dropped == 1 && s.table_size == 1024);
+	CHECK(sipguard_sweep(r, now) == SIPGUARD_OK);
+	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK && s.active_bans == 1);
+	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
+
+	sipguard_region_destroy(r);
+	printf("c abi: %d failures\n", failures);
+	return failures != 0;
+}

@@ -1,0 +1,68 @@
+//! The C side of the boundary: tests/c/abi_check.c is compiled against
+//! include/sipguard.h, linked with the staticlib, and run (under valgrind
+//! when installed, which then fails the test on any memory error or leak
+//! of the C program's own).
+
+use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
+use std::mem::{offset_of, size_of};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn c_program_uses_the_header_and_the_staticlib() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Its own target dir: the outer cargo may still hold the default one.
+    let target = root.join("target/c-abi");
+    run(Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["build", "--release", "--lib", "--target-dir"])
+        .arg(&target));
+    let exe = target.join("abi_check");
+    let defines = [
+        ("RUST_CHECK_RESULT_SIZE", size_of::<CCheckResult>()),
+        ("RUST_ENTRY_INFO_SIZE", size_of::<CEntryInfo>()),
+        ("RUST_ENTRY_INFO_BAN_MS", offset_of!(CEntryInfo, ban_ms)),
+        ("RUST_ENTRY_INFO_IDLE_MS", offset_of!(CEntryInfo, idle_ms)),
+        ("RUST_STATS_SIZE", size_of::<Stats>()),
+        ("RUST_STATS_REGION_BYTES", offset_of!(Stats, region_bytes)),
+        ("RUST_SETTINGS_SIZE", size_of::<Settings>()),
+        ("RUST_SETTINGS_REGION_BYTES", offset_of!(Settings, region_bytes)),
+    ];
+    let mut cc = Command::new("cc");
+    cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
+        .arg(root.join("include"));
+    for (name, value) in defines {
+        cc.arg(format!("-D{name}={value}"));
+    }
+    cc.arg(root.join("tests/c/abi_check.c"))
+        .arg(target.join("release/libsipguard.a"))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe);
+    run(&mut cc);
+    let valgrind = Command::new("valgrind").arg("--version").output().is_ok();
+    let out = if valgrind {
+        run(Command::new("valgrind")
+            .args([
+                "--error-exitcode=9",
+                "--errors-for-leak-kinds=definite",
+                "--leak-check=full",
+                "-q",
+            ])
+            .arg(&exe))
+    } else {
+        run(&mut Command::new(&exe))
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("c abi: 0 failures"), "{stdout}");
+}

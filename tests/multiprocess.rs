@@ -1,0 +1,243 @@
+//! Several processes on one region, as Kamailio's forked workers use it.
+//!
+//! `harness = false`: the standard test harness runs tests on threads, and
+//! forking a multi-threaded process is unsafe, so this is a plain program
+//! that forks, waits with a deadline, and checks exact totals.
+
+use sipguard::config::Config;
+use sipguard::ffi::Stats;
+use sipguard::lock::lock;
+use sipguard::region::Region;
+use sipguard::table::Verdict;
+use std::time::{Duration, Instant};
+
+const S: u64 = 1_000_000_000;
+/// A child that has not finished by then is wedged: the test fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn region(cfg: impl FnOnce(&mut Config)) -> Region {
+    let mut c = Config {
+        table_size: 4096,
+        ..Default::default()
+    };
+    cfg(&mut c);
+    Region::create(&c).expect("region")
+}
+
+/// Fork a child running `f`; the child exits 0 unless `f` panics.
+fn spawn(f: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: this program is single-threaded when it forks.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+        // SAFETY: leave the child without running the parent's atexit work.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    pid
+}
+
+/// Wait for `pid` until the deadline; returns its exit status or None if it is stuck.
+fn wait(pid: libc::pid_t, deadline: Instant) -> Option<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill our own stuck child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn wait_all(pids: &[libc::pid_t]) -> Result<(), String> {
+    let deadline = Instant::now() + DEADLINE;
+    for &pid in pids {
+        match wait(pid, deadline) {
+            Some(0) => {}
+            Some(s) => return Err(format!("child {pid} failed (status {s})")),
+            None => return Err(format!("child {pid} did not finish: wedged")),
+        }
+    }
+    Ok(())
+}
+
+fn addr(i: u32) -> [u8; 4] {
+    let b = i.to_be_bytes();
+    [10, b[1], b[2], b[3]]
+}
+
+fn total_hits(r: &Region) -> u64 {
+    let mut n = 0;
+    r.for_each_entry(S, |e| {
+        n += e.hits;
+        true
+    });
+    n
+}
+
+/// Four processes, 16 shared sources, no limit reached: every request counted once.
+fn exact_totals_across_processes() -> Result<(), String> {
+    let r = region(|c| c.set("rate", "1000000/1s").unwrap());
+    const CHILDREN: u32 = 4;
+    const PER_CHILD: u32 = 50_000;
+    let pids: Vec<_> = (0..CHILDREN)
+        .map(|_| {
+            spawn(|| {
+                for i in 0..PER_CHILD {
+                    let v = r.check(&addr(i % 16), S + i as u64).unwrap().verdict;
+                    assert_eq!(v, Verdict::Pass);
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    let stats = Stats::of(&r);
+    let expected = (CHILDREN * PER_CHILD) as u64;
+    check_eq("checked", stats.checked, expected)?;
+    check_eq("passed", stats.passed, expected)?;
+    check_eq("hits in table", total_hits(&r), expected)?;
+    check_eq("entries", stats.entries_used, 16)
+}
+
+/// Four processes flood one source at one instant: exactly `burst` pass and one ban.
+fn one_ban_under_contention() -> Result<(), String> {
+    let r = region(|_| {});
+    let pids: Vec<_> = (0..4)
+        .map(|_| {
+            spawn(|| {
+                for _ in 0..1000 {
+                    r.check(&[127, 0, 0, 2], 10 * S).unwrap();
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    let s = Stats::of(&r);
+    check_eq("passed", s.passed, 30)?;
+    check_eq("limited", s.limited, 1)?;
+    check_eq("bans", s.bans, 1)?;
+    check_eq("rejected", s.rejected, 4000 - 31)
+}
+
+/// A worker SIGKILLed while holding bucket locks does not wedge the others.
+fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
+    let r = region(|c| c.set("rate", "1000000/1s").unwrap());
+    let buckets = r.layout().buckets;
+    // The victim takes every bucket lock and then waits to die with them held.
+    let mut ready = [0i32; 2];
+    // SAFETY: a plain pipe for the victim to say it holds the locks.
+    assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+    let victim = spawn(|| {
+        for i in 0..buckets {
+            std::mem::forget(lock(r.bucket(i).0).expect("lock"));
+        }
+        // SAFETY: writing one byte to our pipe.
+        unsafe { libc::write(ready[1], b"x".as_ptr().cast(), 1) };
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut b = [0u8; 1];
+    // SAFETY: reading one byte from our pipe.
+    unsafe { libc::read(ready[0], b.as_mut_ptr().cast(), 1) };
+    // SAFETY: kill our own child, mid "update".
+    unsafe { libc::kill(victim, libc::SIGKILL) };
+    wait_all(&[victim]).ok();
+    let pids: Vec<_> = (0..2)
+        .map(|_| {
+            spawn(|| {
+                for i in 0..20_000u32 {
+                    assert_eq!(
+                        r.check(&addr(i % 256), S + i as u64).unwrap().verdict,
+                        Verdict::Pass
+                    );
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    check_eq("passed after takeover", Stats::of(&r).passed, 40_000)
+}
+
+/// Workers killed at random points of their updates; survivors and later workers go on.
+fn random_kills_mid_update() -> Result<(), String> {
+    let r = region(|c| c.set("rate", "1000000/1s").unwrap());
+    let started = Instant::now();
+    for round in 0..20u64 {
+        let pids: Vec<_> = (0..3)
+            .map(|_| {
+                spawn(|| {
+                    let mut i = 0u32;
+                    // Bounded: at most 5 s of work, killed long before.
+                    let stop = Instant::now() + Duration::from_secs(5);
+                    while Instant::now() < stop {
+                        r.check(&addr(i % 64), S + i as u64).unwrap();
+                        i = i.wrapping_add(1);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(3 + round % 7));
+        for pid in &pids {
+            // SAFETY: kill our own child.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        for pid in pids {
+            wait(pid, Instant::now() + DEADLINE);
+        }
+    }
+    let before = Stats::of(&r).checked;
+    let survivor = spawn(|| {
+        for i in 0..10_000u32 {
+            r.check(&addr(i % 64), S + i as u64).unwrap();
+        }
+    });
+    wait_all(&[survivor])?;
+    check_eq("survivor's requests", Stats::of(&r).checked - before, 10_000)?;
+    println!("    (20 rounds of kills in {:?})", started.elapsed());
+    Ok(())
+}
+
+fn check_eq(what: &str, got: u64, want: u64) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got}, want {want}"))
+    }
+}
+
+fn main() {
+    type Test = fn() -> Result<(), String>;
+    let tests: [(&str, Test); 4] = [
+        ("exact_totals_across_processes", exact_totals_across_processes),
+        ("one_ban_under_contention", one_ban_under_contention),
+        (
+            "killed_lock_holder_does_not_wedge",
+            killed_lock_holder_does_not_wedge,
+        ),
+        ("random_kills_mid_update", random_kills_mid_update),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        match test() {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED: {e}");
+            }
+        }
+    }
+    println!("multiprocess: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
