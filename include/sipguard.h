@@ -12,6 +12,7 @@
  *   - A NULL pointer with a non-zero length, or a NULL required pointer,
  *     returns SIPGUARD_ERR_NULL and dereferences nothing.
  *   - Buffers are pointer + length and need not be NUL-terminated.
+ *   - An `err` buffer may be NULL (or err_len 0): the message is then dropped.
  *   - Status and verdict values are never renumbered.
  *
  * Life cycle in a forking host:

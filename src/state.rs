@@ -85,7 +85,8 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
         }
         true
     });
-    let tmp = path.with_extension("tmp");
+    // Per process: the timer's periodic save may overlap the shutdown save.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", tmp.display()));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;

@@ -1,0 +1,412 @@
+/*
+ * sipguard module - exports, parameters, init/destroy, script functions
+ *
+ * This file is part of sipguard, a Kamailio module whose logic is a Rust
+ * core reached through include/sipguard.h.
+ *
+ * sipguard is free software; you can redistribute it and/or modify it under
+ * the terms of the GNU General Public License as published by the Free
+ * Software Foundation; either version 2 of the License, or (at your option)
+ * any later version.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <stdint.h>
+
+#include "../../core/sr_module.h"
+#include "../../core/dprint.h"
+#include "../../core/ut.h"
+#include "../../core/ip_addr.h"
+#include "../../core/mod_fix.h"
+#include "../../core/kemi.h"
+#include "../../core/timer_proc.h"
+#include "../../core/parser/msg_parser.h"
+
+#include "sipguard_mod.h"
+#include "sipguard_rpc.h"
+#include "sipguard_stats.h"
+#include "sipguard_netdrop.h"
+
+MODULE_VERSION
+
+/* verdict returned by sipguard_check_ip() when the address is invalid */
+#define SG_RET_INVALID (-3)
+
+sipguard_region *_sg_region = NULL;
+sipguard_settings _sg_settings;
+
+/* parameter set built by the modparam setters; freed in mod_init */
+static sipguard_config *_sg_cfg = NULL;
+
+static int mod_init(void);
+static int child_init(int rank);
+static void mod_destroy(void);
+
+static int w_sipguard_check(sip_msg_t *msg, char *p1, char *p2);
+static int w_sipguard_check_ip(sip_msg_t *msg, char *addr, char *p2);
+
+/* clang-format off */
+static cmd_export_t cmds[] = {
+	{"sipguard_check", (cmd_function)w_sipguard_check, 0,
+		0, 0, REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_check_ip", (cmd_function)w_sipguard_check_ip, 1,
+		fixup_spve_null, fixup_free_spve_null, ANY_ROUTE},
+	{0, 0, 0, 0, 0, 0}
+};
+/* clang-format on */
+
+/*
+ * Parameter setters. Every parameter is handed to the core as text; the int
+ * form of a modparam (e.g. modparam("sipguard", "ban_time", 300)) is
+ * converted to its decimal text first. One setter per name because a
+ * PARAM_USE_FUNC setter is not told which name it was registered for.
+ */
+static int sg_param_set(const char *name, modparam_t type, void *val)
+{
+	char num[32];
+	char err[256];
+	const char *value;
+	sipguard_status st;
+
+	if(_sg_cfg == NULL) {
+		st = sipguard_config_new(&_sg_cfg);
+		if(st != SIPGUARD_OK || _sg_cfg == NULL) {
+			_sg_cfg = NULL;
+			SG_LOG_STATUS("sipguard_config_new", st);
+			return -1;
+		}
+	}
+
+	if(PARAM_TYPE_MASK(type) == PARAM_INT) {
+		snprintf(num, sizeof(num), "%d", (int)(long)val);
+		value = num;
+	} else {
+		value = (const char *)val;
+		if(value == NULL) {
+			LM_ERR("parameter %s: missing value\n", name);
+			return -1;
+		}
+	}
+
+	err[0] = '\0';
+	st = sipguard_config_set(_sg_cfg, name, strlen(name), value, strlen(value),
+			err, sizeof(err));
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		if(err[0] != '\0')
+			LM_ERR("invalid modparam: %s\n", err);
+		else
+			LM_ERR("invalid modparam %s=\"%s\": %s\n", name, value,
+					sipguard_status_message(st));
+		return -1;
+	}
+	LM_DBG("parameter %s=\"%s\" set\n", name, value);
+	return 0;
+}
+
+#define SG_PARAM_SETTER(pname)                              \
+	static int sg_param_##pname(modparam_t type, void *val) \
+	{                                                       \
+		return sg_param_set(#pname, type, val);             \
+	}
+
+SG_PARAM_SETTER(table_size)
+SG_PARAM_SETTER(rate)
+SG_PARAM_SETTER(burst)
+SG_PARAM_SETTER(ipv6_prefix)
+SG_PARAM_SETTER(ban_time)
+SG_PARAM_SETTER(ban_factor)
+SG_PARAM_SETTER(ban_max)
+SG_PARAM_SETTER(ban_permanent)
+SG_PARAM_SETTER(ban_forget)
+SG_PARAM_SETTER(allow)
+SG_PARAM_SETTER(early_drop)
+SG_PARAM_SETTER(state_file)
+SG_PARAM_SETTER(save_interval)
+
+/* each name twice: find_param_export() matches on the value's type */
+#define SG_PARAM(pname)                                                  \
+	{#pname, PARAM_STRING | PARAM_USE_FUNC, (void *)sg_param_##pname},  \
+	{                                                                    \
+		#pname, PARAM_INT | PARAM_USE_FUNC, (void *)sg_param_##pname     \
+	}
+
+/* clang-format off */
+static param_export_t params[] = {
+	SG_PARAM(table_size),
+	SG_PARAM(rate),
+	SG_PARAM(burst),
+	SG_PARAM(ipv6_prefix),
+	SG_PARAM(ban_time),
+	SG_PARAM(ban_factor),
+	SG_PARAM(ban_max),
+	SG_PARAM(ban_permanent),
+	SG_PARAM(ban_forget),
+	SG_PARAM(allow),
+	SG_PARAM(early_drop),
+	SG_PARAM(state_file),
+	SG_PARAM(save_interval),
+	{0, 0, 0}
+};
+
+struct module_exports exports = {
+	"sipguard",        /* module name */
+	DEFAULT_DLFLAGS,   /* dlopen flags */
+	cmds,              /* cmd (cfg function) exports */
+	params,            /* param exports */
+	sipguard_rpc_cmds, /* RPC method exports */
+	0,                 /* pseudo-variables exports */
+	0,                 /* response handling function */
+	mod_init,          /* module init function */
+	child_init,        /* per-child init function */
+	mod_destroy        /* module destroy function */
+};
+/* clang-format on */
+
+/* logger callback given to the core; may be called from any process */
+static void sg_logger(int level, const char *msg, size_t msg_len)
+{
+	int len;
+
+	if(msg == NULL)
+		return;
+	len = (msg_len > 4096) ? 4096 : (int)msg_len;
+	/* the core's lines carry no newline */
+	if(len > 0 && msg[len - 1] == '\n')
+		len--;
+	switch(level) {
+		case SIPGUARD_LOG_ERR:
+			LM_ERR("%.*s\n", len, msg);
+			break;
+		case SIPGUARD_LOG_WARN:
+			LM_WARN("%.*s\n", len, msg);
+			break;
+		case SIPGUARD_LOG_NOTICE:
+			LM_NOTICE("%.*s\n", len, msg);
+			break;
+		case SIPGUARD_LOG_INFO:
+			LM_INFO("%.*s\n", len, msg);
+			break;
+		default:
+			LM_DBG("%.*s\n", len, msg);
+			break;
+	}
+}
+
+/* periodic work, in the module's own timer process, once a second */
+static void sg_timer(unsigned int ticks, void *param)
+{
+	static unsigned int since_save = 0;
+	sipguard_status st;
+
+	if(_sg_region == NULL)
+		return;
+	st = sipguard_sweep(_sg_region, sipguard_clock_ns());
+	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
+		SG_LOG_STATUS("sipguard_sweep", st);
+
+	if(_sg_settings.has_state_file && _sg_settings.save_interval_s > 0) {
+		since_save++;
+		if(since_save >= _sg_settings.save_interval_s) {
+			since_save = 0;
+			/* the core logs the reason of an I/O failure itself */
+			st = sipguard_state_save(_sg_region, sipguard_clock_ns());
+			if(st != SIPGUARD_OK)
+				SG_LOG_STATUS("sipguard_state_save", st);
+		}
+	}
+}
+
+static int mod_init(void)
+{
+	char err[256];
+	sipguard_status st;
+	uint32_t loaded = 0;
+
+	sipguard_set_logger(sg_logger);
+
+	if(_sg_cfg == NULL) {
+		/* no modparam given: all defaults */
+		st = sipguard_config_new(&_sg_cfg);
+		if(st != SIPGUARD_OK || _sg_cfg == NULL) {
+			_sg_cfg = NULL;
+			SG_LOG_STATUS("sipguard_config_new", st);
+			return -1;
+		}
+	}
+
+	memset(&_sg_settings, 0, sizeof(_sg_settings));
+	st = sipguard_config_settings(_sg_cfg, &_sg_settings);
+	if(st != SIPGUARD_OK) {
+		SG_LOG_STATUS("sipguard_config_settings", st);
+		return -1;
+	}
+
+	err[0] = '\0';
+	st = sipguard_region_create(_sg_cfg, &_sg_region, err, sizeof(err));
+	if(st != SIPGUARD_OK || _sg_region == NULL) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("cannot create the shared table (%llu bytes): %s\n",
+				(unsigned long long)_sg_settings.region_bytes,
+				err[0] ? err : sipguard_status_message(st));
+		_sg_region = NULL;
+		return -1;
+	}
+	sipguard_config_free(_sg_cfg);
+	_sg_cfg = NULL;
+
+	if(_sg_settings.has_state_file) {
+		st = sipguard_state_load(_sg_region, sipguard_clock_ns(), &loaded);
+		/* the core logs what it restored */
+		if(st == SIPGUARD_OK) {
+			LM_DBG("%u ban(s) restored\n", loaded);
+		} else if(st == SIPGUARD_ERR_CORRUPT) {
+			LM_ERR("state file is corrupt, starting with an empty table\n");
+		} else {
+			SG_LOG_STATUS("sipguard_state_load", st);
+		}
+	}
+
+	if(sipguard_stats_init() < 0)
+		return -1;
+
+	/* a dedicated process for the sweep and the periodic save */
+	if(register_sync_timers(1) < 0) {
+		LM_ERR("cannot register the timer process\n");
+		return -1;
+	}
+
+	if(_sg_settings.early_drop) {
+		if(sipguard_netdrop_init() < 0)
+			return -1;
+	}
+
+	LM_INFO("table of %llu entries (%llu bytes), early_drop=%u, "
+			"state file %s\n",
+			(unsigned long long)_sg_settings.table_size,
+			(unsigned long long)_sg_settings.region_bytes,
+			_sg_settings.early_drop,
+			_sg_settings.has_state_file ? "on" : "off");
+	return 0;
+}
+
+static int child_init(int rank)
+{
+	if(rank != PROC_MAIN)
+		return 0;
+	if(fork_sync_timer(PROC_TIMER, "sipguard timer", 1, sg_timer, NULL, 1)
+			< 0) {
+		LM_ERR("cannot start the timer process\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void mod_destroy(void)
+{
+	sipguard_status st;
+
+	if(_sg_cfg != NULL) {
+		sipguard_config_free(_sg_cfg);
+		_sg_cfg = NULL;
+	}
+	if(_sg_region == NULL)
+		return;
+	if(_sg_settings.has_state_file) {
+		st = sipguard_state_save(_sg_region, sipguard_clock_ns());
+		if(st != SIPGUARD_OK)
+			SG_LOG_STATUS("sipguard_state_save", st);
+	}
+	sipguard_region_destroy(_sg_region);
+	_sg_region = NULL;
+}
+
+/* core status -> script value; errors fail open (1) */
+static int sg_verdict(sipguard_status st, const sipguard_check_result *res)
+{
+	if(st == SIPGUARD_OK)
+		return (int)res->verdict;
+	if(st == SIPGUARD_ERR_INVALID)
+		return SG_RET_INVALID;
+	if(st != SIPGUARD_ERR_BUSY)
+		SG_LOG_STATUS("sipguard_check", st);
+	return SIPGUARD_PASS;
+}
+
+static int ki_sipguard_check(sip_msg_t *msg)
+{
+	sipguard_check_result res;
+	sipguard_status st;
+	ip_addr_t *ip;
+
+	if(msg == NULL || _sg_region == NULL)
+		return SIPGUARD_PASS;
+	ip = &msg->rcv.src_ip;
+	if(ip->len != 4 && ip->len != 16) {
+		LM_ERR("unexpected source address length %u\n", ip->len);
+		return SIPGUARD_PASS;
+	}
+	memset(&res, 0, sizeof(res));
+	st = sipguard_check(_sg_region, ip->u.addr, ip->len, sipguard_clock_ns(),
+			&res);
+	return sg_verdict(st, &res);
+}
+
+static int ki_sipguard_check_ip(sip_msg_t *msg, str *addr)
+{
+	sipguard_check_result res;
+	sipguard_status st;
+
+	if(addr == NULL || addr->s == NULL || addr->len <= 0) {
+		LM_ERR("empty address\n");
+		return SG_RET_INVALID;
+	}
+	if(_sg_region == NULL)
+		return SIPGUARD_PASS;
+	memset(&res, 0, sizeof(res));
+	st = sipguard_check_text(_sg_region, addr->s, (size_t)addr->len,
+			sipguard_clock_ns(), &res);
+	if(st == SIPGUARD_ERR_INVALID)
+		LM_ERR("invalid address [%.*s]\n", addr->len, addr->s);
+	return sg_verdict(st, &res);
+}
+
+static int w_sipguard_check(sip_msg_t *msg, char *p1, char *p2)
+{
+	return ki_sipguard_check(msg);
+}
+
+static int w_sipguard_check_ip(sip_msg_t *msg, char *addr, char *p2)
+{
+	str s = STR_NULL;
+
+	if(fixup_get_svalue(msg, (gparam_t *)addr, &s) != 0) {
+		LM_ERR("cannot get the address value\n");
+		return SG_RET_INVALID;
+	}
+	return ki_sipguard_check_ip(msg, &s);
+}
+
+/* clang-format off */
+static sr_kemi_t sr_kemi_sipguard_exports[] = {
+	{ str_init("sipguard"), str_init("sipguard_check"),
+		SR_KEMIP_INT, ki_sipguard_check,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_check_ip"),
+		SR_KEMIP_INT, ki_sipguard_check_ip,
+		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+
+	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
+};
+/* clang-format on */
+
+int mod_register(char *path, int *dlflags, void *p1, void *p2)
+{
+	sr_kemi_modules_add(sr_kemi_sipguard_exports);
+	return 0;
+}

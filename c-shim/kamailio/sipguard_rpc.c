@@ -1,0 +1,353 @@
+/*
+ * sipguard module - RPC commands
+ *
+ *   sipguard.list [top_n]        bans in force and the busiest sources
+ *   sipguard.ban <addr> [time]   ban now; time: seconds, "5m", "permanent"
+ *   sipguard.unban <addr>        lift a ban
+ *   sipguard.stats               counters of the shared table
+ *
+ * This file is part of sipguard; GPL-2.0-or-later.
+ */
+
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../core/dprint.h"
+#include "../../core/rpc.h"
+#include "../../core/str.h"
+#include "../../core/ut.h"
+
+#include "sipguard_mod.h"
+#include "sipguard_rpc.h"
+
+#define SG_TOP_DEFAULT 10
+#define SG_TOP_MAX 100
+
+/* add an unsigned 64-bit value: an int when it fits, else a (exact) double */
+static int sg_rpc_add_u64(rpc_t *rpc, void *th, char *name, uint64_t v)
+{
+	if(v <= (uint64_t)INT_MAX)
+		return rpc->struct_add(th, "d", name, (int)v);
+	return rpc->struct_add(th, "J", name, (unsigned long long)v);
+}
+
+static const char *sg_reason_name(int32_t reason)
+{
+	switch(reason) {
+		case SIPGUARD_REASON_FLOOD:
+			return "flood";
+		case SIPGUARD_REASON_MANUAL:
+			return "manual";
+		case SIPGUARD_REASON_RESTORED:
+			return "restored";
+		default:
+			return "none";
+	}
+}
+
+/* context of the list callbacks */
+typedef struct sg_rpc_list_ctx {
+	rpc_t *rpc;
+	void *c;
+	void *ah; /* array the entries are added to */
+	int bans; /* 1: ban entries, 0: load entries */
+	int count;
+	int error;
+} sg_rpc_list_ctx_t;
+
+static int sg_rpc_list_entry(void *ctx, const sipguard_entry_info *e)
+{
+	sg_rpc_list_ctx_t *lc = (sg_rpc_list_ctx_t *)ctx;
+	rpc_t *rpc;
+	void *eh;
+	char key[sizeof(e->key) + 1];
+	int r;
+
+	if(lc == NULL || e == NULL)
+		return 1;
+	rpc = lc->rpc;
+	memcpy(key, e->key, sizeof(e->key));
+	key[sizeof(e->key)] = '\0';
+
+	if(rpc->array_add(lc->ah, "{", &eh) < 0)
+		goto error;
+	if(rpc->struct_add(eh, "s", "key", key) < 0)
+		goto error;
+	if(lc->bans) {
+		if(rpc->struct_add(eh, "s", "reason", sg_reason_name(e->reason)) < 0)
+			goto error;
+		if(e->ban_ms == UINT64_MAX) {
+			r = rpc->struct_add(eh, "s", "remaining", "permanent");
+		} else {
+			/* whole seconds, rounded up: a ban in force shows >= 1 */
+			r = sg_rpc_add_u64(rpc, eh, "remaining", (e->ban_ms + 999) / 1000);
+		}
+		if(r < 0)
+			goto error;
+		if(rpc->struct_add(eh, "u", "offences", (unsigned int)e->offences) < 0)
+			goto error;
+		if(sg_rpc_add_u64(rpc, eh, "hits", e->hits) < 0)
+			goto error;
+	} else {
+		if(rpc->struct_add(eh, "u", "load_pct", (unsigned int)e->load_pct) < 0)
+			goto error;
+		if(rpc->struct_add(eh, "u", "offences", (unsigned int)e->offences) < 0)
+			goto error;
+		if(sg_rpc_add_u64(rpc, eh, "hits", e->hits) < 0)
+			goto error;
+		if(sg_rpc_add_u64(rpc, eh, "idle_ms", e->idle_ms) < 0)
+			goto error;
+	}
+	lc->count++;
+	return 0;
+
+error:
+	lc->error = 1;
+	return 1;
+}
+
+static const char *sg_rpc_list_doc[] = {
+	"List the bans in force (key, reason, remaining seconds or permanent,"
+	" offences, hits) and the unbanned sources with the highest load."
+	" Optional parameter: how many top sources (default 10, max 100).",
+	0
+};
+
+static void sg_rpc_list(rpc_t *rpc, void *c)
+{
+	sg_rpc_list_ctx_t lc;
+	sipguard_status st;
+	uint64_t now;
+	void *th;
+	str arg = STR_NULL;
+	int top = SG_TOP_DEFAULT;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(rpc->scan(c, "*.S", &arg) == 1 && arg.s != NULL && arg.len > 0) {
+		if(str2sint(&arg, &top) != 0 || top < 0 || top > SG_TOP_MAX) {
+			rpc->fault(c, 400, "top_n must be 0..%d", SG_TOP_MAX);
+			return;
+		}
+	}
+	now = sipguard_clock_ns();
+
+	if(rpc->add(c, "{", &th) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.rpc = rpc;
+	lc.c = c;
+	lc.bans = 1;
+	if(rpc->struct_add(th, "[", "bans", &lc.ah) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	st = sipguard_list_bans(_sg_region, now, sg_rpc_list_entry, &lc);
+	if(st != SIPGUARD_OK || lc.error) {
+		rpc->fault(c, 500, "Listing bans failed: %s",
+				lc.error ? "cannot build the reply" : sipguard_status_message(st));
+		return;
+	}
+
+	lc.bans = 0;
+	lc.count = 0;
+	if(rpc->struct_add(th, "[", "top", &lc.ah) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	if(top > 0) {
+		st = sipguard_list_top(_sg_region, now, (uint32_t)top,
+				sg_rpc_list_entry, &lc);
+		if(st != SIPGUARD_OK || lc.error) {
+			rpc->fault(c, 500, "Listing sources failed: %s",
+					lc.error ? "cannot build the reply" : sipguard_status_message(st));
+			return;
+		}
+	}
+}
+
+/*
+ * Ban duration from text: "" or "0" (escalated default), "permanent",
+ * N, Ns, Nm, Nh, Nd. Returns 0 on success.
+ */
+static int sg_rpc_duration(str *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	uint64_t mul = 1;
+	int i;
+	int len;
+
+	*out = 0;
+	if(s == NULL || s->s == NULL || s->len <= 0)
+		return 0;
+	if(s->len == 9 && strncasecmp(s->s, "permanent", 9) == 0) {
+		*out = UINT64_MAX;
+		return 0;
+	}
+	len = s->len;
+	switch(s->s[len - 1]) {
+		case 's':
+			len--;
+			break;
+		case 'm':
+			mul = 60;
+			len--;
+			break;
+		case 'h':
+			mul = 3600;
+			len--;
+			break;
+		case 'd':
+			mul = 86400;
+			len--;
+			break;
+	}
+	if(len <= 0 || len > 12)
+		return -1;
+	for(i = 0; i < len; i++) {
+		if(s->s[i] < '0' || s->s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s->s[i] - '0');
+	}
+	*out = v * mul;
+	return 0;
+}
+
+static const char *sg_rpc_ban_doc[] = {
+	"Ban an address now. Parameters: address (IPv4/IPv6, an IPv6 address"
+	" bans its ipv6_prefix), optional duration: seconds, 30s/5m/2h/1d or"
+	" \"permanent\"; absent or 0 = the escalated ban_time.",
+	0
+};
+
+static void sg_rpc_ban(rpc_t *rpc, void *c)
+{
+	str addr = STR_NULL;
+	str dur = STR_NULL;
+	uint64_t seconds = 0;
+	char err[256];
+	sipguard_status st;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(rpc->scan(c, ".S", &addr) < 1 || addr.s == NULL || addr.len <= 0) {
+		rpc->fault(c, 400, "address required");
+		return;
+	}
+	if(rpc->scan(c, "*.S", &dur) < 1) {
+		dur.s = NULL;
+		dur.len = 0;
+	}
+	if(sg_rpc_duration(&dur, &seconds) != 0) {
+		rpc->fault(c, 400,
+				"bad duration: %.*s (seconds, 30s, 5m, 2h, 1d or permanent)",
+				dur.len, dur.s);
+		return;
+	}
+	err[0] = '\0';
+	st = sipguard_ban(_sg_region, addr.s, (size_t)addr.len, seconds,
+			sipguard_clock_ns(), err, sizeof(err));
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		rpc->fault(c, (st == SIPGUARD_ERR_INVALID) ? 400 : 500, "%s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %.*s banned", addr.len, addr.s);
+}
+
+static const char *sg_rpc_unban_doc[] = {
+	"Lift the ban of an address. Parameter: address.",
+	0
+};
+
+static void sg_rpc_unban(rpc_t *rpc, void *c)
+{
+	str addr = STR_NULL;
+	char err[256];
+	sipguard_status st;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(rpc->scan(c, ".S", &addr) < 1 || addr.s == NULL || addr.len <= 0) {
+		rpc->fault(c, 400, "address required");
+		return;
+	}
+	err[0] = '\0';
+	st = sipguard_unban(_sg_region, addr.s, (size_t)addr.len,
+			sipguard_clock_ns(), err, sizeof(err));
+	if(st == SIPGUARD_ERR_NOT_FOUND) {
+		rpc->fault(c, 404, "not banned");
+		return;
+	}
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		rpc->fault(c, (st == SIPGUARD_ERR_INVALID) ? 400 : 500, "%s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %.*s unbanned", addr.len, addr.s);
+}
+
+static const char *sg_rpc_stats_doc[] = {
+	"Counters of the shared table: checks, verdicts, bans, drops, use.",
+	0
+};
+
+static void sg_rpc_stats(rpc_t *rpc, void *c)
+{
+	sipguard_stats s;
+	sipguard_status st;
+	void *th;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	st = sipguard_stats_get(_sg_region, &s);
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", sipguard_status_message(st));
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	if(sg_rpc_add_u64(rpc, th, "checked", s.checked) < 0
+			|| sg_rpc_add_u64(rpc, th, "passed", s.passed) < 0
+			|| sg_rpc_add_u64(rpc, th, "allowlisted", s.allowlisted) < 0
+			|| sg_rpc_add_u64(rpc, th, "limited", s.limited) < 0
+			|| sg_rpc_add_u64(rpc, th, "rejected", s.rejected) < 0
+			|| sg_rpc_add_u64(rpc, th, "bans", s.bans) < 0
+			|| sg_rpc_add_u64(rpc, th, "unbans", s.unbans) < 0
+			|| sg_rpc_add_u64(rpc, th, "dropped", s.dropped) < 0
+			|| sg_rpc_add_u64(rpc, th, "untracked", s.untracked) < 0
+			|| sg_rpc_add_u64(rpc, th, "evictions", s.evictions) < 0
+			|| sg_rpc_add_u64(rpc, th, "active_bans", s.active_bans) < 0
+			|| sg_rpc_add_u64(rpc, th, "entries_used", s.entries_used) < 0
+			|| sg_rpc_add_u64(rpc, th, "table_size", s.table_size) < 0
+			|| sg_rpc_add_u64(rpc, th, "region_bytes", s.region_bytes) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+}
+
+/* clang-format off */
+rpc_export_t sipguard_rpc_cmds[] = {
+	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
+	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
+	{"sipguard.unban", sg_rpc_unban, sg_rpc_unban_doc, 0},
+	{"sipguard.stats", sg_rpc_stats, sg_rpc_stats_doc, 0},
+	{0, 0, 0, 0}
+};
+/* clang-format on */

@@ -1,0 +1,83 @@
+/*
+ * sipguard module - statistics
+ *
+ * Every statistic is a function (STAT_IS_FUNC) reading the shared counters
+ * of the core, so all processes report the same values without any
+ * per-process bookkeeping:
+ *
+ *   kamcmd stats.get_statistics sipguard:
+ *
+ * This file is part of sipguard; GPL-2.0-or-later.
+ */
+
+#include <string.h>
+
+#include "../../core/dprint.h"
+#include "../../core/counters.h"
+
+#include "sipguard_mod.h"
+#include "sipguard_stats.h"
+
+/* one snapshot of the core's counters; zero when there is no region */
+static sipguard_stats sg_stats_read(void)
+{
+	sipguard_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_region != NULL && sipguard_stats_get(_sg_region, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+#define SG_STAT_FUNC(field)                         \
+	static counter_val_t sg_stat_##field(void)      \
+	{                                               \
+		return (counter_val_t)sg_stats_read().field; \
+	}
+
+SG_STAT_FUNC(checked)
+SG_STAT_FUNC(passed)
+SG_STAT_FUNC(allowlisted)
+SG_STAT_FUNC(limited)
+SG_STAT_FUNC(rejected)
+SG_STAT_FUNC(bans)
+SG_STAT_FUNC(unbans)
+SG_STAT_FUNC(dropped)
+SG_STAT_FUNC(untracked)
+SG_STAT_FUNC(evictions)
+SG_STAT_FUNC(active_bans)
+SG_STAT_FUNC(entries_used)
+SG_STAT_FUNC(table_size)
+
+#define SG_STAT(field) \
+	{                  \
+		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
+	}
+
+/* clang-format off */
+static stat_export_t sg_stats[] = {
+	SG_STAT(checked),
+	SG_STAT(passed),
+	SG_STAT(allowlisted),
+	SG_STAT(limited),
+	SG_STAT(rejected),
+	SG_STAT(bans),
+	SG_STAT(unbans),
+	SG_STAT(dropped),
+	SG_STAT(untracked),
+	SG_STAT(evictions),
+	SG_STAT(active_bans),
+	SG_STAT(entries_used),
+	SG_STAT(table_size),
+	{0, 0, 0}
+};
+/* clang-format on */
+
+int sipguard_stats_init(void)
+{
+	if(register_module_stats("sipguard", sg_stats) != 0) {
+		LM_ERR("cannot register statistics\n");
+		return -1;
+	}
+	return 0;
+}
