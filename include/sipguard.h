@@ -103,7 +103,7 @@ void sipguard_config_free(sipguard_config *cfg);
  * and the bad token is written to err (truncated to err_len).
  *
  * Parameters (name: form, default):
- *   table_size    : entries, integer >= 64, rounded up to a multiple of 8   (65536)
+ *   table_size    : entries, 64..2^26, rounded up to a power of two        (65536)
  *   rate          : "N/s", "N/m", "N/h" or "N/Ts" e.g. "30/2s"              ("30/2s")
  *   burst         : requests allowed back to back, integer >= 1            (N of rate)
  *   ipv6_prefix   : IPv6 sources are keyed per this prefix, 1..128          (64)

@@ -97,6 +97,9 @@ fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
     }
 }
 
+/// Ten years: an RPC ban longer than this is permanent.
+const MAX_BAN_SECS: u64 = 10 * 365 * 86_400;
+
 fn ns_to_ms(ns: u64) -> u64 {
     if ns == PERMANENT {
         u64::MAX
@@ -356,7 +359,9 @@ pub unsafe extern "C" fn sipguard_ban(
         let duration = match seconds {
             0 => None,
             u64::MAX => Some(PERMANENT),
-            s => Some(s.saturating_mul(NS_PER_SEC).min(PERMANENT - 1)),
+            // Longer than the config's ten-year limit means permanent.
+            s if s > MAX_BAN_SECS => Some(PERMANENT),
+            s => Some(s * NS_PER_SEC),
         };
         region
             .ban(addr, duration, now_ns)

@@ -30,19 +30,21 @@ impl Gcra {
     }
 
     /// Decide one request at `now`: Some(new TAT) if allowed, None if over the rate.
+    /// Saturating: extreme but accepted settings (1/3650d with a huge burst)
+    /// must not wrap the TAT.
     pub fn admit(&self, tat: u64, now: u64) -> Option<u64> {
         let tat = tat.max(now);
         if tat - now > self.tolerance_ns {
             None
         } else {
-            Some(tat + self.interval_ns)
+            Some(tat.saturating_add(self.interval_ns))
         }
     }
 
     /// Share of the burst allowance in use at `now`, in percent.
     pub fn load_pct(&self, tat: u64, now: u64) -> u32 {
         let used = tat.saturating_sub(now);
-        let full = self.tolerance_ns + self.interval_ns;
+        let full = self.tolerance_ns.saturating_add(self.interval_ns);
         (used.saturating_mul(100) / full.max(1)).min(u32::MAX as u64) as u32
     }
 }
@@ -109,6 +111,17 @@ mod tests {
         let g = Gcra::new(30, 2 * S, 5);
         let mut tat = 0;
         assert_eq!(admitted(&g, &mut tat, 10 * S, 10, 0), 5);
+    }
+
+    #[test]
+    fn extreme_settings_do_not_wrap() {
+        let g = Gcra::new(1, 3650 * 86_400 * S, 1_000_000);
+        let mut tat = 0;
+        // Near the end of the clock's range, still limiting.
+        let start = u64::MAX - 10 * S;
+        assert_eq!(admitted(&g, &mut tat, start, 200, 0), 200);
+        assert!(g.admit(tat, start).is_some() || tat == u64::MAX);
+        assert!(g.load_pct(tat, start) <= 100);
     }
 
     #[test]

@@ -45,3 +45,26 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     let bytes = line.as_bytes();
     f(level as c_int, bytes.as_ptr().cast(), bytes.len());
 }
+
+/// Run `f` with a logger that records lines, and return them (tests only).
+/// Serialised: the logger is process-wide.
+#[cfg(test)]
+pub fn capture(f: impl FnOnce()) -> Vec<String> {
+    use std::sync::Mutex;
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    extern "C" fn record(_level: c_int, msg: *const c_char, len: usize) {
+        // SAFETY: `log` passes a valid buffer of `len` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
+        LINES
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(bytes).into_owned());
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    LINES.lock().unwrap().clear();
+    set_logger(Some(record));
+    f();
+    set_logger(None);
+    std::mem::take(&mut *LINES.lock().unwrap())
+}

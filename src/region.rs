@@ -4,7 +4,7 @@
 //! Layout (all offsets 64-byte aligned):
 //!
 //! ```text
-//! Header      magic, layout version, sizes, hash seed, counters
+//! Header      magic, layout version, sizes, hash seed, counter stripes
 //! locks       one u32 per bucket (holder pid, 0 = free)
 //! slots       buckets × 8 slots × 64 bytes
 //! ```
@@ -12,7 +12,8 @@
 //! Only `#[repr(C)]` structs of atomics live here: no pointers, no heap
 //! types, nothing whose meaning depends on the process that reads it.
 //! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), so
-//! `table_size` 65536 maps 4.0 MiB plus the 192-byte header.
+//! `table_size` 65536 maps 4.0 MiB plus the 2112-byte header. Entries are
+//! rounded up to a power of two of 8-entry buckets.
 
 use crate::clock::clock_ns;
 use crate::config::Config;

@@ -51,15 +51,22 @@ fn mono_to_wall_ms(until: u64, now: u64, wall_now: u64) -> u64 {
     }
 }
 
-fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> u64 {
+/// None when the end lies further from now than the clock can count:
+/// only a damaged file says that.
+fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
     if until_ms >= wall_now {
-        now.saturating_add((until_ms - wall_now) * NS_PER_MS)
+        (until_ms - wall_now)
+            .checked_mul(NS_PER_MS)
+            .and_then(|d| now.checked_add(d))
+            .filter(|t| *t < PERMANENT)
     } else {
-        now.saturating_sub((wall_now - until_ms) * NS_PER_MS).max(1)
+        let ago = (wall_now - until_ms).checked_mul(NS_PER_MS)?;
+        Some(now.saturating_sub(ago).max(1))
     }
 }
 
 /// Write every ban and remembered offender to `path`. Returns entries written.
+/// If any bucket could not be read, the previous file is kept.
 pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
     let mut text = String::new();
@@ -68,7 +75,7 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
         "{MAGIC_LINE}\n# key until_unix_ms|permanent offences reason"
     );
     let mut count = 0;
-    region.for_each_entry(now, |e| {
+    let skipped = region.for_each_entry(now, |e| {
         if e.offences > 0 || e.banned {
             let reason = e.reason.unwrap_or(Reason::Flood).name();
             let _ = match e.ban_until {
@@ -85,6 +92,12 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
         }
         true
     });
+    if skipped > 0 {
+        return Err(StateError::Io(format!(
+            "{skipped} table buckets were busy; {} left as it was",
+            path.display()
+        )));
+    }
     // Per process: the timer's periodic save may overlap the shutdown save.
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", tmp.display()));
@@ -130,24 +143,35 @@ fn parse(text: &str, ipv6_prefix: u8) -> Result<Vec<Saved>, String> {
 }
 
 /// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
-/// A corrupt file is refused whole: a half-trusted file is worse than none.
+/// A corrupt file is refused whole (a half-trusted file is worse than none)
+/// and moved aside to `<path>.corrupt`, so the next save cannot erase what
+/// an operator may want to recover from it.
 pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
     let text = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(StateError::Io(format!("{}: {e}", path.display()))),
     };
-    let text =
-        String::from_utf8(text).map_err(|_| StateError::Corrupt(format!("{}: not text", path.display())))?;
-    let saved = parse(&text, region.cfg.ipv6_prefix)
-        .map_err(|e| StateError::Corrupt(format!("{}: {e}", path.display())))?;
-    let wall_now = wall_ms();
+    let entries = String::from_utf8(text)
+        .map_err(|_| "not text".to_string())
+        .and_then(|t| parse(&t, region.cfg.ipv6_prefix))
+        .and_then(|saved| to_monotonic(saved, now, wall_ms()));
+    let entries = match entries {
+        Ok(e) => e,
+        Err(why) => {
+            let aside = path.with_extension("corrupt");
+            let moved = match std::fs::rename(path, &aside) {
+                Ok(()) => format!("moved to {}", aside.display()),
+                Err(e) => format!("could not move it aside: {e}"),
+            };
+            return Err(StateError::Corrupt(format!(
+                "{}: {why} ({moved})",
+                path.display()
+            )));
+        }
+    };
     let mut active = 0;
-    for s in saved {
-        let until = match s.until_ms {
-            None => PERMANENT,
-            Some(ms) => wall_to_mono(ms, now, wall_now),
-        };
+    for (s, until) in entries {
         if until != PERMANENT && until <= now && until.saturating_add(region.cfg.ban_forget_ns) <= now {
             continue; // offences already forgotten
         }
@@ -161,6 +185,19 @@ pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
         }
     }
     Ok(active)
+}
+
+/// Every entry with its end in monotonic time, or why the file is corrupt.
+fn to_monotonic(saved: Vec<Saved>, now: u64, wall_now: u64) -> Result<Vec<(Saved, u64)>, String> {
+    saved
+        .into_iter()
+        .map(|s| match s.until_ms {
+            None => Ok((s, PERMANENT)),
+            Some(ms) => wall_to_mono(ms, now, wall_now)
+                .map(|t| (s, t))
+                .ok_or_else(|| format!("end time {ms} of {} is out of range", s.key)),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -232,5 +269,23 @@ mod tests {
         assert_eq!(n, 0, "nothing restored from a corrupt file");
         std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
         assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(_))));
+        // Kept aside for the operator, so the next save does not erase it.
+        assert_eq!(
+            std::fs::read(path.with_extension("corrupt")).unwrap(),
+            [0xff, 0xfe, 0x00]
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn end_times_beyond_the_clock_are_corrupt() {
+        let path = tmp("far");
+        std::fs::write(
+            &path,
+            format!("{MAGIC_LINE}\n10.0.0.1 99999999999999999 1 flood\n"),
+        )
+        .unwrap();
+        let r = region();
+        assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(m)) if m.contains("out of range")));
     }
 }

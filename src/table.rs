@@ -13,7 +13,7 @@
 
 use crate::addr::{address_bits, display_address, Key};
 use crate::ban::{BanEvent, Escalation, Reason, UnbanEvent};
-use crate::counters::{Counter, Counters};
+use crate::counters::Counter;
 use crate::gcra::Gcra;
 use crate::lock::{lock, Guard};
 use crate::region::Region;
@@ -148,6 +148,12 @@ fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
     fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
 }
 
+/// A slot found or claimed for a key.
+struct Claimed<'a> {
+    slot: &'a Slot,
+    evicted: Option<UnbanEvent>,
+}
+
 /// An operation on one bucket, with its lock held.
 struct Locked<'a> {
     slots: &'a [Slot; SLOTS_PER_BUCKET],
@@ -160,23 +166,36 @@ impl Locked<'_> {
     }
 
     /// The slot for `key`, claiming one if needed; None if all 8 are live bans.
-    fn find_or_claim(&self, key: [u64; 2], now: u64, counters: &Counters) -> Option<&Slot> {
-        if let Some(s) = self.find(key) {
-            return Some(s);
+    /// Recycling a slot whose ended ban the sweep has not reported yet
+    /// returns that end, for the caller to log after unlocking.
+    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Region) -> Option<Claimed<'_>> {
+        if let Some(slot) = self.find(key) {
+            return Some(Claimed { slot, evicted: None });
         }
-        if let Some(s) = self.slots.iter().find(|s| !s.in_use()) {
+        let counters = region.counters();
+        if let Some(slot) = self.slots.iter().find(|s| !s.in_use()) {
             counters.bump(Counter::EntriesUsed);
-            s.reset(key, now);
-            return Some(s);
+            slot.reset(key, now);
+            return Some(Claimed { slot, evicted: None });
         }
-        let victim = self
-            .slots
-            .iter()
-            .filter(|s| !s.banned_at(now))
-            .min_by_key(|s| (s.offences.load(Relaxed) > 0, s.last_seen.load(Relaxed)))?;
+        let victim = self.slots.iter().filter(|s| !s.banned_at(now)).min_by_key(|s| {
+            let unreported = s.meta.load(Relaxed) & ANNOUNCED != 0;
+            (
+                unreported,
+                s.offences.load(Relaxed) > 0,
+                s.last_seen.load(Relaxed),
+            )
+        })?;
+        let evicted = (victim.meta.load(Relaxed) & ANNOUNCED != 0).then(|| UnbanEvent {
+            key: victim.key(region.cfg.ipv6_prefix),
+            expired: true,
+        });
         counters.bump(Counter::Evictions);
         victim.reset(key, now);
-        Some(victim)
+        Some(Claimed {
+            slot: victim,
+            evicted,
+        })
     }
 }
 
@@ -219,7 +238,7 @@ impl Region {
         let Some(bucket) = self.lock_bucket(key.halves()) else {
             return untracked();
         };
-        let Some(slot) = bucket.find_or_claim(key.halves(), now, c) else {
+        let Some(Claimed { slot, evicted }) = bucket.find_or_claim(key.halves(), now, self) else {
             drop(bucket);
             return untracked();
         };
@@ -229,6 +248,7 @@ impl Region {
         if slot.banned_at(now) {
             let ban_ns = remaining(slot.ban_until.load(Relaxed), now);
             drop(bucket);
+            self.report_end(evicted);
             c.bump(Counter::Rejected);
             return Ok(CheckResult {
                 verdict: Verdict::Banned,
@@ -239,6 +259,7 @@ impl Region {
         if let Some(tat) = self.gcra().admit(slot.tat.load(Relaxed), now) {
             slot.tat.store(tat, Relaxed);
             drop(bucket);
+            self.report_end(evicted);
             c.bump(Counter::Passed);
             return Ok(CheckResult {
                 verdict: Verdict::Pass,
@@ -248,6 +269,7 @@ impl Region {
         }
         let (expired, ban) = start_ban(slot, key, now, None, Reason::Flood, &self.escalation());
         drop(bucket);
+        self.report_end(evicted);
         c.bump(Counter::Limited);
         self.announce(expired, &ban, Some(addr));
         Ok(CheckResult {
@@ -289,11 +311,12 @@ impl Region {
         }
         let key = Key::from_bytes(&addr, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
-        let slot = bucket
-            .find_or_claim(key.halves(), now, self.counters())
+        let Claimed { slot, evicted } = bucket
+            .find_or_claim(key.halves(), now, self)
             .ok_or(TableError::Full)?;
         let (expired, ban) = start_ban(slot, key, now, duration_ns, Reason::Manual, &self.escalation());
         drop(bucket);
+        self.report_end(evicted);
         self.announce(expired, &ban, Some(&addr));
         Ok(ban)
     }
@@ -326,8 +349,8 @@ impl Region {
         now: u64,
     ) -> Result<bool, TableError> {
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
-        let slot = bucket
-            .find_or_claim(key.halves(), now, self.counters())
+        let Claimed { slot, evicted } = bucket
+            .find_or_claim(key.halves(), now, self)
             .ok_or(TableError::Full)?;
         slot.ban_until.store(ban_until.max(1), Relaxed);
         slot.offences.store(offences, Relaxed);
@@ -336,6 +359,7 @@ impl Region {
         slot.meta
             .store(IN_USE | announced | (reason as u32) << REASON_SHIFT, Relaxed);
         drop(bucket);
+        self.report_end(evicted);
         if active {
             self.counters().bump(Counter::Bans);
         }
@@ -366,19 +390,21 @@ impl Region {
             }
             drop(bucket);
             for key in ended.into_iter().flatten() {
-                self.counters().bump(Counter::Unbans);
-                UnbanEvent { key, expired: true }.log();
+                self.report_end(Some(UnbanEvent { key, expired: true }));
             }
         }
         self.counters().set_gauge(Counter::ActiveBans, active);
     }
 
-    /// Visit every in-use entry (bucket by bucket, not under the lock).
-    pub fn for_each_entry(&self, now: u64, mut f: impl FnMut(&EntryInfo) -> bool) {
+    /// Visit every in-use entry (bucket by bucket, calling `f` unlocked).
+    /// Returns how many buckets could not be locked and were left out.
+    pub fn for_each_entry(&self, now: u64, mut f: impl FnMut(&EntryInfo) -> bool) -> usize {
         let gcra = self.gcra();
+        let mut skipped = 0;
         for i in 0..self.layout().buckets {
             let mut copied = [None; SLOTS_PER_BUCKET];
             let Some(bucket) = self.lock_index(i) else {
+                skipped += 1;
                 continue;
             };
             for (n, s) in bucket.slots.iter().enumerate().filter(|(_, s)| s.in_use()) {
@@ -399,10 +425,11 @@ impl Region {
             drop(bucket);
             for info in copied.iter().flatten() {
                 if !f(info) {
-                    return;
+                    return skipped;
                 }
             }
         }
+        skipped
     }
 
     /// Up to `max` unbanned entries with the highest load, highest first.
@@ -421,11 +448,16 @@ impl Region {
         top
     }
 
-    fn announce(&self, expired: Option<UnbanEvent>, ban: &BanEvent, src: Option<&[u8]>) {
-        if let Some(e) = expired {
+    /// Log and count the end of a ban that the sweep had not reported.
+    fn report_end(&self, ended: Option<UnbanEvent>) {
+        if let Some(e) = ended {
             self.counters().bump(Counter::Unbans);
             e.log();
         }
+    }
+
+    fn announce(&self, expired: Option<UnbanEvent>, ban: &BanEvent, src: Option<&[u8]>) {
+        self.report_end(expired);
         self.counters().bump(Counter::Bans);
         ban.log(src.map(display_address).as_ref().map(|b| b.as_str()));
     }
@@ -446,8 +478,13 @@ fn start_ban(
     if prev_until != 0 && prev_until != PERMANENT && prev_until.saturating_add(esc.forget_ns) <= now {
         offences = 0;
     }
-    let expired = (slot.meta.load(Relaxed) & ANNOUNCED != 0).then_some(UnbanEvent { key, expired: true });
-    offences = offences.saturating_add(1);
+    let live = slot.banned_at(now);
+    let unreported_end = !live && slot.meta.load(Relaxed) & ANNOUNCED != 0;
+    let expired = unreported_end.then_some(UnbanEvent { key, expired: true });
+    // A new ban over a live one (RPC) replaces it; it is not a new offence.
+    if !live || offences == 0 {
+        offences = offences.saturating_add(1);
+    }
     let duration_ns = duration_ns.unwrap_or_else(|| esc.duration_ns(offences));
     let until = if duration_ns == PERMANENT {
         PERMANENT
@@ -651,6 +688,43 @@ mod tests {
         r.sweep(T0 + 7 * S);
         assert_eq!(r.counters().get(Counter::Unbans), 1);
         assert_eq!(r.counters().get(Counter::ActiveBans), 0);
+    }
+
+    /// Log lines the core emitted during `f`, via a test logger.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        crate::log::capture(f)
+    }
+
+    #[test]
+    fn recycling_an_unreported_ended_ban_still_logs_its_end() {
+        let r = region(|c| c.ban_time_ns = 5 * S);
+        let lines = logged(|| {
+            for i in 0..64u8 {
+                let _ = r.ban(&format!("10.0.0.{i}"), None, T0);
+            }
+            // All bans ended; no sweep yet. New sources recycle their slots.
+            for i in 0..200u8 {
+                r.check(&[11, 0, 0, i], T0 + 6 * S).unwrap();
+            }
+            r.sweep(T0 + 7 * S);
+        });
+        let bans = lines.iter().filter(|l| l.contains(" BAN ")).count();
+        let unbans = lines.iter().filter(|l| l.contains(" UNBAN ")).count();
+        assert!(bans > 0);
+        assert_eq!(unbans, bans, "every ban's end is logged exactly once");
+        assert_eq!(r.counters().get(Counter::Unbans), bans as u64);
+    }
+
+    #[test]
+    fn replacing_a_live_ban_is_not_an_expiry_or_a_new_offence() {
+        let r = region(|_| {});
+        let lines = logged(|| {
+            r.ban("192.0.2.5", Some(100 * S), T0).unwrap();
+            let again = r.ban("192.0.2.5", Some(10 * S), T0 + S).unwrap();
+            assert_eq!(again.offences, 1);
+        });
+        assert!(lines.iter().all(|l| !l.contains("UNBAN")), "{lines:?}");
+        assert_eq!(r.counters().get(Counter::Unbans), 0);
     }
 
     #[test]

@@ -11,9 +11,10 @@
  *  - everything that reaches receive_msg() (TCP, TLS, WS, raw sockets, and
  *    UDP without the datagram hook): SREV_NET_DATA_IN checks the source and
  *    marks the buffer of a banned one. The core parses it, then a pre-script
- *    callback ends a marked message before the script runs, silently; a
- *    marked message that is not SIP ends in SREV_RCV_NOSIP (when this module
- *    holds that single slot) instead of a parse error.
+ *    callback ends a marked message before the script runs, silently. The
+ *    single-slot SREV_RCV_NOSIP hook is left to modules that need it (nosip,
+ *    sipcapture): non-SIP data from a banned TCP source gets the core's
+ *    parse-error handling.
  *
  *    (Cutting the buffer length to 0 in SREV_NET_DATA_IN would skip the
  *    parser too, but Kamailio 5.6 then logs "message too short" at INFO and
@@ -30,7 +31,6 @@
 #include "../../core/dprint.h"
 #include "../../core/events.h"
 #include "../../core/ip_addr.h"
-#include "../../core/nonsip_hooks.h"
 #include "../../core/parser/msg_parser.h"
 #include "../../core/script_cb.h"
 
@@ -123,14 +123,6 @@ static int sg_pre_script(sip_msg_t *msg, unsigned int flags, void *param)
 	return sg_take_mark(msg) ? 0 : 1;
 }
 
-/* parse failure: end a marked message quietly, pass on anything else */
-static int sg_rcv_nosip(sr_event_param_t *evp)
-{
-	if(evp != NULL && sg_take_mark((sip_msg_t *)evp->data))
-		return NONSIP_MSG_DROP;
-	return NONSIP_MSG_PASS;
-}
-
 int sipguard_netdrop_init(void)
 {
 	if(sr_event_register_cb(SREV_NET_DGRAM_IN, sg_dgram_in) == 0) {
@@ -149,10 +141,6 @@ int sipguard_netdrop_init(void)
 			< 0) {
 		LM_ERR("cannot register the pre-script callback\n");
 		return -1;
-	}
-	if(sr_event_register_cb(SREV_RCV_NOSIP, sg_rcv_nosip) != 0) {
-		LM_INFO("SREV_RCV_NOSIP is taken by another module: non-SIP "
-				"data from banned sources is reported as parse errors\n");
 	}
 	LM_DBG("early drop enabled (datagram hook: %s)\n",
 			_sg_dgram_hook ? "yes" : "no");
