@@ -129,6 +129,14 @@ impl Config {
                 }
                 self.ban_factor = n;
             }
+            "ban_max" if v == "permanent" => {
+                return Err(invalid(
+                    "ban_max",
+                    "\"permanent\" is not a duration: set ban_max to the cap and ban_permanent=1 \
+                     to make a ban that reaches it permanent"
+                        .to_string(),
+                ))
+            }
             "ban_max" => self.ban_max_ns = parse_nonzero_duration("ban_max", v)?,
             "ban_permanent" => self.ban_permanent = parse_bool("ban_permanent", v)?,
             "ban_forget" => self.ban_forget_ns = parse_duration("ban_forget", v)?,

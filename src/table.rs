@@ -361,7 +361,14 @@ impl Region {
         drop(bucket);
         self.report_end(evicted);
         if active {
-            self.counters().bump(Counter::Bans);
+            // Logged like any ban, so log readers (fail2ban) see it again.
+            let ban = BanEvent {
+                key,
+                reason: Reason::Restored,
+                duration_ns: remaining(ban_until, now),
+                offences,
+            };
+            self.announce(None, &ban, None);
         }
         Ok(active)
     }

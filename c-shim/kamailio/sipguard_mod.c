@@ -212,7 +212,7 @@ static void sg_timer(unsigned int ticks, void *param)
 			since_save = 0;
 			/* the core logs the reason of an I/O failure itself */
 			st = sipguard_state_save(_sg_region, sipguard_clock_ns());
-			if(st != SIPGUARD_OK)
+			if(st != SIPGUARD_OK && st != SIPGUARD_ERR_IO)
 				SG_LOG_STATUS("sipguard_state_save", st);
 		}
 	}

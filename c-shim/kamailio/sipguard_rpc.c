@@ -23,6 +23,9 @@
 
 #define SG_TOP_DEFAULT 10
 #define SG_TOP_MAX 100
+/* bans listed by default: a kamcmd reply holds 128 KiB, ~800 entries */
+#define SG_LIST_BANS_DEFAULT 500
+#define SG_LIST_BANS_MAX 100000
 
 /* add an unsigned 64-bit value: an int when it fits, else a (exact) double */
 static int sg_rpc_add_u64(rpc_t *rpc, void *th, char *name, uint64_t v)
@@ -52,7 +55,9 @@ typedef struct sg_rpc_list_ctx {
 	void *c;
 	void *ah; /* array the entries are added to */
 	int bans; /* 1: ban entries, 0: load entries */
-	int count;
+	int count; /* entries added to the reply */
+	int limit; /* most entries to add; the rest are only counted */
+	int total; /* entries seen */
 	int error;
 } sg_rpc_list_ctx_t;
 
@@ -67,6 +72,9 @@ static int sg_rpc_list_entry(void *ctx, const sipguard_entry_info *e)
 	if(lc == NULL || e == NULL)
 		return 1;
 	rpc = lc->rpc;
+	lc->total++;
+	if(lc->count >= lc->limit)
+		return 0; /* keep counting: the reply says how many there are */
 	memcpy(key, e->key, sizeof(e->key));
 	key[sizeof(e->key)] = '\0';
 
@@ -110,7 +118,9 @@ error:
 static const char *sg_rpc_list_doc[] = {
 	"List the bans in force (key, reason, remaining seconds or permanent,"
 	" offences, hits) and the unbanned sources with the highest load."
-	" Optional parameter: how many top sources (default 10, max 100).",
+	" Optional parameters: how many top sources (default 10, max 100) and"
+	" how many bans at most (default 500, max 100000); bans_total counts"
+	" them all.",
 	0
 };
 
@@ -121,15 +131,26 @@ static void sg_rpc_list(rpc_t *rpc, void *c)
 	uint64_t now;
 	void *th;
 	str arg = STR_NULL;
+	str arg2 = STR_NULL;
 	int top = SG_TOP_DEFAULT;
+	int max_bans = SG_LIST_BANS_DEFAULT;
+	int n;
 
 	if(_sg_region == NULL) {
 		rpc->fault(c, 500, "sipguard is not initialized");
 		return;
 	}
-	if(rpc->scan(c, "*.S", &arg) == 1 && arg.s != NULL && arg.len > 0) {
+	n = rpc->scan(c, "*.S.S", &arg, &arg2);
+	if(n >= 1 && arg.s != NULL && arg.len > 0) {
 		if(str2sint(&arg, &top) != 0 || top < 0 || top > SG_TOP_MAX) {
 			rpc->fault(c, 400, "top_n must be 0..%d", SG_TOP_MAX);
+			return;
+		}
+	}
+	if(n >= 2 && arg2.s != NULL && arg2.len > 0) {
+		if(str2sint(&arg2, &max_bans) != 0 || max_bans < 0
+				|| max_bans > SG_LIST_BANS_MAX) {
+			rpc->fault(c, 400, "max_bans must be 0..%d", SG_LIST_BANS_MAX);
 			return;
 		}
 	}
@@ -143,6 +164,7 @@ static void sg_rpc_list(rpc_t *rpc, void *c)
 	lc.rpc = rpc;
 	lc.c = c;
 	lc.bans = 1;
+	lc.limit = max_bans;
 	if(rpc->struct_add(th, "[", "bans", &lc.ah) < 0) {
 		rpc->fault(c, 500, "Internal error creating the reply");
 		return;
@@ -153,9 +175,17 @@ static void sg_rpc_list(rpc_t *rpc, void *c)
 				lc.error ? "cannot build the reply" : sipguard_status_message(st));
 		return;
 	}
+	if(rpc->struct_add(th, "dd", "bans_total", lc.total, "bans_listed",
+			   lc.count)
+			< 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
 
 	lc.bans = 0;
 	lc.count = 0;
+	lc.total = 0;
+	lc.limit = top;
 	if(rpc->struct_add(th, "[", "top", &lc.ah) < 0) {
 		rpc->fault(c, 500, "Internal error creating the reply");
 		return;
