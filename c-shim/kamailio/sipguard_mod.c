@@ -62,6 +62,22 @@ static cmd_export_t cmds[] = {
  * converted to its decimal text first. One setter per name because a
  * PARAM_USE_FUNC setter is not told which name it was registered for.
  */
+/* the parameter set, created on first use (first modparam, or mod_init) */
+static int sg_config_ensure(void)
+{
+	sipguard_status st;
+
+	if(_sg_cfg != NULL)
+		return 0;
+	st = sipguard_config_new(&_sg_cfg);
+	if(st != SIPGUARD_OK || _sg_cfg == NULL) {
+		_sg_cfg = NULL;
+		SG_LOG_STATUS("sipguard_config_new", st);
+		return -1;
+	}
+	return 0;
+}
+
 static int sg_param_set(const char *name, modparam_t type, void *val)
 {
 	char num[32];
@@ -69,14 +85,8 @@ static int sg_param_set(const char *name, modparam_t type, void *val)
 	const char *value;
 	sipguard_status st;
 
-	if(_sg_cfg == NULL) {
-		st = sipguard_config_new(&_sg_cfg);
-		if(st != SIPGUARD_OK || _sg_cfg == NULL) {
-			_sg_cfg = NULL;
-			SG_LOG_STATUS("sipguard_config_new", st);
-			return -1;
-		}
-	}
+	if(sg_config_ensure() < 0)
+		return -1;
 
 	if(PARAM_TYPE_MASK(type) == PARAM_INT) {
 		snprintf(num, sizeof(num), "%d", (int)(long)val);
@@ -226,15 +236,9 @@ static int mod_init(void)
 
 	sipguard_set_logger(sg_logger);
 
-	if(_sg_cfg == NULL) {
-		/* no modparam given: all defaults */
-		st = sipguard_config_new(&_sg_cfg);
-		if(st != SIPGUARD_OK || _sg_cfg == NULL) {
-			_sg_cfg = NULL;
-			SG_LOG_STATUS("sipguard_config_new", st);
-			return -1;
-		}
-	}
+	/* no modparam given: all defaults */
+	if(sg_config_ensure() < 0)
+		return -1;
 
 	memset(&_sg_settings, 0, sizeof(_sg_settings));
 	st = sipguard_config_settings(_sg_cfg, &_sg_settings);

@@ -248,6 +248,15 @@ static int sg_rpc_duration(str *s, uint64_t *out)
 	return 0;
 }
 
+/* fault reply for a failed ban/unban: 400 for bad input, else 500 */
+static void sg_rpc_fault_status(
+		rpc_t *rpc, void *c, sipguard_status st, char *err, size_t err_len)
+{
+	err[err_len - 1] = '\0';
+	rpc->fault(c, (st == SIPGUARD_ERR_INVALID) ? 400 : 500, "%s",
+			err[0] ? err : sipguard_status_message(st));
+}
+
 static const char *sg_rpc_ban_doc[] = {
 	"Ban an address now. Parameters: address (IPv4/IPv6, an IPv6 address"
 	" bans its ipv6_prefix), optional duration: seconds, 30s/5m/2h/1d or"
@@ -285,9 +294,7 @@ static void sg_rpc_ban(rpc_t *rpc, void *c)
 	st = sipguard_ban(_sg_region, addr.s, (size_t)addr.len, seconds,
 			sipguard_clock_ns(), err, sizeof(err));
 	if(st != SIPGUARD_OK) {
-		err[sizeof(err) - 1] = '\0';
-		rpc->fault(c, (st == SIPGUARD_ERR_INVALID) ? 400 : 500, "%s",
-				err[0] ? err : sipguard_status_message(st));
+		sg_rpc_fault_status(rpc, c, st, err, sizeof(err));
 		return;
 	}
 	rpc->rpl_printf(c, "Ok. %.*s banned", addr.len, addr.s);
@@ -320,9 +327,7 @@ static void sg_rpc_unban(rpc_t *rpc, void *c)
 		return;
 	}
 	if(st != SIPGUARD_OK) {
-		err[sizeof(err) - 1] = '\0';
-		rpc->fault(c, (st == SIPGUARD_ERR_INVALID) ? 400 : 500, "%s",
-				err[0] ? err : sipguard_status_message(st));
+		sg_rpc_fault_status(rpc, c, st, err, sizeof(err));
 		return;
 	}
 	rpc->rpl_printf(c, "Ok. %.*s unbanned", addr.len, addr.s);

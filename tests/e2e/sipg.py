@@ -230,29 +230,24 @@ class Kamailio:
                 pids.append(int(d))
         return sorted(pids)
 
-    def rss_kb(self) -> int:
+    def _sum_proc_field(self, name: str, field: str) -> int:
+        """Sum a kB field (e.g. "VmRSS:") of /proc/<pid>/<name> over the group."""
         total = 0
         for pid in self.group_pids():
             try:
-                with open(f"/proc/{pid}/status") as f:
+                with open(f"/proc/{pid}/{name}") as f:
                     for line in f:
-                        if line.startswith("VmRSS:"):
+                        if line.startswith(field):
                             total += int(line.split()[1])
             except OSError:
                 pass
         return total
 
+    def rss_kb(self) -> int:
+        return self._sum_proc_field("status", "VmRSS:")
+
     def pss_kb(self) -> int:
-        total = 0
-        for pid in self.group_pids():
-            try:
-                with open(f"/proc/{pid}/smaps_rollup") as f:
-                    for line in f:
-                        if line.startswith("Pss:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total
+        return self._sum_proc_field("smaps_rollup", "Pss:")
 
     def cpu_ticks(self) -> int:
         total = 0
