@@ -253,6 +253,51 @@ sipguard_status sipguard_state_save(sipguard_region *region, uint64_t now_ns);
 sipguard_status sipguard_state_load(sipguard_region *region, uint64_t now_ns,
 		uint32_t *loaded_out);
 
+
+/* ---- encrypted signalling and media ------------------------------------ */
+
+/* Verdict of sipguard_sdp_check(); the shim returns it to the script as is. */
+typedef enum sipguard_sdp_verdict {
+	SIPGUARD_SDP_OK = 1,           /* every active stream is SRTP (or allowed DTLS-SRTP) */
+	SIPGUARD_SDP_NO_SDP = -1,      /* no SDP body (plain or inside multipart)   -> 400 */
+	SIPGUARD_SDP_CLEARTEXT = -2,   /* an active stream is not encrypted         -> 488 */
+	SIPGUARD_SDP_BAD_CRYPTO = -3,  /* weak, unknown or malformed crypto         -> 488 */
+	SIPGUARD_SDP_TOO_COMPLEX = -4  /* over the body size or stream count limits -> 488 */
+} sipguard_sdp_verdict;
+
+/* Opaque, process-local, read-only SDP policy (built at start-up). */
+typedef struct sipguard_sdp_policy sipguard_sdp_policy;
+
+/*
+ * Parse a policy spec such as
+ *   "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0"
+ * An empty spec is the default policy. On error a message naming the bad
+ * token is written to err.
+ */
+sipguard_status sipguard_sdp_policy_new(const char *spec, size_t spec_len,
+		sipguard_sdp_policy **out, char *err, size_t err_len);
+void sipguard_sdp_policy_free(sipguard_sdp_policy *policy);
+
+/*
+ * Check a message body against policy. content_type is the Content-Type
+ * header value (may be empty: then the body is taken as SDP if it looks
+ * like SDP). *verdict_out receives a sipguard_sdp_verdict; reason (may be
+ * NULL) a NUL-terminated explanation such as
+ * "stream 2 (video) is RTP/AVP: cleartext". Allocates nothing.
+ */
+sipguard_status sipguard_sdp_check(const sipguard_sdp_policy *policy,
+		const char *content_type, size_t content_type_len,
+		const uint8_t *body, size_t body_len,
+		int32_t *verdict_out, char *reason, size_t reason_len);
+
+/*
+ * Whether a Contact header value asks for TLS: every contact URI is
+ * "sips:" or carries ";transport=tls" (case-insensitive); "*" counts as
+ * yes. *out = 1 yes, 0 no.
+ */
+sipguard_status sipguard_contact_wants_tls(const char *contact, size_t contact_len,
+		int32_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@ use crate::config::{Config, ConfigError};
 use crate::counters::Counter;
 use crate::log::{log, Level, LogFn};
 use crate::region::Region;
+use crate::sdp::{self, ReasonBuf, SdpPolicy};
 use crate::state::{self, StateError};
 use crate::table::{CheckResult, EntryInfo, TableError, PERMANENT};
 use std::ffi::c_void;
@@ -601,6 +602,99 @@ pub unsafe extern "C" fn sipguard_state_load(
         if let Some(o) = unsafe { loaded_out.as_mut() } {
             *o = n as u32;
         }
+        Ok(())
+    })
+}
+
+// ---- encrypted signalling and media -------------------------------------------
+
+/// # Safety
+/// `spec` valid for `spec_len`; `out` writable; `err` writable for `err_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_sdp_policy_new(
+    spec: *const c_char,
+    spec_len: usize,
+    out: *mut *mut SdpPolicy,
+    err: *mut c_char,
+    err_len: usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (spec, out) = unsafe { (text(spec, spec_len)?, self::out(out)?) };
+        let policy = SdpPolicy::parse(spec).map_err(|e| {
+            write_err(err, err_len, &e);
+            Status::Invalid
+        })?;
+        *out = Box::into_raw(Box::new(policy));
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `policy` null or from `sipguard_sdp_policy_new`, not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_sdp_policy_free(policy: *mut SdpPolicy) {
+    if !policy.is_null() {
+        // SAFETY: made by Box::into_raw in sipguard_sdp_policy_new.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(policy) })));
+    }
+}
+
+/// # Safety
+/// `policy` live; buffers valid for their lengths; `verdict_out` writable;
+/// `reason` null or writable for `reason_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_sdp_check(
+    policy: *const SdpPolicy,
+    content_type: *const c_char,
+    content_type_len: usize,
+    body: *const u8,
+    body_len: usize,
+    verdict_out: *mut i32,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (policy, ctype, body, verdict_out) = unsafe {
+            (
+                handle(policy)?,
+                bytes(content_type.cast(), content_type_len)?,
+                bytes(body, body_len)?,
+                out(verdict_out)?,
+            )
+        };
+        // Room for the NUL the C side needs; a scratch buffer when it wants no text.
+        let mut scratch = [0u8; 1];
+        let text_buf: &mut [u8] = if reason.is_null() || reason_len == 0 {
+            &mut scratch[..0]
+        } else {
+            // SAFETY: writable for reason_len bytes, per the contract.
+            unsafe { std::slice::from_raw_parts_mut(reason.cast::<u8>(), reason_len - 1) }
+        };
+        let mut why = ReasonBuf::new(text_buf);
+        *verdict_out = sdp::check(ctype, body, policy, &mut why).code();
+        let n = why.len();
+        if !reason.is_null() && reason_len > 0 {
+            // SAFETY: n <= reason_len - 1.
+            unsafe { *reason.add(n) = 0 };
+        }
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `contact` valid for `contact_len`; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_contact_wants_tls(
+    contact: *const c_char,
+    contact_len: usize,
+    out: *mut i32,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (contact, out) = unsafe { (bytes(contact.cast(), contact_len)?, self::out(out)?) };
+        *out = crate::contact::wants_tls(contact) as i32;
         Ok(())
     })
 }

@@ -107,6 +107,29 @@ int main(void)
 	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
 
 	sipguard_region_destroy(r);
+
+	/* Media policy: a bad spec is refused with a message, a good one checks bodies. */
+	sipguard_sdp_policy *pol = NULL;
+	CHECK(sipguard_sdp_policy_new("suites=NOPE", 11, &pol, err, sizeof err) == SIPGUARD_ERR_INVALID);
+	CHECK(strstr(err, "NOPE") != NULL);
+	CHECK(sipguard_sdp_policy_new("", 0, &pol, err, sizeof err) == SIPGUARD_OK && pol != NULL);
+	static const char sdp[] =
+		"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+		"m=audio 4000 RTP/AVP 0\r\n";
+	int32_t verdict = 0;
+	char reason[128] = "";
+	CHECK(sipguard_sdp_check(pol, "application/sdp", 15, (const uint8_t *)sdp, sizeof sdp - 1,
+			&verdict, reason, sizeof reason) == SIPGUARD_OK);
+	CHECK(verdict == SIPGUARD_SDP_CLEARTEXT && reason[0] != '\0');
+	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 0, &verdict, NULL, 0) == SIPGUARD_OK);
+	CHECK(verdict == SIPGUARD_SDP_NO_SDP);
+	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 5, &verdict, NULL, 0) == SIPGUARD_ERR_NULL);
+	sipguard_sdp_policy_free(pol);
+
+	int32_t tls = -1;
+	CHECK(sipguard_contact_wants_tls("<sips:a@h>", 10, &tls) == SIPGUARD_OK && tls == 1);
+	CHECK(sipguard_contact_wants_tls("<sip:a@h>", 9, &tls) == SIPGUARD_OK && tls == 0);
+
 	printf("c abi: %d failures\n", failures);
 	return failures != 0;
 }
