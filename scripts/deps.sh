@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
 	build-essential dpkg-dev ca-certificates
-	kamailio sip-tester sipvicious fail2ban
+	kamailio kamailio-tls-modules openssl sip-tester sipvicious fail2ban
 	python3-pytest procps iproute2
 )
 

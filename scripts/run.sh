@@ -3,14 +3,23 @@
 # the foreground, logging to stderr. The module is loaded from build/ (no
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
-#   scripts/run.sh [extra kamailio options]
+#   scripts/run.sh [tls] [extra kamailio options]
+#
+# With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
+# kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
+# too, with a self-signed certificate that scripts/gen-cert.sh writes to
+# build/run/tls/ if missing.
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
 #   SIPGUARD_SKIP_BUILD=1 do not run make
 #   SIPGUARD_RUNDIR       runtime directory        (build/run)
 #   SIPGUARD_PORT         SIP port, UDP and TCP    (5060)
-#   SIPGUARD_CFG          configuration file       (kamailio-cfg/sipguard.cfg)
+#   SIPGUARD_CFG          configuration file       (kamailio-cfg/sipguard.cfg,
+#                         kamailio-cfg/sipguard-tls.cfg with tls)
+#   SIPGUARD_CONFIG       "tls": as the first argument "tls"
+#   SIPGUARD_TLS_PORT     SIP port, TLS (with tls) (5061)
+#   SIPGUARD_TLS_DIR      certificate directory    (RUNDIR/tls)
 # While it runs:
 #   kamcmd -s unix:build/run/kamailio_ctl sipguard.list
 set -euo pipefail
@@ -18,7 +27,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
-CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg}
+MODE=${SIPGUARD_CONFIG:-}
+if [ "${1:-}" = tls ]; then
+	MODE=tls
+	shift
+fi
+case $MODE in
+'') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
+tls) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-tls.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls or nothing)" >&2; exit 2 ;;
+esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
 if [ "${SIPGUARD_SKIP_DEPS:-0}" != 1 ]; then
@@ -43,12 +61,21 @@ args=(
 	-w "$RUNDIR"
 	-m 64 -M 8
 )
+listening="127.0.0.1:$PORT and [::1]:$PORT (udp, tcp)"
+if [ "$MODE" = tls ]; then
+	TLS_PORT=${SIPGUARD_TLS_PORT:-5061}
+	TLS_DIR=${SIPGUARD_TLS_DIR:-$RUNDIR/tls}
+	case $TLS_DIR in /*) ;; *) TLS_DIR=$PWD/$TLS_DIR ;; esac
+	bash "$ROOT/scripts/gen-cert.sh" "$TLS_DIR"
+	args+=(--substdef="!SG_TLS_DIR!$TLS_DIR!g" -A "SG_TLS_PORT=$TLS_PORT")
+	listening+=", 127.0.0.1:$TLS_PORT and [::1]:$TLS_PORT (tls)"
+fi
 
 "$KAMAILIO" -c "${args[@]}" "$@" >/dev/null 2>"$RUNDIR/check.log" || {
 	cat "$RUNDIR/check.log" >&2
 	echo "run: kamailio -c failed" >&2
 	exit 1
 }
-echo "run: kamailio on 127.0.0.1:$PORT and [::1]:$PORT (udp, tcp);" \
+echo "run: kamailio on $listening;" \
 	"kamcmd -s unix:$RUNDIR/kamailio_ctl sipguard.list" >&2
 exec "$KAMAILIO" -DD -E "${args[@]}" "$@"

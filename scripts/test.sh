@@ -5,8 +5,8 @@
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh -k flood   extra arguments go to pytest
 #
-# Steps: scripts/deps.sh, make, cargo test --release, then
-# /usr/bin/python3 -m pytest -v tests/e2e (Debian's python3-pytest, so the
+# Steps: scripts/deps.sh, make, cargo test --release, a bounded cargo fuzz
+# run of the SDP checker, then /usr/bin/python3 -m pytest -v tests/e2e (Debian's python3-pytest, so the
 # interpreter and pytest are those of the distribution, not of a pyenv).
 # A failed build stops here; otherwise both test runners always run, their
 # summary lines are printed at the end, and the script exits non-zero if
@@ -28,6 +28,19 @@ make
 step "Rust tests (cargo test --release)"
 cargo_rc=0
 cargo test --release 2>&1 | tee "$LOGDIR/cargo.log" || cargo_rc=$?
+
+step "fuzz the SDP checker (cargo fuzz, bounded: 2 000 000 runs or 60 s)"
+# Stable toolchain: no sanitizer (-s none); the core is safe Rust, so a
+# panic or a hang is what the fuzzer looks for. Seeded with tests/sdp.
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+fuzz_rc=0
+corpus=$(mktemp -d "${TMPDIR:-/tmp}/sipguard-corpus.XXXXXX")
+(cd fuzz && cargo fuzz run -s none sdp_check "$corpus" ../tests/sdp -- \
+	-runs=2000000 -max_total_time=60 -max_len=70000 -print_final_stats=1) \
+	>"$LOGDIR/fuzz.log" 2>&1 || fuzz_rc=$?
+rm -rf "$corpus"
+tail -n 12 "$LOGDIR/fuzz.log"
 
 step "end-to-end tests (pytest tests/e2e)"
 pytest_rc=0
@@ -53,8 +66,12 @@ p_skip=$(sed -n 's/.* \([0-9]\+\) skipped.*/\1/p' <<<"$pyline"); p_skip=${p_skip
 p_fail=$((p_fail + p_err))
 [ "$pytest_rc" -eq 0 ] || [ "$p_fail" -gt 0 ] || p_fail=1   # e.g. no tests ran
 
+f_pass=0 f_fail=0
+if [ "$fuzz_rc" -eq 0 ] && grep -q '^Done [0-9]* runs' "$LOGDIR/fuzz.log"; then f_pass=1; else f_fail=1; fi
+echo "fuzz: $(grep -m1 '^Done [0-9]* runs.*' "$LOGDIR/fuzz.log" || echo 'no final line') (exit ${fuzz_rc})"
+
 rm -rf "$LOGDIR"
-echo "total: $((c_pass + p_pass)) passed, $((c_fail + p_fail)) failed, $((c_ign + p_skip)) skipped"
-if [ "$cargo_rc" -ne 0 ] || [ "$pytest_rc" -ne 0 ]; then
+echo "total: $((c_pass + p_pass + f_pass)) passed, $((c_fail + p_fail + f_fail)) failed, $((c_ign + p_skip)) skipped"
+if [ "$cargo_rc" -ne 0 ] || [ "$pytest_rc" -ne 0 ] || [ "$fuzz_rc" -ne 0 ]; then
 	exit 1
 fi

@@ -27,6 +27,7 @@
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_netdrop.h"
+#include "sipguard_media.h"
 
 MODULE_VERSION
 
@@ -52,7 +53,20 @@ static cmd_export_t cmds[] = {
 		0, 0, REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_check_ip", (cmd_function)w_sipguard_check_ip, 1,
 		fixup_spve_null, fixup_free_spve_null, ANY_ROUTE},
+	{"sipguard_sdp_check", (cmd_function)w_sipguard_sdp_check, 0,
+		0, 0, REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_sdp_check", (cmd_function)w_sipguard_sdp_check, 1,
+		sipguard_fixup_sdp_policy, sipguard_fixup_free_sdp_policy,
+		REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_require_tls", (cmd_function)w_sipguard_require_tls, 0,
+		0, 0, REQUEST_ROUTE},
 	{0, 0, 0, 0, 0, 0}
+};
+
+static pv_export_t mod_pvs[] = {
+	{{"sipguard", sizeof("sipguard") - 1}, PVT_OTHER, pv_get_sipguard, 0,
+		pv_parse_sipguard_name, 0, 0, 0},
+	{{0, 0}, 0, 0, 0, 0, 0, 0, 0}
 };
 /* clang-format on */
 
@@ -157,6 +171,9 @@ static param_export_t params[] = {
 	SG_PARAM(early_drop),
 	SG_PARAM(state_file),
 	SG_PARAM(save_interval),
+	/* media policy: read by the shim, parsed by the core in mod_init */
+	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
+	{"tls_contact", PARAM_INT, &_sg_tls_contact},
 	{0, 0, 0}
 };
 
@@ -166,7 +183,7 @@ struct module_exports exports = {
 	cmds,              /* cmd (cfg function) exports */
 	params,            /* param exports */
 	sipguard_rpc_cmds, /* RPC method exports */
-	0,                 /* pseudo-variables exports */
+	mod_pvs,           /* pseudo-variables exports */
 	0,                 /* response handling function */
 	mod_init,          /* module init function */
 	child_init,        /* per-child init function */
@@ -275,6 +292,9 @@ static int mod_init(void)
 	if(sipguard_stats_init() < 0)
 		return -1;
 
+	if(sipguard_media_init() < 0)
+		return -1;
+
 	/* a dedicated process for the sweep and the periodic save */
 	if(register_sync_timers(1) < 0) {
 		LM_ERR("cannot register the timer process\n");
@@ -324,6 +344,7 @@ static void mod_destroy(void)
 	}
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
+	sipguard_media_destroy();
 }
 
 /* core status -> script value; errors fail open (1) */
@@ -402,6 +423,17 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 	{ str_init("sipguard"), str_init("sipguard_check_ip"),
 		SR_KEMIP_INT, ki_sipguard_check_ip,
 		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+
+	{ str_init("sipguard"), str_init("sipguard_sdp_check"),
+		SR_KEMIP_INT, ki_sipguard_sdp_check,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_require_tls"),
+		SR_KEMIP_INT, ki_sipguard_require_tls,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
 

@@ -822,3 +822,286 @@ def check_ip(port: int, addr: str, src: str = "127.0.0.1") -> int:
         r = c.run(1, wait=2.0, headers=f"X-Check-IP: {addr}\r\n")
     assert r.answered == 1 and len(r.verdicts) == 1, f"no verdict for check_ip({addr}): {r}"
     return next(iter(r.verdicts))
+
+
+# ----------------------------------------------------------------------------
+# TLS and SIP requests with bodies (encrypted signalling and media tests)
+
+import ssl  # noqa: E402
+
+GEN_CERT = REPO / "scripts" / "gen-cert.sh"
+
+
+def gen_cert(directory: Path) -> Path:
+    """scripts/gen-cert.sh DIR (idempotent): DIR/sipguard.crt, .key, tls.cfg."""
+    r = subprocess.run(["bash", str(GEN_CERT), str(directory)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, f"gen-cert.sh failed rc={r.returncode}: {r.stdout}{r.stderr}"
+    return Path(directory)
+
+
+def tls_context(cafile: str | Path | None = None, minimum=ssl.TLSVersion.TLSv1_2,
+                maximum=ssl.TLSVersion.MAXIMUM_SUPPORTED, ciphers: str | None = None,
+                ) -> ssl.SSLContext:
+    """A client context. With cafile the server certificate is verified
+    (and its SAN must match the address connected to); without, it is not."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile=str(cafile))
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    ctx.minimum_version = minimum
+    ctx.maximum_version = maximum
+    return ctx
+
+
+def legacy_tls_context(version) -> ssl.SSLContext:
+    """A client that offers only TLS 1.0 or 1.1 (security level 0, so the
+    local OpenSSL really sends such a ClientHello)."""
+    import warnings
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+    return ctx
+
+
+def sip_request(method: str, src: str, sport: int, dst: str, dport: int,
+                transport: str = "UDP", body: bytes = b"", content_type: str | None = None,
+                headers: str = "", contact: str | None = None, callid: str | None = None,
+                to_tag: str | None = None, cseq: int = 1, ruri: str | None = None) -> tuple:
+    """(message bytes, call-id) of one SIP request. `contact` is the whole
+    Contact header value (e.g. "<sips:alice@127.0.0.1:5999>"); None gives a
+    plain sip: Contact for REGISTER and INVITE, "" none at all. A body gets
+    Content-Type application/sdp unless content_type says otherwise."""
+    callid = callid or uuid.uuid4().hex
+    branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+    scheme = "sips" if transport.upper() == "TLS" else "sip"
+    ruri = ruri or f"{scheme}:{_host(dst)}:{dport}"
+    if contact is None and method in ("REGISTER", "INVITE", "UPDATE"):
+        contact = f"<{scheme}:alice@{_host(src)}:{sport}>"
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/{transport.upper()} {_host(src)}:{sport};branch={branch};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:alice@{_host(src)}>;tag={uuid.uuid4().hex[:8]}",
+        f"To: <sip:bob@{_host(dst)}>" + (f";tag={to_tag}" if to_tag else ""),
+        f"Call-ID: {callid}",
+        f"CSeq: {cseq} {method}",
+    ]
+    if contact:
+        lines.append(f"Contact: {contact}")
+    if method == "REGISTER":
+        lines.append("Expires: 60")
+    head = "\r\n".join(lines) + "\r\n" + headers
+    if body:
+        head += f"Content-Type: {content_type or 'application/sdp'}\r\n"
+    head += f"User-Agent: sipguard-e2e\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body, callid
+
+
+@dataclass
+class Reply:
+    code: int
+    reason: str
+    headers: list          # [(name, value)] in order, names as sent
+    body: bytes
+    raw: bytes
+
+    def header(self, name: str, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def header_all(self, name: str) -> list:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def callid(self):
+        return self.header("Call-ID") or self.header("i")
+
+    def int_header(self, name: str):
+        v = self.header(name)
+        return int(v) if v is not None and re.fullmatch(r"-?\d+", v.strip()) else None
+
+
+def parse_sip_reply(data: bytes) -> Reply | None:
+    i = data.find(b"\r\n\r\n")
+    if i < 0 or not data.startswith(b"SIP/2.0 "):
+        return None
+    head, body = data[:i].decode("utf-8", "replace"), data[i + 4:]
+    first, *rest = head.split("\r\n")
+    m = re.match(r"SIP/2\.0 (\d{3}) ?(.*)$", first)
+    if not m:
+        return None
+    hdrs = []
+    for line in rest:
+        if line[:1] in (" ", "\t") and hdrs:          # folded line
+            hdrs[-1] = (hdrs[-1][0], hdrs[-1][1] + " " + line.strip())
+            continue
+        k, _, v = line.partition(":")
+        hdrs.append((k.strip(), v.strip()))
+    return Reply(int(m.group(1)), m.group(2), hdrs, body, data)
+
+
+def _split_stream(buf: bytes):
+    """(first complete message or None, rest of buf) of a SIP byte stream."""
+    i = buf.find(b"\r\n\r\n")
+    if i < 0:
+        return None, buf
+    m = re.search(rb"^(?:Content-Length|l)\s*:\s*(\d+)", buf[:i], re.M | re.I)
+    clen = int(m.group(1)) if m else 0
+    if len(buf) < i + 4 + clen:
+        return None, buf
+    return buf[:i + 4 + clen], buf[i + 4 + clen:]
+
+
+class StreamSipClient:
+    """A TCP or TLS connection from a chosen loopback source: send requests,
+    read the reply with a given Call-ID (provisional 1xx replies skipped)."""
+
+    def __init__(self, src: str, dst: str, dport: int, tls: bool = True,
+                 context: ssl.SSLContext | None = None, server_hostname: str | None = None,
+                 timeout: float = 5.0):
+        fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        self.src, self.dst, self.dport = src, dst, dport
+        self.transport = "TLS" if tls else "TCP"
+        raw = socket.socket(fam, socket.SOCK_STREAM)
+        raw.settimeout(timeout)
+        try:
+            raw.bind((src, 0))
+            raw.connect((dst, dport))
+            if tls:
+                ctx = context or tls_context()
+                self.sock = ctx.wrap_socket(raw, server_hostname=server_hostname or dst)
+            else:
+                self.sock = raw
+        except BaseException:
+            raw.close()
+            raise
+        self.sport = self.sock.getsockname()[1]
+        self.buf = b""
+
+    @property
+    def version(self):
+        return self.sock.version() if isinstance(self.sock, ssl.SSLSocket) else None
+
+    @property
+    def cipher(self):
+        return self.sock.cipher() if isinstance(self.sock, ssl.SSLSocket) else None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def recv_reply(self, callid: str, timeout: float = 5.0) -> Reply | None:
+        """The final reply with this Call-ID, or None (timeout or closed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msg, self.buf = _split_stream(self.buf)
+            if msg is not None:
+                r = parse_sip_reply(msg)
+                if r and r.callid == callid and r.code >= 200:
+                    return r
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except (socket.timeout, TimeoutError, ssl.SSLError, ConnectionResetError, OSError):
+                return None
+            if not data:
+                return None
+            self.buf += data
+
+    def request(self, method: str, timeout: float = 5.0, **kw) -> Reply | None:
+        msg, cid = sip_request(method, self.src, self.sport, self.dst, self.dport,
+                               self.transport, **kw)
+        self.send(msg)
+        return self.recv_reply(cid, timeout)
+
+
+def tls_request(method: str, dport: int, src: str = "127.0.0.1", dst: str = "127.0.0.1",
+                context: ssl.SSLContext | None = None, timeout: float = 5.0,
+                **kw) -> Reply | None:
+    """One request on a new TLS connection; the final reply (or None)."""
+    with StreamSipClient(src, dst, dport, tls=True, context=context, timeout=timeout) as c:
+        return c.request(method, timeout=timeout, **kw)
+
+
+def tcp_request(method: str, dport: int, src: str = "127.0.0.1", dst: str = "127.0.0.1",
+                timeout: float = 5.0, **kw) -> Reply | None:
+    with StreamSipClient(src, dst, dport, tls=False, timeout=timeout) as c:
+        return c.request(method, timeout=timeout, **kw)
+
+
+def udp_request(method: str, dport: int, src: str = "127.0.0.1", dst: str = "127.0.0.1",
+                timeout: float = 3.0, **kw) -> Reply | None:
+    """One request over UDP from a fresh socket; the final reply (or None)."""
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        msg, cid = sip_request(method, src, s.getsockname()[1], dst, dport, "UDP", **kw)
+        assert len(msg) <= 65507, f"{len(msg)} bytes do not fit in a UDP datagram"
+        s.sendto(msg, (dst, dport))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            s.settimeout(left)
+            try:
+                data = s.recv(65536)
+            except (socket.timeout, TimeoutError, ConnectionRefusedError):
+                return None
+            r = parse_sip_reply(data)
+            if r and r.callid == cid and r.code >= 200:
+                return r
+
+
+def sip_transact(transport: str, method: str, port: int, tls_port: int, **kw) -> Reply | None:
+    """One request over "udp", "tcp" or "tls" (to port or tls_port)."""
+    t = transport.lower()
+    if t == "udp":
+        return udp_request(method, port, **kw)
+    if t == "tcp":
+        return tcp_request(method, port, **kw)
+    if t == "tls":
+        return tls_request(method, tls_port, **kw)
+    raise ValueError(transport)
+
+
+def start_fails(kam, timeout=20):
+    """(failed, output) of a real start of `kam`'s Kamailio."""
+    proc = subprocess.Popen(kam.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return False, "still running"
+    return proc.returncode != 0, out

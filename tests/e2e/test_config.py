@@ -42,16 +42,7 @@ def names_param(out: str, name: str, cfg) -> bool:
     return False
 
 
-def start_fails(kam, timeout=20):
-    proc = subprocess.Popen(kam.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, text=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return False, "still running"
-    return proc.returncode != 0, out
+start_fails = sipg.start_fails
 
 
 @pytest.mark.parametrize("param", BAD, ids=[_ids(b) for b in BAD])
