@@ -262,7 +262,7 @@ typedef enum sipguard_sdp_verdict {
 	SIPGUARD_SDP_NO_SDP = -1,      /* no SDP body (plain or inside multipart)   -> 400 */
 	SIPGUARD_SDP_CLEARTEXT = -2,   /* an active stream is not encrypted         -> 488 */
 	SIPGUARD_SDP_BAD_CRYPTO = -3,  /* weak, unknown or malformed crypto         -> 488 */
-	SIPGUARD_SDP_TOO_COMPLEX = -4  /* over the body size or stream count limits -> 488 */
+	SIPGUARD_SDP_TOO_COMPLEX = -4  /* over the limits, or ambiguous / malformed -> 488 */
 } sipguard_sdp_verdict;
 
 /* Opaque, process-local, read-only SDP policy (built at start-up). */
@@ -292,8 +292,8 @@ sipguard_status sipguard_sdp_check(const sipguard_sdp_policy *policy,
 
 /*
  * Whether a Contact header value asks for TLS: every contact URI is
- * "sips:" or carries ";transport=tls" (case-insensitive); "*" counts as
- * yes. *out = 1 yes, 0 no.
+ * "sips:" or its last transport parameter is "tls" or "wss"
+ * (case-insensitive); "*" counts as yes. *out = 1 yes, 0 no.
  */
 sipguard_status sipguard_contact_wants_tls(const char *contact, size_t contact_len,
 		int32_t *out);

@@ -63,9 +63,11 @@ fn split_contacts(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The URI of one contact: inside `<...>`, or up to the first `;`.
 fn uri_of(contact: &[u8]) -> &[u8] {
-    let mut quoted = false;
+    let (mut quoted, mut escaped) = (false, false);
     for (i, &c) in contact.iter().enumerate() {
         match c {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
             b'"' => quoted = !quoted,
             b'<' if !quoted => {
                 let inner = &contact[i + 1..];
@@ -85,11 +87,20 @@ fn uri_wants_tls(uri: &[u8]) -> bool {
         return true;
     }
     // URI parameters come after the host part and before any `?headers`.
+    // With `transport` given twice the last one counts, as in Kamailio's
+    // URI parser, which is what a registrar would store.
     let end = uri.iter().position(|&c| c == b'?').unwrap_or(uri.len());
-    uri[..end].split(|&c| c == b';').skip(1).any(|param| {
-        let param = trim(param);
-        param.len() == 13 && param.eq_ignore_ascii_case(b"transport=tls")
-    })
+    let transport = uri[..end]
+        .split(|&c| c == b';')
+        .skip(1)
+        .filter_map(|param| {
+            let param = trim(param);
+            let name = param.get(..10)?;
+            name.eq_ignore_ascii_case(b"transport=").then(|| &param[10..])
+        })
+        .last();
+    // TLS, or WebSocket over TLS.
+    transport.is_some_and(|t| t.eq_ignore_ascii_case(b"tls") || t.eq_ignore_ascii_case(b"wss"))
 }
 
 #[cfg(test)]
@@ -103,6 +114,8 @@ mod tests {
             "<sip:alice@192.0.2.1:5061;transport=TLS>;expires=3600",
             "\"Alice, the first\" <sips:alice@h>",
             "<sips:a@h>, <sip:b@h;transport=tls;lr>",
+            "<sip:a@h;transport=WSS>",
+            "<sip:a@h;transport=udp;transport=tls>",
             "sips:alice@h;expires=60",
             "*",
         ] {
@@ -121,6 +134,8 @@ mod tests {
             "<sip:a@h;transport=tlsx>",
             "<sip:a@h?x=;transport=tls>",
             "\"<sips:fake@h>\" <sip:a@h>",
+            "\"a\\\" <sips:x@y>\" <sip:b@h>",
+            "<sip:a@h;transport=tls;transport=udp>",
             "",
             "   ",
         ] {

@@ -163,14 +163,17 @@ int ki_sipguard_sdp_check(sip_msg_t *msg)
 	return sg_sdp_check(msg, _sg_default_policy);
 }
 
-/* every Contact header's value must ask for TLS */
+/* every Contact header's value must ask for TLS (or there is none) */
 static int sg_contacts_want_tls(sip_msg_t *msg)
 {
 	hdr_field_t *hf;
 	int32_t yes = 0;
 
-	if(parse_headers(msg, HDR_EOH_F, 0) < 0 || msg->contact == NULL)
+	if(parse_headers(msg, HDR_EOH_F, 0) < 0)
 		return 0;
+	/* no Contact: a query of the bindings, which registers nothing */
+	if(msg->contact == NULL)
+		return 1;
 	for(hf = msg->contact; hf != NULL; hf = next_sibling_hdr(hf)) {
 		if(sipguard_contact_wants_tls(hf->body.s, (size_t)hf->body.len, &yes)
 						!= SIPGUARD_OK

@@ -95,16 +95,23 @@ pub(crate) fn classify(ct: &[u8]) -> BodyKind<'_> {
     if !is_multipart_type(ct) {
         return BodyKind::Other;
     }
-    for (name, value) in params(ct) {
-        if name.eq_ignore_ascii_case(b"boundary") {
-            // RFC 2046 section 5.1.1: 1 to 70 characters, no trailing space.
-            if (1..=70).contains(&value.len()) && !value.ends_with(b" ") && !value.contains(&b'\n') {
-                return BodyKind::Multipart(value);
-            }
-            return BodyKind::MultipartNoBoundary;
-        }
+    // Exactly one boundary parameter: with two, parsers that take the last
+    // one would see other parts than this check does.
+    let mut boundaries = params(ct).filter(|(name, _)| name.eq_ignore_ascii_case(b"boundary"));
+    match (boundaries.next(), boundaries.next()) {
+        (Some((_, value)), None) if valid_boundary(value) => BodyKind::Multipart(value),
+        _ => BodyKind::MultipartNoBoundary,
     }
-    BodyKind::MultipartNoBoundary
+}
+
+/// RFC 2046 section 5.1.1: 1 to 70 of DIGIT ALPHA '()+_,-./:=? and space,
+/// not ending in space. No backslash or quote, so quoted-pair decoding
+/// cannot make two parsers disagree about the delimiter.
+fn valid_boundary(b: &[u8]) -> bool {
+    (1..=70).contains(&b.len())
+        && !b.ends_with(b" ")
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&c))
 }
 
 /// What one part holds, by its headers.
@@ -115,6 +122,8 @@ pub(crate) enum PartKind {
     EncodedSdp,
     /// A nested multipart: not descended into.
     Nested,
+    /// More than one Content-Type header.
+    Ambiguous,
     Other,
 }
 
@@ -145,7 +154,11 @@ pub(crate) fn split_part(part: &[u8]) -> (PartKind, &[u8]) {
         };
         let name = trim(line.get(..colon).unwrap_or_default());
         let value = trim(line.get(colon + 1..).unwrap_or_default());
-        if name.eq_ignore_ascii_case(b"content-type") {
+        if name.eq_ignore_ascii_case(b"content-type") || name.eq_ignore_ascii_case(b"c") {
+            if ct.is_some() {
+                // Parsers differ on which one counts: refuse to guess.
+                return (PartKind::Ambiguous, b"");
+            }
             ct = Some(value);
             ct_pending = value.is_empty();
         } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
@@ -171,15 +184,32 @@ pub(crate) fn split_part(part: &[u8]) -> (PartKind, &[u8]) {
     (kind, content)
 }
 
-/// Delimiter test for one line (CR already stripped): None, or Some(true)
-/// for the closing delimiter.
-fn delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
+/// What one line (CR already stripped) is to the multipart walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    Content,
+    Delimiter {
+        close: bool,
+    },
+    /// Starts with `--boundary` but is no delimiter: RFC 2046 forbids it in
+    /// content, and parsers that search for `--boundary` alone (sofia-sip)
+    /// would start a part here that this check would not see.
+    Ambiguous,
+}
+
+fn delimiter(line: &[u8], boundary: &[u8]) -> Line {
+    let Some(rest) = line.strip_prefix(b"--").and_then(|r| r.strip_prefix(boundary)) else {
+        return Line::Content;
+    };
     let (close, rest) = match rest.strip_prefix(b"--") {
         Some(r) => (true, r),
         None => (false, rest),
     };
-    rest.iter().all(|&c| c == b' ' || c == b'\t').then_some(close)
+    if rest.iter().all(|&c| c == b' ' || c == b'\t') {
+        Line::Delimiter { close }
+    } else {
+        Line::Ambiguous
+    }
 }
 
 /// The parts of a multipart body, in order.
@@ -190,6 +220,8 @@ pub(crate) struct Parts<'a> {
     pos: usize,
     started: bool,
     done: bool,
+    /// An ambiguous delimiter-like line was met: the walk stopped there.
+    pub(crate) malformed: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -200,20 +232,26 @@ impl<'a> Parts<'a> {
             pos: 0,
             started: false,
             done: false,
+            malformed: false,
         }
     }
 
     /// Finds the next delimiter line at or after `self.pos`: returns
     /// (start of that line, start of the line after it, is closing).
-    fn next_delimiter(&self) -> Option<(usize, usize, bool)> {
+    fn next_delimiter(&mut self) -> Option<(usize, usize, bool)> {
         let mut start = self.pos;
         let rest = self.body.get(self.pos..).unwrap_or_default();
         for raw in rest.split_inclusive(|&c| c == b'\n') {
             let next = start + raw.len();
             let line = raw.strip_suffix(b"\n").unwrap_or(raw);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(close) = delimiter(line, self.boundary) {
-                return Some((start, next, close));
+            match delimiter(line, self.boundary) {
+                Line::Delimiter { close } => return Some((start, next, close)),
+                Line::Ambiguous => {
+                    self.malformed = true;
+                    return None;
+                }
+                Line::Content => {}
             }
             start = next;
         }
@@ -244,7 +282,12 @@ impl<'a> Iterator for Parts<'a> {
                 }
             }
         }
-        match self.next_delimiter() {
+        let found = self.next_delimiter();
+        if self.malformed {
+            self.done = true;
+            return None;
+        }
+        match found {
             Some((line_start, after, close)) => {
                 // The line break before the delimiter belongs to it.
                 let mut end = line_start;
@@ -285,9 +328,22 @@ mod tests {
             BodyKind::Multipart(b"unique-boundary-1")
         );
         assert_eq!(
-            classify(b"Multipart/Mixed; Boundary=\"a;b c\""),
-            BodyKind::Multipart(b"a;b c")
+            classify(b"Multipart/Mixed; Boundary=\"a'b c\""),
+            BodyKind::Multipart(b"a'b c")
         );
+        // Not RFC 2046 bchars, or two boundary parameters: refused.
+        for bad in [
+            &b"multipart/mixed; boundary=\"a;b\""[..],
+            b"multipart/mixed; boundary=\"a\\\"b\"",
+            b"multipart/mixed;boundary=AAA;boundary=BBB",
+        ] {
+            assert_eq!(
+                classify(bad),
+                BodyKind::MultipartNoBoundary,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
         assert_eq!(
             classify(b"multipart/mixed; charset=x; boundary = xyz ;x=1"),
             BodyKind::Multipart(b"xyz")
@@ -320,13 +376,24 @@ mod tests {
         assert_eq!(parts(&lf, "b1"), ["A: 1\n\none", "\ntwo"]);
         // Delimiter at the very start, whitespace after it, truncated end.
         assert_eq!(parts("--b1 \t\nx\n--b1\ny", "b1"), ["x", "y"]);
-        // A longer boundary sharing the prefix is not a delimiter.
-        assert_eq!(parts("--b1\nx\n--b12\ny\n--b1--", "b1"), ["x\n--b12\ny"]);
+        // A longer boundary sharing the prefix is no delimiter, but parsers
+        // that search for "--b1" alone would split there: the walk stops.
+        let mut walk = Parts::new(b"--b1\nx\n--b12\ny\n--b1--", b"b1");
+        assert_eq!(walk.next(), None);
+        assert!(walk.malformed);
         // Not at line start: not a delimiter.
         assert_eq!(parts("--b1\nx --b1\n--b1--", "b1"), ["x --b1"]);
         assert!(parts("no delimiter at all", "b1").is_empty());
         assert!(parts("--b1--\n--b1\nx", "b1").is_empty());
         assert_eq!(parts("--b1\n--b1\n--b1--", "b1"), ["", ""]);
+    }
+
+    #[test]
+    fn part_with_two_content_types_is_ambiguous() {
+        let part = b"Content-Type: application/sdp\r\nContent-Type: text/plain\r\n\r\nv=0\r\n";
+        assert_eq!(split_part(part).0, PartKind::Ambiguous);
+        let compact = b"c: application/sdp\r\n\r\nv=0\r\n";
+        assert_eq!(split_part(compact).0, PartKind::Sdp);
     }
 
     #[test]

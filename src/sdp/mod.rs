@@ -36,7 +36,7 @@
 //! | `NoSdp` | -1 | 400 | no body, not SDP, no SDP part, no `v=` first line |
 //! | `Cleartext` | -2 | 488 | a stream is not SRTP (or uses DTLS / optimistic SRTP the policy refuses) |
 //! | `BadCrypto` | -3 | 488 | a secure profile whose keying is missing, malformed, weak or not allowed |
-//! | `TooComplex` | -4 | 488 | body over [`MAX_BODY`], more than [`MAX_STREAMS`] streams in one SDP, an encoded SDP part or a nested multipart |
+//! | `TooComplex` | -4 | 488 | body over [`MAX_BODY`], more than [`MAX_STREAMS`] streams in one SDP, an encoded SDP part or a nested multipart; or a body other parsers could read differently: a lone CR or NUL in an SDP, a line not `x=value`, a delimiter-like line in a multipart body, two `boundary` parameters, a part with two Content-Types |
 //!
 //! `TooComplex` maps to 488 rather than 400: such a body may be valid SIP,
 //! it is this proxy that will not accept it (488 Not Acceptable Here).
@@ -229,7 +229,7 @@ pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut 
             return fail(
                 reason,
                 SdpVerdict::NoSdp,
-                format_args!("multipart Content-Type without a valid boundary"),
+                format_args!("multipart Content-Type without exactly one valid boundary"),
             )
         }
         body::BodyKind::Multipart(boundary) => {
@@ -238,7 +238,8 @@ pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut 
                 active: 0,
             };
             let mut sdp_parts = 0usize;
-            for (i, part) in body::Parts::new(body, boundary).enumerate() {
+            let mut parts = body::Parts::new(body, boundary);
+            for (i, part) in parts.by_ref().enumerate() {
                 let n = i + 1;
                 match body::split_part(part) {
                     (body::PartKind::Sdp, content) => {
@@ -265,8 +266,22 @@ pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut 
                             format_args!("part {n}: nested multipart is not supported"),
                         )
                     }
+                    (body::PartKind::Ambiguous, _) => {
+                        return fail(
+                            reason,
+                            SdpVerdict::TooComplex,
+                            format_args!("part {n}: more than one Content-Type"),
+                        )
+                    }
                     (body::PartKind::Other, _) => {}
                 }
+            }
+            if parts.malformed {
+                return fail(
+                    reason,
+                    SdpVerdict::TooComplex,
+                    format_args!("multipart body: a line starts with the boundary but is no delimiter"),
+                );
             }
             if sdp_parts == 0 {
                 return fail(

@@ -166,6 +166,26 @@ pub(crate) struct Summary {
     pub active: usize,
 }
 
+/// The first line that other SDP parsers could read differently, by
+/// number: a lone CR (a line break to sofia-sip and pjsip), a NUL, or a line
+/// that is not `<lowercase letter>=` (e.g. ` m=` after leading white space,
+/// which lenient parsers take as a media line). Empty lines are allowed.
+fn ambiguous_line(sdp: &[u8]) -> Option<(usize, &'static str)> {
+    let is_field = |l: &[u8]| l.len() >= 2 && l[0].is_ascii_lowercase() && l[1] == b'=';
+    lines(sdp).enumerate().find_map(|(i, line)| {
+        let why = if line.contains(&b'\r') {
+            "a CR without LF"
+        } else if line.contains(&0) {
+            "a NUL byte"
+        } else if !(line.is_empty() || is_field(line)) {
+            "no x=value form"
+        } else {
+            return None;
+        };
+        Some((i + 1, why))
+    })
+}
+
 /// Checks one SDP; on failure writes the reason and returns the verdict.
 pub(crate) fn check_sdp<W: Write>(
     sdp: &[u8],
@@ -180,6 +200,14 @@ pub(crate) fn check_sdp<W: Write>(
             SdpVerdict::NoSdp,
             None,
             format_args!("body is not SDP (no v= line first)"),
+        ));
+    }
+    if let Some((n, why)) = ambiguous_line(sdp) {
+        return Err(place.fail(
+            w,
+            SdpVerdict::TooComplex,
+            None,
+            format_args!("malformed SDP: line {n} has {why}"),
         ));
     }
     let mut session = Session::default();

@@ -254,13 +254,13 @@ fn crypto_text_inside_another_attribute_does_not_count() {
     ));
     assert_eq!(v, SdpVerdict::BadCrypto);
     // Not at line start, or in another line type, or in i=: not an attribute.
-    for line in [
-        " a=crypto:1",
-        "i=a=crypto:1",
-        "x=a=crypto:1",
-        "a=crypto-x:1",
-        "a=CRYPTO:1",
-    ] {
+    // Leading white space: lenient parsers would read an attribute, so the
+    // SDP is refused as malformed rather than judged either way.
+    let (v, r) = sdp(&format!(
+        "m=audio 4000 RTP/SAVP 0\n a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{K1}\n"
+    ));
+    assert_eq!(v, SdpVerdict::TooComplex, "{r}");
+    for line in ["i=a=crypto:1", "x=a=crypto:1", "a=crypto-x:1", "a=CRYPTO:1"] {
         let (v, r) = sdp(&format!(
             "m=audio 4000 RTP/SAVP 0\n{line} AES_CM_128_HMAC_SHA1_80 inline:{K1}\n"
         ));
@@ -521,7 +521,7 @@ fn other_profiles_are_cleartext() {
 
 #[test]
 fn hostile_bytes_in_reason_are_sanitised() {
-    let body = b"v=0\nm=au\xffdio\x00\x1b[31m 4000 RTP/\xc3\xa9AVP 0\n";
+    let body = b"v=0\nm=au\xffdio\x01\x1b[31m 4000 RTP/\xc3\xa9AVP 0\n";
     let mut buf = [0u8; 256];
     let mut r = ReasonBuf::new(&mut buf);
     let v = check(b"application/sdp", body, &SdpPolicy::default(), &mut r);
@@ -565,4 +565,30 @@ fn works_on_answers_too() {
          m=video 0 RTP/SAVP 96\n"
     ));
     assert_eq!(v, SdpVerdict::Ok);
+}
+
+/// Bodies that other SDP parsers read differently: refused, never "ok".
+#[test]
+fn parser_differentials_are_refused() {
+    let d = SdpPolicy::default();
+    let good = format!("{HEAD}m=audio 4000 RTP/SAVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{K1}\n");
+    assert_eq!(run_with("application/sdp", &good, &d).0, SdpVerdict::Ok);
+    let cr_only = "v=0\ro=- 1 1 IN IP4 127.0.0.1\rs=-\rc=IN IP4 127.0.0.1\rt=0 0\rm=audio 4000 RTP/AVP 0\r";
+    let hidden_by_cr = format!("{good}a=x\rm=audio 5000 RTP/AVP 0\r\n");
+    let leading_space = format!("{good} m=audio 5000 RTP/AVP 0\n");
+    let nul = format!("{good}a=x\0\nm=audio 5000 RTP/AVP 0\n");
+    for body in [cr_only.to_string(), hidden_by_cr, leading_space, nul] {
+        let (v, r) = run_with("application/sdp", &body, &d);
+        assert_ne!(v, SdpVerdict::Ok, "{body:?}: {r}");
+    }
+    // A delimiter-like line hides a cleartext part from a strict walker.
+    let mp = format!(
+        "--b1\r\nContent-Type: text/plain\r\n\r\nx\r\n--b1X\r\nContent-Type: application/sdp\r\n\r\n\
+         {HEAD}m=audio 5000 RTP/AVP 0\r\n--b1\r\nContent-Type: application/sdp\r\n\r\n{good}\r\n--b1--\r\n"
+    );
+    let (v, r) = run_with("multipart/mixed;boundary=b1", &mp, &d);
+    assert_eq!(v, SdpVerdict::TooComplex, "{r}");
+    // Two boundary parameters.
+    let (v, _) = run_with("multipart/mixed;boundary=AAA;boundary=BBB", &mp, &d);
+    assert_ne!(v, SdpVerdict::Ok);
 }
