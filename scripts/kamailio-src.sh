@@ -16,15 +16,8 @@ SRC_LIST=/etc/apt/sources.list.d/debian-src.sources
 log() { printf 'kamailio-src: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		die "need root for: $*"
-	fi
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v dpkg-query >/dev/null || die "dpkg-query not found (Debian only)"
 version=$(dpkg-query -W -f='${Version}' kamailio 2>/dev/null) ||

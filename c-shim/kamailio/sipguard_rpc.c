@@ -248,6 +248,20 @@ static int sg_rpc_duration(str *s, uint64_t *out)
 	return 0;
 }
 
+/* the address argument of ban/unban; on failure the fault is sent */
+static int sg_rpc_scan_addr(rpc_t *rpc, void *c, str *addr)
+{
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return -1;
+	}
+	if(rpc->scan(c, ".S", addr) < 1 || addr->s == NULL || addr->len <= 0) {
+		rpc->fault(c, 400, "address required");
+		return -1;
+	}
+	return 0;
+}
+
 /* fault reply for a failed ban/unban: 400 for bad input, else 500 */
 static void sg_rpc_fault_status(
 		rpc_t *rpc, void *c, sipguard_status st, char *err, size_t err_len)
@@ -272,14 +286,8 @@ static void sg_rpc_ban(rpc_t *rpc, void *c)
 	char err[256];
 	sipguard_status st;
 
-	if(_sg_region == NULL) {
-		rpc->fault(c, 500, "sipguard is not initialized");
+	if(sg_rpc_scan_addr(rpc, c, &addr) < 0)
 		return;
-	}
-	if(rpc->scan(c, ".S", &addr) < 1 || addr.s == NULL || addr.len <= 0) {
-		rpc->fault(c, 400, "address required");
-		return;
-	}
 	if(rpc->scan(c, "*.S", &dur) < 1) {
 		dur.s = NULL;
 		dur.len = 0;
@@ -311,14 +319,8 @@ static void sg_rpc_unban(rpc_t *rpc, void *c)
 	char err[256];
 	sipguard_status st;
 
-	if(_sg_region == NULL) {
-		rpc->fault(c, 500, "sipguard is not initialized");
+	if(sg_rpc_scan_addr(rpc, c, &addr) < 0)
 		return;
-	}
-	if(rpc->scan(c, ".S", &addr) < 1 || addr.s == NULL || addr.len <= 0) {
-		rpc->fault(c, 400, "address required");
-		return;
-	}
 	err[0] = '\0';
 	st = sipguard_unban(_sg_region, addr.s, (size_t)addr.len,
 			sipguard_clock_ns(), err, sizeof(err));

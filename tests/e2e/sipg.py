@@ -451,6 +451,19 @@ def parse_reply(data: bytes):
     return int(m.group(1)), c.group(1).decode()
 
 
+class _SocketOwner:
+    """Closes `self.sock`; usable in a with-statement."""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
 @dataclass
 class Result:
     sent: int = 0
@@ -465,7 +478,7 @@ class Result:
                 f"verdicts={self.verdicts})")
 
 
-class UdpClient:
+class UdpClient(_SocketOwner):
     """A UDP SIP client bound to a given loopback source address."""
 
     def __init__(self, src: str, dst: str, dport: int):
@@ -475,15 +488,6 @@ class UdpClient:
         self.sock.bind((src, 0))
         self.sport = self.sock.getsockname()[1]
         self.sock.setblocking(False)
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     def _drain(self, pending: dict, res: Result):
         while True:
@@ -555,7 +559,7 @@ def udp_run(src, dst, dport, n, interval=0.0, wait=1.0, method="OPTIONS") -> Res
         return c.run(n, interval=interval, wait=wait, method=method)
 
 
-class TcpClient:
+class TcpClient(_SocketOwner):
     """One TCP connection from a given loopback source; requests pipelined on it."""
 
     def __init__(self, src: str, dst: str, dport: int, timeout: float = 3.0):
@@ -568,15 +572,6 @@ class TcpClient:
         self.sport = self.sock.getsockname()[1]
         self.buf = b""
         self.closed_by_peer = False
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     def _messages(self):
         while True:
