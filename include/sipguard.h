@@ -270,7 +270,7 @@ typedef struct sipguard_sdp_policy sipguard_sdp_policy;
 
 /*
  * Parse a policy spec such as
- *   "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0"
+ *   "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
  * An empty spec is the default policy. On error a message naming the bad
  * token is written to err.
  */
@@ -278,16 +278,21 @@ sipguard_status sipguard_sdp_policy_new(const char *spec, size_t spec_len,
 		sipguard_sdp_policy **out, char *err, size_t err_len);
 void sipguard_sdp_policy_free(sipguard_sdp_policy *policy);
 
+/* sipguard_sdp_check() flags */
+#define SIPGUARD_SDP_SIGNALLING_TLS 1u /* the message came over TLS or WSS */
+
 /*
  * Check a message body against policy. content_type is the Content-Type
  * header value (may be empty: then the body is taken as SDP if it looks
- * like SDP). *verdict_out receives a sipguard_sdp_verdict; reason (may be
- * NULL) a NUL-terminated explanation such as
- * "stream 2 (video) is RTP/AVP: cleartext". Allocates nothing.
+ * like SDP). flags: SIPGUARD_SDP_SIGNALLING_TLS when the message came over
+ * TLS (with the policy's sdes_tls, SDES keys need it). *verdict_out
+ * receives a sipguard_sdp_verdict; reason (may be NULL) a NUL-terminated
+ * explanation such as "stream 2 (video) is RTP/AVP: cleartext". Allocates
+ * nothing.
  */
 sipguard_status sipguard_sdp_check(const sipguard_sdp_policy *policy,
 		const char *content_type, size_t content_type_len,
-		const uint8_t *body, size_t body_len,
+		const uint8_t *body, size_t body_len, uint32_t flags,
 		int32_t *verdict_out, char *reason, size_t reason_len);
 
 /*

@@ -98,6 +98,9 @@ fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
     }
 }
 
+/// `sipguard_sdp_check` flag: the message came over TLS or WSS.
+const SDP_SIGNALLING_TLS: u32 = 1;
+
 /// Ten years: an RPC ban longer than this is permanent.
 const MAX_BAN_SECS: u64 = 10 * 365 * 86_400;
 
@@ -650,6 +653,7 @@ pub unsafe extern "C" fn sipguard_sdp_check(
     content_type_len: usize,
     body: *const u8,
     body_len: usize,
+    flags: u32,
     verdict_out: *mut i32,
     reason: *mut c_char,
     reason_len: usize,
@@ -673,7 +677,8 @@ pub unsafe extern "C" fn sipguard_sdp_check(
             unsafe { std::slice::from_raw_parts_mut(reason.cast::<u8>(), reason_len - 1) }
         };
         let mut why = ReasonBuf::new(text_buf);
-        *verdict_out = sdp::check(ctype, body, policy, &mut why).code();
+        let signalling_tls = flags & SDP_SIGNALLING_TLS != 0;
+        *verdict_out = sdp::check_signalled(ctype, body, policy, signalling_tls, &mut why).code();
         let n = why.len();
         if !reason.is_null() && reason_len > 0 {
             // SAFETY: n <= reason_len - 1.

@@ -123,6 +123,7 @@ static int sg_sdp_check(sip_msg_t *msg, const sipguard_sdp_policy *policy)
 	char *body;
 	int body_len = 0;
 	int32_t verdict = SIPGUARD_SDP_NO_SDP;
+	uint32_t flags;
 	sipguard_status st;
 
 	_sg_sdp_reason[0] = '\0';
@@ -142,9 +143,12 @@ static int sg_sdp_check(sip_msg_t *msg, const sipguard_sdp_policy *policy)
 	if(body != NULL && msg->content_length != NULL
 			&& get_content_length(msg) < body_len)
 		body_len = (int)get_content_length(msg);
+	flags = (msg->rcv.proto == PROTO_TLS || msg->rcv.proto == PROTO_WSS)
+					? SIPGUARD_SDP_SIGNALLING_TLS
+					: 0;
 	st = sipguard_sdp_check(policy, ctype.s, ctype.s ? (size_t)ctype.len : 0,
-			(const uint8_t *)body, (size_t)body_len, &verdict, _sg_sdp_reason,
-			sizeof(_sg_sdp_reason));
+			(const uint8_t *)body, (size_t)body_len, flags, &verdict,
+			_sg_sdp_reason, sizeof(_sg_sdp_reason));
 	if(st != SIPGUARD_OK) {
 		SG_LOG_STATUS("sipguard_sdp_check", st);
 		return SG_SDP_ERROR;

@@ -202,7 +202,21 @@ fn fail<W: Write>(w: &mut W, v: SdpVerdict, args: fmt::Arguments) -> SdpVerdict 
 
 /// Checks the SDP of a message body against `policy`; writes a short
 /// static-shaped reason (also for `Ok`) into `reason`. See the module doc.
+/// The transport is not considered (as if the signalling were encrypted):
+/// use [`check_signalled`] where the policy's `sdes_tls` should apply.
 pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut impl Write) -> SdpVerdict {
+    check_signalled(content_type, body, policy, true, reason)
+}
+
+/// [`check`], telling whether the message came over TLS: with the
+/// policy's `sdes_tls`, SDES-keyed streams then need `signalling_tls`.
+pub fn check_signalled(
+    content_type: &[u8],
+    body: &[u8],
+    policy: &SdpPolicy,
+    signalling_tls: bool,
+    reason: &mut impl Write,
+) -> SdpVerdict {
     if body.len() > MAX_BODY {
         return fail(
             reason,
@@ -214,7 +228,15 @@ pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut 
         return fail(reason, SdpVerdict::NoSdp, format_args!("no message body"));
     }
     let (summary, sdp_parts) = match body::classify(content_type) {
-        body::BodyKind::Sdp => match parse::check_sdp(body, policy, reason, &parse::Place { part: None }) {
+        body::BodyKind::Sdp => match parse::check_sdp(
+            body,
+            policy,
+            reason,
+            &parse::Place {
+                part: None,
+                signalling_tls,
+            },
+        ) {
             Ok(s) => (s, 1),
             Err(v) => return v,
         },
@@ -244,7 +266,15 @@ pub fn check(content_type: &[u8], body: &[u8], policy: &SdpPolicy, reason: &mut 
                 match body::split_part(part) {
                     (body::PartKind::Sdp, content) => {
                         sdp_parts += 1;
-                        match parse::check_sdp(content, policy, reason, &parse::Place { part: Some(n) }) {
+                        match parse::check_sdp(
+                            content,
+                            policy,
+                            reason,
+                            &parse::Place {
+                                part: Some(n),
+                                signalling_tls,
+                            },
+                        ) {
                             Ok(s) => {
                                 total.streams += s.streams;
                                 total.active += s.active;

@@ -138,6 +138,8 @@ impl<'a> Stream<'a> {
 /// Where a failure is: which multipart part (if any) and stream.
 pub(crate) struct Place {
     pub part: Option<usize>,
+    /// The message came over TLS (for the policy's `sdes_tls`).
+    pub signalling_tls: bool,
 }
 
 impl Place {
@@ -323,6 +325,10 @@ fn judge<W: Write>(
         }
     }
     match (s.crypto_ok, s.crypto_err) {
+        (true, _) if policy.sdes_needs_tls && !place.signalling_tls => fail(
+            SdpVerdict::Cleartext,
+            format_args!("has SDES keys (a=crypto) sent over unencrypted signalling"),
+        ),
         (true, _) => Ok(true),
         (false, Some((id, e))) => fail(
             SdpVerdict::BadCrypto,

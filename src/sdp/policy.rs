@@ -120,6 +120,9 @@ pub struct SdpPolicy {
     pub allow_dtls: bool,
     /// RTP/AVP(F) with a valid `a=crypto` (best-effort SRTP) is accepted.
     pub allow_optimistic: bool,
+    /// SDES keys (`a=crypto`) count only when the signalling came over TLS:
+    /// over UDP or TCP anyone on the path reads them (RFC 4568 section 8.3).
+    pub sdes_needs_tls: bool,
 }
 
 impl Default for SdpPolicy {
@@ -129,6 +132,7 @@ impl Default for SdpPolicy {
             suites: SuiteSet::default_allowed(),
             allow_dtls: true,
             allow_optimistic: false,
+            sdes_needs_tls: false,
         }
     }
 }
@@ -153,7 +157,7 @@ impl SdpPolicy {
     /// case-insensitive. Every error quotes the offending token.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut policy = SdpPolicy::default();
-        let (mut seen_suites, mut seen_dtls, mut seen_opt) = (false, false, false);
+        let (mut seen_suites, mut seen_dtls, mut seen_opt, mut seen_sdes) = (false, false, false, false);
         for item in spec.split(';') {
             let item = item.trim();
             if item.is_empty() {
@@ -176,9 +180,13 @@ impl SdpPolicy {
                     policy.allow_optimistic = parse_bool(key, value)?;
                     &mut seen_opt
                 }
+                "sdes_tls" => {
+                    policy.sdes_needs_tls = parse_bool(key, value)?;
+                    &mut seen_sdes
+                }
                 _ => {
                     return Err(format!(
-                        "sdp policy: unknown key \"{key}\" (known: suites, dtls, optimistic)"
+                        "sdp policy: unknown key \"{key}\" (known: suites, dtls, optimistic, sdes_tls)"
                     ))
                 }
             };
@@ -230,9 +238,10 @@ impl fmt::Display for SdpPolicy {
         }
         write!(
             f,
-            ";dtls={};optimistic={}",
+            ";dtls={};optimistic={};sdes_tls={}",
             u8::from(self.allow_dtls),
-            u8::from(self.allow_optimistic)
+            u8::from(self.allow_optimistic),
+            u8::from(self.sdes_needs_tls)
         )
     }
 }
@@ -276,6 +285,7 @@ mod tests {
             "",
             "suites=F8_128_HMAC_SHA1_80;dtls=0;optimistic=1",
             "optimistic=on",
+            "sdes_tls=1;dtls=0",
         ] {
             let p = SdpPolicy::parse(spec).unwrap();
             assert_eq!(SdpPolicy::parse(&p.to_string()), Ok(p));
@@ -283,7 +293,7 @@ mod tests {
         assert_eq!(
             SdpPolicy::default().to_string(),
             "suites=AES_CM_128_HMAC_SHA1_80,AES_256_CM_HMAC_SHA1_80,AEAD_AES_128_GCM,AEAD_AES_256_GCM;\
-             dtls=1;optimistic=0"
+             dtls=1;optimistic=0;sdes_tls=0"
         );
     }
 

@@ -592,3 +592,21 @@ fn parser_differentials_are_refused() {
     let (v, _) = run_with("multipart/mixed;boundary=AAA;boundary=BBB", &mp, &d);
     assert_ne!(v, SdpVerdict::Ok);
 }
+
+#[test]
+fn sdes_keys_need_tls_signalling_when_the_policy_says_so() {
+    let sdes = format!("{HEAD}m=audio 4000 RTP/SAVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{K1}\n");
+    let strict = SdpPolicy::parse("sdes_tls=1").unwrap();
+    let over = |tls: bool, policy: &SdpPolicy| {
+        let mut buf = [0u8; 256];
+        let mut r = ReasonBuf::new(&mut buf);
+        let v = check_signalled(b"application/sdp", sdes.as_bytes(), policy, tls, &mut r);
+        (v, r.as_str().to_string())
+    };
+    assert_eq!(over(true, &strict).0, SdpVerdict::Ok);
+    let (v, r) = over(false, &strict);
+    assert_eq!(v, SdpVerdict::Cleartext);
+    assert!(r.contains("unencrypted signalling"), "{r}");
+    // Without the key the transport does not matter.
+    assert_eq!(over(false, &SdpPolicy::default()).0, SdpVerdict::Ok);
+}

@@ -119,11 +119,11 @@ int main(void)
 	int32_t verdict = 0;
 	char reason[128] = "";
 	CHECK(sipguard_sdp_check(pol, "application/sdp", 15, (const uint8_t *)sdp, sizeof sdp - 1,
-			&verdict, reason, sizeof reason) == SIPGUARD_OK);
+			SIPGUARD_SDP_SIGNALLING_TLS, &verdict, reason, sizeof reason) == SIPGUARD_OK);
 	CHECK(verdict == SIPGUARD_SDP_CLEARTEXT && reason[0] != '\0');
-	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 0, &verdict, NULL, 0) == SIPGUARD_OK);
+	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 0, 0, &verdict, NULL, 0) == SIPGUARD_OK);
 	CHECK(verdict == SIPGUARD_SDP_NO_SDP);
-	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 5, &verdict, NULL, 0) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_sdp_check(pol, NULL, 0, NULL, 5, 0, &verdict, NULL, 0) == SIPGUARD_ERR_NULL);
 	sipguard_sdp_policy_free(pol);
 
 	int32_t tls = -1;

@@ -732,6 +732,13 @@ def test_bundle_behaves(kam_factory, tmp_path, tls_dir):
     # cleartext INVITE over UDP checked the same way
     r = sipg.udp_request("INVITE", k.port, src="127.0.0.23", body=S.cleartext_audio())
     assert r is not None and r.code == 488, r
+    # SDES keys over UDP would be readable on the path: the bundle's
+    # sdes_tls=1 refuses the offer that passed over TLS above; DTLS passes
+    r = sipg.udp_request("INVITE", k.port, src="127.0.0.23", body=S.srtp_all())
+    assert r is not None and (r.code, r.reason) == (488, "Not Acceptable Here: cleartext media"), r
+    assert "unencrypted signalling" in r.header("X-Sipguard-Reason"), r
+    r = sipg.udp_request("UPDATE", k.port, src="127.0.0.23", body=S.dtls_srtp())
+    assert r is not None and r.code == 200, r
     # rate limiting still on: a flood from one source gets banned
     fl = sipg.udp_run("127.0.0.24", LO, k.port, 60, wait=0.5)
     assert 30 <= fl.answered <= 32, fl
