@@ -32,22 +32,15 @@ fn is_v4_mapped(bits: u128) -> bool {
 impl Key {
     /// Key of a raw address: 4 bytes (IPv4) or 16 bytes (IPv6), network order.
     pub fn from_bytes(addr: &[u8], ipv6_prefix: u8) -> Option<Key> {
-        match addr.len() {
-            4 => Some(Key::from_ip(
-                IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
-                ipv6_prefix,
-            )),
-            16 => {
-                let mut b = [0u8; 16];
-                b.copy_from_slice(addr);
-                Some(Key::from_ip(IpAddr::V6(Ipv6Addr::from(b)), ipv6_prefix))
-            }
-            _ => None,
-        }
+        address_bits(addr).map(|bits| Key::from_address_bits(bits, ipv6_prefix))
     }
 
     pub fn from_ip(ip: IpAddr, ipv6_prefix: u8) -> Key {
-        let bits = to_bits(ip);
+        Key::from_address_bits(to_bits(ip), ipv6_prefix)
+    }
+
+    /// Key of a whole address as [`address_bits`] gives it.
+    pub fn from_address_bits(bits: u128, ipv6_prefix: u8) -> Key {
         if is_v4_mapped(bits) {
             Key { bits, prefix: 128 }
         } else {

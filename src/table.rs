@@ -230,7 +230,7 @@ impl Region {
             c.bump(Counter::Allowlisted);
             return Ok(CheckResult::plain(Verdict::Allowlisted));
         }
-        let key = Key::from_bytes(addr, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
+        let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let untracked = || {
             c.bump(Counter::Untracked);
             Ok(CheckResult::plain(Verdict::Untracked))
@@ -285,7 +285,7 @@ impl Region {
         if self.allowlisted(bits) {
             return Ok(false);
         }
-        let key = Key::from_bytes(addr, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
+        let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let Some(bucket) = self.lock_bucket(key.halves()) else {
             return Ok(false);
         };
@@ -306,10 +306,11 @@ impl Region {
     /// Ban `text` now: `duration_ns` None = escalated ban_time, PERMANENT = forever.
     pub fn ban(&self, text: &str, duration_ns: Option<u64>, now: u64) -> Result<BanEvent, TableError> {
         let addr = crate::addr::parse_address(text).ok_or(TableError::BadAddress)?;
-        if self.allowlisted(u128::from_be_bytes(addr)) {
+        let bits = u128::from_be_bytes(addr);
+        if self.allowlisted(bits) {
             return Err(TableError::Allowlisted);
         }
-        let key = Key::from_bytes(&addr, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
+        let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
         let Claimed { slot, evicted } = bucket
             .find_or_claim(key.halves(), now, self)
