@@ -90,6 +90,17 @@ def free_port() -> int:
 # Kamailio process
 
 
+def _stat_fields(pid) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state, ppid,
+    pgrp, ...), or [] if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+    except OSError:
+        return []
+    return st[st.rfind(")") + 2:].split()
+
+
 @dataclass
 class Kamailio:
     cfg: Path
@@ -219,14 +230,8 @@ class Kamailio:
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            rest = st[st.rfind(")") + 2:].split()
-            # fields after comm: state ppid pgrp ...
-            if int(rest[2]) == pgid and rest[0] != "Z":
+            rest = _stat_fields(d)
+            if rest and int(rest[2]) == pgid and rest[0] != "Z":
                 pids.append(int(d))
         return sorted(pids)
 
@@ -252,13 +257,9 @@ class Kamailio:
     def cpu_ticks(self) -> int:
         total = 0
         for pid in self.group_pids():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            rest = st[st.rfind(")") + 2:].split()
-            total += int(rest[11]) + int(rest[12])  # utime + stime
+            rest = _stat_fields(pid)
+            if rest:
+                total += int(rest[11]) + int(rest[12])  # utime + stime
         return total
 
     # -- RPC ---------------------------------------------------------------
@@ -855,19 +856,24 @@ def tls_context(cafile: str | Path | None = None, minimum=ssl.TLSVersion.TLSv1_2
     return ctx
 
 
-def legacy_tls_context(version) -> ssl.SSLContext:
-    """A client that offers only TLS 1.0 or 1.1 (security level 0, so the
-    local OpenSSL really sends such a ClientHello)."""
+def pin_legacy_tls(ctx: ssl.SSLContext, version) -> ssl.SSLContext:
+    """Let `ctx` speak only `version` (TLS 1.0 or 1.1), at security level 0
+    so that the local OpenSSL really does."""
     import warnings
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
     ctx.set_ciphers("ALL:@SECLEVEL=0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = version
         ctx.maximum_version = version
     return ctx
+
+
+def legacy_tls_context(version) -> ssl.SSLContext:
+    """A client that offers only TLS 1.0 or 1.1."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return pin_legacy_tls(ctx, version)
 
 
 def sip_request(method: str, src: str, sport: int, dst: str, dport: int,

@@ -164,14 +164,7 @@ def _legacy_server_context(version) -> ssl.SSLContext:
     """A Python TLS server context that allows only `version`: the control
     showing that this machine's client really speaks it, so that a refusal
     comes from Kamailio."""
-    import warnings
-    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    srv.set_ciphers("ALL:@SECLEVEL=0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        srv.minimum_version = version
-        srv.maximum_version = version
-    return srv
+    return sipg.pin_legacy_tls(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), version)
 
 
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
