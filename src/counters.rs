@@ -23,7 +23,7 @@ pub enum Counter {
     ActiveBans,
 }
 
-const SLOTS: usize = 16;
+const SLOTS: usize = 32;
 const STRIPES: usize = 16;
 
 #[repr(C, align(64))]

@@ -19,6 +19,7 @@ pub mod contact;
 pub mod counters;
 pub mod ffi;
 pub mod gcra;
+pub mod keyed;
 pub mod lock;
 pub mod log;
 pub mod region;
