@@ -42,7 +42,7 @@ impl From<TableError> for Status {
     }
 }
 
-fn boundary(f: impl FnOnce() -> Result<(), Status>) -> Status {
+pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Status>) -> Status {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => Status::Ok,
         Ok(Err(s)) => s,
@@ -54,7 +54,7 @@ fn boundary(f: impl FnOnce() -> Result<(), Status>) -> Status {
 ///
 /// # Safety
 /// `p` must point to `len` readable bytes when non-null.
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8], Status> {
+pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8], Status> {
     match (p.is_null(), len) {
         (_, 0) => Ok(&[]),
         (true, _) => Err(Status::Null),
@@ -65,7 +65,7 @@ unsafe fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8], Status> {
 
 /// # Safety
 /// As for [`bytes`].
-unsafe fn text<'a>(p: *const c_char, len: usize) -> Result<&'a str, Status> {
+pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize) -> Result<&'a str, Status> {
     // SAFETY: forwarded contract.
     let b = unsafe { bytes(p.cast(), len)? };
     std::str::from_utf8(b).map_err(|_| Status::Invalid)
@@ -73,20 +73,20 @@ unsafe fn text<'a>(p: *const c_char, len: usize) -> Result<&'a str, Status> {
 
 /// # Safety
 /// `p` is null or valid for writes of T.
-unsafe fn out<'a, T>(p: *mut T) -> Result<&'a mut T, Status> {
+pub(crate) unsafe fn out<'a, T>(p: *mut T) -> Result<&'a mut T, Status> {
     // SAFETY: null-checked; validity per the contract.
     unsafe { p.as_mut() }.ok_or(Status::Null)
 }
 
 /// # Safety
 /// `p` is null or points to a live object made by this module.
-unsafe fn handle<'a, T>(p: *const T) -> Result<&'a T, Status> {
+pub(crate) unsafe fn handle<'a, T>(p: *const T) -> Result<&'a T, Status> {
     // SAFETY: null-checked; liveness per the contract.
     unsafe { p.as_ref() }.ok_or(Status::Null)
 }
 
 /// Copy `msg` into a caller's buffer, truncated, NUL-terminated.
-fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
+pub(crate) fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
     if err.is_null() || err_len == 0 {
         return;
     }
