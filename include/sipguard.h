@@ -54,7 +54,9 @@ typedef enum sipguard_verdict {
 	SIPGUARD_ALLOWLISTED = 2,  /* source matches an `allow` CIDR; never limited */
 	SIPGUARD_UNTRACKED = 3,    /* passed without counting: table bucket full of bans or busy */
 	SIPGUARD_LIMITED = -1,     /* this request exceeded the rate: the source is banned now */
-	SIPGUARD_BANNED = -2       /* the source was already banned */
+	SIPGUARD_BANNED = -2,      /* the source was already banned */
+	SIPGUARD_SCANNER = -3,     /* a scanner fingerprint: the source is banned now */
+	SIPGUARD_ENUMERATION = -4  /* too many distinct user names: the source is banned now */
 } sipguard_verdict;
 
 /* Log levels passed to the logger callback (map to L_ERR .. L_DBG). */
@@ -70,7 +72,10 @@ typedef enum sipguard_log_level {
 typedef enum sipguard_ban_reason {
 	SIPGUARD_REASON_FLOOD = 1,    /* exceeded `rate` */
 	SIPGUARD_REASON_MANUAL = 2,   /* sipguard.ban RPC */
-	SIPGUARD_REASON_RESTORED = 3  /* loaded from state_file (keeps original reason when known) */
+	SIPGUARD_REASON_RESTORED = 3, /* loaded from state_file (keeps original reason when known) */
+	SIPGUARD_REASON_SCANNER = 4,  /* a known scanner's User-Agent or From/To */
+	SIPGUARD_REASON_ENUMERATION = 5, /* more distinct user names than enum_threshold */
+	SIPGUARD_REASON_AUTH = 6      /* auth_maxretry authentication failures */
 } sipguard_ban_reason;
 
 /* Opaque, process-local parameter set (built before mod_init). */
@@ -231,7 +236,15 @@ typedef struct sipguard_stats {
 	uint64_t active_bans;   /* bans in force now (counted by the sweep) */
 	uint64_t entries_used;  /* occupied entries */
 	uint64_t table_size;    /* capacity in entries */
-	uint64_t region_bytes;  /* mapped bytes, fixed */
+	uint64_t region_bytes;  /* mapped bytes, fixed (all shared tables) */
+	uint64_t scanners;      /* requests with a scanner fingerprint */
+	uint64_t enumerations;  /* sources caught enumerating user names */
+	uint64_t auth_failures; /* authentication failures counted */
+	uint64_t auth_bans;     /* sources over auth_maxretry */
+	uint64_t throttles;     /* user names throttled (distributed guess) */
+	uint64_t throttled_auth;/* credentials not checked: user name throttled */
+	uint64_t throttled_users;/* user names throttled now (counted by the sweep) */
+	uint64_t normalized;    /* replies rewritten into a challenge */
 } sipguard_stats;
 
 sipguard_status sipguard_stats_get(sipguard_region *region, sipguard_stats *out);
@@ -302,6 +315,81 @@ sipguard_status sipguard_sdp_check(const sipguard_sdp_policy *policy,
  */
 sipguard_status sipguard_contact_wants_tls(const char *contact, size_t contact_len,
 		int32_t *out);
+
+/* ---- guessing defences: enumeration, scanners, password guessing ------- */
+
+/*
+ * Header values of one request, borrowed for the call (each pointer + length;
+ * NULL with length 0 when absent). credentials is the Authorization or
+ * Proxy-Authorization value, empty when the request has none.
+ */
+typedef struct sipguard_request {
+	const char *method; size_t method_len;
+	const char *ruri_user; size_t ruri_user_len;
+	const char *from; size_t from_len;       /* From header value */
+	const char *to; size_t to_len;           /* To header value */
+	const char *call_id; size_t call_id_len;
+	const char *cseq; size_t cseq_len;       /* "1 REGISTER" */
+	const char *user_agent; size_t user_agent_len;
+	const char *credentials; size_t credentials_len;
+} sipguard_request;
+
+/*
+ * sipguard_check() plus the request-time defences: a scanner fingerprint
+ * (SIPGUARD_SCANNER) or too many distinct user names without credentials
+ * (SIPGUARD_ENUMERATION) bans the source now; a request with credentials
+ * is noted so that a 401/407/403 reply to it counts as a failure.
+ */
+sipguard_status sipguard_check_request(const sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, const sipguard_request *req,
+		uint64_t now_ns, sipguard_check_result *out);
+
+/* The script authenticated this request: its replies are left alone and the
+ * source is trusted for its user name (auth_trust_time). */
+sipguard_status sipguard_authenticated(const sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, const sipguard_request *req,
+		uint64_t now_ns);
+
+/* Count a failed authentication (once per transaction); *banned = 1 if it
+ * banned the source. */
+sipguard_status sipguard_auth_failed(const sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, const sipguard_request *req,
+		uint64_t now_ns, int *banned);
+
+/* *allowed = 0 when the request's user name is throttled and this source has
+ * not authenticated as it recently: its credentials must not be checked. */
+sipguard_status sipguard_auth_allowed(const sipguard_region *region,
+		const uint8_t *addr, size_t addr_len, const sipguard_request *req,
+		uint64_t now_ns, int *allowed);
+
+/*
+ * A reply is about to be sent to dst (4 or 16 address bytes). Counts it as
+ * an authentication failure when it is one, and when it would tell an
+ * existing user from a missing one, writes its replacement (a digest
+ * challenge) into buf and sets *out_len; *out_len = 0: send it unchanged.
+ * SIPGUARD_ERR_FULL: buf too small (the reply is to be sent unchanged).
+ */
+sipguard_status sipguard_reply_out(const sipguard_region *region,
+		const char *reply, size_t len, const uint8_t *dst, size_t dst_len,
+		uint64_t now_ns, char *buf, size_t cap, size_t *out_len);
+
+typedef struct sipguard_user_info {
+	const char *name; size_t name_len;  /* valid during the callback only */
+	uint32_t failures;         /* within user_findtime */
+	uint32_t throttled_s;      /* remaining throttle; 0 = not throttled */
+	uint32_t throttles;        /* times throttled */
+	uint32_t trusted_sources;  /* sources that authenticated as it recently */
+} sipguard_user_info;
+
+typedef int (*sipguard_user_fn)(void *ctx, const sipguard_user_info *user);
+
+/* Up to max user names with state; return non-zero from fn to stop. */
+sipguard_status sipguard_list_users(const sipguard_region *region, uint64_t now_ns,
+		uint32_t max, sipguard_user_fn fn, void *ctx);
+
+/* Lift a user name's throttle; SIPGUARD_ERR_NOT_FOUND if it had none. */
+sipguard_status sipguard_unthrottle(const sipguard_region *region,
+		const char *name, size_t len, uint64_t now_ns);
 
 #ifdef __cplusplus
 }

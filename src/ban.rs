@@ -4,7 +4,7 @@
 //! `kamailio-cfg/fail2ban/` matches them, so change them only with it.
 //!
 //! ```text
-//! sipguard: BAN src=<ip> key=<key> reason=<flood|manual|restored> duration=<s|permanent> offences=<n>
+//! sipguard: BAN src=<ip> key=<key> reason=<flood|manual|restored|scanner|enumeration|auth> duration=<s|permanent> offences=<n>
 //! sipguard: UNBAN key=<key> reason=<expired|rpc>
 //! ```
 
@@ -22,16 +22,26 @@ pub enum Reason {
     Flood = 1,
     Manual = 2,
     Restored = 3,
+    /// A known scanner's fingerprint.
+    Scanner = 4,
+    /// Too many distinct user names targeted.
+    Enumeration = 5,
+    /// Too many authentication failures.
+    Auth = 6,
 }
+
+const ALL_REASONS: [Reason; 6] = [
+    Reason::Flood,
+    Reason::Manual,
+    Reason::Restored,
+    Reason::Scanner,
+    Reason::Enumeration,
+    Reason::Auth,
+];
 
 impl Reason {
     pub fn from_code(code: u32) -> Option<Reason> {
-        match code {
-            1 => Some(Reason::Flood),
-            2 => Some(Reason::Manual),
-            3 => Some(Reason::Restored),
-            _ => None,
-        }
+        ALL_REASONS.into_iter().find(|r| *r as u32 == code)
     }
 
     pub fn name(self) -> &'static str {
@@ -39,13 +49,14 @@ impl Reason {
             Reason::Flood => "flood",
             Reason::Manual => "manual",
             Reason::Restored => "restored",
+            Reason::Scanner => "scanner",
+            Reason::Enumeration => "enumeration",
+            Reason::Auth => "auth",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Reason> {
-        [Reason::Flood, Reason::Manual, Reason::Restored]
-            .into_iter()
-            .find(|r| r.name() == name)
+        ALL_REASONS.into_iter().find(|r| r.name() == name)
     }
 }
 

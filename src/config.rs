@@ -4,6 +4,7 @@
 //! refuse to start with a message the operator can act on.
 
 use crate::addr::Cidr;
+use crate::guess_config::GuessConfig;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-fn invalid(param: &'static str, msg: String) -> ConfigError {
+pub(crate) fn invalid(param: &'static str, msg: String) -> ConfigError {
     ConfigError::Invalid { param, msg }
 }
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub early_drop: bool,
     pub state_file: Option<PathBuf>,
     pub save_interval_ns: u64,
+    /// Defences against extension and password guessing.
+    pub guess: GuessConfig,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             early_drop: false,
             state_file: None,
             save_interval_ns: 60 * NS_PER_SEC,
+            guess: GuessConfig::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl Config {
                 };
             }
             "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
+            _ if self.guess.set(name, v)? => {}
             _ => return Err(ConfigError::UnknownParam(name.to_string())),
         }
         Ok(())
@@ -185,12 +190,12 @@ impl Config {
     }
 }
 
-fn parse_int(param: &'static str, v: &str) -> Result<u64, ConfigError> {
+pub(crate) fn parse_int(param: &'static str, v: &str) -> Result<u64, ConfigError> {
     v.parse::<u64>()
         .map_err(|_| invalid(param, format!("\"{v}\" is not a non-negative integer")))
 }
 
-fn parse_bool(param: &'static str, v: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(param: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v {
         "0" | "no" | "off" | "false" => Ok(false),
         "1" | "yes" | "on" | "true" => Ok(true),
@@ -229,7 +234,7 @@ pub fn parse_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> 
         .ok_or_else(|| invalid(param, format!("\"{v}\": longer than ten years")))
 }
 
-fn parse_nonzero_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
+pub(crate) fn parse_nonzero_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
     match parse_duration(param, v)? {
         0 => Err(invalid(param, format!("\"{v}\": must be longer than zero"))),
         ns => Ok(ns),

@@ -21,6 +21,17 @@ pub enum Counter {
     EntriesUsed,
     /// A gauge: recounted by the sweep, stored in stripe 0.
     ActiveBans,
+    Scanners,
+    Enumerations,
+    AuthFailures,
+    AuthBans,
+    Throttles,
+    /// Credentials not checked: the user name is throttled.
+    ThrottledAuth,
+    /// A gauge, like ActiveBans.
+    ThrottledUsers,
+    /// Replies rewritten into a challenge.
+    Normalized,
 }
 
 const SLOTS: usize = 32;

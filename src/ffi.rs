@@ -488,6 +488,14 @@ pub struct Stats {
     pub entries_used: u64,
     pub table_size: u64,
     pub region_bytes: u64,
+    pub scanners: u64,
+    pub enumerations: u64,
+    pub auth_failures: u64,
+    pub auth_bans: u64,
+    pub throttles: u64,
+    pub throttled_auth: u64,
+    pub throttled_users: u64,
+    pub normalized: u64,
 }
 
 impl Stats {
@@ -512,7 +520,15 @@ impl Stats {
             active_bans: c.get(Counter::ActiveBans),
             entries_used: c.get(Counter::EntriesUsed),
             table_size: region.layout().entries(),
-            region_bytes: region.layout().bytes as u64,
+            region_bytes: (region.layout().bytes + region.guess.bytes()) as u64,
+            scanners: c.get(Counter::Scanners),
+            enumerations: c.get(Counter::Enumerations),
+            auth_failures: c.get(Counter::AuthFailures),
+            auth_bans: c.get(Counter::AuthBans),
+            throttles: c.get(Counter::Throttles),
+            throttled_auth: c.get(Counter::ThrottledAuth),
+            throttled_users: c.get(Counter::ThrottledUsers),
+            normalized: c.get(Counter::Normalized),
         }
     }
 }
@@ -535,7 +551,9 @@ pub unsafe extern "C" fn sipguard_stats_get(region: *const Region, out: *mut Sta
 pub unsafe extern "C" fn sipguard_sweep(region: *const Region, now_ns: u64) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
-        unsafe { handle(region)? }.sweep(now_ns);
+        let region = unsafe { handle(region)? };
+        region.sweep(now_ns);
+        region.guess_sweep(now_ns);
         Ok(())
     })
 }

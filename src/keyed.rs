@@ -29,6 +29,11 @@ pub trait Entry: Sync + 'static {
     fn clear(&self);
     /// Whether the cell may be recycled for another key at `now`.
     fn evictable(&self, now: u64) -> bool;
+    /// Among evictable cells, lower ranks are recycled first (then the
+    /// least recently touched).
+    fn keep_rank(&self) -> u8 {
+        0
+    }
 }
 
 /// A cell: the key, when it was last touched, then the entry.
@@ -121,7 +126,7 @@ impl<'a, T: Entry> Bucket<'a, T> {
             self.cells
                 .iter()
                 .filter(|c| c.entry.evictable(now))
-                .min_by_key(|c| c.touched.load(Relaxed))
+                .min_by_key(|c| (c.entry.keep_rank(), c.touched.load(Relaxed)))
         })?;
         victim.claim(key, now);
         Some((victim, true))
@@ -187,12 +192,21 @@ impl<T: Entry> KeyedTable<T> {
 
     /// The key of a name (bytes compared exactly).
     pub fn name_key(&self, name: &[u8]) -> [u64; 2] {
+        self.parts_key(&[name])
+    }
+
+    /// The key of a tuple of byte strings (each length-prefixed, so parts
+    /// cannot run into each other).
+    pub fn parts_key(&self, parts: &[&[u8]]) -> [u64; 2] {
         let half = |salt: u64| {
             // SipHash-1-3 with a secret prefix; allocates nothing.
             let mut h = std::collections::hash_map::DefaultHasher::new();
             h.write_u64(self.seed[0] ^ salt);
             h.write_u64(self.seed[1]);
-            h.write(name);
+            for p in parts {
+                h.write_usize(p.len());
+                h.write(p);
+            }
             h.finish()
         };
         [half(0), half(0x5bd1_e995)]

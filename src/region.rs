@@ -18,6 +18,7 @@
 use crate::clock::clock_ns;
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::guess::Guess;
 use crate::table::{Slot, SLOTS_PER_BUCKET};
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -79,6 +80,8 @@ pub struct Region {
     base: *mut u8,
     layout: Layout,
     pub cfg: Config,
+    /// The guessing defences' tables (their own mappings, also pre-fork).
+    pub guess: Guess,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics.
@@ -124,10 +127,19 @@ impl Region {
                 std::io::Error::last_os_error()
             ));
         }
+        let guess = match Guess::create(cfg) {
+            Ok(g) => g,
+            Err(e) => {
+                // SAFETY: base/bytes are exactly what mmap returned.
+                unsafe { libc::munmap(base, layout.bytes) };
+                return Err(e);
+            }
+        };
         let region = Region {
             base: base.cast(),
             layout,
             cfg: cfg.clone(),
+            guess,
         };
         // The mapping is zero-filled: all locks free, all slots empty. Touch
         // every page so the memory is committed up front.

@@ -84,6 +84,10 @@ pub enum Verdict {
     Untracked = 3,
     Limited = -1,
     Banned = -2,
+    /// A scanner fingerprint: banned now.
+    Scanner = -3,
+    /// Too many distinct user names: banned now.
+    Enumeration = -4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +214,7 @@ impl Region {
         lock(word).map(|g| Locked { slots, _guard: g })
     }
 
-    fn allowlisted(&self, bits: u128) -> bool {
+    pub(crate) fn allowlisted(&self, bits: u128) -> bool {
         self.cfg.allow.iter().any(|c| c.contains(bits))
     }
 
@@ -307,6 +311,26 @@ impl Region {
     pub fn ban(&self, text: &str, duration_ns: Option<u64>, now: u64) -> Result<BanEvent, TableError> {
         let addr = crate::addr::parse_address(text).ok_or(TableError::BadAddress)?;
         let bits = u128::from_be_bytes(addr);
+        self.ban_bits(bits, duration_ns, Reason::Manual, now)
+            .map(|b| b.expect("a manual ban always starts"))
+    }
+
+    /// Ban the source of an offence (`reason`) with the escalated duration,
+    /// unless it is allowlisted or already banned (then `Ok(None)`).
+    pub fn ban_offender(&self, bits: u128, reason: Reason, now: u64) -> Result<Option<BanEvent>, TableError> {
+        match self.ban_bits(bits, None, reason, now) {
+            Err(TableError::Allowlisted) => Ok(None),
+            other => other,
+        }
+    }
+
+    fn ban_bits(
+        &self,
+        bits: u128,
+        duration_ns: Option<u64>,
+        reason: Reason,
+        now: u64,
+    ) -> Result<Option<BanEvent>, TableError> {
         if self.allowlisted(bits) {
             return Err(TableError::Allowlisted);
         }
@@ -315,11 +339,16 @@ impl Region {
         let Claimed { slot, evicted } = bucket
             .find_or_claim(key.halves(), now, self)
             .ok_or(TableError::Full)?;
-        let (expired, ban) = start_ban(slot, key, now, duration_ns, Reason::Manual, &self.escalation());
+        if reason != Reason::Manual && slot.banned_at(now) {
+            drop(bucket);
+            self.report_end(evicted);
+            return Ok(None);
+        }
+        let (expired, ban) = start_ban(slot, key, now, duration_ns, reason, &self.escalation());
         drop(bucket);
         self.report_end(evicted);
-        self.announce(expired, &ban, Some(&addr));
-        Ok(ban)
+        self.announce(expired, &ban, Some(&bits.to_be_bytes()));
+        Ok(Some(ban))
     }
 
     /// Lift the ban on `text`. Offence history is kept for escalation.

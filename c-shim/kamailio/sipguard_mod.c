@@ -28,6 +28,7 @@
 #include "sipguard_stats.h"
 #include "sipguard_netdrop.h"
 #include "sipguard_media.h"
+#include "sipguard_guess.h"
 
 MODULE_VERSION
 
@@ -60,6 +61,12 @@ static cmd_export_t cmds[] = {
 		REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_require_tls", (cmd_function)w_sipguard_require_tls, 0,
 		0, 0, REQUEST_ROUTE},
+	{"sipguard_authenticated", (cmd_function)w_sipguard_authenticated, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_auth_failed", (cmd_function)w_sipguard_auth_failed, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -91,6 +98,11 @@ static int sg_config_ensure(void)
 	}
 	return 0;
 }
+
+/* challenge settings the operator gave explicitly (else learnt from auth) */
+static int _sg_set_nonce_bytes = 0;
+static int _sg_set_nonce_expire = 0;
+static int _sg_set_algorithm = 0;
 
 static int sg_param_set(const char *name, modparam_t type, void *val)
 {
@@ -126,6 +138,12 @@ static int sg_param_set(const char *name, modparam_t type, void *val)
 		return -1;
 	}
 	LM_DBG("parameter %s=\"%s\" set\n", name, value);
+	if(strcmp(name, "challenge_nonce_bytes") == 0)
+		_sg_set_nonce_bytes = 1;
+	else if(strcmp(name, "challenge_nonce_expire") == 0)
+		_sg_set_nonce_expire = 1;
+	else if(strcmp(name, "challenge_algorithm") == 0)
+		_sg_set_algorithm = 1;
 	return 0;
 }
 
@@ -148,6 +166,26 @@ SG_PARAM_SETTER(allow)
 SG_PARAM_SETTER(early_drop)
 SG_PARAM_SETTER(state_file)
 SG_PARAM_SETTER(save_interval)
+SG_PARAM_SETTER(normalize_replies)
+SG_PARAM_SETTER(normalize_codes)
+SG_PARAM_SETTER(normalize_methods)
+SG_PARAM_SETTER(challenge_realm)
+SG_PARAM_SETTER(challenge_qop)
+SG_PARAM_SETTER(challenge_algorithm)
+SG_PARAM_SETTER(challenge_nonce_bytes)
+SG_PARAM_SETTER(challenge_nonce_expire)
+SG_PARAM_SETTER(scanner_user_agents)
+SG_PARAM_SETTER(scanner_from_to)
+SG_PARAM_SETTER(enum_threshold)
+SG_PARAM_SETTER(enum_window)
+SG_PARAM_SETTER(auth_maxretry)
+SG_PARAM_SETTER(auth_findtime)
+SG_PARAM_SETTER(user_maxretry)
+SG_PARAM_SETTER(user_findtime)
+SG_PARAM_SETTER(user_throttle_time)
+SG_PARAM_SETTER(auth_trust_time)
+SG_PARAM_SETTER(user_table_size)
+SG_PARAM_SETTER(txn_table_size)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -171,6 +209,27 @@ static param_export_t params[] = {
 	SG_PARAM(early_drop),
 	SG_PARAM(state_file),
 	SG_PARAM(save_interval),
+	/* guessing defences */
+	SG_PARAM(normalize_replies),
+	SG_PARAM(normalize_codes),
+	SG_PARAM(normalize_methods),
+	SG_PARAM(challenge_realm),
+	SG_PARAM(challenge_qop),
+	SG_PARAM(challenge_algorithm),
+	SG_PARAM(challenge_nonce_bytes),
+	SG_PARAM(challenge_nonce_expire),
+	SG_PARAM(scanner_user_agents),
+	SG_PARAM(scanner_from_to),
+	SG_PARAM(enum_threshold),
+	SG_PARAM(enum_window),
+	SG_PARAM(auth_maxretry),
+	SG_PARAM(auth_findtime),
+	SG_PARAM(user_maxretry),
+	SG_PARAM(user_findtime),
+	SG_PARAM(user_throttle_time),
+	SG_PARAM(auth_trust_time),
+	SG_PARAM(user_table_size),
+	SG_PARAM(txn_table_size),
 	/* media policy: read by the shim, parsed by the core in mod_init */
 	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", PARAM_INT, &_sg_tls_contact},
@@ -257,6 +316,11 @@ static int mod_init(void)
 	if(sg_config_ensure() < 0)
 		return -1;
 
+	if(sipguard_guess_learn_auth(_sg_cfg, _sg_set_nonce_bytes,
+			   _sg_set_nonce_expire, _sg_set_algorithm)
+			< 0)
+		return -1;
+
 	memset(&_sg_settings, 0, sizeof(_sg_settings));
 	st = sipguard_config_settings(_sg_cfg, &_sg_settings);
 	if(st != SIPGUARD_OK) {
@@ -293,6 +357,9 @@ static int mod_init(void)
 		return -1;
 
 	if(sipguard_media_init() < 0)
+		return -1;
+
+	if(sipguard_guess_init() < 0)
 		return -1;
 
 	/* a dedicated process for the sweep and the periodic save */
@@ -362,6 +429,7 @@ static int sg_verdict(sipguard_status st, const sipguard_check_result *res)
 static int ki_sipguard_check(sip_msg_t *msg)
 {
 	sipguard_check_result res;
+	sipguard_request req;
 	sipguard_status st;
 	ip_addr_t *ip;
 
@@ -373,8 +441,12 @@ static int ki_sipguard_check(sip_msg_t *msg)
 		return SIPGUARD_PASS;
 	}
 	memset(&res, 0, sizeof(res));
-	st = sipguard_check(_sg_region, ip->u.addr, ip->len, sipguard_clock_ns(),
-			&res);
+	if(sipguard_request_fill(msg, &req) == 0)
+		st = sipguard_check_request(_sg_region, ip->u.addr, ip->len, &req,
+				sipguard_clock_ns(), &res);
+	else
+		st = sipguard_check(_sg_region, ip->u.addr, ip->len,
+				sipguard_clock_ns(), &res);
 	return sg_verdict(st, &res);
 }
 
@@ -433,6 +505,21 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 	},
 	{ str_init("sipguard"), str_init("sipguard_require_tls"),
 		SR_KEMIP_INT, ki_sipguard_require_tls,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_authenticated"),
+		SR_KEMIP_INT, ki_sipguard_authenticated,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_auth_failed"),
+		SR_KEMIP_INT, ki_sipguard_auth_failed,
+		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_auth_allowed"),
+		SR_KEMIP_INT, ki_sipguard_auth_allowed,
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},

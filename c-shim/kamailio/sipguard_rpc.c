@@ -5,6 +5,8 @@
  *   sipguard.ban <addr> [time]   ban now; time: seconds, "5m", "permanent"
  *   sipguard.unban <addr>        lift a ban
  *   sipguard.stats               counters of the shared table
+ *   sipguard.users [max]         user names with failures, throttles, trust
+ *   sipguard.unthrottle <user>   lift a user name's throttle
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -44,6 +46,12 @@ static const char *sg_reason_name(int32_t reason)
 			return "manual";
 		case SIPGUARD_REASON_RESTORED:
 			return "restored";
+		case SIPGUARD_REASON_SCANNER:
+			return "scanner";
+		case SIPGUARD_REASON_ENUMERATION:
+			return "enumeration";
+		case SIPGUARD_REASON_AUTH:
+			return "auth";
 		default:
 			return "none";
 	}
@@ -373,10 +381,115 @@ static void sg_rpc_stats(rpc_t *rpc, void *c)
 			|| sg_rpc_add_u64(rpc, th, "active_bans", s.active_bans) < 0
 			|| sg_rpc_add_u64(rpc, th, "entries_used", s.entries_used) < 0
 			|| sg_rpc_add_u64(rpc, th, "table_size", s.table_size) < 0
-			|| sg_rpc_add_u64(rpc, th, "region_bytes", s.region_bytes) < 0) {
+			|| sg_rpc_add_u64(rpc, th, "region_bytes", s.region_bytes) < 0
+			|| sg_rpc_add_u64(rpc, th, "scanners", s.scanners) < 0
+			|| sg_rpc_add_u64(rpc, th, "enumerations", s.enumerations) < 0
+			|| sg_rpc_add_u64(rpc, th, "auth_failures", s.auth_failures) < 0
+			|| sg_rpc_add_u64(rpc, th, "auth_bans", s.auth_bans) < 0
+			|| sg_rpc_add_u64(rpc, th, "throttles", s.throttles) < 0
+			|| sg_rpc_add_u64(rpc, th, "throttled_auth", s.throttled_auth) < 0
+			|| sg_rpc_add_u64(rpc, th, "throttled_users", s.throttled_users) < 0
+			|| sg_rpc_add_u64(rpc, th, "normalized", s.normalized) < 0) {
 		rpc->fault(c, 500, "Internal error creating the reply");
 		return;
 	}
+}
+
+#define SG_USERS_DEFAULT 100
+#define SG_USERS_MAX 1000
+
+typedef struct sg_rpc_users_ctx {
+	rpc_t *rpc;
+	void *ah;
+	int error;
+} sg_rpc_users_ctx_t;
+
+static int sg_rpc_user(void *ctx, const sipguard_user_info *u)
+{
+	sg_rpc_users_ctx_t *uc = (sg_rpc_users_ctx_t *)ctx;
+	str name;
+	void *eh;
+
+	if(uc == NULL || u == NULL)
+		return 1;
+	name.s = (char *)u->name;
+	name.len = (int)u->name_len;
+	if(uc->rpc->array_add(uc->ah, "{", &eh) < 0
+			|| uc->rpc->struct_add(eh, "S", "user", &name) < 0
+			|| uc->rpc->struct_add(eh, "u", "failures", u->failures) < 0
+			|| uc->rpc->struct_add(eh, "u", "throttled", u->throttled_s) < 0
+			|| uc->rpc->struct_add(eh, "u", "throttles", u->throttles) < 0
+			|| uc->rpc->struct_add(
+					   eh, "u", "trusted_sources", u->trusted_sources)
+					   < 0) {
+		uc->error = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static const char *sg_rpc_users_doc[] = {
+	"List user names with authentication state: failures within"
+	" user_findtime, remaining throttle seconds, times throttled, sources"
+	" trusted. Optional parameter: how many (default 100).",
+	0
+};
+
+static void sg_rpc_users(rpc_t *rpc, void *c)
+{
+	sg_rpc_users_ctx_t uc;
+	sipguard_status st;
+	int max = SG_USERS_DEFAULT;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(rpc->scan(c, "*.d", &max) < 1)
+		max = SG_USERS_DEFAULT;
+	if(max < 1 || max > SG_USERS_MAX) {
+		rpc->fault(c, 400, "max must be 1..%d", SG_USERS_MAX);
+		return;
+	}
+	memset(&uc, 0, sizeof(uc));
+	uc.rpc = rpc;
+	if(rpc->add(c, "[", &uc.ah) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	st = sipguard_list_users(
+			_sg_region, sipguard_clock_ns(), (uint32_t)max, sg_rpc_user, &uc);
+	if(st != SIPGUARD_OK || uc.error)
+		LM_ERR("user list incomplete: %s\n", sipguard_status_message(st));
+}
+
+static const char *sg_rpc_unthrottle_doc[] = {
+	"Lift the throttle on a user name and forget its failures.", 0};
+
+static void sg_rpc_unthrottle(rpc_t *rpc, void *c)
+{
+	sipguard_status st;
+	str user = STR_NULL;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(rpc->scan(c, ".S", &user) < 1 || user.len <= 0) {
+		rpc->fault(c, 400, "user name expected");
+		return;
+	}
+	st = sipguard_unthrottle(
+			_sg_region, user.s, (size_t)user.len, sipguard_clock_ns());
+	if(st == SIPGUARD_ERR_NOT_FOUND) {
+		rpc->fault(c, 404, "%.*s is not throttled", user.len, user.s);
+		return;
+	}
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %.*s unthrottled", user.len, user.s);
 }
 
 /* clang-format off */
@@ -385,6 +498,8 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
 	{"sipguard.unban", sg_rpc_unban, sg_rpc_unban_doc, 0},
 	{"sipguard.stats", sg_rpc_stats, sg_rpc_stats_doc, 0},
+	{"sipguard.users", sg_rpc_users, sg_rpc_users_doc, RET_ARRAY},
+	{"sipguard.unthrottle", sg_rpc_unthrottle, sg_rpc_unthrottle_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

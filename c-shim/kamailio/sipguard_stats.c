@@ -46,6 +46,14 @@ SG_STAT_FUNC(dropped)
 SG_STAT_FUNC(untracked)
 SG_STAT_FUNC(evictions)
 SG_STAT_FUNC(active_bans)
+SG_STAT_FUNC(scanners)
+SG_STAT_FUNC(enumerations)
+SG_STAT_FUNC(auth_failures)
+SG_STAT_FUNC(auth_bans)
+SG_STAT_FUNC(throttles)
+SG_STAT_FUNC(throttled_auth)
+SG_STAT_FUNC(throttled_users)
+SG_STAT_FUNC(normalized)
 SG_STAT_FUNC(entries_used)
 SG_STAT_FUNC(table_size)
 
@@ -67,6 +75,14 @@ static stat_export_t sg_stats[] = {
 	SG_STAT(untracked),
 	SG_STAT(evictions),
 	SG_STAT(active_bans),
+	SG_STAT(scanners),
+	SG_STAT(enumerations),
+	SG_STAT(auth_failures),
+	SG_STAT(auth_bans),
+	SG_STAT(throttles),
+	SG_STAT(throttled_auth),
+	SG_STAT(throttled_users),
+	SG_STAT(normalized),
 	SG_STAT(entries_used),
 	SG_STAT(table_size),
 	{0, 0, 0}

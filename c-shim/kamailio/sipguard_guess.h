@@ -1,0 +1,29 @@
+/*
+ * sipguard module - defences against extension and password guessing
+ */
+
+#ifndef _SIPGUARD_GUESS_H_
+#define _SIPGUARD_GUESS_H_
+
+#include "../../core/parser/msg_parser.h"
+#include "sipguard.h"
+
+/* the header values of a request the core reads; -1 if msg is no request */
+int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req);
+
+/* take the challenge form from the auth module, where the operator did not
+ * set it on sipguard (call before the region is created) */
+int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
+		int nonce_expire_set, int algorithm_set);
+
+/* register the outgoing-data hook (mod_init) */
+int sipguard_guess_init(void);
+
+int ki_sipguard_authenticated(sip_msg_t *msg);
+int ki_sipguard_auth_failed(sip_msg_t *msg);
+int ki_sipguard_auth_allowed(sip_msg_t *msg);
+int w_sipguard_authenticated(sip_msg_t *msg, char *p1, char *p2);
+int w_sipguard_auth_failed(sip_msg_t *msg, char *p1, char *p2);
+int w_sipguard_auth_allowed(sip_msg_t *msg, char *p1, char *p2);
+
+#endif

@@ -1,0 +1,722 @@
+//! Defences against extension and password guessing, in shared tables:
+//!
+//! - what each source targets (enumeration: distinct user names per window,
+//!   as bits of a 128-bit set, so memory per source is fixed) and its
+//!   authentication failures;
+//! - per user name: failures from any source (a distributed guess
+//!   throttles the name) and the sources that recently authenticated as it
+//!   (they are never throttled, so an attacker cannot lock the owner out);
+//! - per transaction (Call-ID, CSeq, From tag): whether the request carried
+//!   credentials or was authenticated, so the reply that leaves later, from
+//!   whichever process, is counted or left alone accordingly.
+//!
+//! Times inside entries are whole seconds of the monotonic clock (u32).
+
+use crate::addr::{address_bits, Key};
+use crate::ban::Reason;
+use crate::clock::NS_PER_SEC;
+use crate::counters::Counter;
+use crate::guess_config::GuessConfig;
+use crate::keyed::{load_name, store_name, Entry, KeyedTable};
+use crate::log::{log, Level};
+use crate::region::Region;
+use crate::sipmsg::{contains_lower, cseq_parts, digest_username, header_param, name_addr_user_host};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+fn secs(now_ns: u64) -> u32 {
+    (now_ns / NS_PER_SEC).min(u32::MAX as u64 - 1) as u32 + 1
+}
+
+fn secs_of(ns: u64) -> u32 {
+    (ns / NS_PER_SEC).min(u32::MAX as u64) as u32
+}
+
+/// Within `window` seconds of `start` (0 = never started)?
+fn within(start: u32, now: u32, window: u32) -> bool {
+    start != 0 && now.wrapping_sub(start) < window
+}
+
+/// What one source does.
+#[repr(C)]
+pub struct SourceEntry {
+    enum_bits: [AtomicU64; 2],
+    enum_start: AtomicU32,
+    fail_start: AtomicU32,
+    fails: AtomicU32,
+    /// Last successful authentication (any user).
+    auth_ok: AtomicU32,
+}
+
+impl Entry for SourceEntry {
+    fn clear(&self) {
+        self.enum_bits[0].store(0, Relaxed);
+        self.enum_bits[1].store(0, Relaxed);
+        self.enum_start.store(0, Relaxed);
+        self.fail_start.store(0, Relaxed);
+        self.fails.store(0, Relaxed);
+        self.auth_ok.store(0, Relaxed);
+    }
+    fn evictable(&self, _now: u64) -> bool {
+        true
+    }
+    fn keep_rank(&self) -> u8 {
+        // Sources with failures or a trust record outlive idle ones.
+        u8::from(self.fails.load(Relaxed) > 0 || self.auth_ok.load(Relaxed) != 0)
+    }
+}
+
+/// Sources remembered per user name as trusted.
+const TRUSTED: usize = 4;
+const USER_ANNOUNCED: u32 = 1;
+
+/// What happens to one user name.
+#[repr(C)]
+pub struct UserEntry {
+    name: [AtomicU64; 4],
+    name_len: AtomicU32,
+    fail_start: AtomicU32,
+    fails: AtomicU32,
+    throttled_until: AtomicU32,
+    flags: AtomicU32,
+    throttles: AtomicU32,
+    /// (source hash << 32 | last success second), most recent anywhere.
+    trusted: [AtomicU64; TRUSTED],
+}
+
+impl Entry for UserEntry {
+    fn clear(&self) {
+        for w in &self.name {
+            w.store(0, Relaxed);
+        }
+        for t in &self.trusted {
+            t.store(0, Relaxed);
+        }
+        self.name_len.store(0, Relaxed);
+        self.fail_start.store(0, Relaxed);
+        self.fails.store(0, Relaxed);
+        self.throttled_until.store(0, Relaxed);
+        self.flags.store(0, Relaxed);
+        self.throttles.store(0, Relaxed);
+    }
+    fn evictable(&self, now: u64) -> bool {
+        self.throttled_until.load(Relaxed) <= secs(now) && self.flags.load(Relaxed) & USER_ANNOUNCED == 0
+    }
+    fn keep_rank(&self) -> u8 {
+        u8::from(self.trusted[0].load(Relaxed) != 0)
+    }
+}
+
+impl UserEntry {
+    fn trusts(&self, src: u32, now: u32, trust: u32) -> bool {
+        self.trusted.iter().any(|t| {
+            let v = t.load(Relaxed);
+            v != 0 && (v >> 32) as u32 == src && within(v as u32, now, trust)
+        })
+    }
+    fn trust(&self, src: u32, now: u32) {
+        let slot = self
+            .trusted
+            .iter()
+            .find(|t| (t.load(Relaxed) >> 32) as u32 == src)
+            .or_else(|| self.trusted.iter().min_by_key(|t| t.load(Relaxed) as u32))
+            .expect("TRUSTED > 0");
+        slot.store(u64::from(src) << 32 | u64::from(now), Relaxed);
+    }
+}
+
+const TXN_CREDENTIALS: u32 = 1;
+const TXN_AUTHENTICATED: u32 = 2;
+const TXN_COUNTED: u32 = 4;
+
+/// One request's fate, found again from its replies.
+#[repr(C)]
+pub struct TxnEntry {
+    src: [AtomicU64; 2],
+    user: [AtomicU64; 2],
+    flags: AtomicU32,
+    _pad: AtomicU32,
+}
+
+impl Entry for TxnEntry {
+    fn clear(&self) {
+        for w in self.src.iter().chain(&self.user) {
+            w.store(0, Relaxed);
+        }
+        self.flags.store(0, Relaxed);
+    }
+    fn evictable(&self, _now: u64) -> bool {
+        true
+    }
+}
+
+/// The request fields the defences read (all borrowed, possibly empty).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a [u8],
+    pub ruri_user: &'a [u8],
+    pub from: &'a [u8],
+    pub to: &'a [u8],
+    pub call_id: &'a [u8],
+    pub cseq: &'a [u8],
+    pub user_agent: &'a [u8],
+    /// Authorization or Proxy-Authorization value; empty when none.
+    pub credentials: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The user name a request is about: the digest user name when it
+    /// carries credentials, else the To user for REGISTER, the R-URI user
+    /// otherwise (To user when the R-URI has none).
+    pub fn target_user(&self) -> &'a [u8] {
+        let digest = digest_username(self.credentials);
+        if !digest.is_empty() {
+            return digest;
+        }
+        let to_user = name_addr_user_host(self.to).0;
+        if self.method.eq_ignore_ascii_case(b"REGISTER") || self.ruri_user.is_empty() {
+            to_user
+        } else {
+            self.ruri_user
+        }
+    }
+}
+
+/// What the request-time checks decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    Clean,
+    /// Banned now: a scanner fingerprint.
+    Scanner,
+    /// Banned now: too many distinct user names.
+    Enumeration,
+}
+
+/// The shared tables of the guessing defences.
+pub struct Guess {
+    sources: KeyedTable<SourceEntry>,
+    users: KeyedTable<UserEntry>,
+    txns: KeyedTable<TxnEntry>,
+}
+
+/// One user name for RPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: Vec<u8>,
+    pub failures: u32,
+    /// Remaining throttle in seconds; 0 = not throttled.
+    pub throttled_s: u32,
+    pub throttles: u32,
+    pub trusted_sources: u32,
+}
+
+impl Guess {
+    pub fn create(cfg: &crate::config::Config) -> Result<Guess, String> {
+        let g = &cfg.guess;
+        Ok(Guess {
+            sources: KeyedTable::create(cfg.table_size)?,
+            users: KeyedTable::create(g.user_table_size)?,
+            txns: KeyedTable::create(g.txn_table_size)?,
+        })
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.sources.bytes() + self.users.bytes() + self.txns.bytes()
+    }
+
+    /// A short per-start hash of a source, for the trusted list.
+    fn source_tag(&self, src: [u64; 2]) -> u32 {
+        let k = self
+            .users
+            .parts_key(&[&src[0].to_le_bytes(), &src[1].to_le_bytes()]);
+        (k[0] as u32) | 1
+    }
+
+    /// The key of the transaction a message belongs to.
+    pub fn txn_key(&self, call_id: &[u8], cseq: &[u8], from: &[u8]) -> [u64; 2] {
+        let (num, method) = cseq_parts(cseq);
+        self.txns
+            .parts_key(&[call_id, num, method, header_param(from, "tag")])
+    }
+}
+
+fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {
+    cfg.scanner_user_agents
+        .iter()
+        .any(|p| contains_lower(req.user_agent, p))
+        || cfg
+            .scanner_from_to
+            .iter()
+            .any(|p| contains_lower(req.from, p) || contains_lower(req.to, p))
+}
+
+impl Region {
+    fn guess(&self) -> &Guess {
+        &self.guess
+    }
+
+    fn source_key(&self, addr: &[u8]) -> Option<(u128, [u64; 2])> {
+        let bits = address_bits(addr)?;
+        Some((bits, Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves()))
+    }
+
+    /// Request-time checks after the rate check passed: fingerprints, the
+    /// enumeration rule, and noting requests that carry credentials.
+    pub fn guess_request(&self, addr: &[u8], req: &Request, now: u64) -> Finding {
+        let cfg = &self.cfg.guess;
+        let Some((bits, src)) = self.source_key(addr) else {
+            return Finding::Clean;
+        };
+        if self.allowlisted(bits) {
+            return Finding::Clean;
+        }
+        let c = self.counters();
+        if is_scanner(cfg, req) {
+            c.bump(Counter::Scanners);
+            let _ = self.ban_offender(bits, Reason::Scanner, now);
+            return Finding::Scanner;
+        }
+        let g = self.guess();
+        let user = req.target_user();
+        if !req.credentials.is_empty() {
+            let user_key = g.users.name_key(user);
+            let _ = g.users.with(user_key, now, true, |u, new| {
+                if new {
+                    store_name(&u.name, &u.name_len, user);
+                }
+            });
+            let key = g.txn_key(req.call_id, req.cseq, req.from);
+            let _ = g.txns.with(key, now, true, |t, _| {
+                for i in 0..2 {
+                    t.src[i].store(src[i], Relaxed);
+                    t.user[i].store(user_key[i], Relaxed);
+                }
+                t.flags.fetch_or(TXN_CREDENTIALS, Relaxed);
+            });
+            return Finding::Clean;
+        }
+        if user.is_empty() || !cfg.normalizes_method(req.method) {
+            return Finding::Clean;
+        }
+        let bit = (g.sources.name_key(user)[0] % 128) as usize;
+        let (now_s, window, trust) = (secs(now), secs_of(cfg.enum_window_ns), secs_of(cfg.auth_trust_ns));
+        let targets = g.sources.with(src, now, true, |s, _| {
+            if within(s.auth_ok.load(Relaxed), now_s, trust) {
+                return 0;
+            }
+            if !within(s.enum_start.load(Relaxed), now_s, window) {
+                s.enum_start.store(now_s, Relaxed);
+                s.enum_bits[0].store(0, Relaxed);
+                s.enum_bits[1].store(0, Relaxed);
+            }
+            s.enum_bits[bit / 64].fetch_or(1 << (bit % 64), Relaxed);
+            s.enum_bits[0].load(Relaxed).count_ones() + s.enum_bits[1].load(Relaxed).count_ones()
+        });
+        match targets {
+            Ok(n) if u64::from(n) > cfg.enum_threshold => {
+                // Start over, so the count after the ban is a fresh one.
+                let _ = g
+                    .sources
+                    .with(src, now, false, |s, _| s.enum_start.store(0, Relaxed));
+                c.bump(Counter::Enumerations);
+                let _ = self.ban_offender(bits, Reason::Enumeration, now);
+                Finding::Enumeration
+            }
+            _ => Finding::Clean,
+        }
+    }
+
+    /// The script saw a successful authentication of `req` from `addr`.
+    pub fn guess_authenticated(&self, addr: &[u8], req: &Request, now: u64) {
+        let Some((_, src)) = self.source_key(addr) else {
+            return;
+        };
+        let g = self.guess();
+        let now_s = secs(now);
+        let _ = g
+            .txns
+            .with(g.txn_key(req.call_id, req.cseq, req.from), now, true, |t, _| {
+                t.flags.fetch_or(TXN_AUTHENTICATED, Relaxed);
+            });
+        let _ = g
+            .sources
+            .with(src, now, true, |s, _| s.auth_ok.store(now_s, Relaxed));
+        let user = req.target_user();
+        let tag = g.source_tag(src);
+        let _ = g.users.with(g.users.name_key(user), now, true, |u, new| {
+            if new {
+                store_name(&u.name, &u.name_len, user);
+            }
+            u.trust(tag, now_s);
+        });
+    }
+
+    /// The script reports a failed authentication; counted once per
+    /// transaction. Returns true if this banned the source.
+    pub fn guess_auth_failed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
+        let Some((bits, src)) = self.source_key(addr) else {
+            return false;
+        };
+        let g = self.guess();
+        let first = g
+            .txns
+            .with(g.txn_key(req.call_id, req.cseq, req.from), now, true, |t, _| {
+                t.flags.fetch_or(TXN_COUNTED, Relaxed) & TXN_COUNTED == 0
+            })
+            .unwrap_or(true);
+        if !first {
+            return false;
+        }
+        let user = req.target_user();
+        let user_key = g.users.name_key(user);
+        let _ = g.users.with(user_key, now, true, |u, new| {
+            if new {
+                store_name(&u.name, &u.name_len, user);
+            }
+        });
+        self.count_failure(bits, src, user_key, now)
+    }
+
+    /// Whether the credentials of `req` from `addr` may be checked: not
+    /// when its user name is throttled, unless this source authenticated
+    /// as that user recently.
+    pub fn guess_auth_allowed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
+        let Some((_, src)) = self.source_key(addr) else {
+            return true;
+        };
+        let g = self.guess();
+        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
+        let tag = g.source_tag(src);
+        let allowed = g
+            .users
+            .with(g.users.name_key(req.target_user()), now, false, |u, _| {
+                u.throttled_until.load(Relaxed) <= now_s || u.trusts(tag, now_s, trust)
+            })
+            .unwrap_or(true);
+        if !allowed {
+            self.counters().bump(Counter::ThrottledAuth);
+        }
+        allowed
+    }
+
+    /// A reply leaves for the request of transaction `key`: a 401/407/403 to
+    /// a request that carried credentials is one failure (once). Returns
+    /// whether the request was authenticated (its reply is left alone).
+    pub fn guess_reply(&self, key: [u64; 2], code: u16, now: u64) -> bool {
+        let g = self.guess();
+        let failure = matches!(code, 401 | 403 | 407);
+        let seen = g.txns.with(key, now, false, |t, _| {
+            let flags = t.flags.load(Relaxed);
+            let count =
+                failure && flags & (TXN_CREDENTIALS | TXN_AUTHENTICATED | TXN_COUNTED) == TXN_CREDENTIALS;
+            if count {
+                t.flags.fetch_or(TXN_COUNTED, Relaxed);
+            }
+            let src = [t.src[0].load(Relaxed), t.src[1].load(Relaxed)];
+            let user = [t.user[0].load(Relaxed), t.user[1].load(Relaxed)];
+            (flags & TXN_AUTHENTICATED != 0, count.then_some((src, user)))
+        });
+        let Ok((authenticated, counted)) = seen else {
+            return false;
+        };
+        if let Some((src, user)) = counted {
+            let bits = Key::from_halves(src, self.cfg.ipv6_prefix).bits;
+            self.count_failure(bits, src, user, now);
+        }
+        authenticated
+    }
+
+    /// One authentication failure from source `src` against user `user`.
+    fn count_failure(&self, bits: u128, src: [u64; 2], user: [u64; 2], now: u64) -> bool {
+        let cfg = &self.cfg.guess;
+        let g = self.guess();
+        let c = self.counters();
+        c.bump(Counter::AuthFailures);
+        let now_s = secs(now);
+        let bump = |start: &AtomicU32, fails: &AtomicU32, window: u64| {
+            if !within(start.load(Relaxed), now_s, secs_of(window)) {
+                start.store(now_s, Relaxed);
+                fails.store(0, Relaxed);
+            }
+            fails.fetch_add(1, Relaxed) + 1
+        };
+        let mut banned = false;
+        if !self.allowlisted(bits) {
+            let over = g
+                .sources
+                .with(src, now, true, |s, _| {
+                    let n = bump(&s.fail_start, &s.fails, cfg.auth_findtime_ns);
+                    if u64::from(n) >= cfg.auth_maxretry {
+                        s.fails.store(0, Relaxed);
+                        s.fail_start.store(0, Relaxed);
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .unwrap_or(false);
+            if over {
+                c.bump(Counter::AuthBans);
+                banned = matches!(self.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
+            }
+        }
+        let throttle = secs_of(cfg.user_throttle_ns);
+        let throttled = g.users.with(user, now, false, |u, _| {
+            let n = bump(&u.fail_start, &u.fails, cfg.user_findtime_ns);
+            if u64::from(n) < cfg.user_maxretry || u.throttled_until.load(Relaxed) > now_s {
+                return None;
+            }
+            u.throttled_until.store(now_s.saturating_add(throttle), Relaxed);
+            u.flags.fetch_or(USER_ANNOUNCED, Relaxed);
+            u.throttles.fetch_add(1, Relaxed);
+            Some((load_name(&u.name, &u.name_len), n))
+        });
+        if let Ok(Some((name, n))) = throttled {
+            c.bump(Counter::Throttles);
+            log(
+                Level::Notice,
+                format_args!(
+                    "sipguard: THROTTLE user={} failures={n} duration={}",
+                    String::from_utf8_lossy(&name).escape_debug(),
+                    throttle
+                ),
+            );
+        }
+        banned
+    }
+
+    /// Once a second: log throttles that ended.
+    pub fn guess_sweep(&self, now: u64) {
+        let now_s = secs(now);
+        let mut ended: Vec<Vec<u8>> = Vec::new();
+        let mut active = 0u64;
+        self.guess().users.for_each(|cell| {
+            let u = cell.entry();
+            if u.throttled_until.load(Relaxed) > now_s {
+                active += 1;
+            } else if u.flags.fetch_and(!USER_ANNOUNCED, Relaxed) & USER_ANNOUNCED != 0 {
+                ended.push(load_name(&u.name, &u.name_len));
+            }
+            true
+        });
+        self.counters().set_gauge(Counter::ThrottledUsers, active);
+        for name in ended {
+            log_unthrottle(&name, "expired");
+        }
+    }
+
+    /// User names with failures, throttles or trusted sources.
+    pub fn guess_users(&self, now: u64, max: usize) -> Vec<UserInfo> {
+        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
+        let findtime = secs_of(self.cfg.guess.user_findtime_ns);
+        let mut out = Vec::new();
+        self.guess().users.for_each(|cell| {
+            let u = cell.entry();
+            let failures = if within(u.fail_start.load(Relaxed), now_s, findtime) {
+                u.fails.load(Relaxed)
+            } else {
+                0
+            };
+            let until = u.throttled_until.load(Relaxed);
+            let trusted = u
+                .trusted
+                .iter()
+                .filter(|t| {
+                    let v = t.load(Relaxed);
+                    v != 0 && within(v as u32, now_s, trust)
+                })
+                .count() as u32;
+            out.push(UserInfo {
+                name: load_name(&u.name, &u.name_len),
+                failures,
+                throttled_s: until.saturating_sub(now_s),
+                throttles: u.throttles.load(Relaxed),
+                trusted_sources: trusted,
+            });
+            out.len() < max
+        });
+        out
+    }
+
+    /// Lift the throttle on `name` and forget its failures.
+    pub fn guess_unthrottle(&self, name: &[u8], now: u64) -> bool {
+        let g = self.guess();
+        let lifted = g
+            .users
+            .with(g.users.name_key(name), now, false, |u, _| {
+                let was = u.throttled_until.swap(0, Relaxed) > secs(now);
+                u.fails.store(0, Relaxed);
+                u.fail_start.store(0, Relaxed);
+                u.flags.fetch_and(!USER_ANNOUNCED, Relaxed);
+                was
+            })
+            .unwrap_or(false);
+        if lifted {
+            log_unthrottle(name, "rpc");
+        }
+        lifted
+    }
+}
+
+fn log_unthrottle(name: &[u8], reason: &str) {
+    log(
+        Level::Notice,
+        format_args!(
+            "sipguard: UNTHROTTLE user={} reason={reason}",
+            String::from_utf8_lossy(name).escape_debug()
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::small_region;
+    use crate::reply::Outcome;
+
+    const SRC: [u8; 4] = [127, 0, 0, 20];
+
+    fn req<'a>(method: &'a [u8], user: &'a str, call_id: &'a str, creds: &'a [u8]) -> (Request<'a>, String) {
+        let to = format!("<sip:{user}@example.org>");
+        let r = Request {
+            method,
+            call_id: call_id.as_bytes(),
+            cseq: b"1 REGISTER",
+            from: b"<sip:x@example.org>;tag=ft",
+            credentials: creds,
+            ..Default::default()
+        };
+        (r, to)
+    }
+
+    fn register<'a>(to: &'a str, call_id: &'a str, creds: &'a [u8]) -> Request<'a> {
+        Request {
+            method: b"REGISTER",
+            to: to.as_bytes(),
+            call_id: call_id.as_bytes(),
+            cseq: b"1 REGISTER",
+            from: b"<sip:x@example.org>;tag=ft",
+            credentials: creds,
+            ..Default::default()
+        }
+    }
+
+    fn reply_401(call_id: &str) -> Vec<u8> {
+        format!(
+            "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:x@example.org>;tag=ft\r\n\
+             To: <sip:u@example.org>;tag=t\r\nCall-ID: {call_id}\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn scanner_user_agent_bans_at_once() {
+        let r = small_region(|_| {});
+        let (mut q, _) = req(b"OPTIONS", "100", "c1", b"");
+        q.user_agent = b"friendly-scanner";
+        assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Scanner);
+        assert!(r.drop_check(&SRC, 2).unwrap());
+        let allowed = small_region(|c| c.set("allow", "127.0.0.20/32").unwrap());
+        assert_eq!(allowed.guess_request(&SRC, &q, 1), Finding::Clean);
+    }
+
+    #[test]
+    fn distinct_targets_over_the_threshold_ban_but_one_target_never_does() {
+        let r = small_region(|c| c.guess.enum_threshold = 5);
+        for i in 0..200 {
+            let to = "<sip:100@example.org>".to_string();
+            let q = register(&to, "same", b"");
+            assert_eq!(r.guess_request(&SRC, &q, 1 + i * NS_PER_SEC / 10), Finding::Clean);
+        }
+        let mut found = None;
+        for i in 0..20 {
+            let to = format!("<sip:{}@example.org>", 200 + i);
+            let q = register(&to, "c", b"");
+            if r.guess_request(&[127, 0, 0, 21], &q, 1 + i * NS_PER_SEC) == Finding::Enumeration {
+                found = Some(i);
+                break;
+            }
+        }
+        // More than 5 distinct names; bit collisions can only delay it.
+        assert!(matches!(found, Some(5..=9)), "{found:?}");
+    }
+
+    #[test]
+    fn failures_counted_from_replies_ban_the_source_once_per_transaction() {
+        let r = small_region(|c| c.guess.auth_maxretry = 3);
+        let creds = b"Digest username=\"1001\", realm=\"r\", nonce=\"n\", response=\"x\"";
+        let mut out = [0u8; 2048];
+        for i in 0..3 {
+            let cid = format!("g{i}");
+            let to = "<sip:1001@example.org>";
+            let q = register(to, &cid, creds);
+            assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Clean);
+            // Retransmitted replies count once.
+            for _ in 0..3 {
+                assert_eq!(
+                    r.reply_out(&reply_401(&cid), &SRC, 2, &mut out),
+                    Outcome::Unchanged
+                );
+            }
+            assert_eq!(r.drop_check(&SRC, 3).unwrap(), i == 2, "after {} failures", i + 1);
+        }
+        assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+        // No credentials: a 401 is a challenge, not a failure.
+        let q = register("<sip:1001@example.org>", "plain", b"");
+        r.guess_request(&[127, 0, 0, 30], &q, 1);
+        r.reply_out(&reply_401("plain"), &SRC, 2, &mut out);
+        assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+    }
+
+    #[test]
+    fn a_distributed_guess_throttles_the_user_but_not_its_owner() {
+        let r = small_region(|c| {
+            c.guess.user_maxretry = 4;
+            c.guess.auth_maxretry = 100;
+        });
+        let creds = b"Digest username=\"1001\"";
+        let to = "<sip:1001@example.org>";
+        let owner = [127, 0, 0, 50];
+        r.guess_authenticated(&owner, &register(to, "ok", creds), 1);
+        for i in 0..4u8 {
+            let q = register(to, "bad", creds);
+            assert!(r.guess_auth_allowed(&[127, 0, 1, i], &q, 2));
+            r.guess_auth_failed(&[127, 0, 1, i], &register(to, &format!("bad{i}"), creds), 2);
+        }
+        let q = register(to, "x", creds);
+        assert!(!r.guess_auth_allowed(&[127, 0, 1, 9], &q, 3));
+        assert!(r.guess_auth_allowed(&owner, &q, 3));
+        let users = r.guess_users(3, 10);
+        let u = users.iter().find(|u| u.name == b"1001").unwrap();
+        assert_eq!((u.failures, u.trusted_sources), (4, 1));
+        assert!(u.throttled_s > 0);
+        // The throttle ends by itself, or by RPC.
+        assert!(r.guess_auth_allowed(&[127, 0, 1, 9], &q, 3 + 601 * NS_PER_SEC));
+        assert!(r.guess_unthrottle(b"1001", 4));
+        assert!(r.guess_auth_allowed(&[127, 0, 1, 9], &q, 5));
+    }
+
+    #[test]
+    fn authenticated_transactions_keep_their_replies() {
+        let r = small_region(|_| {});
+        let creds = b"Digest username=\"1001\"";
+        let reply = b"SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:1001@example.org>;tag=ft\r\n\
+            To: <sip:777@example.org>\r\nCall-ID: inv1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let q = Request {
+            method: b"INVITE",
+            ruri_user: b"777",
+            from: b"<sip:1001@example.org>;tag=ft",
+            to: b"<sip:777@example.org>",
+            call_id: b"inv1",
+            cseq: b"1 INVITE",
+            credentials: creds,
+            ..Default::default()
+        };
+        let mut out = [0u8; 2048];
+        assert!(matches!(
+            r.reply_out(reply, &SRC, 1, &mut out),
+            Outcome::Rewritten(_)
+        ));
+        r.guess_authenticated(&SRC, &q, 1);
+        assert_eq!(r.reply_out(reply, &SRC, 2, &mut out), Outcome::Unchanged);
+    }
+}

@@ -1,0 +1,333 @@
+//! Just enough SIP syntax for the guessing defences: header lines of a
+//! message Kamailio is about to send, and the parts of header values they
+//! need (URI user and host, tags, CSeq, the digest user name). Nothing here
+//! allocates; everything borrows from the message.
+
+use std::ops::Range;
+
+/// The headers the reply rewrite and the transaction key care about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hdr {
+    Via,
+    From,
+    To,
+    CallId,
+    CSeq,
+    Server,
+    Other,
+}
+
+impl Hdr {
+    pub fn of(name: &[u8]) -> Hdr {
+        let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        if is("via") || is("v") {
+            Hdr::Via
+        } else if is("from") || is("f") {
+            Hdr::From
+        } else if is("to") || is("t") {
+            Hdr::To
+        } else if is("call-id") || is("i") {
+            Hdr::CallId
+        } else if is("cseq") {
+            Hdr::CSeq
+        } else if is("server") {
+            Hdr::Server
+        } else {
+            Hdr::Other
+        }
+    }
+}
+
+/// One header: its kind, trimmed value, and the byte range of the whole
+/// line(s) including the line end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub hdr: Hdr,
+    pub value: &'a [u8],
+    pub line: Range<usize>,
+}
+
+fn trim(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// End of the line starting at `at` (index past its LF, or the buffer end).
+fn line_end(buf: &[u8], at: usize) -> usize {
+    buf[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(buf.len(), |p| at + p + 1)
+}
+
+/// Iterates the header fields of a message (after its first line), joining
+/// folded lines, stopping at the empty line. `end()` is where the body
+/// separator starts.
+pub struct Headers<'a> {
+    buf: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+impl<'a> Headers<'a> {
+    pub fn new(buf: &'a [u8]) -> Headers<'a> {
+        let at = line_end(buf, 0);
+        Headers { buf, at, done: false }
+    }
+    /// Start of the empty line ending the header (after iteration).
+    pub fn end(&self) -> usize {
+        self.at
+    }
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = Header<'a>;
+
+    fn next(&mut self) -> Option<Header<'a>> {
+        if self.done || self.at >= self.buf.len() {
+            return None;
+        }
+        let start = self.at;
+        let mut end = line_end(self.buf, start);
+        if trim(&self.buf[start..end]).is_empty() {
+            self.done = true;
+            return None;
+        }
+        while end < self.buf.len() && matches!(self.buf[end], b' ' | b'\t') {
+            end = line_end(self.buf, end);
+        }
+        self.at = end;
+        let line = &self.buf[start..end];
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // Not a header: stop rather than guess.
+            self.done = true;
+            return None;
+        };
+        Some(Header {
+            hdr: Hdr::of(trim(&line[..colon])),
+            value: trim(&line[colon + 1..]),
+            line: start..end,
+        })
+    }
+}
+
+/// "SIP/2.0 404 Not Found" → 404.
+pub fn status_code(buf: &[u8]) -> Option<u16> {
+    let rest = buf.strip_prefix(b"SIP/2.0 ")?;
+    let digits = rest.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
+        return None;
+    }
+    Some(digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')))
+}
+
+/// The URI inside a From/To value (between < > when present).
+fn uri_of(value: &[u8]) -> &[u8] {
+    if let Some(lt) = value.iter().position(|&b| b == b'<') {
+        let rest = &value[lt + 1..];
+        let gt = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+        &rest[..gt]
+    } else {
+        // addr-spec: header parameters follow the first ';'.
+        let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+        trim(&value[..end])
+    }
+}
+
+/// (user, host) of a SIP/SIPS/TEL URI; user empty when absent.
+pub fn uri_user_host(uri: &[u8]) -> (&[u8], &[u8]) {
+    let colon = uri.iter().position(|&b| b == b':');
+    let rest = colon.map_or(uri, |c| &uri[c + 1..]);
+    let stop = |b: &u8| matches!(b, b';' | b'?' | b'>');
+    let hier = &rest[..rest.iter().position(stop).unwrap_or(rest.len())];
+    let (user, host) = match hier.iter().rposition(|&b| b == b'@') {
+        Some(at) => (&hier[..at], &hier[at + 1..]),
+        None => (&[][..], hier),
+    };
+    let user = &user[..user.iter().position(|&b| b == b':').unwrap_or(user.len())];
+    let host = if host.first() == Some(&b'[') {
+        &host[..host.iter().position(|&b| b == b']').map_or(host.len(), |p| p + 1)]
+    } else {
+        &host[..host.iter().position(|&b| b == b':').unwrap_or(host.len())]
+    };
+    (user, host)
+}
+
+/// (user, host) of the URI of a From/To value.
+pub fn name_addr_user_host(value: &[u8]) -> (&[u8], &[u8]) {
+    uri_user_host(uri_of(value))
+}
+
+/// A header parameter (e.g. `tag`) of a From/To value: after the URI.
+pub fn header_param<'a>(value: &'a [u8], name: &str) -> &'a [u8] {
+    let after = match value.iter().position(|&b| b == b'<') {
+        Some(lt) => {
+            let gt = value[lt..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(value.len(), |p| lt + p + 1);
+            &value[gt..]
+        }
+        None => &value[value.iter().position(|&b| b == b';').unwrap_or(value.len())..],
+    };
+    for p in after.split(|&b| b == b';') {
+        let (k, v) = match p.iter().position(|&b| b == b'=') {
+            Some(eq) => (trim(&p[..eq]), trim(&p[eq + 1..])),
+            None => (trim(p), &[][..]),
+        };
+        if k.eq_ignore_ascii_case(name.as_bytes()) {
+            return v;
+        }
+    }
+    &[]
+}
+
+/// "1 REGISTER" → ("1", "REGISTER").
+pub fn cseq_parts(value: &[u8]) -> (&[u8], &[u8]) {
+    let v = trim(value);
+    let sp = v.iter().position(u8::is_ascii_whitespace).unwrap_or(v.len());
+    (&v[..sp], trim(&v[sp..]))
+}
+
+/// The `username` of Digest credentials (unquoted), empty when absent.
+pub fn digest_username(credentials: &[u8]) -> &[u8] {
+    let v = trim(credentials);
+    let Some(params) = v
+        .get(6..)
+        .filter(|_| v[..6.min(v.len())].eq_ignore_ascii_case(b"digest"))
+    else {
+        return &[];
+    };
+    let mut rest = params;
+    while !rest.is_empty() {
+        let eq = match rest.iter().position(|&b| b == b'=') {
+            Some(e) => e,
+            None => return &[],
+        };
+        let key = trim(&rest[..eq]);
+        let key = key.strip_prefix(b",").map(trim).unwrap_or(key);
+        let after = trim(&rest[eq + 1..]);
+        let (value, next) = if let Some(q) = after.strip_prefix(b"\"") {
+            let close = q.iter().position(|&b| b == b'"').unwrap_or(q.len());
+            (&q[..close], &q[(close + 1).min(q.len())..])
+        } else {
+            let comma = after.iter().position(|&b| b == b',').unwrap_or(after.len());
+            (trim(&after[..comma]), &after[comma..])
+        };
+        if key.eq_ignore_ascii_case(b"username") {
+            return value;
+        }
+        rest = next.strip_prefix(b",").unwrap_or(next);
+    }
+    &[]
+}
+
+/// Case-insensitive substring test; `needle` is lower case.
+pub fn contains_lower(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay.len() >= needle.len()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPLY: &[u8] = b"SIP/2.0 404 Not Found\r\n\
+        Via: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK1;rport=5070\r\n\
+        From: \"1001\" <sip:1001@example.org>;tag=abc\r\n\
+        To: <sip:1001@example.org>;tag=xyz.12\r\n\
+        Call-ID: c1@h\r\n\
+        CSeq: 7 REGISTER\r\n\
+        Server: kamailio\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn reads_a_reply() {
+        assert_eq!(status_code(REPLY), Some(404));
+        assert_eq!(status_code(b"SIP/2.0 40x Bad\r\n"), None);
+        assert_eq!(status_code(b"INVITE sip:a SIP/2.0\r\n"), None);
+        let mut h = Headers::new(REPLY);
+        let kinds: Vec<Hdr> = h.by_ref().map(|x| x.hdr).collect();
+        assert_eq!(
+            kinds,
+            [
+                Hdr::Via,
+                Hdr::From,
+                Hdr::To,
+                Hdr::CallId,
+                Hdr::CSeq,
+                Hdr::Server,
+                Hdr::Other
+            ]
+        );
+        assert_eq!(&REPLY[h.end()..], b"\r\n");
+    }
+
+    #[test]
+    fn folded_lines_join_and_compact_names_map() {
+        let m = b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP a\r\n ;branch=x\r\ni: id\r\n\r\n";
+        let all: Vec<Header> = Headers::new(m).collect();
+        assert_eq!(all[0].hdr, Hdr::Via);
+        assert_eq!(all[0].value, b"SIP/2.0/UDP a\r\n ;branch=x");
+        assert_eq!(all[1].hdr, Hdr::CallId);
+    }
+
+    #[test]
+    fn uri_parts() {
+        assert_eq!(
+            name_addr_user_host(b"\"A\" <sip:1001@example.org;transport=udp>;tag=1"),
+            (&b"1001"[..], &b"example.org"[..])
+        );
+        assert_eq!(
+            name_addr_user_host(b"sip:200@[::1]:5060;tag=9"),
+            (&b"200"[..], &b"[::1]"[..])
+        );
+        assert_eq!(
+            uri_user_host(b"sip:example.org:5060"),
+            (&b""[..], &b"example.org"[..])
+        );
+        assert_eq!(uri_user_host(b"sip:bob:secret@h"), (&b"bob"[..], &b"h"[..]));
+        assert_eq!(header_param(b"<sip:a@b;tag=no>;tag=yes", "tag"), b"yes");
+        assert_eq!(header_param(b"sip:a@b;TAG=t1", "tag"), b"t1");
+        assert_eq!(header_param(b"<sip:a@b>", "tag"), b"");
+        assert_eq!(cseq_parts(b" 12  INVITE "), (&b"12"[..], &b"INVITE"[..]));
+    }
+
+    #[test]
+    fn digest_user_name() {
+        let c = b"Digest realm=\"r\", username=\"1001\", nonce=\"n,x\", uri=\"sip:r\"";
+        assert_eq!(digest_username(c), b"1001");
+        assert_eq!(
+            digest_username(b"Digest nonce=\"a,username=evil\", username=bob"),
+            b"bob"
+        );
+        assert_eq!(digest_username(b"Basic xyz"), b"");
+        assert_eq!(digest_username(b""), b"");
+    }
+
+    #[test]
+    fn substring_ignores_case() {
+        assert!(contains_lower(
+            b"User-Agent FRIENDLY-Scanner 1.0",
+            b"friendly-scanner"
+        ));
+        assert!(!contains_lower(b"friendly", b"friendly-scanner"));
+        assert!(!contains_lower(b"x", b""));
+    }
+}
