@@ -26,6 +26,9 @@ pub struct GuessConfig {
     /// Binary nonce length before base64; 0 = learn from the auth module.
     pub challenge_nonce_bytes: u32,
     pub challenge_nonce_expire_s: u32,
+    /// Last byte of a nonce with an id (29 or 45 bytes): the auth module's
+    /// nonce-count (0x80) and one-time-nonce (0x40) flags, pool 0.
+    pub challenge_nonce_flags: u8,
     /// Lower case substrings.
     pub scanner_user_agents: Vec<Vec<u8>>,
     pub scanner_from_to: Vec<Vec<u8>>,
@@ -70,6 +73,7 @@ impl Default for GuessConfig {
             challenge_algorithm: Vec::new(),
             challenge_nonce_bytes: 0,
             challenge_nonce_expire_s: 300,
+            challenge_nonce_flags: 0x80,
             scanner_user_agents: lower_list(DEFAULT_SCANNER_USER_AGENTS),
             scanner_from_to: lower_list(DEFAULT_SCANNER_FROM_TO),
             enum_threshold: 10,
@@ -180,6 +184,16 @@ impl GuessConfig {
             "challenge_nonce_expire" => {
                 let ns = parse_nonzero_duration("challenge_nonce_expire", v)?;
                 self.challenge_nonce_expire_s = (ns / NS_PER_SEC).min(u32::MAX as u64) as u32;
+            }
+            "challenge_nonce_flags" => {
+                let n = parse_int("challenge_nonce_flags", v)?;
+                if n > 255 {
+                    return Err(invalid(
+                        "challenge_nonce_flags",
+                        format!("\"{v}\": expected 0..255"),
+                    ));
+                }
+                self.challenge_nonce_flags = n as u8;
             }
             "scanner_user_agents" => self.scanner_user_agents = lower_list(v),
             "scanner_from_to" => self.scanner_from_to = lower_list(v),

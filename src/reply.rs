@@ -95,6 +95,10 @@ fn nonce_into(cfg: &GuessConfig, out: &mut [u8; 64]) -> usize {
         let r = random_u64().to_le_bytes();
         chunk.copy_from_slice(&r[..chunk.len()]);
     }
+    // A nonce id (nonce_count / one_time_nonce) ends in its flags byte.
+    if matches!(len, 29 | 45) {
+        bin[len - 1] = cfg.challenge_nonce_flags;
+    }
     base64_into(&bin[..len], out)
 }
 

@@ -4,6 +4,7 @@
 //! of the C program's own).
 
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
+use sipguard::guess_ffi::{CRequest, CUserInfo};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;
@@ -38,6 +39,8 @@ fn c_program_uses_the_header_and_the_staticlib() {
         ("RUST_STATS_REGION_BYTES", offset_of!(Stats, region_bytes)),
         ("RUST_SETTINGS_SIZE", size_of::<Settings>()),
         ("RUST_SETTINGS_REGION_BYTES", offset_of!(Settings, region_bytes)),
+        ("RUST_REQUEST_SIZE", size_of::<CRequest>()),
+        ("RUST_USER_INFO_SIZE", size_of::<CUserInfo>()),
     ];
     let mut cc = Command::new("cc");
     cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-I"])

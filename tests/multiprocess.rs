@@ -6,8 +6,10 @@
 
 use sipguard::config::Config;
 use sipguard::ffi::Stats;
+use sipguard::guess::Request;
 use sipguard::lock::lock;
 use sipguard::region::Region;
+use sipguard::reply::Outcome;
 use sipguard::table::Verdict;
 use std::time::{Duration, Instant};
 
@@ -204,6 +206,62 @@ fn random_kills_mid_update() -> Result<(), String> {
     Ok(())
 }
 
+/// A REGISTER with credentials for user 1001, transaction `i`.
+fn credentialed(call_id: &str) -> Request<'_> {
+    Request {
+        method: b"REGISTER",
+        to: b"<sip:1001@example.org>",
+        from: b"<sip:1001@example.org>;tag=f",
+        call_id: call_id.as_bytes(),
+        cseq: b"1 REGISTER",
+        credentials: b"Digest username=\"1001\", realm=\"example.org\"",
+        ..Default::default()
+    }
+}
+
+/// Requests noted in one process, their 401s sent from four others (each
+/// reply four times, like retransmissions): every failure counts exactly
+/// once, and the user name is throttled exactly once.
+fn auth_failures_count_once_across_processes() -> Result<(), String> {
+    const TXNS: usize = 200;
+    let r = region(|c| {
+        c.set("auth_maxretry", "1000000").unwrap();
+        c.set("user_maxretry", "50").unwrap();
+    });
+    let ids: Vec<String> = (0..TXNS).map(|i| format!("txn-{i}")).collect();
+    let noter = spawn(|| {
+        for (i, id) in ids.iter().enumerate() {
+            r.guess_request(&addr(i as u32), &credentialed(id), S);
+        }
+    });
+    wait_all(&[noter])?;
+    let pids: Vec<_> = (0..4)
+        .map(|_| {
+            spawn(|| {
+                let mut out = [0u8; 4096];
+                for id in &ids {
+                    let reply = format!(
+                        "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:1001@example.org>;tag=f\r\n\
+                         To: <sip:1001@example.org>;tag=t\r\nCall-ID: {id}\r\nCSeq: 1 REGISTER\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    );
+                    assert_eq!(r.reply_out(reply.as_bytes(), &[127, 0, 0, 1], 2 * S, &mut out), Outcome::Unchanged);
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    let s = Stats::of(&r);
+    check_eq("auth failures", s.auth_failures, TXNS as u64)?;
+    check_eq("throttles", s.throttles, 1)?;
+    let users = r.guess_users(3 * S, 10);
+    let u = users
+        .iter()
+        .find(|u| u.name == b"1001")
+        .ok_or("user 1001 not listed")?;
+    check_eq("throttled", u64::from(u.throttled_s > 0), 1)
+}
+
 fn check_eq(what: &str, got: u64, want: u64) -> Result<(), String> {
     if got == want {
         Ok(())
@@ -214,7 +272,7 @@ fn check_eq(what: &str, got: u64, want: u64) -> Result<(), String> {
 
 fn main() {
     type Test = fn() -> Result<(), String>;
-    let tests: [(&str, Test); 4] = [
+    let tests: [(&str, Test); 5] = [
         ("exact_totals_across_processes", exact_totals_across_processes),
         ("one_ban_under_contention", one_ban_under_contention),
         (
@@ -222,6 +280,10 @@ fn main() {
             killed_lock_holder_does_not_wedge,
         ),
         ("random_kills_mid_update", random_kills_mid_update),
+        (
+            "auth_failures_count_once_across_processes",
+            auth_failures_count_once_across_processes,
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {

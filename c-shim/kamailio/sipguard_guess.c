@@ -220,6 +220,7 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 	str *algorithm;
 	char num[32];
 	int bytes;
+	int flags;
 	int n;
 
 	auth = find_module_by_name("auth");
@@ -227,9 +228,16 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 		return 0;
 	if(!nonce_bytes_set) {
 		bytes = 24;
-		if(sg_module_int(auth, "nonce_count", 0)
-				|| sg_module_int(auth, "one_time_nonce", 0))
+		flags = (sg_module_int(auth, "nonce_count", 0) ? 0x80 : 0)
+				| (sg_module_int(auth, "one_time_nonce", 0) ? 0x40 : 0);
+		if(flags) {
 			bytes += 5;
+			n = snprintf(num, sizeof(num), "%d", flags);
+			if(sipguard_config_set(cfg, "challenge_nonce_flags",
+					   sizeof("challenge_nonce_flags") - 1, num, n, NULL, 0)
+					!= SIPGUARD_OK)
+				return -1;
+		}
 		if(sg_module_int(auth, "auth_checks_register", 0)
 				|| sg_module_int(auth, "auth_checks_no_dlg", 0))
 			bytes += 16;

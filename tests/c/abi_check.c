@@ -106,6 +106,26 @@ int main(void)
 	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK && s.active_bans == 1);
 	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
 
+	/* Guessing defences: a scanner is banned, a 404 to a REGISTER leaves as a 401. */
+	CHECK(sizeof(sipguard_request) == RUST_REQUEST_SIZE);
+	CHECK(sizeof(sipguard_user_info) == RUST_USER_INFO_SIZE);
+	uint8_t scanner[4] = {198, 51, 100, 7};
+	sipguard_request req;
+	memset(&req, 0, sizeof req);
+	req.method = "OPTIONS"; req.method_len = 7;
+	req.user_agent = "friendly-scanner"; req.user_agent_len = 16;
+	CHECK(sipguard_check_request(r, scanner, 4, &req, now, &res) == SIPGUARD_OK);
+	CHECK(res.verdict == SIPGUARD_SCANNER);
+	CHECK(sipguard_check_request(r, scanner, 4, NULL, now, &res) == SIPGUARD_ERR_NULL);
+	const char *reply = "SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@example.org>;tag=1\r\n"
+		"To: <sip:a@example.org>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+	char rewritten[1024];
+	size_t rlen = 0;
+	CHECK(sipguard_reply_out(r, reply, strlen(reply), scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_OK);
+	CHECK(rlen > 0 && strncmp(rewritten, "SIP/2.0 401 Unauthorized\r\n", 26) == 0);
+	CHECK(sipguard_reply_out(r, reply, strlen(reply), scanner, 4, now, rewritten, 10, &rlen) == SIPGUARD_ERR_FULL);
+	CHECK(sipguard_unthrottle(r, "nobody", 6, now) == SIPGUARD_ERR_NOT_FOUND);
+
 	sipguard_region_destroy(r);
 
 	/* Media policy: a bad spec is refused with a message, a good one checks bodies. */
