@@ -17,6 +17,10 @@ fn region() -> Region {
     // A rate nobody reaches, so every call does the full counting path.
     c.set("rate", "1000000/1s").unwrap();
     c.set("burst", "1000000").unwrap();
+    if std::env::var("NOSCAN").is_ok() {
+        c.set("scanner_user_agents", "").unwrap();
+        c.set("scanner_from_to", "").unwrap();
+    }
     Region::create(&c).unwrap()
 }
 
@@ -56,6 +60,75 @@ fn run(r: &Region, procs: usize, n: u64, key: fn(u64) -> [u8; 4]) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// ns per call of one path, in this process.
+fn per_call(n: u64, mut f: impl FnMut(u64)) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// The request-time defences (fingerprints, the enumeration set, noting a
+/// request with credentials) and the outgoing-reply hook.
+fn guessing_defences(r: &Region) {
+    use sipguard::guess::Request;
+    use sipguard::reply::Outcome;
+    let n = N / 5;
+    let now = sipguard::clock::clock_ns();
+    let users: Vec<String> = (0..64)
+        .map(|i| format!("<sip:{}@example.org>", 1000 + i))
+        .collect();
+    let plain = |i: u64| Request {
+        method: b"OPTIONS",
+        ruri_user: b"1001",
+        from: b"<sip:1001@example.org>;tag=a1",
+        to: users[(i % 64) as usize].as_bytes(),
+        call_id: b"4c2a9f0e@192.0.2.1",
+        cseq: b"1 OPTIONS",
+        user_agent: b"Yealink SIP-T46S 66.86.0.15",
+        credentials: b"",
+    };
+    let ns = per_call(n, |i| {
+        black_box(r.guess_request(&spread(i), &plain(i), now + i));
+    });
+    println!("{:<34} {ns:>10.1} {:>14.0}", "request, no credentials", 1e9 / ns);
+    let ids: Vec<String> = (0..4096).map(|i| format!("{i:08x}@192.0.2.1")).collect();
+    let ns = per_call(n, |i| {
+        let mut q = plain(i);
+        q.method = b"REGISTER";
+        q.call_id = ids[(i % 4096) as usize].as_bytes();
+        q.credentials = b"Digest username=\"1001\", realm=\"example.org\", nonce=\"abc\", response=\"x\"";
+        black_box(r.guess_request(&spread(i), &q, now + i));
+    });
+    println!("{:<34} {ns:>10.1} {:>14.0}", "request with credentials", 1e9 / ns);
+    let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:1001@example.org>;tag=a1\r\n\
+        To: <sip:1001@example.org>;tag=b2\r\nCall-ID: 4c2a9f0e@192.0.2.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let leaky = String::from_utf8_lossy(ok)
+        .replace("200 OK", "404 Not Found")
+        .into_bytes();
+    let mut out = [0u8; 4096];
+    let ns = per_call(n, |_| {
+        black_box(r.reply_out(ok, &[192, 0, 2, 1], now, &mut out));
+    });
+    println!(
+        "{:<34} {ns:>10.1} {:>14.0}",
+        "reply hook, 200 OK (untouched)",
+        1e9 / ns
+    );
+    let ns = per_call(n, |_| {
+        assert!(matches!(
+            r.reply_out(&leaky, &[192, 0, 2, 1], now, &mut out),
+            Outcome::Rewritten(_)
+        ));
+    });
+    println!(
+        "{:<34} {ns:>10.1} {:>14.0}",
+        "reply hook, 404 rewritten",
+        1e9 / ns
+    );
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     let r = region();
@@ -79,6 +152,7 @@ fn main() {
     }
     let ns = start.elapsed().as_nanos() as f64 / N as f64;
     println!("{:<34} {ns:>10.1} {:>14.0}", "drop_check, 1 process", 1e9 / ns);
+    guessing_defences(&r);
     let s = sipguard::ffi::Stats::of(&r);
     println!(
         "table: {} entries used of {}, {} bytes mapped",

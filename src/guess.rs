@@ -20,7 +20,7 @@ use crate::guess_config::GuessConfig;
 use crate::keyed::{load_name, store_name, Entry, KeyedTable};
 use crate::log::{log, Level};
 use crate::region::Region;
-use crate::sipmsg::{contains_lower, cseq_parts, digest_username, header_param, name_addr_user_host};
+use crate::sipmsg::{cseq_parts, digest_username, header_param, name_addr_user_host};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 fn secs(now_ns: u64) -> u32 {
@@ -240,13 +240,9 @@ impl Guess {
 }
 
 fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {
-    cfg.scanner_user_agents
-        .iter()
-        .any(|p| contains_lower(req.user_agent, p))
-        || cfg
-            .scanner_from_to
-            .iter()
-            .any(|p| contains_lower(req.from, p) || contains_lower(req.to, p))
+    cfg.scanner_user_agents.found_in(req.user_agent)
+        || cfg.scanner_from_to.found_in(req.from)
+        || cfg.scanner_from_to.found_in(req.to)
 }
 
 impl Region {

@@ -6,6 +6,7 @@
 //! the tables they drive live in shared memory.
 
 use crate::config::{invalid, parse_bool, parse_duration, parse_int, parse_nonzero_duration, ConfigError};
+use crate::sipmsg::Patterns;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
@@ -29,9 +30,8 @@ pub struct GuessConfig {
     /// Last byte of a nonce with an id (29 or 45 bytes): the auth module's
     /// nonce-count (0x80) and one-time-nonce (0x40) flags, pool 0.
     pub challenge_nonce_flags: u8,
-    /// Lower case substrings.
-    pub scanner_user_agents: Vec<Vec<u8>>,
-    pub scanner_from_to: Vec<Vec<u8>>,
+    pub scanner_user_agents: Patterns,
+    pub scanner_from_to: Patterns,
     pub enum_threshold: u64,
     pub enum_window_ns: u64,
     pub auth_maxretry: u64,
@@ -51,14 +51,6 @@ pub const DEFAULT_SCANNER_USER_AGENTS: &str = "friendly-scanner,sipvicious,sipcl
 /// From/To values of the same tools (svmap's default From user, sundayddr's display name).
 pub const DEFAULT_SCANNER_FROM_TO: &str = "\"sipvicious\",sundayddr,\"friendly-scanner\"";
 
-fn lower_list(v: &str) -> Vec<Vec<u8>> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| t.to_ascii_lowercase().into_bytes())
-        .collect()
-}
-
 impl Default for GuessConfig {
     fn default() -> Self {
         GuessConfig {
@@ -74,8 +66,8 @@ impl Default for GuessConfig {
             challenge_nonce_bytes: 0,
             challenge_nonce_expire_s: 300,
             challenge_nonce_flags: 0x80,
-            scanner_user_agents: lower_list(DEFAULT_SCANNER_USER_AGENTS),
-            scanner_from_to: lower_list(DEFAULT_SCANNER_FROM_TO),
+            scanner_user_agents: Patterns::parse(DEFAULT_SCANNER_USER_AGENTS),
+            scanner_from_to: Patterns::parse(DEFAULT_SCANNER_FROM_TO),
             enum_threshold: 10,
             enum_window_ns: 60 * NS_PER_SEC,
             auth_maxretry: 10,
@@ -195,8 +187,8 @@ impl GuessConfig {
                 }
                 self.challenge_nonce_flags = n as u8;
             }
-            "scanner_user_agents" => self.scanner_user_agents = lower_list(v),
-            "scanner_from_to" => self.scanner_from_to = lower_list(v),
+            "scanner_user_agents" => self.scanner_user_agents = Patterns::parse(v),
+            "scanner_from_to" => self.scanner_from_to = Patterns::parse(v),
             "enum_threshold" => self.enum_threshold = count("enum_threshold", v, MAX_ENUM_THRESHOLD)?,
             "enum_window" => self.enum_window_ns = parse_nonzero_duration("enum_window", v)?,
             "auth_maxretry" => self.auth_maxretry = count("auth_maxretry", v, 1_000_000)?,
@@ -234,7 +226,7 @@ mod tests {
         assert!(c.normalizes_method(b"register") && !c.normalizes_method(b"BYE"));
         assert_eq!((c.enum_threshold, c.enum_window_ns), (10, 60 * NS_PER_SEC));
         assert_eq!((c.auth_maxretry, c.auth_findtime_ns), (10, 300 * NS_PER_SEC));
-        assert!(c.scanner_user_agents.iter().any(|p| p == b"friendly-scanner"));
+        assert!(c.scanner_user_agents.contains(b"friendly-scanner"));
     }
 
     #[test]

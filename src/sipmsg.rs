@@ -237,11 +237,71 @@ pub fn digest_username(credentials: &[u8]) -> &[u8] {
 
 /// Case-insensitive substring test; `needle` is lower case.
 pub fn contains_lower(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && hay.len() >= needle.len()
-        && hay
-            .windows(needle.len())
-            .any(|w| w.iter().zip(needle).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    let Some((&first, rest)) = needle.split_first() else {
+        return false;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    // Only positions whose first byte matches are compared further.
+    (0..=hay.len() - needle.len()).any(|i| {
+        hay[i].to_ascii_lowercase() == first
+            && hay[i + 1..i + needle.len()]
+                .iter()
+                .zip(rest)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
+}
+
+/// Substrings to find in header values, ignoring ASCII case. One pass
+/// over the value: patterns are sorted and indexed by their first byte, so
+/// a position is compared only with the patterns that start with its byte.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    /// Range of `list` starting with each byte (start == end: none).
+    by_first: [(u16, u16); 256],
+    /// Lower case, non-empty, sorted.
+    list: Vec<Vec<u8>>,
+}
+
+impl Patterns {
+    /// From a comma-separated list; empty items are skipped.
+    pub fn parse(v: &str) -> Patterns {
+        let mut list: Vec<Vec<u8>> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.to_ascii_lowercase().into_bytes())
+            .take(u16::MAX as usize)
+            .collect();
+        list.sort();
+        let mut by_first = [(0u16, 0u16); 256];
+        for (i, p) in list.iter().enumerate() {
+            let r = &mut by_first[usize::from(p[0])];
+            if r.0 == r.1 {
+                r.0 = i as u16;
+            }
+            r.1 = i as u16 + 1;
+        }
+        Patterns { by_first, list }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn contains(&self, pattern: &[u8]) -> bool {
+        self.list.iter().any(|p| p == pattern)
+    }
+
+    pub fn found_in(&self, hay: &[u8]) -> bool {
+        (0..hay.len()).any(|i| {
+            let (from, to) = self.by_first[usize::from(hay[i].to_ascii_lowercase())];
+            self.list[usize::from(from)..usize::from(to)]
+                .iter()
+                .any(|p| hay.get(i..i + p.len()).is_some_and(|w| w.eq_ignore_ascii_case(p)))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -329,5 +389,11 @@ mod tests {
         ));
         assert!(!contains_lower(b"friendly", b"friendly-scanner"));
         assert!(!contains_lower(b"x", b""));
+        let pats = Patterns::parse("sipcli, Friendly-Scanner,,");
+        assert!(pats.found_in(b"UA: SIPCLI/v1.8"));
+        assert!(!pats.found_in(b"Yealink sipcl"));
+        let long = [vec![b'x'; 600], b"friendly-scanner".to_vec()].concat();
+        assert!(pats.found_in(&long));
+        assert!(!Patterns::parse("").found_in(b"anything"));
     }
 }
