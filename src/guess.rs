@@ -656,6 +656,15 @@ mod tests {
             assert_eq!(r.drop_check(&SRC, 3).unwrap(), i == 2, "after {} failures", i + 1);
         }
         assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+        // A stale-nonce challenge follows right credentials: no failure.
+        let q = register("<sip:1001@example.org>", "stale", creds);
+        r.guess_request(&[127, 0, 0, 31], &q, 1);
+        let stale = String::from_utf8(reply_401("stale")).unwrap().replace(
+            "Content-Length",
+            "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", stale=true\r\nContent-Length",
+        );
+        r.reply_out(stale.as_bytes(), &SRC, 2, &mut out);
+        assert_eq!(r.counters().get(Counter::AuthFailures), 3);
         // No credentials: a 401 is a challenge, not a failure.
         let q = register("<sip:1001@example.org>", "plain", b"");
         r.guess_request(&[127, 0, 0, 30], &q, 1);

@@ -20,7 +20,7 @@ use crate::clock::wall_ms;
 use crate::guess_config::GuessConfig;
 use crate::lock::my_pid;
 use crate::region::Region;
-use crate::sipmsg::{cseq_parts, name_addr_user_host, status_code, Hdr, Headers};
+use crate::sipmsg::{challenge_is_stale, cseq_parts, name_addr_user_host, status_code, Hdr, Headers};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -135,16 +135,20 @@ impl Region {
             return Outcome::Unchanged;
         }
         let (mut from, mut to, mut call_id, mut cseq) = (&[][..], &[][..], &[][..], &[][..]);
+        let mut stale = false;
         for h in Headers::new(reply) {
             match h.hdr {
                 Hdr::From => from = h.value,
                 Hdr::To => to = h.value,
                 Hdr::CallId => call_id = h.value,
                 Hdr::CSeq => cseq = h.value,
+                Hdr::Challenge => stale |= challenge_is_stale(h.value),
                 _ => {}
             }
         }
-        let authenticated = self.guess_reply(self.guess.txn_key(call_id, cseq, from), code, now);
+        // A stale-nonce challenge follows right credentials: no failure.
+        let counted_code = if stale { 0 } else { code };
+        let authenticated = self.guess_reply(self.guess.txn_key(call_id, cseq, from), counted_code, now);
         let method = cseq_parts(cseq).1;
         let trusted_peer = address_bits(dst).is_some_and(|b| self.allowlisted(b));
         if !leaky || authenticated || trusted_peer || !cfg.normalizes_method(method) {
@@ -173,7 +177,7 @@ impl Region {
             match h.hdr {
                 Hdr::Via | Hdr::From | Hdr::To | Hdr::CallId | Hdr::CSeq => w.put(&reply[h.line]),
                 Hdr::Server => server = Some(h.line),
-                Hdr::Other => {}
+                Hdr::Challenge | Hdr::Other => {}
             }
         }
         w.put(if register {

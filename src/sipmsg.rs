@@ -14,6 +14,8 @@ pub enum Hdr {
     CallId,
     CSeq,
     Server,
+    /// WWW-Authenticate or Proxy-Authenticate.
+    Challenge,
     Other,
 }
 
@@ -32,6 +34,8 @@ impl Hdr {
             Hdr::CSeq
         } else if is("server") {
             Hdr::Server
+        } else if is("www-authenticate") || is("proxy-authenticate") {
+            Hdr::Challenge
         } else {
             Hdr::Other
         }
@@ -193,6 +197,31 @@ pub fn header_param<'a>(value: &'a [u8], name: &str) -> &'a [u8] {
         }
     }
     &[]
+}
+
+/// Whether a digest challenge says `stale=true`: the credentials were right
+/// and only the nonce was old, so it is no failed guess.
+pub fn challenge_is_stale(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|p| {
+        let p = trim(p);
+        let p = p
+            .get(..6)
+            .filter(|h| h.eq_ignore_ascii_case(b"digest"))
+            .map_or(p, |_| trim(&p[6..]));
+        match p.iter().position(|&b| b == b'=') {
+            Some(eq) => {
+                trim(&p[..eq]).eq_ignore_ascii_case(b"stale")
+                    && unquote(trim(&p[eq + 1..])).eq_ignore_ascii_case(b"true")
+            }
+            None => false,
+        }
+    })
+}
+
+fn unquote(v: &[u8]) -> &[u8] {
+    v.strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(v)
 }
 
 /// "1 REGISTER" → ("1", "REGISTER").
@@ -367,6 +396,17 @@ mod tests {
         assert_eq!(header_param(b"sip:a@b;TAG=t1", "tag"), b"t1");
         assert_eq!(header_param(b"<sip:a@b>", "tag"), b"");
         assert_eq!(cseq_parts(b" 12  INVITE "), (&b"12"[..], &b"INVITE"[..]));
+    }
+
+    #[test]
+    fn stale_challenges() {
+        assert!(challenge_is_stale(
+            b"Digest realm=\"r\", nonce=\"a,b\", qop=\"auth\", stale=true"
+        ));
+        assert!(challenge_is_stale(b"Digest stale=TRUE, realm=\"r\""));
+        assert!(challenge_is_stale(b"Digest realm=\"r\", stale=\"true\""));
+        assert!(!challenge_is_stale(b"Digest realm=\"r\", nonce=\"stale=true\""));
+        assert!(!challenge_is_stale(b"Digest realm=\"r\", stale=false"));
     }
 
     #[test]
