@@ -45,6 +45,8 @@ pub struct SourceEntry {
     fails: AtomicU32,
     /// Last successful authentication (any user).
     auth_ok: AtomicU32,
+    /// Low half of the user key of the last failure not yet forgiven.
+    last_fail_user: AtomicU32,
 }
 
 impl Entry for SourceEntry {
@@ -55,6 +57,7 @@ impl Entry for SourceEntry {
         self.fail_start.store(0, Relaxed);
         self.fails.store(0, Relaxed);
         self.auth_ok.store(0, Relaxed);
+        self.last_fail_user.store(0, Relaxed);
     }
     fn evictable(&self, _now: u64) -> bool {
         true
@@ -322,6 +325,10 @@ impl Region {
     }
 
     /// The script saw a successful authentication of `req` from `addr`.
+    /// The failure just before it, if it was against the same user name,
+    /// is forgiven: that is a phone answering a reused or expired nonce
+    /// (`one_time_nonce`), not a guess. A guesser never succeeds as the
+    /// user it guesses, so it is never forgiven.
     pub fn guess_authenticated(&self, addr: &[u8], req: &Request, now: u64) {
         let Some((_, src)) = self.source_key(addr) else {
             return;
@@ -333,16 +340,28 @@ impl Region {
             .with(g.txn_key(req.call_id, req.cseq, req.from), now, true, |t, _| {
                 t.flags.fetch_or(TXN_AUTHENTICATED, Relaxed);
             });
-        let _ = g
-            .sources
-            .with(src, now, true, |s, _| s.auth_ok.store(now_s, Relaxed));
         let user = req.target_user();
+        let user_key = g.users.name_key(user);
+        let forgive = g
+            .sources
+            .with(src, now, true, |s, _| {
+                s.auth_ok.store(now_s, Relaxed);
+                let same = s.last_fail_user.swap(0, Relaxed) == user_key[0] as u32 | 1;
+                if same {
+                    let _ = s.fails.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                }
+                same
+            })
+            .unwrap_or(false);
         let tag = g.source_tag(src);
-        let _ = g.users.with(g.users.name_key(user), now, true, |u, new| {
+        let _ = g.users.with(user_key, now, true, |u, new| {
             if new {
                 store_name(&u.name, &u.name_len, user);
             }
             u.trust(tag, now_s);
+            if forgive {
+                let _ = u.fails.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            }
         });
     }
 
@@ -440,6 +459,7 @@ impl Region {
             let over = g
                 .sources
                 .with(src, now, true, |s, _| {
+                    s.last_fail_user.store(user[0] as u32 | 1, Relaxed);
                     let n = bump(&s.fail_start, &s.fails, cfg.auth_findtime_ns);
                     if u64::from(n) >= cfg.auth_maxretry {
                         s.fails.store(0, Relaxed);
@@ -698,6 +718,27 @@ mod tests {
         assert!(r.guess_auth_allowed(&[127, 0, 1, 9], &q, 3 + 601 * NS_PER_SEC));
         assert!(r.guess_unthrottle(b"1001", 4));
         assert!(r.guess_auth_allowed(&[127, 0, 1, 9], &q, 5));
+    }
+
+    #[test]
+    fn a_phone_reusing_nonces_is_forgiven_a_guesser_is_not() {
+        let r = small_region(|c| c.guess.auth_maxretry = 3);
+        let phone = b"Digest username=\"1001\"";
+        let to = "<sip:1001@example.org>";
+        // Each call: a failure (reused nonce), then success, as the same user.
+        for i in 0..10 {
+            r.guess_auth_failed(&SRC, &register(to, &format!("f{i}"), phone), 1);
+            r.guess_authenticated(&SRC, &register(to, &format!("ok{i}"), phone), 1);
+        }
+        assert!(!r.drop_check(&SRC, 2).unwrap());
+        // Successes as 1001 do not forgive failures against 1002.
+        let guess = b"Digest username=\"1002\"";
+        let to2 = "<sip:1002@example.org>";
+        for i in 0..3 {
+            r.guess_auth_failed(&SRC, &register(to2, &format!("g{i}"), guess), 3);
+            r.guess_authenticated(&SRC, &register(to, &format!("k{i}"), phone), 3);
+        }
+        assert!(r.drop_check(&SRC, 4).unwrap());
     }
 
     #[test]
