@@ -24,5 +24,6 @@ pub mod lock;
 pub mod log;
 pub mod region;
 pub mod sdp;
+pub mod shm;
 pub mod state;
 pub mod table;
