@@ -52,6 +52,8 @@ pub struct Config {
     pub early_drop: bool,
     pub state_file: Option<PathBuf>,
     pub save_interval_ns: u64,
+    /// Toll-fraud parameters (`crate::fraud::config`).
+    pub fraud: crate::fraud::config::FraudConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             early_drop: false,
             state_file: None,
             save_interval_ns: 60 * NS_PER_SEC,
+            fraud: Default::default(),
         }
     }
 }
@@ -159,7 +162,7 @@ impl Config {
                 };
             }
             "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
-            _ => return Err(ConfigError::UnknownParam(name.to_string())),
+            _ => return self.fraud.set(name, v),
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod contact;
 pub mod counters;
 pub mod ffi;
+pub mod fraud;
 pub mod gcra;
 pub mod keyed;
 pub mod lock;
