@@ -28,6 +28,7 @@
 #include "sipguard_stats.h"
 #include "sipguard_netdrop.h"
 #include "sipguard_media.h"
+#include "sipguard_fraud.h"
 
 MODULE_VERSION
 
@@ -60,6 +61,7 @@ static cmd_export_t cmds[] = {
 		REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_require_tls", (cmd_function)w_sipguard_require_tls, 0,
 		0, 0, REQUEST_ROUTE},
+	SG_FRAUD_CMDS,
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -92,7 +94,7 @@ static int sg_config_ensure(void)
 	return 0;
 }
 
-static int sg_param_set(const char *name, modparam_t type, void *val)
+int sg_param_set(const char *name, modparam_t type, void *val)
 {
 	char num[32];
 	char err[256];
@@ -174,6 +176,7 @@ static param_export_t params[] = {
 	/* media policy: read by the shim, parsed by the core in mod_init */
 	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", PARAM_INT, &_sg_tls_contact},
+	SG_FRAUD_PARAMS,
 	{0, 0, 0}
 };
 
@@ -229,6 +232,7 @@ static void sg_timer(unsigned int ticks, void *param)
 
 	if(_sg_region == NULL)
 		return;
+	sg_fraud_timer();
 	st = sipguard_sweep(_sg_region, sipguard_clock_ns());
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_sweep", st);
@@ -274,6 +278,8 @@ static int mod_init(void)
 		_sg_region = NULL;
 		return -1;
 	}
+	if(sg_fraud_init(_sg_cfg) < 0)
+		return -1;
 	sipguard_config_free(_sg_cfg);
 	_sg_cfg = NULL;
 
@@ -345,6 +351,7 @@ static void mod_destroy(void)
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
 	sipguard_media_destroy();
+	sg_fraud_destroy();
 }
 
 /* core status -> script value; errors fail open (1) */

@@ -194,14 +194,15 @@ impl Crossing {
     }
 }
 
-/// A number as its reason counts it: attempts, or money.
+/// A number as its reason counts it: attempts, money, or none ("-", by hand).
 pub struct Amount(Reason, u64);
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Reason::Spend => write!(f, "{}", Money(self.1)),
-            _ => write!(f, "{}", self.1),
+            Reason::Cpm => write!(f, "{}", self.1),
+            Reason::Rpc => f.write_str("-"),
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct FraudSettings {
 /// # Safety
 /// `f` live, `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_fraud_settings(f: *const Fraud, out: *mut FraudSettings) -> Status {
+pub unsafe extern "C" fn sipguard_fraud_settings_get(f: *const Fraud, out: *mut FraudSettings) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let (f, out) = unsafe { (handle(f)?, self::out(out)?) };
