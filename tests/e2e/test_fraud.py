@@ -153,6 +153,43 @@ def test_count_returns_to_zero(kam_factory, tmp_path, callee_scn, callee_ms, cal
     assert_no_calls_up(kam, account)
 
 
+def test_count_returns_to_zero_after_a_failure_reply(kam_factory, tmp_path):
+    """The proxy admits three calls; the callee refuses each with 486."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    callee = sipg.sipp_callee("fraud_callee_busy.xml", tmp_path, kam.callee_port, 3)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "iris", DOMESTIC, count=3)
+        seen = poll_calls(kam, "iris", [callers, callee])
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert max(seen) >= 1, seen  # counted while ringing
+    assert (r["failed"], c["successful"]) == (3, 3), (r, c)
+    assert "CALL REFUSED account=iris" not in kam.log_text()
+    assert_no_calls_up(kam, "iris")
+
+
+def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
+    """Calls outliving the dialog timeout (2 s) stop counting when their
+    dialogs expire, while the endpoints still hold them up."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_DLG_TIMEOUT="2")
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "jack", DOMESTIC, count=2,
+                         duration_ms=8000)
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 2, timeout=10, what="2 calls up")
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 0, timeout=10,
+                     what="the count to drop on dialog expiry")
+        assert callers.proc.poll() is None, "the calls ended before their dialogs expired"
+        r = callers.wait()
+        callee.wait()
+    finally:
+        callee.kill()
+    assert r["successful"] == 2, r
+    assert_no_calls_up(kam, "jack")
+
+
 def test_premium_burst_suspends_while_calls_are_up(kam_factory, tmp_path):
     """Three premium calls at 30/min cross spend_critical (1 per hour) a
     second after the answer: the account is suspended, and the event route
