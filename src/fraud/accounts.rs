@@ -66,7 +66,9 @@ impl Window {
     fn roll(&self, now: u64, len: u64) {
         let w = now / len;
         let idx = self.idx.load(Relaxed);
-        if w != idx {
+        // A process whose clock read came just before another's may take
+        // the lock after it: never roll back.
+        if w > idx {
             let carry = if w == idx + 1 { self.cur.load(Relaxed) } else { 0 };
             self.prev.store(carry, Relaxed);
             self.cur.store(0, Relaxed);
@@ -163,10 +165,14 @@ impl Entry for Account {
         self.attempts.clear();
         self.spend.clear();
     }
+    /// Never with calls up or a suspension; otherwise once what it counts
+    /// has run out: a minute of attempts, or an hour when it has spent.
     fn evictable(&self, now: u64) -> bool {
+        let spent = self.spend.cur.load(Relaxed) | self.spend.prev.load(Relaxed) != 0;
+        let keep = if spent { HOUR_NS } else { MINUTE_NS };
         self.active.load(Relaxed) == 0
             && self.flags.load(Relaxed) & (SUSPENDED | EVENT_PENDING) == 0
-            && now.saturating_sub(self.last_ns.load(Relaxed)) > HOUR_NS
+            && now.saturating_sub(self.last_ns.load(Relaxed)) > keep
     }
 }
 
@@ -628,6 +634,41 @@ mod tests {
             true
         });
         assert_eq!(spend, Money(15_000), "60 s after the unsuspend at 1.5/min");
+    }
+
+    #[test]
+    fn idle_accounts_make_room_live_ones_do_not() {
+        // One bucket of 8.
+        let a8 = Accounts::create(8, Thresholds::default()).unwrap();
+        let t = CallTicket::default();
+        a8.start(b"up", 0, Money(0), S, &t).unwrap();
+        a8.suspend(b"bad", Reason::Rpc, S, 0).unwrap();
+        let spender = CallTicket::default();
+        a8.start(b"spender", 0, Money(60_000), S, &spender).unwrap();
+        a8.answer(&spender, S).unwrap();
+        a8.end(&spender, 2 * S).unwrap();
+        for i in 0..5u8 {
+            a8.attempt(&[b'x', i], S, 0).unwrap();
+        }
+        assert_eq!(a8.attempt(b"new", 30 * S, 0), Err(KeyedError::Full));
+        // After a minute the attempts alone no longer hold their cells.
+        assert!(a8.attempt(b"new", 70 * S, 0).is_ok());
+        let mut names = Vec::new();
+        a8.list(70 * S, |i| {
+            names.push(i.name);
+            true
+        });
+        for kept in [&b"up"[..], b"bad", b"spender", b"new"] {
+            assert!(names.iter().any(|n| n == kept), "{kept:?} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn a_late_clock_read_does_not_roll_back() {
+        let w = Window::default();
+        w.add(61 * S, MINUTE_NS, 1);
+        w.add(59 * S, MINUTE_NS, 1);
+        assert_eq!(w.estimate(61 * S, MINUTE_NS), 2);
     }
 
     #[test]
