@@ -106,8 +106,8 @@ static int sg_last_valid(const sg_last_t *last, sip_msg_t *msg)
 
 /* ---- dialog ------------------------------------------------------------ */
 
-/* in the fixup of sipguard_call_start(): only a config that uses it needs
- * the dialog module */
+/* from the fixup of sipguard_call_start() (before the fork), or on first
+ * use from KEMI: only a config that uses it needs the dialog module */
 static int sg_fraud_load_dialog(void)
 {
 	if(_sg_dlg_loaded)
@@ -165,7 +165,7 @@ static void sg_fraud_dlg_free(void *param)
 
 /* ---- script functions --------------------------------------------------- */
 
-static int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
+int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 {
 	sipguard_dial_result res;
 	sipguard_status st;
@@ -220,7 +220,7 @@ static uint64_t sg_fraud_call_rate(sip_msg_t *msg)
 	return rate;
 }
 
-static int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
+int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 {
 	struct dlg_cell *dlg;
 	sipguard_call *call;
@@ -229,7 +229,7 @@ static int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 	uint64_t rate;
 
 	sg_last_reset(&_sg_call, msg);
-	if(_sg_fraud == NULL || !_sg_dlg_loaded || msg == NULL)
+	if(_sg_fraud == NULL || msg == NULL || sg_fraud_load_dialog() < 0)
 		return SIPGUARD_CALL_UNAVAILABLE;
 	if(limit < 0) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "negative limit");
@@ -276,6 +276,11 @@ static int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 	}
 	_sg_dlgb.release_dlg(dlg);
 	return SIPGUARD_CALL_ADMITTED;
+}
+
+int ki_sipguard_call_start_default(sip_msg_t *msg, str *account)
+{
+	return ki_sipguard_call_start(msg, account, 0);
 }
 
 int w_sipguard_call_start(sip_msg_t *msg, char *account, char *limit)

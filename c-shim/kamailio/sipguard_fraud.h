@@ -60,6 +60,30 @@ int sipguard_fixup_free_call_start(void **param, int param_no);
 				REQUEST_ROUTE                                                  \
 	}
 
+int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number);
+int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit);
+int ki_sipguard_call_start_default(sip_msg_t *msg, str *account);
+
+/* entries of the module's sr_kemi_t array (KSR.sipguard.*); with KEMI
+ * there is no fixup: sipguard_call_start() finds the dialog API on first use */
+#define SG_FRAUD_KEMI                                                          \
+	{str_init("sipguard"), str_init("sipguard_dial_check"), SR_KEMIP_INT,      \
+			ki_sipguard_dial_check,                                            \
+			{SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,         \
+					SR_KEMIP_NONE, SR_KEMIP_NONE}},                            \
+	{str_init("sipguard"), str_init("sipguard_call_start"), SR_KEMIP_INT,      \
+			ki_sipguard_call_start_default,                                    \
+			{SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,        \
+					SR_KEMIP_NONE, SR_KEMIP_NONE}},                            \
+	{                                                                          \
+		str_init("sipguard"), str_init("sipguard_call_start_limit"),           \
+				SR_KEMIP_INT, ki_sipguard_call_start,                          \
+		{                                                                      \
+			SR_KEMIP_STR, SR_KEMIP_INT, SR_KEMIP_NONE, SR_KEMIP_NONE,          \
+					SR_KEMIP_NONE, SR_KEMIP_NONE                               \
+		}                                                                      \
+	}
+
 /* in mod_init, with the parameter set (before it is freed) */
 int sg_fraud_init(const sipguard_config *cfg);
 /* once a second in the timer process */

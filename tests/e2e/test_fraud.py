@@ -25,8 +25,10 @@ INTERNATIONAL = ["+442071234567", "00442071234567", "011442071234567"]
 PREMIUM = "449001"
 
 
-def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, **defines):
-    """The example config on a free port, calls sent to a callee port of its own."""
+def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, cfg=None,
+              **defines):
+    """The example config (or `cfg`) on a free port, calls sent to a callee
+    port of its own."""
     kam_factory.n += 1
     name = f"fraud{kam_factory.n}"
     rules_path = tmp_path / f"{name}-rules.txt"
@@ -38,7 +40,7 @@ def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, **d
          "SG_CHILDREN": "2", "SG_CPM_WARNING": "200", "SG_CPM_CRITICAL": "1000",
          "SG_SPEND_WARNING": q("0.5"), "SG_SPEND_CRITICAL": q("1")}
     d.update(defines)
-    k = sipg.Kamailio(cfg=sipg.FRAUD_CFG, workdir=tmp_path, name=name, defines=d,
+    k = sipg.Kamailio(cfg=cfg or sipg.FRAUD_CFG, workdir=tmp_path, name=name, defines=d,
                       extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g"])
     k.rundir = rundir
     k.ctl = rundir / "kamailio_ctl"
@@ -268,3 +270,30 @@ def test_a_bad_rules_line_refuses_to_start(kam_factory, tmp_path):
     failed, out = sipg.start_fails(kam)
     assert failed, out[-3000:]
     assert f"parameter fraud_rules: {kam.rules}:7: expected: prefix" in out, out[-3000:]
+
+
+def test_attempts_per_minute_suspend(kam_factory, tmp_path):
+    """cpm_critical=3: the fourth attempt in a minute is refused as velocity
+    (-3) and suspends the account; the event route runs."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_CPM_WARNING="2", SG_CPM_CRITICAL="3")
+    for number in INTERNATIONAL + [DOMESTIC, DOMESTIC]:
+        assert refused(kam, tmp_path, "kate", number)["successful"] == 1, number
+    assert [rc for _, rc, _ in denials(kam, "kate")] == ["-1", "-1", "-1", "-3", "-2"]
+    assert "sipguard: WARNING account=kate reason=cpm value=3 threshold=2" in kam.log_text()
+    s = sipg.suspensions(kam, "kate")
+    assert [(x["reason"], x["value"], x["threshold"]) for x in s] == [("cpm", "4", "3")], s
+    kam.wait_log(lambda: re.search(r"PAGE account=kate suspended reason=cpm", kam.log_text()),
+                 what="event_route[sipguard:account-suspended]")
+
+
+def test_call_start_without_the_dialog_module_refuses_to_start(kam_factory, tmp_path):
+    text = sipg.FRAUD_CFG.read_text()
+    text = text.replace('loadmodule "dialog.so"\n', "").replace(
+        'modparam("dialog", "default_timeout", SG_DLG_TIMEOUT)\n', "").replace(
+        "dlg_manage();", "")
+    cfg = tmp_path / "no-dialog.cfg"
+    cfg.write_text(text)
+    kam = fraud_kam(kam_factory, tmp_path, cfg=cfg, start=False)
+    failed, out = sipg.start_fails(kam)
+    assert failed, out[-3000:]
+    assert "sipguard_call_start() needs the dialog module" in out, out[-3000:]
