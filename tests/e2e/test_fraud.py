@@ -55,8 +55,10 @@ def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, cfg
 
 def caller(kam, tmp_path, scenario: str, account: str, number: str, count: int = 1,
            duration_ms: int = 0) -> sipg.Sipp:
-    return sipg.Sipp(scenario, tmp_path, dst=f"127.0.0.1:{kam.port}", count=count,
-                     duration_ms=duration_ms, service=number, keys={"account": account})
+    # a port of its own: with -p 0 sipp takes 5060, which other tests may hold
+    return sipg.Sipp(scenario, tmp_path, dst=f"127.0.0.1:{kam.port}", port=sipg.free_port(),
+                     count=count, duration_ms=duration_ms, service=number,
+                     keys={"account": account})
 
 
 def call(kam, tmp_path, account: str, number: str, duration_ms: int = 300) -> dict:
