@@ -333,7 +333,8 @@ typedef enum sipguard_dial_verdict {
 	SIPGUARD_DIAL_SUSPENDED = -2,    /* the account is suspended */
 	SIPGUARD_DIAL_VELOCITY = -3,     /* this attempt crossed a critical threshold: suspended now */
 	SIPGUARD_DIAL_NO_RULE = -4,      /* bad number, or no prefix rule matches it */
-	SIPGUARD_DIAL_UNAVAILABLE = -5   /* bad account name, account table full, or busy */
+	SIPGUARD_DIAL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
+	SIPGUARD_DIAL_UNAVAILABLE = -6   /* bad account name, busy, rules mid-reload, internal error */
 } sipguard_dial_verdict;
 
 /* sipguard_fraud_call_start() verdicts. */
@@ -341,7 +342,8 @@ typedef enum sipguard_call_verdict {
 	SIPGUARD_CALL_ADMITTED = 1,
 	SIPGUARD_CALL_LIMIT = -1,        /* the account has `limit` calls up */
 	SIPGUARD_CALL_SUSPENDED = -2,
-	SIPGUARD_CALL_UNAVAILABLE = -5   /* bad account name, table full, or busy */
+	SIPGUARD_CALL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
+	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, internal error */
 } sipguard_call_verdict;
 
 /* Destination classes (sipguard_dial_result.class_id); 0 = none matched. */

@@ -37,7 +37,7 @@
 #include "sipguard_fraud.h"
 
 /* sipguard_call_start(): not an initial INVITE with a dialog */
-#define SG_CALL_NO_DIALOG (-6)
+#define SG_CALL_NO_DIALOG (-7)
 
 #define SG_EVRT_SUSPENDED "sipguard:account-suspended"
 

@@ -39,7 +39,10 @@ pub enum DialVerdict {
     Suspended = -2,
     Velocity = -3,
     NoRule = -4,
-    Unavailable = -5,
+    /// The account's table bucket holds only live accounts: fail closed.
+    TableFull = -5,
+    /// Bad account name, busy, rules mid-reload, internal error: fail closed.
+    Unavailable = -6,
 }
 
 /// `sipguard_call_start` verdicts; never renumbered.
@@ -49,7 +52,8 @@ pub enum StartVerdict {
     Admitted = 1,
     LimitReached = -1,
     Suspended = -2,
-    Unavailable = -5,
+    TableFull = -5,
+    Unavailable = -6,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +255,9 @@ impl Fraud {
             Ok(v) => v,
             Err(e) => {
                 let _ = write!(why, "account table {}", keyed_text(e));
+                if e == KeyedError::Full {
+                    out.verdict = DialVerdict::TableFull;
+                }
                 return out;
             }
         };
@@ -336,7 +343,10 @@ impl Fraud {
             }
             Err(e) => {
                 let _ = write!(why, "account table {}", keyed_text(e));
-                StartVerdict::Unavailable
+                match e {
+                    KeyedError::Full => StartVerdict::TableFull,
+                    _ => StartVerdict::Unavailable,
+                }
             }
         }
     }

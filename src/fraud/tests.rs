@@ -50,7 +50,8 @@ fn every_dialled_form_of_a_class_is_refused() {
     assert_eq!(dial(&f, "alice", "999", S).0, DialVerdict::NoRule);
     assert_eq!(dial(&f, "alice", "bob", S).0, DialVerdict::NoRule);
     assert_eq!(dial(&f, "", "1", S).0, DialVerdict::Unavailable);
-    assert_eq!(f.stats().denied, 6);
+    assert_eq!(dial(&f, &"a".repeat(65), "1", S).0, DialVerdict::Unavailable);
+    assert_eq!(f.stats().denied, 7);
 }
 
 #[test]
@@ -130,4 +131,31 @@ fn a_bad_rules_file_refuses_to_start() {
 #[test]
 fn log_names_are_printable() {
     assert_eq!(Printable(b"a b\nc").to_string(), "a?b?c");
+}
+
+#[test]
+fn a_full_table_is_its_own_verdict() {
+    // One bucket of 8 accounts, each holding a call.
+    let f = fraud("full", |c| c.account_table_size = 8);
+    let t: Vec<CallTicket> = (0..9).map(|_| CallTicket::default()).collect();
+    let mut why = FixedBuf::<64>::new();
+    for (i, ticket) in t.iter().enumerate().take(8) {
+        let name = format!("acct{i}");
+        assert_eq!(
+            f.call_start(name.as_bytes(), 0, Money(0), S, ticket, &mut why),
+            StartVerdict::Admitted
+        );
+    }
+    assert_eq!(
+        f.call_start(b"late", 0, Money(0), S, &t[8], &mut why),
+        StartVerdict::TableFull
+    );
+    let (v, reason) = dial(&f, "late", "1212", S);
+    assert_eq!(
+        (v, reason.as_str()),
+        (
+            DialVerdict::TableFull,
+            "account table full: bucket holds only live accounts"
+        )
+    );
 }
