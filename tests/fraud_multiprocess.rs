@@ -11,8 +11,9 @@ use sipguard::fraud::accounts::CallTicket;
 use sipguard::fraud::config::FraudConfig;
 use sipguard::fraud::money::Money;
 use sipguard::fraud::{DialVerdict, Fraud, StartVerdict};
-use sipguard::shm::Mapping;
+use sipguard::shm::{Mapping, Shared};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
@@ -119,6 +120,64 @@ fn reload_is_seen_by_every_process() -> Result<(), String> {
     )
 }
 
+/// A flag in shared memory: the reloader says it is done.
+#[repr(C)]
+struct Done(AtomicU32);
+// SAFETY: repr(C), one atomic.
+unsafe impl Shared for Done {}
+
+/// Readers in three processes while another reloads two rule sets back and
+/// forth: every read sees one whole set (class and rate of the same set),
+/// never half of each, and each reader sees both sets.
+fn readers_never_see_half_a_reload() -> Result<(), String> {
+    const A: &str = "prefix 44 international 1\naccount default all\n";
+    const B: &str = "prefix 44 premium 2\nprefix 4 mobile 3\naccount default all\n";
+    let f = fraud("torn", A, |_| {});
+    let path = f.cfg.rules_file.clone().unwrap();
+    let (path_a, path_b) = (path.with_extension("a"), path.with_extension("b"));
+    std::fs::write(&path_a, A).unwrap();
+    std::fs::write(&path_b, B).unwrap();
+    let done = Mapping::new(64).unwrap();
+    let (f, done) = (&f, done.at::<Done>(0, 0));
+    let readers: Vec<_> = (0..3)
+        .map(|c| {
+            spawn(move || {
+                let account = format!("reader{c}");
+                let stop = Instant::now() + Duration::from_secs(20);
+                let mut why = FixedBuf::<64>::new();
+                let mut seen_sets = [0u64; 2];
+                // Bounded: until the reloader is done, at most 20 s or 10^7 reads.
+                for i in 0..10_000_000u64 {
+                    if done.0.load(Ordering::Acquire) == 1 || Instant::now() > stop {
+                        break;
+                    }
+                    let d = f.dial_check(account.as_bytes(), b"+4420", S + i, 0, &mut why);
+                    match (d.verdict, d.class.map(|c| c.name()), d.rate.0) {
+                        (DialVerdict::Unavailable, _, _) => {}
+                        (_, Some("international"), 10_000) => seen_sets[0] += 1,
+                        (_, Some("premium"), 20_000) => seen_sets[1] += 1,
+                        torn => panic!("torn read: {torn:?}"),
+                    }
+                }
+                assert!(
+                    seen_sets[0] > 0 && seen_sets[1] > 0,
+                    "reads did not overlap reloads: {seen_sets:?}"
+                );
+            })
+        })
+        .collect();
+    let reloader = spawn(|| {
+        for i in 0..2000 {
+            let from = if i % 2 == 0 { &path_b } else { &path_a };
+            std::fs::copy(from, &path).unwrap();
+            f.reload().unwrap();
+        }
+        done.0.store(1, Ordering::Release);
+    });
+    wait_all(&[reloader])?;
+    wait_all(&readers)
+}
+
 /// A suspension made in one process refuses the account in all.
 fn suspension_is_seen_by_every_process() -> Result<(), String> {
     let f = fraud("susp", "prefix 1 domestic 0\naccount default domestic\n", |c| {
@@ -171,6 +230,7 @@ fn main() {
         &[
             ("limit_holds_and_ends_count_once", limit_holds_and_ends_count_once),
             ("reload_is_seen_by_every_process", reload_is_seen_by_every_process),
+            ("readers_never_see_half_a_reload", readers_never_see_half_a_reload),
             (
                 "suspension_is_seen_by_every_process",
                 suspension_is_seen_by_every_process,
