@@ -30,6 +30,9 @@ use rules::Class;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// A failed save of `fraud_state_file` is retried after this long.
+const SAVE_RETRY_NS: u64 = 60_000_000_000;
+
 /// `sipguard_dial_check` verdicts; never renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
@@ -72,6 +75,9 @@ struct Counters {
     /// Suspension changes, and the count last saved.
     changes: AtomicU64,
     saved: AtomicU64,
+    /// When a save last failed (monotonic ns): retried a minute later, not
+    /// every second with an error line each time.
+    save_failed_ns: AtomicU64,
 }
 
 // SAFETY: repr(C) struct of atomics.
@@ -408,15 +414,22 @@ impl Fraud {
         };
         let k = self.counters();
         let changes = k.changes.load(Relaxed);
-        if changes == k.saved.load(Relaxed) {
+        let failed = k.save_failed_ns.load(Relaxed);
+        if changes == k.saved.load(Relaxed) || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS) {
             return;
         }
         match persist::save(&self.accounts, path, now) {
-            Ok(_) => k.saved.store(changes, Relaxed),
-            Err(e) => log(
-                Level::Err,
-                format_args!("sipguard: cannot save fraud_state_file: {e}"),
-            ),
+            Ok(_) => {
+                k.saved.store(changes, Relaxed);
+                k.save_failed_ns.store(0, Relaxed);
+            }
+            Err(e) => {
+                k.save_failed_ns.store(now.max(1), Relaxed);
+                log(
+                    Level::Err,
+                    format_args!("sipguard: cannot save fraud_state_file (retried in a minute): {e}"),
+                )
+            }
         }
     }
 

@@ -159,3 +159,31 @@ fn a_full_table_is_its_own_verdict() {
         )
     );
 }
+
+#[test]
+fn a_failed_save_is_retried_a_minute_later() {
+    let dir = std::env::temp_dir().join(format!("sipguard-fraud-{}-save", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let f = fraud("save", |c| {
+        c.state_file = Some(dir.join("missing-dir/accounts.state"))
+    });
+    f.suspend(b"alice", S, 0).unwrap();
+    let lines = crate::log::capture(|| {
+        for sec in 1..=3 {
+            f.tick(sec * S, 0, |_, _| {});
+        }
+    });
+    let errors: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("cannot save fraud_state_file"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{lines:?}");
+    std::fs::create_dir_all(dir.join("missing-dir")).unwrap();
+    f.tick(30 * S, 0, |_, _| {});
+    assert!(
+        !dir.join("missing-dir/accounts.state").exists(),
+        "not before a minute"
+    );
+    f.tick(62 * S, 0, |_, _| {});
+    assert!(dir.join("missing-dir/accounts.state").exists());
+}
