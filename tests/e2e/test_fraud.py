@@ -299,3 +299,34 @@ def test_call_start_without_the_dialog_module_refuses_to_start(kam_factory, tmp_
     failed, out = sipg.start_fails(kam)
     assert failed, out[-3000:]
     assert "sipguard_call_start() needs the dialog module" in out, out[-3000:]
+
+
+FRAUD_BAD = [
+    ("intl_prefixes", '"00,+1"'),
+    ("home_country_code", '"4x"'),
+    ("cpm_critical", '"-1"'),
+    ("spend_critical", '"1.23456"'),
+    ("account_table_size", "2"),
+    ("fraud_max_rules", "0"),
+    ("call_limit", '"many"'),
+]
+
+
+@pytest.mark.parametrize("param", FRAUD_BAD, ids=[f"{n}={v.strip(chr(34))}" for n, v in FRAUD_BAD])
+def test_bad_fraud_modparam_refused(kam_factory, param):
+    """Checked when set: `kamailio -c` fails with the parameter named."""
+    name, value = param
+    kam = kam_factory(name="badfraud", start=False,
+                      extra=f'modparam("sipguard", "{name}", {value})')
+    r = kam.check()
+    out = (r.stdout + r.stderr).replace(str(kam.cfg), "<cfg>")
+    assert r.returncode != 0, f"kamailio -c accepted {name}={value}:\n{out[-3000:]}"
+    assert re.search(rf"ERROR: sipguard .*invalid modparam: parameter {name}: ", out), out[-3000:]
+
+
+def test_warning_above_critical_refuses_to_start(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path, start=False, SG_CPM_WARNING="70",
+                    SG_CPM_CRITICAL="60")
+    failed, out = sipg.start_fails(kam)
+    assert failed, out[-3000:]
+    assert "parameter cpm_warning: 70 is above cpm_critical 60" in out, out[-3000:]
