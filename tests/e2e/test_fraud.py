@@ -174,6 +174,23 @@ def test_count_returns_to_zero_after_a_failure_reply(kam_factory, tmp_path):
     assert_no_calls_up(kam, "iris")
 
 
+def test_count_returns_to_zero_when_nobody_answers(kam_factory, tmp_path):
+    """Unanswered calls: tm gives up after fr_inv_timer (2 s), cancels the
+    callee and answers 408; the count drops."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_FR_INV_TIMER="2000")
+    callee = sipg.sipp_callee("fraud_callee_ring.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "lena", DOMESTIC, count=2)
+        seen = poll_calls(kam, "lena", [callers, callee])
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert max(seen) == 2, seen
+    assert (r["failed"], c["successful"]) == (2, 2), (r, c)
+    assert_no_calls_up(kam, "lena")
+
+
 def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
     """Calls outliving the dialog timeout (2 s) stop counting when their
     dialogs expire, while the endpoints still hold them up."""
