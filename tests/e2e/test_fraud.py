@@ -93,6 +93,22 @@ def poll_calls(kam, account: str, procs, seconds: float = 30) -> list:
     return seen
 
 
+def parallel_calls(kam, tmp_path, callee_scn: str, caller_scn: str, account: str, count: int,
+          callee_ms: int = 0, caller_ms: int = 0, callee_count: int | None = None) -> tuple:
+    """`count` parallel calls of `account` to a callee: (calls up seen while
+    they ran, caller result, callee result)."""
+    callee = sipg.sipp_callee(callee_scn, tmp_path, kam.callee_port,
+                              count if callee_count is None else callee_count,
+                              duration_ms=callee_ms)
+    try:
+        callers = caller(kam, tmp_path, caller_scn, account, DOMESTIC, count=count,
+                         duration_ms=caller_ms)
+        seen = poll_calls(kam, account, [callers, callee])
+        return seen, callers.wait(), callee.wait()
+    finally:
+        callee.kill()
+
+
 def assert_no_calls_up(kam, account: str):
     assert sipg.fraud_calls(kam, account) == 0, sipg.fraud_accounts(kam)
     assert kam.stats()["active_calls"] == 0
@@ -116,15 +132,8 @@ def test_concurrency_limit_holds_under_parallel_calls(kam_factory, tmp_path):
     """carol may have 3 calls up: of 8 parallel calls 3 are connected, 5
     refused with 486, and the count is 0 once the callers hang up."""
     kam = fraud_kam(kam_factory, tmp_path)
-    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 3)
-    try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "carol", DOMESTIC, count=8,
-                         duration_ms=3000)
-        seen = poll_calls(kam, "carol", [callers])
-        r = callers.wait()
-        c = callee.wait()
-    finally:
-        callee.kill()
+    seen, r, c = parallel_calls(kam, tmp_path, "fraud_callee.xml", "fraud_caller.xml", "carol",
+                                8, caller_ms=3000, callee_count=3)
     assert max(seen) == 3, seen
     assert (r["successful"], r["failed"]) == (3, 5), r
     assert c["successful"] == 3, c
@@ -143,52 +152,28 @@ def test_count_returns_to_zero(kam_factory, tmp_path, callee_scn, callee_ms, cal
     none once the callee hung up or the caller cancelled. (BYE from the
     caller: test_concurrency_limit_holds_under_parallel_calls.)"""
     kam = fraud_kam(kam_factory, tmp_path)
-    callee = sipg.sipp_callee(callee_scn, tmp_path, kam.callee_port, 3, duration_ms=callee_ms)
-    try:
-        callers = caller(kam, tmp_path, caller_scn, account, DOMESTIC, count=3,
-                         duration_ms=caller_ms)
-        seen = poll_calls(kam, account, [callers, callee])
-        r = callers.wait()
-        c = callee.wait()
-    finally:
-        callee.kill()
+    seen, r, c = parallel_calls(kam, tmp_path, callee_scn, caller_scn, account, 3,
+                                callee_ms=callee_ms, caller_ms=caller_ms)
     assert max(seen) == 3, seen
     assert r["successful"] == 3 and c["successful"] == 3, (r, c)
     assert_no_calls_up(kam, account)
 
 
-def test_count_returns_to_zero_after_a_failure_reply(kam_factory, tmp_path):
-    """The proxy admits three calls; the callee refuses each with 486."""
-    kam = fraud_kam(kam_factory, tmp_path)
-    callee = sipg.sipp_callee("fraud_callee_busy.xml", tmp_path, kam.callee_port, 3)
-    try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "iris", DOMESTIC, count=3)
-        seen = poll_calls(kam, "iris", [callers, callee])
-        r = callers.wait()
-        c = callee.wait()
-    finally:
-        callee.kill()
-    assert max(seen) >= 1, seen  # counted while ringing
-    assert (r["failed"], c["successful"]) == (3, 3), (r, c)
-    assert "CALL REFUSED account=iris" not in kam.log_text()
-    assert_no_calls_up(kam, "iris")
-
-
-def test_count_returns_to_zero_when_nobody_answers(kam_factory, tmp_path):
-    """Unanswered calls: tm gives up after fr_inv_timer (2 s), cancels the
-    callee and answers 408; the count drops."""
-    kam = fraud_kam(kam_factory, tmp_path, SG_FR_INV_TIMER="2000")
-    callee = sipg.sipp_callee("fraud_callee_ring.xml", tmp_path, kam.callee_port, 2)
-    try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "lena", DOMESTIC, count=2)
-        seen = poll_calls(kam, "lena", [callers, callee])
-        r = callers.wait()
-        c = callee.wait()
-    finally:
-        callee.kill()
-    assert max(seen) == 2, seen
+@pytest.mark.parametrize("callee_scn,account,defines", [
+    ("fraud_callee_busy.xml", "iris", {}),
+    ("fraud_callee_ring.xml", "lena", {"SG_FR_INV_TIMER": "2000"}),
+], ids=["486-from-callee", "no-answer-408"])
+def test_count_returns_to_zero_when_the_call_fails(kam_factory, tmp_path, callee_scn, account,
+                                                   defines):
+    """Admitted calls that fail: the callee refuses them with 486, or nobody
+    answers and tm gives up after fr_inv_timer (2 s), cancels the callee and
+    answers 408. Counted while ringing, not after."""
+    kam = fraud_kam(kam_factory, tmp_path, **defines)
+    seen, r, c = parallel_calls(kam, tmp_path, callee_scn, "fraud_caller.xml", account, 2)
+    assert max(seen) >= 1, seen
     assert (r["failed"], c["successful"]) == (2, 2), (r, c)
-    assert_no_calls_up(kam, "lena")
+    assert f"CALL REFUSED account={account}" not in kam.log_text()
+    assert_no_calls_up(kam, account)
 
 
 def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
