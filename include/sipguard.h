@@ -390,6 +390,193 @@ sipguard_status sipguard_list_users(const sipguard_region *region, uint64_t now_
 /* Lift a user name's throttle; SIPGUARD_ERR_NOT_FOUND if it had none. */
 sipguard_status sipguard_unthrottle(const sipguard_region *region,
 		const char *name, size_t len, uint64_t now_ns);
+/* ==== toll fraud ========================================================
+ * Destination policy, per-account concurrent calls, spend velocity.
+ * Built from the same sipguard_config (parameters below) in mod_init,
+ * before the fork; children inherit the handle and its shared memory.
+ *
+ * Parameters (sipguard_config_set):
+ *   fraud_rules        : rules file path; "" = none (every dial check fails closed) ("")
+ *   fraud_max_rules    : most prefix rules, and most account rules, 1..2^20  (4096)
+ *   account_table_size : accounts tracked, 8..2^24, rounded up               (4096)
+ *   intl_prefixes      : international access prefixes, comma separated      ("00,011")
+ *   home_country_code  : country code given to national numbers; "" = off    ("")
+ *   national_prefix    : national trunk prefix, used with home_country_code  ("0")
+ *   cpm_warning        : call attempts per minute per account that warn; 0 off (0)
+ *   cpm_critical       : ... that suspend the account; 0 = off              (0)
+ *   spend_warning      : spend per hour (currency units, 4 decimals) that warns (0)
+ *   spend_critical     : ... that suspends the account; 0 = off             (0)
+ *   call_limit         : concurrent calls per account when neither the
+ *                        function nor the account's rule gives one; 0 = none (0)
+ *   fraud_state_file   : suspended accounts saved here, restored at start   ("")
+ *
+ * Money is in ten-thousandths of the currency unit (1.5 = 15000).
+ */
+
+/* sipguard_fraud_dial_check() verdicts; the shim returns them as is. */
+typedef enum sipguard_dial_verdict {
+	SIPGUARD_DIAL_ALLOWED = 1,
+	SIPGUARD_DIAL_CLASS_DENIED = -1, /* the account may not dial this class */
+	SIPGUARD_DIAL_SUSPENDED = -2,    /* the account is suspended */
+	SIPGUARD_DIAL_VELOCITY = -3,     /* this attempt crossed a critical threshold: suspended now */
+	SIPGUARD_DIAL_NO_RULE = -4,      /* bad number, or no prefix rule matches it */
+	SIPGUARD_DIAL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
+	SIPGUARD_DIAL_UNAVAILABLE = -6   /* bad account name, busy, rules mid-reload, internal error */
+} sipguard_dial_verdict;
+
+/* sipguard_fraud_call_start() verdicts. */
+typedef enum sipguard_call_verdict {
+	SIPGUARD_CALL_ADMITTED = 1,
+	SIPGUARD_CALL_LIMIT = -1,        /* the account has `limit` calls up */
+	SIPGUARD_CALL_SUSPENDED = -2,
+	SIPGUARD_CALL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
+	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, internal error */
+} sipguard_call_verdict;
+
+/* Destination classes (sipguard_dial_result.class_id); 0 = none matched. */
+typedef enum sipguard_dial_class {
+	SIPGUARD_CLASS_DOMESTIC = 1,
+	SIPGUARD_CLASS_MOBILE = 2,
+	SIPGUARD_CLASS_INTERNATIONAL = 3,
+	SIPGUARD_CLASS_PREMIUM = 4,
+	SIPGUARD_CLASS_HIGH_RISK = 5
+} sipguard_dial_class;
+
+/* Opaque handle (process-local, inherited across fork). */
+typedef struct sipguard_fraud sipguard_fraud;
+
+/*
+ * One call. The host allocates it in memory shared by all its processes
+ * (Kamailio shm), zeroed, and passes it to start, answered and end; the
+ * contents are the core's. The end counts the call down exactly once,
+ * whichever process and however many times it is called.
+ */
+typedef struct sipguard_call {
+	uint64_t opaque[5];
+} sipguard_call;
+
+/* Map the shared state, load fraud_rules (errors: "file:line: message")
+ * and fraud_state_file. Before the fork. */
+sipguard_status sipguard_fraud_create(const sipguard_config *cfg, uint64_t now_ns,
+		sipguard_fraud **out, char *err, size_t err_len);
+void sipguard_fraud_destroy(sipguard_fraud *fraud);
+
+typedef struct sipguard_fraud_settings {
+	uint32_t has_rules;           /* fraud_rules is set */
+	uint32_t has_state_file;      /* fraud_state_file is set */
+	uint64_t account_table_size;  /* accounts, after rounding */
+	uint64_t bytes;               /* shared bytes mapped */
+} sipguard_fraud_settings;
+
+sipguard_status sipguard_fraud_settings_get(const sipguard_fraud *fraud,
+		sipguard_fraud_settings *out);
+
+typedef struct sipguard_dial_result {
+	int32_t verdict;   /* sipguard_dial_verdict */
+	int32_t class_id;  /* sipguard_dial_class of the matched prefix, 0 none */
+	uint64_t rate;     /* rate per minute of the matched prefix (money) */
+} sipguard_dial_result;
+
+/*
+ * May `account` call `number` (a dialled number: the R-URI user) now?
+ * Counts a call attempt of the account (velocity). reason (may be NULL)
+ * receives a NUL-terminated text: the class when allowed, else why not.
+ * Allocates nothing; one account bucket lock; no file read.
+ */
+sipguard_status sipguard_fraud_dial_check(const sipguard_fraud *fraud,
+		const char *account, size_t account_len,
+		const char *number, size_t number_len, uint64_t now_ns,
+		sipguard_dial_result *out, char *reason, size_t reason_len);
+
+/* Static name of a class ("premium"), "" for 0 or unknown. */
+const char *sipguard_fraud_class_name(int class_id);
+
+/* Rate per minute of the prefix `number` matches (0 when none). */
+sipguard_status sipguard_fraud_rate(const sipguard_fraud *fraud,
+		const char *number, size_t number_len, uint64_t *rate_out);
+
+/*
+ * Admit a call of `account` while it has fewer than `limit` calls up
+ * (limit 0: the account's rule, else call_limit; 0 there = no limit).
+ * On SIPGUARD_CALL_ADMITTED `call` is armed; rate is the call's rate per
+ * minute for spend (money). Allocates nothing.
+ */
+sipguard_status sipguard_fraud_call_start(const sipguard_fraud *fraud,
+		const char *account, size_t account_len, uint32_t limit, uint64_t rate,
+		uint64_t now_ns, sipguard_call *call, int32_t *verdict_out,
+		char *reason, size_t reason_len);
+
+/* The call was answered: its spend runs from now. Idempotent. */
+sipguard_status sipguard_fraud_call_answered(const sipguard_fraud *fraud,
+		sipguard_call *call, uint64_t now_ns);
+
+/*
+ * The call ended (any way). *ended_out (may be NULL) = 1 when this call
+ * counted it down, 0 when it already was (or never admitted).
+ * SIPGUARD_ERR_BUSY: nothing changed; call again later.
+ */
+sipguard_status sipguard_fraud_call_end(const sipguard_fraud *fraud,
+		sipguard_call *call, uint64_t now_ns, int32_t *ended_out);
+
+/* Suspend an account now (reason rpc); logs the SUSPEND line; the event
+ * is handed over by the next tick. *changed_out = 0: it already was. */
+sipguard_status sipguard_fraud_suspend(const sipguard_fraud *fraud,
+		const char *account, size_t account_len, uint64_t now_ns,
+		int32_t *changed_out);
+
+/* Lift a suspension and forgive what was counted so far. Logs.
+ * SIPGUARD_ERR_NOT_FOUND: not suspended. */
+sipguard_status sipguard_fraud_unsuspend(const sipguard_fraud *fraud,
+		const char *account, size_t account_len, uint64_t now_ns);
+
+/* Re-read fraud_rules and publish it to every process. On error (message
+ * in err, "file:line: ...") the rules in force stay. */
+sipguard_status sipguard_fraud_reload(const sipguard_fraud *fraud,
+		char *err, size_t err_len, uint32_t *prefixes_out, uint32_t *accounts_out);
+
+typedef struct sipguard_account_info {
+	char name[72];          /* NUL-terminated, cut at 64 bytes */
+	uint32_t active;        /* calls up */
+	int32_t suspended;      /* 1 while suspended */
+	char reason[8];         /* "cpm", "spend", "rpc" or "" */
+	uint64_t cpm;           /* call attempts in the last minute (sliding) */
+	uint64_t spend;         /* spend in the last hour incl. calls up (money) */
+	uint64_t since_unix_ms; /* when suspended */
+} sipguard_account_info;
+
+typedef int (*sipguard_account_fn)(void *ctx, const sipguard_account_info *a);
+
+/* Every tracked account; fn returns non-zero to stop. */
+sipguard_status sipguard_fraud_list(const sipguard_fraud *fraud, uint64_t now_ns,
+		sipguard_account_fn fn, void *ctx);
+
+/* Called once per new suspension; account is not NUL-terminated. */
+typedef void (*sipguard_suspend_event_fn)(void *ctx, const char *account,
+		size_t account_len, const char *reason);
+
+/*
+ * Timer work, once a second from one process: suspends accounts whose
+ * spend with calls up crossed spend_critical, calls fn for every suspension
+ * made since the last tick (from any process), saves fraud_state_file when
+ * suspensions changed.
+ */
+sipguard_status sipguard_fraud_tick(const sipguard_fraud *fraud, uint64_t now_ns,
+		sipguard_suspend_event_fn fn, void *ctx);
+
+typedef struct sipguard_fraud_stats {
+	uint64_t denied;        /* dial checks not allowed */
+	uint64_t suspensions;   /* accounts suspended (all reasons) */
+	uint64_t active_calls;  /* calls up, all accounts */
+} sipguard_fraud_stats;
+
+sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *fraud,
+		sipguard_fraud_stats *out);
+
+/* "1.5000" for 15000; NUL-terminated, truncated to len. */
+sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/* ==== end of toll fraud ================================================ */
+
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub save_interval_ns: u64,
     /// Defences against extension and password guessing.
     pub guess: GuessConfig,
+    /// Toll-fraud parameters (`crate::fraud::config`).
+    pub fraud: crate::fraud::config::FraudConfig,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             state_file: None,
             save_interval_ns: 60 * NS_PER_SEC,
             guess: GuessConfig::default(),
+            fraud: Default::default(),
         }
     }
 }
@@ -164,7 +167,7 @@ impl Config {
             }
             "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
             _ if self.guess.set(name, v)? => {}
-            _ => return Err(ConfigError::UnknownParam(name.to_string())),
+            _ => return self.fraud.set(name, v),
         }
         Ok(())
     }

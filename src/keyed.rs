@@ -16,6 +16,7 @@
 
 use crate::clock::clock_ns;
 use crate::lock::{lock, Guard};
+use crate::shm::Mapping;
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -83,8 +84,7 @@ pub enum KeyedError {
 
 /// A table in its own shared mapping. Children inherit it through fork.
 pub struct KeyedTable<T: Entry> {
-    base: *mut u8,
-    bytes: usize,
+    map: Mapping,
     buckets: usize,
     cells_offset: usize,
     seed: [u64; 2],
@@ -146,35 +146,14 @@ impl<T: Entry> KeyedTable<T> {
             .next_power_of_two();
         let cells_offset = align64(buckets * size_of::<AtomicU32>());
         let bytes = cells_offset + buckets * WAYS * size_of::<Cell<T>>();
-        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!(
-                "cannot map {bytes} bytes of shared memory: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        for off in (0..bytes).step_by(4096) {
-            // SAFETY: off < bytes, inside the mapping.
-            unsafe { std::ptr::write_volatile((base as *mut u8).add(off), 0) };
-        }
+        let map = Mapping::new(bytes)?;
         let mut seed = [0u64; 2];
         // SAFETY: writes at most 16 bytes into `seed`.
         if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) } != 16 {
-            seed = [clock_ns() ^ 0x9e37_79b9_7f4a_7c15, base as u64];
+            seed = [clock_ns() ^ 0x9e37_79b9_7f4a_7c15, map.base() as u64];
         }
         Ok(KeyedTable {
-            base: base.cast(),
-            bytes,
+            map,
             buckets,
             cells_offset,
             seed,
@@ -187,7 +166,7 @@ impl<T: Entry> KeyedTable<T> {
     }
 
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.map.bytes()
     }
 
     /// The key of a name (bytes compared exactly).
@@ -226,8 +205,8 @@ impl<T: Entry> KeyedTable<T> {
         // types are repr(C) atomics, valid for any bit pattern incl. zero.
         let (word, cells) = unsafe {
             (
-                &*(self.base as *const AtomicU32).add(i),
-                &*(self.base.add(self.cells_offset) as *const [Cell<T>; WAYS]).add(i),
+                &*(self.map.base() as *const AtomicU32).add(i),
+                &*(self.map.base().add(self.cells_offset) as *const [Cell<T>; WAYS]).add(i),
             )
         };
         lock(word).map(|g| Bucket { cells, _guard: g })
@@ -275,13 +254,6 @@ impl<T: Entry> KeyedTable<T> {
             }
         }
         skipped
-    }
-}
-
-impl<T: Entry> Drop for KeyedTable<T> {
-    fn drop(&mut self) {
-        // SAFETY: base/bytes are exactly what mmap returned.
-        unsafe { libc::munmap(self.base.cast(), self.bytes) };
     }
 }
 

@@ -4,6 +4,8 @@
 //! of the C program's own).
 
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
+use sipguard::fraud::accounts::CallTicket;
+use sipguard::fraud::ffi::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
 use sipguard::guess_ffi::{CRequest, CUserInfo};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
@@ -41,6 +43,14 @@ fn c_program_uses_the_header_and_the_staticlib() {
         ("RUST_SETTINGS_REGION_BYTES", offset_of!(Settings, region_bytes)),
         ("RUST_REQUEST_SIZE", size_of::<CRequest>()),
         ("RUST_USER_INFO_SIZE", size_of::<CUserInfo>()),
+        ("RUST_CALL_SIZE", size_of::<CallTicket>()),
+        ("RUST_DIAL_RESULT_SIZE", size_of::<CDialResult>()),
+        ("RUST_DIAL_RESULT_RATE", offset_of!(CDialResult, rate)),
+        ("RUST_ACCOUNT_INFO_SIZE", size_of::<CAccountInfo>()),
+        ("RUST_ACCOUNT_INFO_CPM", offset_of!(CAccountInfo, cpm)),
+        ("RUST_ACCOUNT_INFO_SINCE", offset_of!(CAccountInfo, since_unix_ms)),
+        ("RUST_FRAUD_SETTINGS_SIZE", size_of::<FraudSettings>()),
+        ("RUST_FRAUD_STATS_SIZE", size_of::<CFraudStats>()),
     ];
     let mut cc = Command::new("cc");
     cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
@@ -49,6 +59,7 @@ fn c_program_uses_the_header_and_the_staticlib() {
         cc.arg(format!("-D{name}={value}"));
     }
     cc.arg(root.join("tests/c/abi_check.c"))
+        .arg(root.join("tests/c/fraud_abi_check.c"))
         .arg(target.join("release/libsipguard.a"))
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe);

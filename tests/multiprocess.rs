@@ -4,6 +4,9 @@
 //! forking a multi-threaded process is unsafe, so this is a plain program
 //! that forks, waits with a deadline, and checks exact totals.
 
+mod forking;
+
+use forking::{check_eq, kill_rounds, spawn, wait_all};
 use sipguard::config::Config;
 use sipguard::ffi::Stats;
 use sipguard::guess::Request;
@@ -14,9 +17,6 @@ use sipguard::table::Verdict;
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
-/// A child that has not finished by then is wedged: the test fails.
-const DEADLINE: Duration = Duration::from_secs(60);
-
 fn region(cfg: impl FnOnce(&mut Config)) -> Region {
     let mut c = Config {
         table_size: 4096,
@@ -24,49 +24,6 @@ fn region(cfg: impl FnOnce(&mut Config)) -> Region {
     };
     cfg(&mut c);
     Region::create(&c).expect("region")
-}
-
-/// Fork a child running `f`; the child exits 0 unless `f` panics.
-fn spawn(f: impl FnOnce()) -> libc::pid_t {
-    // SAFETY: this program is single-threaded when it forks.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-        // SAFETY: leave the child without running the parent's atexit work.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    pid
-}
-
-/// Wait for `pid` until the deadline; returns its exit status or None if it is stuck.
-fn wait(pid: libc::pid_t, deadline: Instant) -> Option<i32> {
-    loop {
-        let mut status = 0;
-        // SAFETY: plain waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill our own stuck child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn wait_all(pids: &[libc::pid_t]) -> Result<(), String> {
-    let deadline = Instant::now() + DEADLINE;
-    for &pid in pids {
-        match wait(pid, deadline) {
-            Some(0) => {}
-            Some(s) => return Err(format!("child {pid} failed (status {s})")),
-            None => return Err(format!("child {pid} did not finish: wedged")),
-        }
-    }
-    Ok(())
 }
 
 fn addr(i: u32) -> [u8; 4] {
@@ -171,29 +128,15 @@ fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
 fn random_kills_mid_update() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
     let started = Instant::now();
-    for round in 0..20u64 {
-        let pids: Vec<_> = (0..3)
-            .map(|_| {
-                spawn(|| {
-                    let mut i = 0u32;
-                    // Bounded: at most 5 s of work, killed long before.
-                    let stop = Instant::now() + Duration::from_secs(5);
-                    while Instant::now() < stop {
-                        r.check(&addr(i % 64), S + i as u64).unwrap();
-                        i = i.wrapping_add(1);
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(3 + round % 7));
-        for pid in &pids {
-            // SAFETY: kill our own child.
-            unsafe { libc::kill(*pid, libc::SIGKILL) };
+    kill_rounds(20, 3, |_| {
+        let mut i = 0u32;
+        // Bounded: at most 5 s of work, killed long before.
+        let stop = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < stop {
+            r.check(&addr(i % 64), S + i as u64).unwrap();
+            i = i.wrapping_add(1);
         }
-        for pid in pids {
-            wait(pid, Instant::now() + DEADLINE);
-        }
-    }
+    });
     let before = Stats::of(&r).checked;
     let survivor = spawn(|| {
         for i in 0..10_000u32 {
@@ -262,44 +205,21 @@ fn auth_failures_count_once_across_processes() -> Result<(), String> {
     check_eq("throttled", u64::from(u.throttled_s > 0), 1)
 }
 
-fn check_eq(what: &str, got: u64, want: u64) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got}, want {want}"))
-    }
-}
-
 fn main() {
-    type Test = fn() -> Result<(), String>;
-    let tests: [(&str, Test); 5] = [
-        ("exact_totals_across_processes", exact_totals_across_processes),
-        ("one_ban_under_contention", one_ban_under_contention),
-        (
-            "killed_lock_holder_does_not_wedge",
-            killed_lock_holder_does_not_wedge,
-        ),
-        ("random_kills_mid_update", random_kills_mid_update),
-        (
-            "auth_failures_count_once_across_processes",
-            auth_failures_count_once_across_processes,
-        ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        match test() {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("test {name} ... FAILED: {e}");
-            }
-        }
-    }
-    println!("multiprocess: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    forking::run(
+        "multiprocess",
+        &[
+            ("exact_totals_across_processes", exact_totals_across_processes),
+            ("one_ban_under_contention", one_ban_under_contention),
+            (
+                "killed_lock_holder_does_not_wedge",
+                killed_lock_holder_does_not_wedge,
+            ),
+            ("random_kills_mid_update", random_kills_mid_update),
+            (
+                "auth_failures_count_once_across_processes",
+                auth_failures_count_once_across_processes,
+            ),
+        ],
+    );
 }

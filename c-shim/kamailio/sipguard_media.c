@@ -23,6 +23,7 @@
 
 #include "sipguard_mod.h"
 #include "sipguard_media.h"
+#include "sipguard_fraud.h"
 
 /* returned when the core fails: fail closed for media policy */
 #define SG_SDP_ERROR (-5)
@@ -205,7 +206,7 @@ int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2)
 	return ki_sipguard_require_tls(msg);
 }
 
-/* $sipguard(name): only "sdp_reason" so far */
+/* $sipguard(name): "sdp_reason" here, the toll-fraud names in sipguard_fraud.c */
 int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 {
 	if(sp == NULL || in == NULL || in->s == NULL)
@@ -216,15 +217,15 @@ int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 		sp->pvp.pvn.u.isname.name.n = 1;
 		return 0;
 	}
-	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason\n", in->len,
-			in->s);
-	return -1;
+	return sg_fraud_pv_parse(sp, in);
 }
 
 int pv_get_sipguard(sip_msg_t *msg, pv_param_t *param, pv_value_t *res)
 {
 	str s;
 
+	if(param != NULL && param->pvn.u.isname.name.n >= SG_FRAUD_PV_BASE)
+		return sg_fraud_pv_get(msg, param, res);
 	if(param == NULL || param->pvn.u.isname.name.n != 1 || msg == NULL
 			|| msg->id != _sg_sdp_reason_msg_id
 			|| msg->pid != _sg_sdp_reason_msg_pid)

@@ -29,6 +29,7 @@
 #include "sipguard_netdrop.h"
 #include "sipguard_media.h"
 #include "sipguard_guess.h"
+#include "sipguard_fraud.h"
 
 MODULE_VERSION
 
@@ -67,6 +68,7 @@ static cmd_export_t cmds[] = {
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	SG_FRAUD_CMDS,
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -104,7 +106,7 @@ static int _sg_set_nonce_bytes = 0;
 static int _sg_set_nonce_expire = 0;
 static int _sg_set_algorithm = 0;
 
-static int sg_param_set(const char *name, modparam_t type, void *val)
+int sg_param_set(const char *name, modparam_t type, void *val)
 {
 	char num[32];
 	char err[256];
@@ -233,6 +235,7 @@ static param_export_t params[] = {
 	/* media policy: read by the shim, parsed by the core in mod_init */
 	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", PARAM_INT, &_sg_tls_contact},
+	SG_FRAUD_PARAMS,
 	{0, 0, 0}
 };
 
@@ -288,6 +291,7 @@ static void sg_timer(unsigned int ticks, void *param)
 
 	if(_sg_region == NULL)
 		return;
+	sg_fraud_timer();
 	st = sipguard_sweep(_sg_region, sipguard_clock_ns());
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_sweep", st);
@@ -338,6 +342,8 @@ static int mod_init(void)
 		_sg_region = NULL;
 		return -1;
 	}
+	if(sg_fraud_init(_sg_cfg) < 0)
+		return -1;
 	sipguard_config_free(_sg_cfg);
 	_sg_cfg = NULL;
 
@@ -412,6 +418,7 @@ static void mod_destroy(void)
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
 	sipguard_media_destroy();
+	sg_fraud_destroy();
 }
 
 /* core status -> script value; errors fail open (1) */
@@ -523,6 +530,7 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
+	SG_FRAUD_KEMI,
 
 	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
 };

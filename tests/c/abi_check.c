@@ -10,6 +10,9 @@
 #include <string.h>
 
 static int failures;
+
+/* tests/c/fraud_abi_check.c */
+int fraud_abi_check(void);
 static int ban_lines;
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -150,6 +153,7 @@ int main(void)
 	CHECK(sipguard_contact_wants_tls("<sips:a@h>", 10, &tls) == SIPGUARD_OK && tls == 1);
 	CHECK(sipguard_contact_wants_tls("<sip:a@h>", 9, &tls) == SIPGUARD_OK && tls == 0);
 
+	failures += fraud_abi_check();
 	printf("c abi: %d failures\n", failures);
 	return failures != 0;
 }

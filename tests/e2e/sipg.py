@@ -1106,3 +1106,104 @@ def start_fails(kam, timeout=20):
         proc.communicate()
         return False, "still running"
     return proc.returncode != 0, out
+
+
+# ----------------------------------------------------------------------------
+# fraud: sipp callers and callees through the toll-fraud example config
+
+FRAUD_CFG = REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
+SUSPEND_RE = re.compile(
+    r"sipguard: SUSPEND account=(?P<account>\S+) reason=(?P<reason>cpm|spend|rpc)"
+    r" value=(?P<value>\S+) threshold=(?P<threshold>\S+)\s*$"
+)
+
+
+class Sipp:
+    """One sipp process (caller or callee), started now, bounded in time."""
+
+    def __init__(self, scenario: str, workdir: Path, port: int = 0, dst: str | None = None,
+                 count: int = 1, rate: int | None = None, duration_ms: int = 0,
+                 service: str = "service", keys: dict | None = None, timeout_s: int = 60):
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        tag = f"{Path(scenario).stem}-{uuid.uuid4().hex[:6]}"
+        self.stat = workdir / f"{tag}.csv"
+        self.errf = workdir / f"{tag}.err"
+        self.timeout_s = timeout_s
+        argv = [SIPP] + ([dst] if dst else []) + [
+            "-sf", str(SCEN_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-t", "u1",
+            "-m", str(count), "-l", str(count), "-r", str(rate or count), "-rp", "1000",
+            "-d", str(duration_ms), "-s", service, "-timeout", f"{timeout_s}s",
+            "-timeout_error", "-nostdin", "-trace_stat", "-stf", str(self.stat), "-fd", "1",
+            "-trace_err", "-error_file", str(self.errf)]
+        for k, v in (keys or {}).items():
+            argv += ["-key", k, str(v)]
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+
+    def wait(self) -> dict:
+        """Wait for the end; successful and failed calls from the statistics."""
+        try:
+            out, err = self.proc.communicate(timeout=self.timeout_s + 30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, err = self.proc.communicate()
+        row = {}
+        if self.stat.exists():
+            lines = self.stat.read_text().strip().splitlines()
+            if len(lines) >= 2:
+                row = dict(zip(lines[0].split(";"), lines[-1].split(";")))
+        assert row, f"sipp {self.argv} produced no statistics:\n{out[-2000:]}\n{err[-2000:]}"
+        return {"rc": self.proc.returncode, "successful": int(row.get("SuccessfulCall(C)", 0)),
+                "failed": int(row.get("FailedCall(C)", 0)), "stderr": err}
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.communicate()
+
+
+def fraud_accounts(kam) -> dict:
+    """{account: entry} from sipguard.accounts (numbers as ints)."""
+    out = kam.kamcmd("sipguard.accounts").stdout
+    res = {}
+    for r in leaf_structs(parse_tree(out)):
+        r = {k: _num(v) for k, v in r.items()}
+        if "account" in r:
+            res[str(r["account"])] = r
+    return res
+
+
+def fraud_calls(kam, account: str) -> int:
+    return int(fraud_accounts(kam).get(account, {}).get("calls", 0))
+
+
+def suspensions(kam, account: str | None = None) -> list:
+    out = []
+    for line in kam.log_text().splitlines():
+        m = SUSPEND_RE.search(line)
+        if m and (account is None or m["account"] == account):
+            out.append(m.groupdict())
+    return out
+
+
+def udp_bound(port: int) -> bool:
+    """Whether some socket is bound to UDP `port` on IPv4 (from /proc/net/udp)."""
+    with open("/proc/net/udp") as f:
+        next(f)
+        return any(int(line.split()[1].split(":")[1], 16) == port for line in f)
+
+
+def sipp_callee(scenario: str, workdir: Path, port: int, count: int, duration_ms: int = 0,
+                timeout_s: int = 60) -> Sipp:
+    """A callee sipp on 127.0.0.1:port, returned once its socket is bound."""
+    s = Sipp(scenario, workdir, port=port, count=count, duration_ms=duration_ms,
+             timeout_s=timeout_s)
+    deadline = time.monotonic() + 10
+    while not udp_bound(port):
+        assert s.proc.poll() is None, f"callee sipp exited: {s.proc.communicate()}"
+        assert time.monotonic() < deadline, f"callee sipp did not bind port {port}"
+        time.sleep(0.05)
+    return s

@@ -1,0 +1,711 @@
+/*
+ * sipguard module - toll fraud
+ *
+ *   sipguard_dial_check(account, number)   destination policy + velocity
+ *   sipguard_call_start(account[, limit])  concurrent calls, spend clock
+ *   event_route[sipguard:account-suspended]
+ *   $sipguard(dial_reason|dial_class|call_reason|account|suspend_reason)
+ *   RPC sipguard.accounts, .suspend, .unsuspend, .reload_rules
+ *   statistics sipguard:fraud_denied, fraud_suspended, active_calls
+ *
+ * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
+ * This file finds the values in the SIP message, ties a call to its dialog
+ * (dialog module callbacks, so the count drops however the call ends) and
+ * runs the event route from the timer process.
+ *
+ * This file is part of sipguard; GPL-2.0-or-later.
+ */
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../core/counters.h"
+#include "../../core/dprint.h"
+#include "../../core/fmsg.h"
+#include "../../core/mem/shm_mem.h"
+#include "../../core/mod_fix.h"
+#include "../../core/parser/parse_uri.h"
+#include "../../core/route.h"
+#include "../../core/rpc.h"
+#include "../../core/rpc_lookup.h"
+#include "../../core/ut.h"
+#include "../../modules/dialog/dlg_load.h"
+
+#include "sipguard_mod.h"
+#include "sipguard_fraud.h"
+
+/* sipguard_call_start(): not an initial INVITE with a dialog */
+#define SG_CALL_NO_DIALOG (-7)
+
+#define SG_EVRT_SUSPENDED "sipguard:account-suspended"
+
+/* accounts listed by sipguard.accounts unless told */
+#define SG_ACCOUNTS_DEFAULT 500
+#define SG_ACCOUNTS_MAX 100000
+
+/* dialog callbacks of an admitted call */
+#define SG_DLG_ANSWER (DLGCB_CONFIRMED_NA | DLGCB_CONFIRMED)
+#define SG_DLG_CBS                                                  \
+	(SG_DLG_ANSWER | DLGCB_TERMINATED | DLGCB_FAILED | DLGCB_EXPIRED \
+			| DLGCB_DESTROY)
+
+static sipguard_fraud *_sg_fraud = NULL;
+static struct dlg_binds _sg_dlgb;
+static int _sg_dlg_loaded = 0;
+static int _sg_evrt_suspended = -1;
+
+/* text of the last check in this process, valid for its message only */
+typedef struct sg_last {
+	unsigned int msg_id;
+	int msg_pid;
+	char reason[128];
+} sg_last_t;
+
+static sg_last_t _sg_dial;
+static sg_last_t _sg_call;
+static uint64_t _sg_dial_rate = 0;
+static int _sg_dial_class = 0;
+
+/* the suspension whose event route is running (timer process) */
+static char _sg_ev_account[72];
+static char _sg_ev_reason[8];
+static int _sg_ev_running = 0;
+
+#define SG_FRAUD_SETTER(pname)                              \
+	int sg_fraud_param_##pname(modparam_t type, void *val) \
+	{                                                       \
+		return sg_param_set(#pname, type, val);             \
+	}
+
+SG_FRAUD_SETTER(fraud_rules)
+SG_FRAUD_SETTER(fraud_max_rules)
+SG_FRAUD_SETTER(account_table_size)
+SG_FRAUD_SETTER(intl_prefixes)
+SG_FRAUD_SETTER(home_country_code)
+SG_FRAUD_SETTER(national_prefix)
+SG_FRAUD_SETTER(cpm_warning)
+SG_FRAUD_SETTER(cpm_critical)
+SG_FRAUD_SETTER(spend_warning)
+SG_FRAUD_SETTER(spend_critical)
+SG_FRAUD_SETTER(call_limit)
+SG_FRAUD_SETTER(fraud_state_file)
+
+static void sg_last_reset(sg_last_t *last, sip_msg_t *msg)
+{
+	last->reason[0] = '\0';
+	last->msg_id = msg ? msg->id : 0;
+	last->msg_pid = msg ? msg->pid : 0;
+}
+
+static int sg_last_valid(const sg_last_t *last, sip_msg_t *msg)
+{
+	return msg != NULL && msg->id == last->msg_id && msg->pid == last->msg_pid;
+}
+
+/* ---- dialog ------------------------------------------------------------ */
+
+/* from the fixup of sipguard_call_start() (before the fork), or on first
+ * use from KEMI: only a config that uses it needs the dialog module */
+static int sg_fraud_load_dialog(void)
+{
+	if(_sg_dlg_loaded)
+		return 0;
+	if(load_dlg_api(&_sg_dlgb) != 0) {
+		LM_ERR("sipguard_call_start() needs the dialog module: "
+			   "loadmodule \"dialog.so\"\n");
+		return -1;
+	}
+	_sg_dlg_loaded = 1;
+	return 0;
+}
+
+static void sg_fraud_end(sipguard_call *call, const char *when)
+{
+	sipguard_status st;
+
+	st = sipguard_fraud_call_end(_sg_fraud, call, sipguard_clock_ns(), NULL);
+	if(st == SIPGUARD_ERR_BUSY)
+		LM_WARN("account busy at %s: the call is counted down when its "
+				"dialog is destroyed\n", when);
+	else if(st != SIPGUARD_OK)
+		SG_LOG_STATUS("sipguard_fraud_call_end", st);
+}
+
+static void sg_fraud_dlg_cb(
+		struct dlg_cell *dlg, int type, struct dlg_cb_params *params)
+{
+	sipguard_call *call;
+	sipguard_status st;
+
+	if(_sg_fraud == NULL || params == NULL || params->param == NULL
+			|| *params->param == NULL)
+		return;
+	call = (sipguard_call *)*params->param;
+	if(type & SG_DLG_ANSWER) {
+		st = sipguard_fraud_call_answered(_sg_fraud, call, sipguard_clock_ns());
+		if(st != SIPGUARD_OK)
+			SG_LOG_STATUS("sipguard_fraud_call_answered", st);
+		return;
+	}
+	/* terminated, failed, expired or destroyed: the first one counts */
+	sg_fraud_end(call, "the end of the call");
+}
+
+/* the dialog is gone: last resort for an end no callback saw, then free */
+static void sg_fraud_dlg_free(void *param)
+{
+	if(param == NULL)
+		return;
+	if(_sg_fraud != NULL)
+		sg_fraud_end((sipguard_call *)param, "dialog destruction");
+	shm_free(param);
+}
+
+/* ---- script functions --------------------------------------------------- */
+
+int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
+{
+	sipguard_dial_result res;
+	sipguard_status st;
+
+	sg_last_reset(&_sg_dial, msg);
+	_sg_dial_rate = 0;
+	_sg_dial_class = 0;
+	if(_sg_fraud == NULL)
+		return SIPGUARD_DIAL_UNAVAILABLE;
+	memset(&res, 0, sizeof(res));
+	st = sipguard_fraud_dial_check(_sg_fraud, account->s, (size_t)account->len,
+			number->s, (size_t)number->len, sipguard_clock_ns(), &res,
+			_sg_dial.reason, sizeof(_sg_dial.reason));
+	if(st != SIPGUARD_OK) {
+		SG_LOG_STATUS("sipguard_fraud_dial_check", st);
+		snprintf(_sg_dial.reason, sizeof(_sg_dial.reason), "internal error");
+		return SIPGUARD_DIAL_UNAVAILABLE;
+	}
+	_sg_dial_rate = res.rate;
+	_sg_dial_class = res.class_id;
+	return (int)res.verdict;
+}
+
+int w_sipguard_dial_check(sip_msg_t *msg, char *account, char *number)
+{
+	str a = STR_NULL;
+	str n = STR_NULL;
+
+	if(fixup_get_svalue(msg, (gparam_t *)account, &a) != 0
+			|| fixup_get_svalue(msg, (gparam_t *)number, &n) != 0) {
+		LM_ERR("cannot get the account or the number\n");
+		return SIPGUARD_DIAL_UNAVAILABLE;
+	}
+	return ki_sipguard_dial_check(msg, &a, &n);
+}
+
+/* rate of the call: the dial check's on this message, else the R-URI's */
+static uint64_t sg_fraud_call_rate(sip_msg_t *msg)
+{
+	uint64_t rate = 0;
+	str *user;
+
+	if(sg_last_valid(&_sg_dial, msg))
+		return _sg_dial_rate;
+	if(parse_sip_msg_uri(msg) < 0)
+		return 0;
+	user = &msg->parsed_uri.user;
+	if(user->s != NULL && user->len > 0
+			&& sipguard_fraud_rate(_sg_fraud, user->s, (size_t)user->len, &rate)
+					   != SIPGUARD_OK)
+		rate = 0;
+	return rate;
+}
+
+int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
+{
+	struct dlg_cell *dlg;
+	sipguard_call *call;
+	sipguard_status st;
+	int32_t verdict = SIPGUARD_CALL_UNAVAILABLE;
+	uint64_t rate;
+
+	sg_last_reset(&_sg_call, msg);
+	if(_sg_fraud == NULL || msg == NULL || sg_fraud_load_dialog() < 0)
+		return SIPGUARD_CALL_UNAVAILABLE;
+	if(limit < 0) {
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "negative limit");
+		return SIPGUARD_CALL_UNAVAILABLE;
+	}
+	if(msg->first_line.type != SIP_REQUEST
+			|| msg->first_line.u.request.method_value != METHOD_INVITE) {
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "not an INVITE");
+		return SG_CALL_NO_DIALOG;
+	}
+	dlg = _sg_dlgb.get_dlg(msg);
+	if(dlg == NULL) {
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
+				"no dialog: call dlg_manage() first");
+		return SG_CALL_NO_DIALOG;
+	}
+	rate = sg_fraud_call_rate(msg);
+	call = (sipguard_call *)shm_malloc(sizeof(*call));
+	if(call == NULL) {
+		SHM_MEM_ERROR;
+		_sg_dlgb.release_dlg(dlg);
+		return SIPGUARD_CALL_UNAVAILABLE;
+	}
+	memset(call, 0, sizeof(*call));
+	st = sipguard_fraud_call_start(_sg_fraud, account->s, (size_t)account->len,
+			(uint32_t)limit, rate, sipguard_clock_ns(), call, &verdict,
+			_sg_call.reason, sizeof(_sg_call.reason));
+	if(st != SIPGUARD_OK || verdict != SIPGUARD_CALL_ADMITTED) {
+		if(st != SIPGUARD_OK)
+			SG_LOG_STATUS("sipguard_fraud_call_start", st);
+		shm_free(call);
+		_sg_dlgb.release_dlg(dlg);
+		return st == SIPGUARD_OK ? (int)verdict : SIPGUARD_CALL_UNAVAILABLE;
+	}
+	if(_sg_dlgb.register_dlgcb(
+			   dlg, SG_DLG_CBS, sg_fraud_dlg_cb, call, sg_fraud_dlg_free)
+			!= 0) {
+		LM_ERR("cannot register the dialog callbacks: call not counted\n");
+		sg_fraud_end(call, "registration failure");
+		shm_free(call);
+		_sg_dlgb.release_dlg(dlg);
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "dialog error");
+		return SIPGUARD_CALL_UNAVAILABLE;
+	}
+	_sg_dlgb.release_dlg(dlg);
+	return SIPGUARD_CALL_ADMITTED;
+}
+
+int ki_sipguard_call_start_default(sip_msg_t *msg, str *account)
+{
+	return ki_sipguard_call_start(msg, account, 0);
+}
+
+int w_sipguard_call_start(sip_msg_t *msg, char *account, char *limit)
+{
+	str a = STR_NULL;
+	int l = 0;
+
+	if(fixup_get_svalue(msg, (gparam_t *)account, &a) != 0) {
+		LM_ERR("cannot get the account\n");
+		return SIPGUARD_CALL_UNAVAILABLE;
+	}
+	if(limit != NULL && fixup_get_ivalue(msg, (gparam_t *)limit, &l) != 0) {
+		LM_ERR("cannot get the limit\n");
+		return SIPGUARD_CALL_UNAVAILABLE;
+	}
+	return ki_sipguard_call_start(msg, &a, l);
+}
+
+int sipguard_fixup_call_start(void **param, int param_no)
+{
+	if(param_no == 1) {
+		if(sg_fraud_load_dialog() < 0)
+			return -1;
+		return fixup_spve_null(param, 1);
+	}
+	if(param_no == 2)
+		return fixup_igp_null(param, 1);
+	return 0;
+}
+
+int sipguard_fixup_free_call_start(void **param, int param_no)
+{
+	if(param_no == 1)
+		return fixup_free_spve_null(param, 1);
+	if(param_no == 2)
+		return fixup_free_igp_null(param, 1);
+	return 0;
+}
+
+/* ---- pseudo-variables ---------------------------------------------------- */
+
+static const char *_sg_fraud_pv_names[] = {
+		"dial_reason", "dial_class", "call_reason", "account", "suspend_reason"};
+#define SG_FRAUD_PV_COUNT \
+	(int)(sizeof(_sg_fraud_pv_names) / sizeof(_sg_fraud_pv_names[0]))
+
+int sg_fraud_pv_parse(pv_spec_t *sp, str *in)
+{
+	int i;
+
+	for(i = 0; i < SG_FRAUD_PV_COUNT; i++) {
+		if(in->len == (int)strlen(_sg_fraud_pv_names[i])
+				&& strncmp(in->s, _sg_fraud_pv_names[i], in->len) == 0) {
+			sp->pvp.pvn.type = PV_NAME_INTSTR;
+			sp->pvp.pvn.u.isname.type = 0;
+			sp->pvp.pvn.u.isname.name.n = SG_FRAUD_PV_BASE + i;
+			return 0;
+		}
+	}
+	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
+		   "dial_class, call_reason, account or suspend_reason\n",
+			in->len, in->s);
+	return -1;
+}
+
+int sg_fraud_pv_get(sip_msg_t *msg, pv_param_t *param, pv_value_t *res)
+{
+	switch(param->pvn.u.isname.name.n - SG_FRAUD_PV_BASE) {
+		case 0:
+			if(sg_last_valid(&_sg_dial, msg))
+				return pv_get_strzval(msg, param, res, _sg_dial.reason);
+			break;
+		case 1:
+			if(sg_last_valid(&_sg_dial, msg) && _sg_dial_class != 0)
+				return pv_get_strzval(msg, param, res,
+						(char *)sipguard_fraud_class_name(_sg_dial_class));
+			break;
+		case 2:
+			if(sg_last_valid(&_sg_call, msg))
+				return pv_get_strzval(msg, param, res, _sg_call.reason);
+			break;
+		case 3:
+			if(_sg_ev_running)
+				return pv_get_strzval(msg, param, res, _sg_ev_account);
+			break;
+		case 4:
+			if(_sg_ev_running)
+				return pv_get_strzval(msg, param, res, _sg_ev_reason);
+			break;
+	}
+	return pv_get_strempty(msg, param, res);
+}
+
+/* ---- event route, timer --------------------------------------------------- */
+
+/* run event_route[sipguard:account-suspended] for one suspension */
+static void sg_fraud_event(
+		void *ctx, const char *account, size_t account_len, const char *reason)
+{
+	sip_msg_t *fmsg;
+	int backup_rt;
+
+	if(account_len >= sizeof(_sg_ev_account))
+		account_len = sizeof(_sg_ev_account) - 1;
+	memcpy(_sg_ev_account, account, account_len);
+	_sg_ev_account[account_len] = '\0';
+	snprintf(_sg_ev_reason, sizeof(_sg_ev_reason), "%s", reason ? reason : "");
+	if(_sg_evrt_suspended < 0)
+		return;
+	if(faked_msg_init() < 0) {
+		LM_ERR("cannot make a message for event_route[" SG_EVRT_SUSPENDED
+			   "]\n");
+		return;
+	}
+	fmsg = faked_msg_next();
+	backup_rt = get_route_type();
+	set_route_type(EVENT_ROUTE);
+	_sg_ev_running = 1;
+	run_top_route(event_rt.rlist[_sg_evrt_suspended], fmsg, 0);
+	_sg_ev_running = 0;
+	set_route_type(backup_rt);
+}
+
+void sg_fraud_timer(void)
+{
+	sipguard_status st;
+
+	if(_sg_fraud == NULL)
+		return;
+	st = sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), sg_fraud_event, NULL);
+	if(st != SIPGUARD_OK)
+		SG_LOG_STATUS("sipguard_fraud_tick", st);
+}
+
+/* ---- RPC ------------------------------------------------------------------ */
+
+static int sg_fraud_rpc_ready(rpc_t *rpc, void *c)
+{
+	if(_sg_fraud != NULL)
+		return 1;
+	rpc->fault(c, 500, "sipguard is not initialized");
+	return 0;
+}
+
+/* the account argument; on failure the fault is sent */
+static int sg_fraud_rpc_account(rpc_t *rpc, void *c, str *account)
+{
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return -1;
+	if(rpc->scan(c, ".S", account) < 1 || account->s == NULL
+			|| account->len <= 0) {
+		rpc->fault(c, 400, "account required");
+		return -1;
+	}
+	return 0;
+}
+
+typedef struct sg_accounts_ctx {
+	rpc_t *rpc;
+	void *ah;
+	int limit;
+	int listed;
+	int total;
+	int error;
+} sg_accounts_ctx_t;
+
+static int sg_fraud_rpc_account_entry(void *ctx, const sipguard_account_info *a)
+{
+	sg_accounts_ctx_t *lc = (sg_accounts_ctx_t *)ctx;
+	rpc_t *rpc;
+	void *eh;
+	char spend[32];
+
+	if(lc == NULL || a == NULL)
+		return 1;
+	rpc = lc->rpc;
+	lc->total++;
+	if(lc->listed >= lc->limit)
+		return 0;
+	if(sipguard_fraud_money_text(a->spend, spend, sizeof(spend)) != SIPGUARD_OK)
+		spend[0] = '\0';
+	if(rpc->array_add(lc->ah, "{", &eh) < 0
+			|| rpc->struct_add(eh, "s", "account", a->name) < 0
+			|| rpc->struct_add(eh, "s", "state",
+					   a->suspended ? "suspended" : "active")
+					   < 0
+			|| rpc->struct_add(eh, "s", "reason", a->reason) < 0
+			|| rpc->struct_add(eh, "u", "calls", (unsigned int)a->active) < 0
+			|| rpc->struct_add(eh, "J", "cpm", (unsigned long long)a->cpm) < 0
+			|| rpc->struct_add(eh, "s", "spend_hour", spend) < 0
+			|| rpc->struct_add(eh, "J", "since_ms",
+					   (unsigned long long)a->since_unix_ms)
+					   < 0) {
+		lc->error = 1;
+		return 1;
+	}
+	lc->listed++;
+	return 0;
+}
+
+static const char *sg_fraud_rpc_accounts_doc[] = {
+		"List tracked accounts: state (active/suspended), suspension reason,"
+		" calls up, call attempts in the last minute, spend in the last hour"
+		" incl. calls up, since_ms (suspension time, Unix ms). Optional"
+		" parameter: most accounts listed (default 500, max 100000).",
+		0};
+
+static void sg_fraud_rpc_accounts(rpc_t *rpc, void *c)
+{
+	sg_accounts_ctx_t lc;
+	sipguard_fraud_stats s;
+	sipguard_status st;
+	str arg = STR_NULL;
+	void *th;
+	int max = SG_ACCOUNTS_DEFAULT;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	if(rpc->scan(c, "*.S", &arg) >= 1 && arg.s != NULL && arg.len > 0) {
+		if(str2sint(&arg, &max) != 0 || max < 0 || max > SG_ACCOUNTS_MAX) {
+			rpc->fault(c, 400, "max must be 0..%d", SG_ACCOUNTS_MAX);
+			return;
+		}
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.rpc = rpc;
+	lc.limit = max;
+	if(rpc->add(c, "{", &th) < 0
+			|| rpc->struct_add(th, "[", "accounts", &lc.ah) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	st = sipguard_fraud_list(
+			_sg_fraud, sipguard_clock_ns(), sg_fraud_rpc_account_entry, &lc);
+	if(st != SIPGUARD_OK || lc.error) {
+		rpc->fault(c, 500, "Listing accounts failed: %s",
+				lc.error ? "cannot build the reply" : sipguard_status_message(st));
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	sipguard_fraud_stats_get(_sg_fraud, &s);
+	if(rpc->struct_add(th, "ddJ", "accounts_total", lc.total, "accounts_listed",
+			   lc.listed, "active_calls", (unsigned long long)s.active_calls)
+			< 0)
+		rpc->fault(c, 500, "Internal error creating the reply");
+}
+
+static const char *sg_fraud_rpc_suspend_doc[] = {
+		"Suspend outbound calling of an account now. Parameters: account,"
+		" optional note (logged). Runs event_route[" SG_EVRT_SUSPENDED "]"
+		" within a second.",
+		0};
+
+static void sg_fraud_rpc_suspend(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	str note = STR_NULL;
+	int32_t changed = 0;
+	sipguard_status st;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	if(rpc->scan(c, "*.S", &note) < 1)
+		note.len = 0;
+	st = sipguard_fraud_suspend(_sg_fraud, account.s, (size_t)account.len,
+			sipguard_clock_ns(), &changed);
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, st == SIPGUARD_ERR_INVALID ? 400 : 500, "%s",
+				st == SIPGUARD_ERR_INVALID ? "account name: 1..64 bytes"
+										   : sipguard_status_message(st));
+		return;
+	}
+	if(changed && note.len > 0 && note.s != NULL)
+		LM_NOTICE("sipguard: account %.*s suspended by RPC: %.*s\n",
+				account.len, account.s, note.len, note.s);
+	rpc->rpl_printf(c, changed ? "Ok. %.*s suspended"
+							   : "Ok. %.*s was already suspended",
+			account.len, account.s);
+}
+
+static const char *sg_fraud_rpc_unsuspend_doc[] = {
+		"Lift the suspension of an account; its attempts and spend so far"
+		" are forgiven. Parameter: account.",
+		0};
+
+static void sg_fraud_rpc_unsuspend(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	sipguard_status st;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	st = sipguard_fraud_unsuspend(
+			_sg_fraud, account.s, (size_t)account.len, sipguard_clock_ns());
+	if(st == SIPGUARD_ERR_NOT_FOUND) {
+		rpc->fault(c, 404, "not suspended");
+		return;
+	}
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %.*s unsuspended", account.len, account.s);
+}
+
+static const char *sg_fraud_rpc_reload_doc[] = {
+		"Re-read the fraud_rules file and publish it to every process. On an"
+		" error (file:line) the rules in force stay.",
+		0};
+
+static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
+{
+	char err[512];
+	uint32_t prefixes = 0;
+	uint32_t accounts = 0;
+	sipguard_status st;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	err[0] = '\0';
+	st = sipguard_fraud_reload(
+			_sg_fraud, err, sizeof(err), &prefixes, &accounts);
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("sipguard: rules reload failed, old rules kept: %s\n",
+				err[0] ? err : sipguard_status_message(st));
+		rpc->fault(c, 500, "reload failed, old rules kept: %s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %u prefixes, %u account rules", prefixes, accounts);
+}
+
+/* clang-format off */
+static rpc_export_t sg_fraud_rpc[] = {
+	{"sipguard.accounts", sg_fraud_rpc_accounts, sg_fraud_rpc_accounts_doc, 0},
+	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
+	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
+	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
+	{0, 0, 0, 0}
+};
+/* clang-format on */
+
+/* ---- statistics ---------------------------------------------------------- */
+
+static sipguard_fraud_stats sg_fraud_stats_read(void)
+{
+	sipguard_fraud_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_fraud != NULL
+			&& sipguard_fraud_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+static counter_val_t sg_stat_fraud_denied(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().denied;
+}
+
+static counter_val_t sg_stat_fraud_suspended(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().suspensions;
+}
+
+static counter_val_t sg_stat_active_calls(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().active_calls;
+}
+
+/* clang-format off */
+static stat_export_t sg_fraud_stats[] = {
+	{"fraud_denied", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_denied},
+	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
+	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
+	{0, 0, 0}
+};
+/* clang-format on */
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+int sg_fraud_init(const sipguard_config *cfg)
+{
+	char err[512];
+	sipguard_fraud_settings fs;
+	sipguard_status st;
+
+	err[0] = '\0';
+	st = sipguard_fraud_create(
+			cfg, sipguard_clock_ns(), &_sg_fraud, err, sizeof(err));
+	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("%s\n", err[0] ? err : sipguard_status_message(st));
+		_sg_fraud = NULL;
+		return -1;
+	}
+	if(rpc_register_array(sg_fraud_rpc) != 0) {
+		LM_ERR("cannot register the toll-fraud RPC commands\n");
+		return -1;
+	}
+	if(register_module_stats("sipguard", sg_fraud_stats) != 0) {
+		LM_ERR("cannot register the toll-fraud statistics\n");
+		return -1;
+	}
+	_sg_evrt_suspended = route_lookup(&event_rt, SG_EVRT_SUSPENDED);
+	if(_sg_evrt_suspended >= 0 && event_rt.rlist[_sg_evrt_suspended] == NULL)
+		_sg_evrt_suspended = -1;
+	memset(&fs, 0, sizeof(fs));
+	if(sipguard_fraud_settings_get(_sg_fraud, &fs) == SIPGUARD_OK)
+		LM_INFO("toll fraud: %llu accounts (%llu bytes shared), rules %s, "
+				"suspensions %s, event_route[" SG_EVRT_SUSPENDED "] %s\n",
+				(unsigned long long)fs.account_table_size,
+				(unsigned long long)fs.bytes, fs.has_rules ? "on" : "off",
+				fs.has_state_file ? "saved" : "not saved",
+				_sg_evrt_suspended >= 0 ? "set" : "not set");
+	return 0;
+}
+
+void sg_fraud_destroy(void)
+{
+	if(_sg_fraud == NULL)
+		return;
+	/* saves suspensions that changed since the timer's last save */
+	sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
+	sipguard_fraud_destroy(_sg_fraud);
+	_sg_fraud = NULL;
+}

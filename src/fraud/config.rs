@@ -1,0 +1,184 @@
+//! Toll-fraud parameters. `Config::set` hands over every name it does not
+//! know; errors name the parameter like the others.
+
+use super::money::{parse_money, Money};
+use crate::config::ConfigError;
+use std::path::PathBuf;
+
+fn invalid(param: &'static str, msg: String) -> ConfigError {
+    ConfigError::Invalid { param, msg }
+}
+
+#[derive(Debug, Clone)]
+pub struct FraudConfig {
+    /// The rules file; None: no destination policy (every dial check fails closed).
+    pub rules_file: Option<PathBuf>,
+    pub max_rules: u32,
+    pub account_table_size: u64,
+    /// International access prefixes, longest first.
+    pub intl_prefixes: Vec<Vec<u8>>,
+    /// Country code of national numbers ("" = numbers are matched as dialled).
+    pub home_country_code: Vec<u8>,
+    pub national_prefix: Vec<u8>,
+    /// Call attempts per minute per account; 0 = off.
+    pub cpm_warning: u64,
+    pub cpm_critical: u64,
+    /// Spend per hour per account; 0 = off.
+    pub spend_warning: Money,
+    pub spend_critical: Money,
+    /// Concurrent calls per account when neither the function nor the rules give one; 0 = none.
+    pub call_limit: u32,
+    /// Suspended accounts are saved here and restored at start.
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for FraudConfig {
+    fn default() -> Self {
+        FraudConfig {
+            rules_file: None,
+            max_rules: 4096,
+            account_table_size: 4096,
+            intl_prefixes: vec![b"011".to_vec(), b"00".to_vec()],
+            home_country_code: Vec::new(),
+            national_prefix: b"0".to_vec(),
+            cpm_warning: 0,
+            cpm_critical: 0,
+            spend_warning: Money(0),
+            spend_critical: Money(0),
+            call_limit: 0,
+            state_file: None,
+        }
+    }
+}
+
+pub const MAX_RULES: u32 = 1 << 20;
+
+fn int(param: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
+    match v.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(invalid(param, format!("\"{v}\": expected an integer 0..{max}"))),
+    }
+}
+
+fn digits(param: &'static str, v: &str, max_len: usize) -> Result<Vec<u8>, ConfigError> {
+    if v.len() > max_len || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            param,
+            format!("\"{v}\": expected up to {max_len} digits"),
+        ));
+    }
+    Ok(v.as_bytes().to_vec())
+}
+
+fn path(v: &str) -> Option<PathBuf> {
+    (!v.is_empty()).then(|| PathBuf::from(v))
+}
+
+impl FraudConfig {
+    pub fn set(&mut self, name: &str, v: &str) -> Result<(), ConfigError> {
+        match name {
+            "fraud_rules" => self.rules_file = path(v),
+            "fraud_max_rules" => {
+                let n = int("fraud_max_rules", v, MAX_RULES as u64)?;
+                if n == 0 {
+                    return Err(invalid("fraud_max_rules", format!("\"{v}\": must be at least 1")));
+                }
+                self.max_rules = n as u32;
+            }
+            "account_table_size" => {
+                let n = int("account_table_size", v, 1 << 24)?;
+                if n < 8 {
+                    return Err(invalid(
+                        "account_table_size",
+                        format!("\"{v}\" out of range: expected 8..16777216 accounts"),
+                    ));
+                }
+                self.account_table_size = n;
+            }
+            "intl_prefixes" => {
+                let mut list = Vec::new();
+                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let d = digits("intl_prefixes", p, 8)?;
+                    if !list.contains(&d) {
+                        list.push(d);
+                    }
+                }
+                // Longest first: "011" must win over a shorter "01".
+                list.sort_by_key(|p: &Vec<u8>| std::cmp::Reverse(p.len()));
+                self.intl_prefixes = list;
+            }
+            "home_country_code" => self.home_country_code = digits("home_country_code", v, 4)?,
+            "national_prefix" => self.national_prefix = digits("national_prefix", v, 4)?,
+            "cpm_warning" => self.cpm_warning = int("cpm_warning", v, 1_000_000)?,
+            "cpm_critical" => self.cpm_critical = int("cpm_critical", v, 1_000_000)?,
+            "spend_warning" => {
+                self.spend_warning =
+                    parse_money(v).map_err(|m| invalid("spend_warning", format!("\"{v}\": {m}")))?
+            }
+            "spend_critical" => {
+                self.spend_critical =
+                    parse_money(v).map_err(|m| invalid("spend_critical", format!("\"{v}\": {m}")))?
+            }
+            "call_limit" => self.call_limit = int("call_limit", v, 1_000_000)? as u32,
+            "fraud_state_file" => self.state_file = path(v),
+            _ => return Err(ConfigError::UnknownParam(name.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Checks across parameters.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cpm_warning > 0 && self.cpm_critical > 0 && self.cpm_warning > self.cpm_critical {
+            return Err(invalid(
+                "cpm_warning",
+                format!("{} is above cpm_critical {}", self.cpm_warning, self.cpm_critical),
+            ));
+        }
+        let (w, c) = (self.spend_warning.0, self.spend_critical.0);
+        if w > 0 && c > 0 && w > c {
+            return Err(invalid(
+                "spend_warning",
+                format!(
+                    "{} is above spend_critical {}",
+                    self.spend_warning, self.spend_critical
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let mut c = FraudConfig::default();
+        for (n, v) in [
+            ("intl_prefixes", "+1"),
+            ("home_country_code", "4x"),
+            ("spend_critical", "1.23456"),
+            ("cpm_critical", "-1"),
+            ("account_table_size", "2"),
+            ("fraud_max_rules", "0"),
+        ] {
+            let e = c.set(n, v).unwrap_err().to_string();
+            assert!(e.contains(n) && e.contains(v), "{e}");
+        }
+        assert!(matches!(
+            c.set("nonsense", "1"),
+            Err(ConfigError::UnknownParam(_))
+        ));
+    }
+
+    #[test]
+    fn prefixes_sorted_longest_first() {
+        let mut c = FraudConfig::default();
+        c.set("intl_prefixes", "00, 011,00").unwrap();
+        assert_eq!(c.intl_prefixes, vec![b"011".to_vec(), b"00".to_vec()]);
+        c.set("spend_warning", "20").unwrap();
+        c.set("spend_critical", "10.5").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("spend_warning"));
+    }
+}

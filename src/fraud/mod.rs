@@ -1,0 +1,464 @@
+//! Toll-fraud controls: destination policy by number prefix, per-account
+//! concurrent calls, and real-time velocity (call attempts per minute,
+//! spend per hour) that suspends an account the moment it crosses a
+//! critical threshold.
+//!
+//! Shared state, all mapped before the fork: the published rules
+//! ([`published`]), the account table ([`accounts`]) and a few counters.
+//! The request path (dial check, call start/end) reads the published rules
+//! and takes one account bucket lock; it allocates nothing and reads no
+//! file. The timer process evaluates running exposure every second, hands
+//! suspensions to the host's event route and saves them ([`persist`]).
+
+pub mod accounts;
+pub mod config;
+pub mod ffi;
+pub mod money;
+pub mod number;
+pub mod persist;
+pub mod published;
+pub mod rules;
+
+use crate::keyed::KeyedError;
+use crate::log::{log, Level};
+use crate::shm::{Mapping, Shared};
+use accounts::{Accounts, CallTicket, Crossing, Reason, Start, Thresholds, Verdict, NAME_BYTES};
+use config::FraudConfig;
+use money::Money;
+use published::Published;
+use rules::Class;
+use std::fmt::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A failed save of `fraud_state_file` is retried after this long.
+const SAVE_RETRY_NS: u64 = 60_000_000_000;
+
+/// `sipguard_dial_check` verdicts; never renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum DialVerdict {
+    Allowed = 1,
+    ClassDenied = -1,
+    Suspended = -2,
+    Velocity = -3,
+    NoRule = -4,
+    /// The account's table bucket holds only live accounts: fail closed.
+    TableFull = -5,
+    /// Bad account name, busy, rules mid-reload, internal error: fail closed.
+    Unavailable = -6,
+}
+
+/// `sipguard_call_start` verdicts; never renumbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum StartVerdict {
+    Admitted = 1,
+    LimitReached = -1,
+    Suspended = -2,
+    TableFull = -5,
+    Unavailable = -6,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dial {
+    pub verdict: DialVerdict,
+    pub class: Option<Class>,
+    pub rate: Money,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Counters {
+    denied: AtomicU64,
+    suspensions: AtomicU64,
+    active_calls: AtomicU64,
+    /// Suspension changes, and the count last saved.
+    changes: AtomicU64,
+    saved: AtomicU64,
+    /// When a save last failed (monotonic ns): retried a minute later, not
+    /// every second with an error line each time.
+    save_failed_ns: AtomicU64,
+}
+
+// SAFETY: repr(C) struct of atomics.
+unsafe impl Shared for Counters {}
+
+/// Counters for statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FraudStats {
+    pub denied: u64,
+    pub suspensions: u64,
+    pub active_calls: u64,
+}
+
+/// An account name for a log line: bytes outside printable ASCII as `?`
+/// (names come from SIP headers; a newline must not forge a log line).
+pub struct Printable<'a>(pub &'a [u8]);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in self.0 {
+            f.write_char(if b.is_ascii_graphic() { b as char } else { '?' })?;
+        }
+        Ok(())
+    }
+}
+
+pub struct Fraud {
+    pub cfg: FraudConfig,
+    rules: Published,
+    accounts: Accounts,
+    shared: Mapping,
+}
+
+impl Fraud {
+    /// Map the shared state, load the rules (an error names the file and
+    /// line) and the saved suspensions. Before the fork.
+    pub fn create(cfg: &FraudConfig, now: u64) -> Result<Fraud, String> {
+        cfg.validate().map_err(|e| e.to_string())?;
+        let th = Thresholds {
+            cpm_warning: cfg.cpm_warning,
+            cpm_critical: cfg.cpm_critical,
+            spend_warning: cfg.spend_warning.0,
+            spend_critical: cfg.spend_critical.0,
+        };
+        let fraud = Fraud {
+            cfg: cfg.clone(),
+            rules: Published::create(cfg.max_rules)?,
+            accounts: Accounts::create(cfg.account_table_size, th)?,
+            shared: Mapping::new(std::mem::size_of::<Counters>().max(64))?,
+        };
+        if cfg.rules_file.is_some() {
+            fraud
+                .reload()
+                .map_err(|e| format!("parameter fraud_rules: {e}"))?;
+        }
+        if let Some(path) = &cfg.state_file {
+            match persist::load(&fraud.accounts, path, now) {
+                Ok(n) => log(
+                    Level::Notice,
+                    format_args!(
+                        "sipguard: restored {n} suspended accounts from {}",
+                        path.display()
+                    ),
+                ),
+                Err(e) => log(
+                    Level::Err,
+                    format_args!("sipguard: fraud_state_file ignored: {e}"),
+                ),
+            }
+        }
+        Ok(fraud)
+    }
+
+    fn counters(&self) -> &Counters {
+        self.shared.at(0, 0)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.rules.bytes() + self.accounts.bytes() + self.shared.bytes()
+    }
+
+    pub fn account_capacity(&self) -> u64 {
+        self.accounts.capacity()
+    }
+
+    /// Re-read the rules file and publish it; on error the old rules stay.
+    pub fn reload(&self) -> Result<(usize, usize), String> {
+        let path = self
+            .cfg
+            .rules_file
+            .as_deref()
+            .ok_or("no fraud_rules file is set")?;
+        let set = rules::load(path, self.cfg.max_rules as usize)?;
+        self.rules.publish(&set)?;
+        let counts = (
+            set.prefixes.len(),
+            set.accounts.len() + set.default.is_some() as usize,
+        );
+        log(
+            Level::Notice,
+            format_args!(
+                "sipguard: rules loaded from {}: {} prefixes, {} account rules",
+                path.display(),
+                counts.0,
+                counts.1
+            ),
+        );
+        Ok(counts)
+    }
+
+    fn report(&self, name: &[u8], v: &Verdict) {
+        let name = Printable(name);
+        for c in v.warnings.iter().flatten() {
+            log(
+                Level::Warn,
+                format_args!(
+                    "sipguard: WARNING account={name} reason={} value={} threshold={}",
+                    c.reason.name(),
+                    c.value_text(),
+                    c.threshold_text()
+                ),
+            );
+        }
+        if let Some(c) = v.suspended_now {
+            self.suspended(name, &c);
+        }
+    }
+
+    fn suspended(&self, name: Printable<'_>, c: &Crossing) {
+        let k = self.counters();
+        k.suspensions.fetch_add(1, Relaxed);
+        k.changes.fetch_add(1, Relaxed);
+        log(
+            Level::Warn,
+            format_args!(
+                "sipguard: SUSPEND account={name} reason={} value={} threshold={}",
+                c.reason.name(),
+                c.value_text(),
+                c.threshold_text()
+            ),
+        );
+    }
+
+    /// Whether `account` may call `dialled` now; counts the attempt. The
+    /// reason goes to `why`. Allocates nothing.
+    pub fn dial_check(
+        &self,
+        account: &[u8],
+        dialled: &[u8],
+        now: u64,
+        wall_ms: u64,
+        why: &mut impl Write,
+    ) -> Dial {
+        let d = self.dial(account, dialled, now, wall_ms, why);
+        if d.verdict != DialVerdict::Allowed {
+            self.counters().denied.fetch_add(1, Relaxed);
+        }
+        d
+    }
+
+    fn dial(&self, account: &[u8], dialled: &[u8], now: u64, wall_ms: u64, why: &mut impl Write) -> Dial {
+        let mut out = Dial {
+            verdict: DialVerdict::Unavailable,
+            class: None,
+            rate: Money(0),
+        };
+        if account.is_empty() || account.len() > NAME_BYTES {
+            let _ = write!(why, "bad account name: 1..{NAME_BYTES} bytes");
+            return out;
+        }
+        let number = number::normalize(dialled, &self.cfg);
+        let found = match &number {
+            Ok(n) => self.rules.read(|v| (v.dest(n.digits()), v.account(account))),
+            Err(_) => self.rules.read(|v| (None, v.account(account))),
+        };
+        let Some((dest, perm)) = found else {
+            let _ = why.write_str("rules busy (reloading)");
+            return out;
+        };
+        let v = match self.accounts.attempt(account, now, wall_ms) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = write!(why, "account table {}", keyed_text(e));
+                if e == KeyedError::Full {
+                    out.verdict = DialVerdict::TableFull;
+                }
+                return out;
+            }
+        };
+        self.report(account, &v);
+        out.class = dest.map(|d| d.class);
+        out.rate = dest.map_or(Money(0), |d| d.rate);
+        out.verdict = if v.was_suspended {
+            let _ = why.write_str("account suspended");
+            DialVerdict::Suspended
+        } else if let Some(c) = v.suspended_now {
+            let _ = write!(
+                why,
+                "velocity exceeded: {} {} over {}",
+                c.reason.name(),
+                c.value_text(),
+                c.threshold_text()
+            );
+            DialVerdict::Velocity
+        } else if let Err(e) = number {
+            let _ = why.write_str(e.why());
+            DialVerdict::NoRule
+        } else if let Some(d) = dest {
+            if perm.is_some_and(|p| p.classes & d.class.bit() != 0) {
+                let _ = why.write_str(d.class.name());
+                DialVerdict::Allowed
+            } else {
+                let _ = write!(why, "class {} not permitted", d.class.name());
+                DialVerdict::ClassDenied
+            }
+        } else {
+            let _ = why.write_str("no rule for the number");
+            DialVerdict::NoRule
+        };
+        out
+    }
+
+    /// The rate of the prefix `dialled` matches (0 when none).
+    pub fn rate_of(&self, dialled: &[u8]) -> Money {
+        let Ok(n) = number::normalize(dialled, &self.cfg) else {
+            return Money(0);
+        };
+        self.rules
+            .read(|v| v.dest(n.digits()))
+            .flatten()
+            .map_or(Money(0), |d| d.rate)
+    }
+
+    /// Admit a call of `account`: `limit` from the script (0: the account's
+    /// rule, else `call_limit`). Arms `ticket` on admission.
+    pub fn call_start(
+        &self,
+        account: &[u8],
+        limit: u32,
+        rate: Money,
+        now: u64,
+        ticket: &CallTicket,
+        why: &mut impl Write,
+    ) -> StartVerdict {
+        if account.is_empty() || account.len() > NAME_BYTES {
+            let _ = write!(why, "bad account name: 1..{NAME_BYTES} bytes");
+            return StartVerdict::Unavailable;
+        }
+        let limit = if limit > 0 {
+            limit
+        } else {
+            match self.rules.read(|v| v.account(account)) {
+                Some(Some(p)) if p.limit > 0 => p.limit,
+                _ => self.cfg.call_limit,
+            }
+        };
+        match self.accounts.start(account, limit, rate, now, ticket) {
+            Ok(Start::Admitted { .. }) => {
+                self.counters().active_calls.fetch_add(1, Relaxed);
+                StartVerdict::Admitted
+            }
+            Ok(Start::LimitReached { active, limit }) => {
+                let _ = write!(why, "call limit reached: {active} of {limit} up");
+                StartVerdict::LimitReached
+            }
+            Ok(Start::Suspended) => {
+                let _ = why.write_str("account suspended");
+                StartVerdict::Suspended
+            }
+            Err(e) => {
+                let _ = write!(why, "account table {}", keyed_text(e));
+                match e {
+                    KeyedError::Full => StartVerdict::TableFull,
+                    _ => StartVerdict::Unavailable,
+                }
+            }
+        }
+    }
+
+    pub fn call_answered(&self, ticket: &CallTicket, now: u64) -> Result<(), KeyedError> {
+        self.accounts.answer(ticket, now)
+    }
+
+    /// Ok(true) when this ended the call (it counted down).
+    pub fn call_end(&self, ticket: &CallTicket, now: u64) -> Result<bool, KeyedError> {
+        let ended = self.accounts.end(ticket, now)?;
+        if ended {
+            let c = &self.counters().active_calls;
+            let _ = c.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+        Ok(ended)
+    }
+
+    pub fn suspend(&self, account: &[u8], now: u64, wall_ms: u64) -> Result<bool, KeyedError> {
+        let done = self.accounts.suspend(account, Reason::Rpc, now, wall_ms)?;
+        if done {
+            let c = Crossing {
+                reason: Reason::Rpc,
+                value: 0,
+                threshold: 0,
+            };
+            self.suspended(Printable(account), &c);
+        }
+        Ok(done)
+    }
+
+    pub fn unsuspend(&self, account: &[u8], now: u64) -> Result<(), KeyedError> {
+        self.accounts.unsuspend(account, now)?;
+        self.counters().changes.fetch_add(1, Relaxed);
+        log(
+            Level::Warn,
+            format_args!("sipguard: UNSUSPEND account={} reason=rpc", Printable(account)),
+        );
+        Ok(())
+    }
+
+    /// Timer work, once a second: suspend on running exposure, hand every
+    /// new suspension to `event` (the host's event route), save changes.
+    pub fn tick(&self, now: u64, wall_ms: u64, mut event: impl FnMut(&[u8], Reason)) {
+        let (crossed, pending) = self.accounts.sweep(now, wall_ms);
+        for (name, v) in &crossed {
+            self.report(name, v);
+        }
+        for (name, reason) in &pending {
+            event(name, *reason);
+        }
+        self.save_if_changed(now);
+    }
+
+    /// Write suspensions if they changed since the last save.
+    pub fn save_if_changed(&self, now: u64) {
+        let Some(path) = &self.cfg.state_file else {
+            return;
+        };
+        let k = self.counters();
+        let changes = k.changes.load(Relaxed);
+        let failed = k.save_failed_ns.load(Relaxed);
+        if changes == k.saved.load(Relaxed) || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS) {
+            return;
+        }
+        match persist::save(&self.accounts, path, now) {
+            Ok(_) => {
+                k.saved.store(changes, Relaxed);
+                k.save_failed_ns.store(0, Relaxed);
+            }
+            Err(e) => {
+                k.save_failed_ns.store(now.max(1), Relaxed);
+                log(
+                    Level::Err,
+                    format_args!("sipguard: cannot save fraud_state_file (retried in a minute): {e}"),
+                )
+            }
+        }
+    }
+
+    pub fn list(&self, now: u64, f: impl FnMut(accounts::AccountInfo) -> bool) -> usize {
+        self.accounts.list(now, f)
+    }
+
+    pub fn stats(&self) -> FraudStats {
+        let k = self.counters();
+        FraudStats {
+            denied: k.denied.load(Relaxed),
+            suspensions: k.suspensions.load(Relaxed),
+            active_calls: k.active_calls.load(Relaxed),
+        }
+    }
+
+    /// Calls up, counted over the table (slow: RPC and tests).
+    pub fn active_calls_counted(&self) -> u64 {
+        self.accounts.active_calls()
+    }
+}
+
+fn keyed_text(e: KeyedError) -> &'static str {
+    match e {
+        KeyedError::Full => "full: bucket holds only live accounts",
+        KeyedError::Busy => "busy",
+        KeyedError::NotFound => "has no such account",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,89 @@
+//! One anonymous `MAP_SHARED` mapping of fixed size, made before the fork
+//! and committed at once (it never grows), read through `#[repr(C)]`
+//! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
+
+use std::sync::atomic::AtomicU64;
+
+pub struct Mapping {
+    base: *mut u8,
+    bytes: usize,
+}
+
+// SAFETY: shared memory accessed only through atomics.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+/// Types that may live in the mapping: all-zero is valid, no pointers.
+///
+/// # Safety
+/// The implementor is `#[repr(C)]`, made only of atomics (or arrays of them).
+pub unsafe trait Shared {}
+
+impl Mapping {
+    pub fn new(bytes: usize) -> Result<Mapping, String> {
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "cannot map {bytes} bytes of shared memory: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        for off in (0..bytes).step_by(4096) {
+            // SAFETY: off < bytes, inside the mapping: every page is
+            // committed now, so the mapping never grows after the fork.
+            unsafe { std::ptr::write_volatile((base as *mut u8).add(off), 0) };
+        }
+        Ok(Mapping {
+            base: base.cast(),
+            bytes,
+        })
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The `i`th `T` of an array starting at `offset`.
+    pub fn at<T: Shared>(&self, offset: usize, i: usize) -> &T {
+        let off = offset + i * std::mem::size_of::<T>();
+        assert!(
+            off + std::mem::size_of::<T>() <= self.bytes && off.is_multiple_of(std::mem::align_of::<T>())
+        );
+        // SAFETY: in bounds and aligned (checked); T is valid for any bit
+        // pattern of its atomics, including the mapping's initial zeros.
+        unsafe { &*(self.base.add(off) as *const T) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/bytes are exactly what mmap returned.
+        unsafe { libc::munmap(self.base.cast(), self.bytes) };
+    }
+}
+
+pub fn align64(n: usize) -> usize {
+    (n + 63) & !63
+}
+
+/// Read words back into `out` (`out.len() == N * 8`); allocates nothing.
+pub fn get_bytes<const N: usize>(field: &[AtomicU64; N], out: &mut [u8]) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for (w, chunk) in field.iter().zip(out.chunks_mut(8)) {
+        chunk.copy_from_slice(&w.load(Relaxed).to_le_bytes()[..chunk.len()]);
+    }
+}

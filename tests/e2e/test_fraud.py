@@ -1,0 +1,334 @@
+"""Toll-fraud controls end to end: sipp callers and callees through a real
+Kamailio (tm + dialog) running kamailio-cfg/sipguard-fraud.cfg, the
+example config, with a rules file of the test's."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import sipg
+from conftest import q
+
+RULES = """\
+prefix 1   domestic      0
+prefix 44  international 0
+prefix 449 premium       30
+account default domestic
+account carol   domestic limit=3
+account payer   domestic,premium
+"""
+
+DOMESTIC = "12125550100"
+INTERNATIONAL = ["+442071234567", "00442071234567", "011442071234567"]
+PREMIUM = "449001"
+
+
+def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, cfg=None,
+              **defines):
+    """The example config (or `cfg`) on a free port, calls sent to a callee
+    port of its own."""
+    kam_factory.n += 1
+    name = f"fraud{kam_factory.n}"
+    rules_path = tmp_path / f"{name}-rules.txt"
+    rules_path.write_text(rules)
+    rundir = tmp_path / f"{name}-rundir"
+    rundir.mkdir()
+    callee_port = sipg.free_port()
+    d = {"SG_CALLEE": q(f"sip:127.0.0.1:{callee_port}"), "SG_FRAUD_RULES": q(str(rules_path)),
+         "SG_CHILDREN": "2", "SG_CPM_WARNING": "200", "SG_CPM_CRITICAL": "1000",
+         "SG_SPEND_WARNING": q("0.5"), "SG_SPEND_CRITICAL": q("1")}
+    d.update(defines)
+    k = sipg.Kamailio(cfg=cfg or sipg.FRAUD_CFG, workdir=tmp_path, name=name, defines=d,
+                      extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g"])
+    k.rundir = rundir
+    k.ctl = rundir / "kamailio_ctl"
+    k.no_default_defines = True
+    k.callee_port = callee_port
+    k.rules = rules_path
+    kam_factory.started.append(k)
+    if start:
+        k.start()
+    return k
+
+
+def caller(kam, tmp_path, scenario: str, account: str, number: str, count: int = 1,
+           duration_ms: int = 0) -> sipg.Sipp:
+    # a port of its own: with -p 0 sipp takes 5060, which other tests may hold
+    return sipg.Sipp(scenario, tmp_path, dst=f"127.0.0.1:{kam.port}", port=sipg.free_port(),
+                     count=count, duration_ms=duration_ms, service=number,
+                     keys={"account": account})
+
+
+def call(kam, tmp_path, account: str, number: str, duration_ms: int = 300) -> dict:
+    """One call answered by a callee and hung up by the caller."""
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 1)
+    try:
+        r = caller(kam, tmp_path, "fraud_caller.xml", account, number,
+                   duration_ms=duration_ms).wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    return {"caller": r, "callee": c}
+
+
+def refused(kam, tmp_path, account: str, number: str) -> dict:
+    """One call that must get 403 from the proxy."""
+    return caller(kam, tmp_path, "fraud_caller_refused.xml", account, number).wait()
+
+
+def denials(kam, account: str) -> list:
+    return re.findall(rf"DIAL DENIED account={account} number=(\S+) rc=(-\d) reason=(.*)$",
+                      kam.log_text(), re.M)
+
+
+def poll_calls(kam, account: str, procs, seconds: float = 30) -> list:
+    """Calls up of `account`, sampled while any of procs runs (bounded)."""
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(p.proc.poll() is None for p in procs):
+        seen.append(sipg.fraud_calls(kam, account))
+        time.sleep(0.1)
+    return seen
+
+
+def parallel_calls(kam, tmp_path, callee_scn: str, caller_scn: str, account: str, count: int,
+          callee_ms: int = 0, caller_ms: int = 0, callee_count: int | None = None) -> tuple:
+    """`count` parallel calls of `account` to a callee: (calls up seen while
+    they ran, caller result, callee result)."""
+    callee = sipg.sipp_callee(callee_scn, tmp_path, kam.callee_port,
+                              count if callee_count is None else callee_count,
+                              duration_ms=callee_ms)
+    try:
+        callers = caller(kam, tmp_path, caller_scn, account, DOMESTIC, count=count,
+                         duration_ms=caller_ms)
+        seen = poll_calls(kam, account, [callers, callee])
+        return seen, callers.wait(), callee.wait()
+    finally:
+        callee.kill()
+
+
+def assert_no_calls_up(kam, account: str):
+    assert sipg.fraud_calls(kam, account) == 0, sipg.fraud_accounts(kam)
+    assert kam.stats()["active_calls"] == 0
+
+
+def test_international_refused_in_every_dialled_form(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path)
+    for number in INTERNATIONAL:
+        r = refused(kam, tmp_path, "dora", number)
+        assert r["successful"] == 1 and r["failed"] == 0, (number, r)
+    got = denials(kam, "dora")
+    assert [(n, rc) for n, rc, _ in got] == [(n, "-1") for n in INTERNATIONAL], got
+    assert all(why == "class international not permitted" for _, _, why in got), got
+    ok = call(kam, tmp_path, "dora", DOMESTIC)
+    assert ok["caller"]["successful"] == 1 and ok["callee"]["successful"] == 1, ok
+    assert kam.stats()["fraud_denied"] == 3
+    assert_no_calls_up(kam, "dora")
+
+
+def test_concurrency_limit_holds_under_parallel_calls(kam_factory, tmp_path):
+    """carol may have 3 calls up: of 8 parallel calls 3 are connected, 5
+    refused with 486, and the count is 0 once the callers hang up."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    seen, r, c = parallel_calls(kam, tmp_path, "fraud_callee.xml", "fraud_caller.xml", "carol",
+                                8, caller_ms=3000, callee_count=3)
+    assert max(seen) == 3, seen
+    assert (r["successful"], r["failed"]) == (3, 5), r
+    assert c["successful"] == 3, c
+    refusals = re.findall(r"CALL REFUSED account=carol rc=(-\d)", kam.log_text())
+    assert refusals == ["-1"] * 5, refusals
+    assert_no_calls_up(kam, "carol")
+
+
+@pytest.mark.parametrize("callee_scn,callee_ms,caller_scn,caller_ms,account", [
+    ("fraud_callee_bye.xml", 2000, "fraud_caller_waits.xml", 0, "erin"),
+    ("fraud_callee_ring.xml", 0, "fraud_caller_cancel.xml", 2000, "frank"),
+], ids=["bye-from-callee", "cancel"])
+def test_count_returns_to_zero(kam_factory, tmp_path, callee_scn, callee_ms, caller_scn,
+                               caller_ms, account):
+    """Three calls counted while up (answered, or ringing before CANCEL),
+    none once the callee hung up or the caller cancelled. (BYE from the
+    caller: test_concurrency_limit_holds_under_parallel_calls.)"""
+    kam = fraud_kam(kam_factory, tmp_path)
+    seen, r, c = parallel_calls(kam, tmp_path, callee_scn, caller_scn, account, 3,
+                                callee_ms=callee_ms, caller_ms=caller_ms)
+    assert max(seen) == 3, seen
+    assert r["successful"] == 3 and c["successful"] == 3, (r, c)
+    assert_no_calls_up(kam, account)
+
+
+@pytest.mark.parametrize("callee_scn,account,defines", [
+    ("fraud_callee_busy.xml", "iris", {}),
+    ("fraud_callee_ring.xml", "lena", {"SG_FR_INV_TIMER": "2000"}),
+], ids=["486-from-callee", "no-answer-408"])
+def test_count_returns_to_zero_when_the_call_fails(kam_factory, tmp_path, callee_scn, account,
+                                                   defines):
+    """Admitted calls that fail: the callee refuses them with 486, or nobody
+    answers and tm gives up after fr_inv_timer (2 s), cancels the callee and
+    answers 408. Counted while ringing, not after."""
+    kam = fraud_kam(kam_factory, tmp_path, **defines)
+    seen, r, c = parallel_calls(kam, tmp_path, callee_scn, "fraud_caller.xml", account, 2)
+    assert max(seen) >= 1, seen
+    assert (r["failed"], c["successful"]) == (2, 2), (r, c)
+    assert f"CALL REFUSED account={account}" not in kam.log_text()
+    assert_no_calls_up(kam, account)
+
+
+def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
+    """Calls outliving the dialog timeout (2 s) stop counting when their
+    dialogs expire, while the endpoints still hold them up."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_DLG_TIMEOUT="2")
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "jack", DOMESTIC, count=2,
+                         duration_ms=8000)
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 2, timeout=10, what="2 calls up")
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 0, timeout=10,
+                     what="the count to drop on dialog expiry")
+        assert callers.proc.poll() is None, "the calls ended before their dialogs expired"
+        r = callers.wait()
+        callee.wait()
+    finally:
+        callee.kill()
+    assert r["successful"] == 2, r
+    assert_no_calls_up(kam, "jack")
+
+
+def test_premium_burst_suspends_while_calls_are_up(kam_factory, tmp_path):
+    """Three premium calls at 30/min cross spend_critical (1 per hour) a
+    second after the answer: the account is suspended, and the event route
+    run, while the calls are still up. Unsuspend by RPC restores service."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 3)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "payer", PREMIUM, count=3,
+                         duration_ms=8000)
+        s = kam.wait_log(lambda: sipg.suspensions(kam, "payer"), timeout=15,
+                         what="SUSPEND account=payer")
+        up_at_suspension = sipg.fraud_calls(kam, "payer")
+        assert callers.proc.poll() is None, "the calls had ended before the suspension"
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert up_at_suspension > 0
+    assert len(s) == 1 and s[0]["reason"] == "spend", s
+    assert float(s[0]["value"]) > float(s[0]["threshold"]) == 1.0, s
+    kam.wait_log(lambda: re.search(r"PAGE account=payer suspended reason=spend", kam.log_text()),
+                 timeout=5, what="event_route[sipguard:account-suspended]")
+    assert r["successful"] == 3 and c["successful"] == 3, (r, c)
+    assert_no_calls_up(kam, "payer")
+    acct = sipg.fraud_accounts(kam)["payer"]
+    assert (acct["state"], acct["reason"]) == ("suspended", "spend"), acct
+    assert kam.stats()["fraud_suspended"] == 1
+
+    r = refused(kam, tmp_path, "payer", DOMESTIC)
+    assert r["successful"] == 1, r
+    assert denials(kam, "payer")[-1][1:] == ("-2", "account suspended")
+
+    out = kam.kamcmd("sipguard.unsuspend", "payer").stdout
+    assert "payer unsuspended" in out, out
+    kam.wait_log(lambda: "sipguard: UNSUSPEND account=payer reason=rpc" in kam.log_text(),
+                 what="UNSUSPEND line")
+    ok = call(kam, tmp_path, "payer", DOMESTIC)
+    assert ok["caller"]["successful"] == 1 and ok["callee"]["successful"] == 1, ok
+    assert sipg.fraud_accounts(kam)["payer"]["state"] == "active"
+
+
+def test_rules_reload_by_rpc(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path)
+    assert refused(kam, tmp_path, "gina", INTERNATIONAL[0])["successful"] == 1
+    kam.rules.write_text(RULES + "account gina domestic,international\n")
+    out = kam.kamcmd("sipguard.reload_rules").stdout
+    assert "Ok. 3 prefixes, 4 account rules" in out, out
+    ok = call(kam, tmp_path, "gina", INTERNATIONAL[1])
+    assert ok["caller"]["successful"] == 1 and ok["callee"]["successful"] == 1, ok
+
+    kam.rules.write_text(RULES + "account gina domestic,intl\n")
+    bad = kam.kamcmd("sipguard.reload_rules").stdout
+    assert bad.startswith("error: 500 - reload failed, old rules kept:"), bad
+    assert f"{kam.rules}:7: unknown class \"intl\"" in bad, bad
+    # the old rules stay in force
+    ok = call(kam, tmp_path, "gina", INTERNATIONAL[2])
+    assert ok["caller"]["successful"] == 1, ok
+
+
+def test_suspensions_survive_a_restart(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path)
+    assert "hank suspended" in kam.kamcmd("sipguard.suspend", "hank", "test").stdout
+    kam.wait_log(lambda: re.search(r"PAGE account=hank suspended reason=rpc", kam.log_text()),
+                 what="event route of an RPC suspension")
+    assert kam.stop() == 0
+    kam.start()
+    acct = sipg.fraud_accounts(kam)["hank"]
+    assert (acct["state"], acct["reason"]) == ("suspended", "rpc"), acct
+    assert refused(kam, tmp_path, "hank", DOMESTIC)["successful"] == 1
+    assert denials(kam, "hank")[-1][1] == "-2"
+
+
+def test_a_bad_rules_line_refuses_to_start(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path, rules=RULES + "prefix 33 international\n",
+                    start=False)
+    failed, out = sipg.start_fails(kam)
+    assert failed, out[-3000:]
+    assert f"parameter fraud_rules: {kam.rules}:7: expected: prefix" in out, out[-3000:]
+
+
+def test_attempts_per_minute_suspend(kam_factory, tmp_path):
+    """cpm_critical=3: the fourth attempt in a minute is refused as velocity
+    (-3) and suspends the account; the event route runs."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_CPM_WARNING="2", SG_CPM_CRITICAL="3")
+    for number in INTERNATIONAL + [DOMESTIC, DOMESTIC]:
+        assert refused(kam, tmp_path, "kate", number)["successful"] == 1, number
+    assert [rc for _, rc, _ in denials(kam, "kate")] == ["-1", "-1", "-1", "-3", "-2"]
+    assert "sipguard: WARNING account=kate reason=cpm value=3 threshold=2" in kam.log_text()
+    s = sipg.suspensions(kam, "kate")
+    assert [(x["reason"], x["value"], x["threshold"]) for x in s] == [("cpm", "4", "3")], s
+    kam.wait_log(lambda: re.search(r"PAGE account=kate suspended reason=cpm", kam.log_text()),
+                 what="event_route[sipguard:account-suspended]")
+
+
+def test_call_start_without_the_dialog_module_refuses_to_start(kam_factory, tmp_path):
+    text = sipg.FRAUD_CFG.read_text()
+    text = text.replace('loadmodule "dialog.so"\n', "").replace(
+        'modparam("dialog", "default_timeout", SG_DLG_TIMEOUT)\n', "").replace(
+        "dlg_manage();", "")
+    cfg = tmp_path / "no-dialog.cfg"
+    cfg.write_text(text)
+    kam = fraud_kam(kam_factory, tmp_path, cfg=cfg, start=False)
+    failed, out = sipg.start_fails(kam)
+    assert failed, out[-3000:]
+    assert "sipguard_call_start() needs the dialog module" in out, out[-3000:]
+
+
+FRAUD_BAD = [
+    ("intl_prefixes", '"00,+1"'),
+    ("home_country_code", '"4x"'),
+    ("cpm_critical", '"-1"'),
+    ("spend_critical", '"1.23456"'),
+    ("account_table_size", "2"),
+    ("fraud_max_rules", "0"),
+    ("call_limit", '"many"'),
+]
+
+
+@pytest.mark.parametrize("param", FRAUD_BAD, ids=[f"{n}={v.strip(chr(34))}" for n, v in FRAUD_BAD])
+def test_bad_fraud_modparam_refused(kam_factory, param):
+    """Checked when set: `kamailio -c` fails with the parameter named."""
+    name, value = param
+    kam = kam_factory(name="badfraud", start=False,
+                      extra=f'modparam("sipguard", "{name}", {value})')
+    r = kam.check()
+    out = (r.stdout + r.stderr).replace(str(kam.cfg), "<cfg>")
+    assert r.returncode != 0, f"kamailio -c accepted {name}={value}:\n{out[-3000:]}"
+    assert re.search(rf"ERROR: sipguard .*invalid modparam: parameter {name}: ", out), out[-3000:]
+
+
+def test_warning_above_critical_refuses_to_start(kam_factory, tmp_path):
+    kam = fraud_kam(kam_factory, tmp_path, start=False, SG_CPM_WARNING="70",
+                    SG_CPM_CRITICAL="60")
+    failed, out = sipg.start_fails(kam)
+    assert failed, out[-3000:]
+    assert "parameter cpm_warning: 70 is above cpm_critical 60" in out, out[-3000:]
