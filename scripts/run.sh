@@ -3,12 +3,17 @@
 # the foreground, logging to stderr. The module is loaded from build/ (no
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
-#   scripts/run.sh [tls] [extra kamailio options]
+#   scripts/run.sh [tls|auth|fraud] [extra kamailio options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
 # too, with a self-signed certificate that scripts/gen-cert.sh writes to
-# build/run/tls/ if missing.
+# build/run/tls/ if missing. With "auth" it runs kamailio-cfg/sipguard-auth.cfg:
+# digest authentication over a small subscriber table, registrar, and the
+# defences against extension scans and password guessing. With "fraud" it
+# runs kamailio-cfg/sipguard-fraud.cfg (tm + dialog, destination rules from
+# kamailio-cfg/fraud-rules.txt, calls relayed to SG_CALLEE, by default
+# sip:127.0.0.1:5080).
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
@@ -17,7 +22,7 @@
 #   SIPGUARD_PORT         SIP port, UDP and TCP    (5060)
 #   SIPGUARD_CFG          configuration file       (kamailio-cfg/sipguard.cfg,
 #                         kamailio-cfg/sipguard-tls.cfg with tls)
-#   SIPGUARD_CONFIG       "tls": as the first argument "tls"
+#   SIPGUARD_CONFIG       "tls", "auth" or "fraud": as the first argument
 #   SIPGUARD_TLS_PORT     SIP port, TLS (with tls) (5061)
 #   SIPGUARD_TLS_DIR      certificate directory    (RUNDIR/tls)
 # While it runs:
@@ -28,14 +33,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
-if [ "${1:-}" = tls ]; then
-	MODE=tls
+case ${1:-} in
+tls | auth | fraud)
+	MODE=$1
 	shift
-fi
+	;;
+esac
 case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
-tls) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-tls.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls or nothing)" >&2; exit 2 ;;
+tls | auth | fraud) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
@@ -69,6 +76,10 @@ if [ "$MODE" = tls ]; then
 	bash "$ROOT/scripts/gen-cert.sh" "$TLS_DIR"
 	args+=(--substdef="!SG_TLS_DIR!$TLS_DIR!g" -A "SG_TLS_PORT=$TLS_PORT")
 	listening+=", 127.0.0.1:$TLS_PORT and [::1]:$TLS_PORT (tls)"
+fi
+
+if [ "$MODE" = fraud ]; then
+	args+=(-A "SG_FRAUD_RULES=\"$ROOT/kamailio-cfg/fraud-rules.txt\"")
 fi
 
 "$KAMAILIO" -c "${args[@]}" "$@" >/dev/null 2>"$RUNDIR/check.log" || {

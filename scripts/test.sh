@@ -53,7 +53,7 @@ c_pass=0 c_fail=0 c_ign=0
 while read -r p f i; do
 	c_pass=$((c_pass + p)) c_fail=$((c_fail + f)) c_ign=$((c_ign + i))
 done < <(sed -n -e 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' \
-	-e 's/^multiprocess: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2 0/p' "$LOGDIR/cargo.log")
+	-e 's/^[a-z_]*multiprocess: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2 0/p' "$LOGDIR/cargo.log")
 echo "cargo test: ${c_pass} passed, ${c_fail} failed, ${c_ign} ignored (exit ${cargo_rc})"
 [ "$cargo_rc" -eq 0 ] || [ "$c_fail" -gt 0 ] || c_fail=1   # crashed or did not build
 
