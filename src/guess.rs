@@ -21,7 +21,7 @@ use crate::keyed::{load_name, store_name, Entry, KeyedTable};
 use crate::log::{log, Level};
 use crate::region::Region;
 use crate::sipmsg::{cseq_parts, digest_username, header_param, name_addr_user_host};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 fn secs(now_ns: u64) -> u32 {
     (now_ns / NS_PER_SEC).min(u32::MAX as u64 - 1) as u32 + 1
@@ -36,10 +36,17 @@ fn within(start: u32, now: u32, window: u32) -> bool {
     start != 0 && now.wrapping_sub(start) < window
 }
 
+/// Distinct user names remembered per source and window; `enum_threshold`
+/// is at most one less, so crossing it is always seen.
+pub const ENUM_NAMES: usize = 40;
+
 /// What one source does.
 #[repr(C)]
 pub struct SourceEntry {
-    enum_bits: [AtomicU64; 2],
+    /// Fingerprints (16-bit hashes) of the distinct user names targeted in
+    /// the current window: an exact set up to `ENUM_NAMES`.
+    enum_names: [AtomicU16; ENUM_NAMES],
+    enum_count: AtomicU32,
     enum_start: AtomicU32,
     fail_start: AtomicU32,
     fails: AtomicU32,
@@ -51,8 +58,10 @@ pub struct SourceEntry {
 
 impl Entry for SourceEntry {
     fn clear(&self) {
-        self.enum_bits[0].store(0, Relaxed);
-        self.enum_bits[1].store(0, Relaxed);
+        for n in &self.enum_names {
+            n.store(0, Relaxed);
+        }
+        self.enum_count.store(0, Relaxed);
         self.enum_start.store(0, Relaxed);
         self.fail_start.store(0, Relaxed);
         self.fails.store(0, Relaxed);
@@ -296,7 +305,7 @@ impl Region {
         if user.is_empty() || !cfg.normalizes_method(req.method) {
             return Finding::Clean;
         }
-        let bit = (g.sources.name_key(user)[0] % 128) as usize;
+        let name = g.sources.name_key(user)[0] as u16;
         let (now_s, window, trust) = (secs(now), secs_of(cfg.enum_window_ns), secs_of(cfg.auth_trust_ns));
         let targets = g.sources.with(src, now, true, |s, _| {
             if within(s.auth_ok.load(Relaxed), now_s, trust) {
@@ -304,11 +313,15 @@ impl Region {
             }
             if !within(s.enum_start.load(Relaxed), now_s, window) {
                 s.enum_start.store(now_s, Relaxed);
-                s.enum_bits[0].store(0, Relaxed);
-                s.enum_bits[1].store(0, Relaxed);
+                s.enum_count.store(0, Relaxed);
             }
-            s.enum_bits[bit / 64].fetch_or(1 << (bit % 64), Relaxed);
-            s.enum_bits[0].load(Relaxed).count_ones() + s.enum_bits[1].load(Relaxed).count_ones()
+            let n = (s.enum_count.load(Relaxed) as usize).min(ENUM_NAMES);
+            if n < ENUM_NAMES && !s.enum_names[..n].iter().any(|x| x.load(Relaxed) == name) {
+                s.enum_names[n].store(name, Relaxed);
+                s.enum_count.store(n as u32 + 1, Relaxed);
+                return n as u32 + 1;
+            }
+            n as u32
         });
         match targets {
             Ok(n) if u64::from(n) > cfg.enum_threshold => {
@@ -413,12 +426,13 @@ impl Region {
         allowed
     }
 
-    /// A reply leaves for the request of transaction `key`: a 401/407/403 to
-    /// a request that carried credentials is one failure (once). Returns
+    /// A reply leaves for the request of transaction `key`; `failure`: it
+    /// goes out as a 401/407/403 (as sent, or as rewritten unless the
+    /// request was authenticated). To a request that carried credentials
+    /// and was not authenticated, that is one failure (once). Returns
     /// whether the request was authenticated (its reply is left alone).
-    pub fn guess_reply(&self, key: [u64; 2], code: u16, now: u64) -> bool {
+    pub fn guess_reply(&self, key: [u64; 2], failure: bool, now: u64) -> bool {
         let g = self.guess();
-        let failure = matches!(code, 401 | 403 | 407);
         let seen = g.txns.with(key, now, false, |t, _| {
             let flags = t.flags.load(Relaxed);
             let count =
@@ -652,8 +666,8 @@ mod tests {
                 break;
             }
         }
-        // More than 5 distinct names; bit collisions can only delay it.
-        assert!(matches!(found, Some(5..=9)), "{found:?}");
+        // The 6th distinct name is one more than 5.
+        assert_eq!(found, Some(5));
     }
 
     #[test]
@@ -690,6 +704,27 @@ mod tests {
         r.guess_request(&[127, 0, 0, 30], &q, 1);
         r.reply_out(&reply_401("plain"), &SRC, 2, &mut out);
         assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+    }
+
+    #[test]
+    fn a_guess_at_a_missing_user_counts_like_one_at_an_existing_user() {
+        // Its 404 leaves as a 401: counting only real 401s would make the
+        // ban itself tell which users exist.
+        let r = small_region(|c| c.guess.auth_maxretry = 2);
+        let creds = b"Digest username=\"9001\"";
+        let mut out = [0u8; 2048];
+        for i in 0..2 {
+            let cid = format!("m{i}");
+            r.guess_request(&SRC, &register("<sip:9001@example.org>", &cid, creds), 1);
+            let reply = String::from_utf8(reply_401(&cid))
+                .unwrap()
+                .replace("401 Unauthorized", "404 Not Found");
+            assert!(matches!(
+                r.reply_out(reply.as_bytes(), &SRC, 2, &mut out),
+                Outcome::Rewritten(_)
+            ));
+        }
+        assert!(r.drop_check(&SRC, 3).unwrap());
     }
 
     #[test]

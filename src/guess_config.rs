@@ -10,8 +10,8 @@ use crate::sipmsg::Patterns;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
-/// Enumeration targets are remembered as bits of a 128-bit set per source.
-pub const MAX_ENUM_THRESHOLD: u64 = 64;
+/// Enumeration targets are remembered exactly, up to `ENUM_NAMES` per source.
+pub const MAX_ENUM_THRESHOLD: u64 = crate::guess::ENUM_NAMES as u64 - 1;
 
 #[derive(Debug, Clone)]
 pub struct GuessConfig {
@@ -238,7 +238,7 @@ mod tests {
             ("normalize_methods", "INVITE,ACK"),
             ("challenge_qop", "auth-conf"),
             ("challenge_nonce_bytes", "30"),
-            ("enum_threshold", "65"),
+            ("enum_threshold", "40"),
             ("enum_threshold", "0"),
             ("auth_maxretry", "0"),
             ("user_table_size", "10"),

@@ -146,12 +146,15 @@ impl Region {
                 _ => {}
             }
         }
-        // A stale-nonce challenge follows right credentials: no failure.
-        let counted_code = if stale { 0 } else { code };
-        let authenticated = self.guess_reply(self.guess.txn_key(call_id, cseq, from), counted_code, now);
         let method = cseq_parts(cseq).1;
         let trusted_peer = address_bits(dst).is_some_and(|b| self.allowlisted(b));
-        if !leaky || authenticated || trusted_peer || !cfg.normalizes_method(method) {
+        let rewrite = leaky && !trusted_peer && cfg.normalizes_method(method);
+        // What the client sees decides: a rewritten 404 is a 401 too, or
+        // the ban itself would tell existing users from missing ones. A
+        // stale-nonce challenge is no failure: the password was not looked at.
+        let failure = (matches!(code, 401 | 403 | 407) && !stale) || rewrite;
+        let authenticated = self.guess_reply(self.guess.txn_key(call_id, cseq, from), failure, now);
+        if !rewrite || authenticated {
             return Outcome::Unchanged;
         }
         let register = method.eq_ignore_ascii_case(b"REGISTER");
