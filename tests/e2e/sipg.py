@@ -34,7 +34,8 @@ KAM_SYS_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
 # One BAN / UNBAN line as the contract gives it (after Kamailio's own prefix).
 BAN_RE = re.compile(
-    r"sipguard: BAN src=(?P<src>\S+) key=(?P<key>\S+) reason=(?P<reason>flood|manual|restored)"
+    r"sipguard: BAN src=(?P<src>\S+) key=(?P<key>\S+)"
+    r" reason=(?P<reason>flood|manual|restored|scanner|enumeration|auth)"
     r" duration=(?P<duration>\d+|permanent) offences=(?P<offences>\d+)\s*$"
 )
 UNBAN_RE = re.compile(r"sipguard: UNBAN key=(?P<key>\S+) reason=(?P<reason>expired|rpc)\s*$")
