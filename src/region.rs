@@ -19,6 +19,7 @@ use crate::clock::clock_ns;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::guess::Guess;
+use crate::shm::Mapping;
 use crate::table::{Slot, SLOTS_PER_BUCKET};
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -77,7 +78,8 @@ impl Layout {
 /// Process-local handle: where the mapping is, and the (read-only) config.
 /// Children inherit it through fork together with the mapping.
 pub struct Region {
-    base: *mut u8,
+    /// Owns the mapping; unmapped on drop.
+    map: Mapping,
     layout: Layout,
     pub cfg: Config,
     /// The guessing defences' tables (their own mappings, also pre-fork).
@@ -108,46 +110,16 @@ impl Region {
     pub fn create(cfg: &Config) -> Result<Region, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         let layout = Layout::for_entries(cfg.table_size);
-        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                layout.bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!(
-                "cannot map {} bytes of shared memory for table_size {}: {}",
-                layout.bytes,
-                cfg.table_size,
-                std::io::Error::last_os_error()
-            ));
-        }
-        let guess = match Guess::create(cfg) {
-            Ok(g) => g,
-            Err(e) => {
-                // SAFETY: base/bytes are exactly what mmap returned.
-                unsafe { libc::munmap(base, layout.bytes) };
-                return Err(e);
-            }
-        };
+        // Committed at once: memory use is fixed from the start. Zero-filled:
+        // all locks free, all slots empty.
+        let map = Mapping::new(layout.bytes).map_err(|e| format!("{e} (table_size {})", cfg.table_size))?;
+        let guess = Guess::create(cfg)?;
         let region = Region {
-            base: base.cast(),
+            map,
             layout,
             cfg: cfg.clone(),
             guess,
         };
-        // The mapping is zero-filled: all locks free, all slots empty. Touch
-        // every page so the memory is committed up front.
-        let page = 4096;
-        for off in (0..layout.bytes).step_by(page) {
-            // SAFETY: off < bytes, inside the mapping.
-            unsafe { std::ptr::write_volatile(region.base.add(off), 0) };
-        }
         let h = region.header();
         let seed = random_seed();
         h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
@@ -164,7 +136,7 @@ impl Region {
 
     pub fn header(&self) -> &Header {
         // SAFETY: the header is at offset 0 of a live, aligned mapping.
-        unsafe { &*(self.base as *const Header) }
+        unsafe { &*(self.map.base() as *const Header) }
     }
 
     /// Refuse a region whose header does not describe this layout.
@@ -207,8 +179,9 @@ impl Region {
         // SAFETY: offsets come from `layout`, which sized the mapping; the
         // types are repr(C) atomics, valid for any bit pattern incl. zero.
         unsafe {
-            let lock = &*(self.base.add(self.layout.locks_offset) as *const AtomicU32).add(i);
-            let slots = &*(self.base.add(self.layout.slots_offset) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
+            let lock = &*(self.map.base().add(self.layout.locks_offset) as *const AtomicU32).add(i);
+            let slots =
+                &*(self.map.base().add(self.layout.slots_offset) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
             (lock, slots)
         }
     }
@@ -223,13 +196,6 @@ pub fn small_region(f: impl FnOnce(&mut Config)) -> Region {
     };
     f(&mut cfg);
     Region::create(&cfg).unwrap()
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: base/bytes are exactly what mmap returned.
-        unsafe { libc::munmap(self.base.cast(), self.layout.bytes) };
-    }
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ class Dialog:
     cseq: int = 0
 
 
-class SipClient:
+class SipClient(sipg._SocketOwner):
     """UDP client bound to (src, port 0 or given) that sends one request and
     waits for its final reply (1xx skipped; replies of other transactions
     ignored)."""
@@ -107,15 +107,6 @@ class SipClient:
         self.sock.bind((src, sport))
         self.sport = self.sock.getsockname()[1]
         self.sent = 0
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
     def build(self, method: str, ruri: str, from_uri: str, to_uri: str, dlg: Dialog,
               auth: tuple | None = None, expires: int | None = None,

@@ -805,6 +805,20 @@ def sipp_options(dst: str, dport: int, src: str, count: int, rate: int, workdir:
             "stdout": r.stdout, "stderr": r.stderr}
 
 
+def start_example(factory, tmp_path: Path, cfg: Path, **defines) -> "Kamailio":
+    """Start an example config of kamailio-cfg/ as shipped: its own
+    defaults, only SG_RUNDIR (and `defines`) given; `factory` stops it."""
+    rundir = tmp_path / "example-run"
+    k = Kamailio(cfg=cfg, workdir=tmp_path, name="example", defines=defines,
+                 extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g"])
+    k.rundir = rundir
+    rundir.mkdir(exist_ok=True)
+    k.ctl = rundir / "kamailio_ctl"
+    k.no_default_defines = True
+    factory.started.append(k)
+    return k.start()
+
+
 def kill_all():
     for k in list(_ALL):
         try:

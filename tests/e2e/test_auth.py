@@ -445,15 +445,7 @@ def test_example_config(kam_factory, tmp_path):
     moved): a phone registers (200) and a wrong password gets 401; replies
     for an existing and a missing user are the same challenge; svwar is
     banned as a scanner; sipguard.users answers."""
-    rundir = tmp_path / "example-run"
-    k = sipg.Kamailio(cfg=at.EXAMPLE_CFG, workdir=tmp_path, name="example",
-                      extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g"])
-    k.rundir = rundir
-    rundir.mkdir(exist_ok=True)
-    k.ctl = rundir / "kamailio_ctl"
-    k.no_default_defines = True
-    kam_factory.started.append(k)
-    k.start()
+    k = sipg.start_example(kam_factory, tmp_path, at.EXAMPLE_CFG)
     assert at.register("127.0.0.80", k.port, "1001", at.USERS["1001"]) == [401, 200]
     assert at.register("127.0.0.81", k.port, "1002", "wrong") == [401, 401]
     with at.SipClient("127.0.0.82", k.port) as c:

@@ -125,16 +125,8 @@ def test_bundled_config_passes_check(module_built, cfg, tmp_path):
 
 
 def example(kam_factory, tmp_path, **defines):
-    rundir = tmp_path / "example-run"
-    k = sipg.Kamailio(cfg=sipg.REPO / "kamailio-cfg" / "sipguard.cfg", workdir=tmp_path,
-                      name="example", defines=defines,
-                      extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g"])
-    k.rundir = rundir
-    rundir.mkdir(exist_ok=True)
-    k.ctl = rundir / "kamailio_ctl"
-    k.no_default_defines = True
-    kam_factory.started.append(k)
-    return k.start()
+    return sipg.start_example(kam_factory, tmp_path, sipg.REPO / "kamailio-cfg" / "sipguard.cfg",
+                              **defines)
 
 
 def test_example_config_behaves(kam_factory, tmp_path):
