@@ -17,7 +17,7 @@ use crate::ban::Reason;
 use crate::clock::NS_PER_SEC;
 use crate::counters::Counter;
 use crate::guess_config::GuessConfig;
-use crate::keyed::{load_name, store_name, Entry, KeyedTable};
+use crate::keyed::{load_name, load_name_into, store_name, Entry, KeyedTable};
 use crate::log::{log, Level};
 use crate::region::Region;
 use crate::sipmsg::{cseq_parts, digest_username, header_param, name_addr_user_host};
@@ -146,7 +146,9 @@ pub struct TxnEntry {
     src: [AtomicU64; 2],
     user: [AtomicU64; 2],
     flags: AtomicU32,
-    _pad: AtomicU32,
+    /// Hash of the credentials of the request the flags are about: a new
+    /// request reusing Call-ID, CSeq and From tag starts over.
+    credentials: AtomicU32,
 }
 
 impl Entry for TxnEntry {
@@ -155,6 +157,7 @@ impl Entry for TxnEntry {
             w.store(0, Relaxed);
         }
         self.flags.store(0, Relaxed);
+        self.credentials.store(0, Relaxed);
     }
     fn evictable(&self, _now: u64) -> bool {
         true
@@ -285,6 +288,7 @@ impl Region {
         }
         let g = self.guess();
         let user = req.target_user();
+        let key = g.txn_key(req.call_id, req.cseq, req.from);
         if !req.credentials.is_empty() {
             let user_key = g.users.name_key(user);
             let _ = g.users.with(user_key, now, true, |u, new| {
@@ -292,16 +296,28 @@ impl Region {
                     store_name(&u.name, &u.name_len, user);
                 }
             });
-            let key = g.txn_key(req.call_id, req.cseq, req.from);
+            let creds = g.txns.name_key(req.credentials)[0] as u32 | 1;
             let _ = g.txns.with(key, now, true, |t, _| {
-                for i in 0..2 {
-                    t.src[i].store(src[i], Relaxed);
-                    t.user[i].store(user_key[i], Relaxed);
+                // A retransmission keeps what was learnt; other credentials
+                // under the same Call-ID, CSeq and From tag are a new guess.
+                if t.credentials.swap(creds, Relaxed) != creds {
+                    t.flags.store(TXN_CREDENTIALS, Relaxed);
                 }
-                t.flags.fetch_or(TXN_CREDENTIALS, Relaxed);
+                // The whole address: the allowlist and the BAN line want it.
+                t.src[0].store((bits >> 64) as u64, Relaxed);
+                t.src[1].store(bits as u64, Relaxed);
+                for (w, k) in t.user.iter().zip(user_key) {
+                    w.store(k, Relaxed);
+                }
             });
             return Finding::Clean;
         }
+        // Without credentials, a reused key forgets any earlier state (an
+        // authenticated request's key must not exempt a probe's replies).
+        let _ = g.txns.with(key, now, false, |t, _| {
+            t.flags.store(0, Relaxed);
+            t.credentials.store(0, Relaxed);
+        });
         if user.is_empty() || !cfg.normalizes_method(req.method) {
             return Finding::Clean;
         }
@@ -422,6 +438,13 @@ impl Region {
             .unwrap_or(true);
         if !allowed {
             self.counters().bump(Counter::ThrottledAuth);
+            // Its password is not checked: the challenge that follows is no
+            // failed guess, and must not ban the owner's new phone.
+            let _ = g
+                .txns
+                .with(g.txn_key(req.call_id, req.cseq, req.from), now, false, |t, _| {
+                    t.flags.fetch_or(TXN_COUNTED, Relaxed);
+                });
         }
         allowed
     }
@@ -448,8 +471,9 @@ impl Region {
             return false;
         };
         if let Some((src, user)) = counted {
-            let bits = Key::from_halves(src, self.cfg.ipv6_prefix).bits;
-            self.count_failure(bits, src, user, now);
+            let bits = (u128::from(src[0]) << 64) | u128::from(src[1]);
+            let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves();
+            self.count_failure(bits, key, user, now);
         }
         authenticated
     }
@@ -485,8 +509,10 @@ impl Region {
                 })
                 .unwrap_or(false);
             if over {
-                c.bump(Counter::AuthBans);
                 banned = matches!(self.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
+                if banned {
+                    c.bump(Counter::AuthBans);
+                }
             }
         }
         let throttle = secs_of(cfg.user_throttle_ns);
@@ -498,15 +524,18 @@ impl Region {
             u.throttled_until.store(now_s.saturating_add(throttle), Relaxed);
             u.flags.fetch_or(USER_ANNOUNCED, Relaxed);
             u.throttles.fetch_add(1, Relaxed);
-            Some((load_name(&u.name, &u.name_len), n))
+            let mut name = [0u8; 32];
+            let len = load_name_into(&u.name, &u.name_len, &mut name);
+            Some((name, len, n))
         });
-        if let Ok(Some((name, n))) = throttled {
+        if let Ok(Some((name, len, n))) = throttled {
+            let name = &name[..len];
             c.bump(Counter::Throttles);
             log(
                 Level::Notice,
                 format_args!(
                     "sipguard: THROTTLE user={} failures={n} duration={}",
-                    String::from_utf8_lossy(&name).escape_debug(),
+                    String::from_utf8_lossy(name).escape_debug(),
                     throttle
                 ),
             );
@@ -555,13 +584,17 @@ impl Region {
                     v != 0 && within(v as u32, now_s, trust)
                 })
                 .count() as u32;
-            out.push(UserInfo {
-                name: load_name(&u.name, &u.name_len),
-                failures,
-                throttled_s: until.saturating_sub(now_s),
-                throttles: u.throttles.load(Relaxed),
-                trusted_sources: trusted,
-            });
+            let throttles = u.throttles.load(Relaxed);
+            let throttled_s = until.saturating_sub(now_s);
+            if failures > 0 || throttled_s > 0 || throttles > 0 || trusted > 0 {
+                out.push(UserInfo {
+                    name: load_name(&u.name, &u.name_len),
+                    failures,
+                    throttled_s,
+                    throttles,
+                    trusted_sources: trusted,
+                });
+            }
             out.len() < max
         });
         out
@@ -707,6 +740,40 @@ mod tests {
     }
 
     #[test]
+    fn guesses_reusing_call_id_cseq_and_from_tag_all_count() {
+        let r = small_region(|c| c.guess.auth_maxretry = 3);
+        let mut out = [0u8; 2048];
+        for i in 0..3 {
+            let creds = format!("Digest username=\"1001\", nonce=\"n{i}\", response=\"r{i}\"");
+            let q = register("<sip:1001@example.org>", "same", creds.as_bytes());
+            r.guess_request(&SRC, &q, 1);
+            // The retransmission of a guess is the same guess.
+            r.guess_request(&SRC, &q, 1);
+            r.reply_out(&reply_401("same"), &SRC, 2, &mut out);
+        }
+        assert!(r.drop_check(&SRC, 3).unwrap());
+        assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+    }
+
+    #[test]
+    fn a_probe_reusing_an_authenticated_key_is_normalized() {
+        let r = small_region(|_| {});
+        let creds = b"Digest username=\"1001\"";
+        let to = "<sip:1001@example.org>";
+        r.guess_request(&SRC, &register(to, "k", creds), 1);
+        r.guess_authenticated(&SRC, &register(to, "k", creds), 1);
+        r.guess_request(&SRC, &register(to, "k", b""), 2);
+        let reply = String::from_utf8(reply_401("k"))
+            .unwrap()
+            .replace("401 Unauthorized", "404 Not Found");
+        let mut out = [0u8; 2048];
+        assert!(matches!(
+            r.reply_out(reply.as_bytes(), &SRC, 3, &mut out),
+            Outcome::Rewritten(_)
+        ));
+    }
+
+    #[test]
     fn a_guess_at_a_missing_user_counts_like_one_at_an_existing_user() {
         // Its 404 leaves as a 401: counting only real 401s would make the
         // ban itself tell which users exist.
@@ -743,7 +810,12 @@ mod tests {
             r.guess_auth_failed(&[127, 0, 1, i], &register(to, &format!("bad{i}"), creds), 2);
         }
         let q = register(to, "x", creds);
+        r.guess_request(&[127, 0, 1, 9], &q, 3);
         assert!(!r.guess_auth_allowed(&[127, 0, 1, 9], &q, 3));
+        // The challenge to an unchecked request is no failure.
+        let failures = r.counters().get(Counter::AuthFailures);
+        r.reply_out(&reply_401("x"), &[127, 0, 1, 9], 3, &mut [0u8; 2048]);
+        assert_eq!(r.counters().get(Counter::AuthFailures), failures);
         assert!(r.guess_auth_allowed(&owner, &q, 3));
         let users = r.guess_users(3, 10);
         let u = users.iter().find(|u| u.name == b"1001").unwrap();

@@ -24,8 +24,11 @@ pub struct GuessConfig {
     pub challenge_qop: Vec<u8>,
     /// Empty: no algorithm parameter (the auth module's default).
     pub challenge_algorithm: Vec<u8>,
-    /// Binary nonce length before base64; 0 = learn from the auth module.
+    /// Binary nonce length before base64; 0 = the auth module's default.
     pub challenge_nonce_bytes: u32,
+    /// The same for REGISTER (the auth module's `auth_checks_register` may
+    /// differ from `auth_checks_no_dlg`); 0 = `challenge_nonce_bytes`.
+    pub challenge_nonce_bytes_register: u32,
     pub challenge_nonce_expire_s: u32,
     /// Last byte of a nonce with an id (29 or 45 bytes): the auth module's
     /// nonce-count (0x80) and one-time-nonce (0x40) flags, pool 0.
@@ -64,6 +67,7 @@ impl Default for GuessConfig {
             challenge_qop: b"auth".to_vec(),
             challenge_algorithm: Vec::new(),
             challenge_nonce_bytes: 0,
+            challenge_nonce_bytes_register: 0,
             challenge_nonce_expire_s: 300,
             challenge_nonce_flags: 0x80,
             scanner_user_agents: Patterns::parse(DEFAULT_SCANNER_USER_AGENTS),
@@ -91,6 +95,16 @@ fn table_size(param: &'static str, v: &str) -> Result<u64, ConfigError> {
         ));
     }
     Ok(n)
+}
+
+fn nonce_bytes(param: &'static str, v: &str) -> Result<u32, ConfigError> {
+    match parse_int(param, v)? {
+        n @ (0 | 24 | 29 | 40 | 45) => Ok(n as u32),
+        _ => Err(invalid(
+            param,
+            format!("\"{v}\": expected 0 (as the auth module), 24, 29, 40 or 45"),
+        )),
+    }
 }
 
 fn count(param: &'static str, v: &str, max: u64) -> Result<u64, ConfigError> {
@@ -163,15 +177,9 @@ impl GuessConfig {
                 }
                 self.challenge_algorithm = v.as_bytes().to_vec();
             }
-            "challenge_nonce_bytes" => {
-                let n = parse_int("challenge_nonce_bytes", v)?;
-                if !matches!(n, 0 | 24 | 29 | 40 | 45) {
-                    return Err(invalid(
-                        "challenge_nonce_bytes",
-                        format!("\"{v}\": expected 0 (as the auth module), 24, 29, 40 or 45"),
-                    ));
-                }
-                self.challenge_nonce_bytes = n as u32;
+            "challenge_nonce_bytes" => self.challenge_nonce_bytes = nonce_bytes("challenge_nonce_bytes", v)?,
+            "challenge_nonce_bytes_register" => {
+                self.challenge_nonce_bytes_register = nonce_bytes("challenge_nonce_bytes_register", v)?
             }
             "challenge_nonce_expire" => {
                 let ns = parse_nonzero_duration("challenge_nonce_expire", v)?;

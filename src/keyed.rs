@@ -271,6 +271,17 @@ pub fn store_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, name:
     len.store(n as u32, Relaxed);
 }
 
+/// Read a name stored by [`store_name`] into `out` (at least `N * 8`
+/// bytes); returns its length. Allocates nothing.
+pub fn load_name_into<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, out: &mut [u8]) -> usize {
+    let n = (len.load(Relaxed) as usize).min(N * 8).min(out.len());
+    for (w, chunk) in field.iter().zip(out.chunks_mut(8)) {
+        let b = w.load(Relaxed).to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+    n
+}
+
 /// Read back a name stored by [`store_name`].
 pub fn load_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32) -> Vec<u8> {
     let n = (len.load(Relaxed) as usize).min(N * 8);

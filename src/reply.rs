@@ -82,8 +82,12 @@ fn base64_into(src: &[u8], out: &mut [u8]) -> usize {
 }
 
 /// A fresh nonce of the auth module's form into `out`; returns its length.
-fn nonce_into(cfg: &GuessConfig, out: &mut [u8; 64]) -> usize {
-    let len = match cfg.challenge_nonce_bytes {
+fn nonce_into(cfg: &GuessConfig, register: bool, out: &mut [u8; 64]) -> usize {
+    let bytes = match (register, cfg.challenge_nonce_bytes_register) {
+        (true, n) if n != 0 => n,
+        _ => cfg.challenge_nonce_bytes,
+    };
+    let len = match bytes {
         0 => DEFAULT_NONCE_BYTES,
         n => (n as usize).min(MAX_NONCE_BYTES),
     };
@@ -191,7 +195,7 @@ impl Region {
         w.put(realm);
         w.put(b"\", nonce=\"");
         let mut nonce = [0u8; 64];
-        let n = nonce_into(cfg, &mut nonce);
+        let n = nonce_into(cfg, register, &mut nonce);
         w.put(&nonce[..n]);
         w.put(b"\"");
         if !cfg.challenge_qop.is_empty() {
@@ -234,13 +238,14 @@ mod tests {
     fn nonce_lengths_follow_the_auth_module() {
         let mut cfg = GuessConfig::default();
         let mut out = [0u8; 64];
-        assert_eq!(nonce_into(&cfg, &mut out), 32);
+        assert_eq!(nonce_into(&cfg, true, &mut out), 32);
         cfg.challenge_nonce_bytes = 29;
-        assert_eq!(nonce_into(&cfg, &mut out), 40);
-        cfg.challenge_nonce_bytes = 45;
-        assert_eq!(nonce_into(&cfg, &mut out), 60);
+        assert_eq!(nonce_into(&cfg, true, &mut out), 40);
+        cfg.challenge_nonce_bytes_register = 45;
+        assert_eq!(nonce_into(&cfg, false, &mut out), 40);
+        assert_eq!(nonce_into(&cfg, true, &mut out), 60);
         let mut other = [0u8; 64];
-        nonce_into(&cfg, &mut other);
+        nonce_into(&cfg, true, &mut other);
         assert_ne!(out[12..60], other[12..60], "random part differs");
     }
 

@@ -231,7 +231,8 @@ pub fn cseq_parts(value: &[u8]) -> (&[u8], &[u8]) {
     (&v[..sp], trim(&v[sp..]))
 }
 
-/// The `username` of Digest credentials (unquoted), empty when absent.
+/// The user name Digest credentials are checked for (unquoted), empty when
+/// absent.
 pub fn digest_username(credentials: &[u8]) -> &[u8] {
     let v = trim(credentials);
     let Some(params) = v
@@ -240,11 +241,12 @@ pub fn digest_username(credentials: &[u8]) -> &[u8] {
     else {
         return &[];
     };
+    // The last `username` wins, as in Kamailio's parser.
+    let mut username: &[u8] = &[];
     let mut rest = params;
     while !rest.is_empty() {
-        let eq = match rest.iter().position(|&b| b == b'=') {
-            Some(e) => e,
-            None => return &[],
+        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+            break;
         };
         let key = trim(&rest[..eq]);
         let key = key.strip_prefix(b",").map(trim).unwrap_or(key);
@@ -257,11 +259,25 @@ pub fn digest_username(credentials: &[u8]) -> &[u8] {
             (trim(&after[..comma]), &after[comma..])
         };
         if key.eq_ignore_ascii_case(b"username") {
-            return value;
+            username = value;
         }
         rest = next.strip_prefix(b",").unwrap_or(next);
     }
-    &[]
+    digest_user_part(username)
+}
+
+/// The user part of a digest user name, as Kamailio's digest parser (and so
+/// `$au` and the auth module) takes it: cut at the first `@`, then after the
+/// first `:` (`sip:1001@example.org` → `1001`); names of 2 bytes or less as is.
+fn digest_user_part(whole: &[u8]) -> &[u8] {
+    if whole.len() <= 2 {
+        return whole;
+    }
+    let user = &whole[..whole.iter().position(|&b| b == b'@').unwrap_or(whole.len())];
+    match user.iter().position(|&b| b == b':') {
+        Some(c) => &user[c + 1..],
+        None => user,
+    }
 }
 
 /// Case-insensitive substring test; `needle` is lower case.

@@ -56,10 +56,11 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	SG_HDR(req->call_id, msg->callid);
 	SG_HDR(req->cseq, msg->cseq);
 	SG_HDR(req->user_agent, msg->user_agent);
-	if(msg->authorization != NULL)
-		SG_HDR(req->credentials, msg->authorization);
-	else
+	/* the header $au reads: Proxy-Authorization first */
+	if(msg->proxy_auth != NULL)
 		SG_HDR(req->credentials, msg->proxy_auth);
+	else
+		SG_HDR(req->credentials, msg->authorization);
 	return 0;
 }
 
@@ -85,7 +86,7 @@ int ki_sipguard_authenticated(sip_msg_t *msg)
 	ip_addr_t *ip;
 
 	if(sg_request_of(msg, &req, &ip) < 0)
-		return -1;
+		return 1;
 	st = sipguard_authenticated(
 			_sg_region, ip->u.addr, ip->len, &req, sipguard_clock_ns());
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
@@ -167,6 +168,28 @@ static int sg_data_out(sr_event_param_t *evp)
 	st = sipguard_reply_out(_sg_region, obuf->s, (size_t)obuf->len,
 			ip.u.addr, ip.len, sipguard_clock_ns(), rewritten,
 			sizeof(rewritten), &n);
+	if(st == SIPGUARD_ERR_FULL) {
+		/* a huge reply (TCP): rewrite into a buffer of its own size;
+		 * the rewrite keeps a subset of its headers plus one challenge */
+		p = (char *)pkg_malloc(obuf->len + 1024);
+		if(p == NULL) {
+			PKG_MEM_ERROR;
+			return 0;
+		}
+		st = sipguard_reply_out(_sg_region, obuf->s, (size_t)obuf->len,
+				ip.u.addr, ip.len, sipguard_clock_ns(), p,
+				(size_t)obuf->len + 1024, &n);
+		if(st != SIPGUARD_OK || n == 0) {
+			pkg_free(p);
+			if(st != SIPGUARD_OK)
+				SG_LOG_STATUS("sipguard_reply_out", st);
+			return 0;
+		}
+		pkg_free(obuf->s);
+		obuf->s = p;
+		obuf->len = (int)n;
+		return 0;
+	}
 	if(st != SIPGUARD_OK) {
 		if(st != SIPGUARD_ERR_BUSY)
 			SG_LOG_STATUS("sipguard_reply_out", st);
@@ -206,6 +229,21 @@ static int sg_module_int(struct sr_module *mod, char *name, int def)
 	return v ? *v : def;
 }
 
+/* set a core parameter to an int; -1 (logged) if refused */
+static int sg_config_int(sipguard_config *cfg, const char *name, int v)
+{
+	char num[32];
+	int n;
+
+	n = snprintf(num, sizeof(num), "%d", v);
+	if(sipguard_config_set(cfg, name, strlen(name), num, n, NULL, 0)
+			!= SIPGUARD_OK) {
+		LM_ERR("cannot take %s=%d from the auth module\n", name, v);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The challenge must look like the auth module's own: its nonce length
  * follows nonce_count/one_time_nonce (nonce id) and auth_checks_* (second
@@ -218,43 +256,39 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 	struct sr_module *auth;
 	modparam_t type;
 	str *algorithm;
-	char num[32];
 	int bytes;
 	int flags;
-	int n;
 
 	auth = find_module_by_name("auth");
 	if(auth == NULL)
 		return 0;
 	if(!nonce_bytes_set) {
+		/* base: expiry, creation, digest; + nonce id; + second digest
+		 * where auth_checks_* apply (REGISTER and out-of-dialog apart) */
 		bytes = 24;
 		flags = (sg_module_int(auth, "nonce_count", 0) ? 0x80 : 0)
 				| (sg_module_int(auth, "one_time_nonce", 0) ? 0x40 : 0);
 		if(flags) {
 			bytes += 5;
-			n = snprintf(num, sizeof(num), "%d", flags);
-			if(sipguard_config_set(cfg, "challenge_nonce_flags",
-					   sizeof("challenge_nonce_flags") - 1, num, n, NULL, 0)
-					!= SIPGUARD_OK)
+			if(sg_config_int(cfg, "challenge_nonce_flags", flags) < 0)
 				return -1;
 		}
-		if(sg_module_int(auth, "auth_checks_register", 0)
-				|| sg_module_int(auth, "auth_checks_no_dlg", 0))
-			bytes += 16;
-		n = snprintf(num, sizeof(num), "%d", bytes);
-		if(sipguard_config_set(cfg, "challenge_nonce_bytes",
-				   sizeof("challenge_nonce_bytes") - 1, num, n, NULL, 0)
-				!= SIPGUARD_OK)
+		if(sg_config_int(cfg, "challenge_nonce_bytes",
+				   bytes + (sg_module_int(auth, "auth_checks_no_dlg", 0) ? 16 : 0))
+						< 0
+				|| sg_config_int(cfg, "challenge_nonce_bytes_register",
+						   bytes
+								   + (sg_module_int(auth, "auth_checks_register", 0)
+												   ? 16
+												   : 0))
+						   < 0)
 			return -1;
 	}
-	if(!nonce_expire_set) {
-		n = snprintf(num, sizeof(num), "%d",
-				sg_module_int(auth, "nonce_expire", 300));
-		if(sipguard_config_set(cfg, "challenge_nonce_expire",
-				   sizeof("challenge_nonce_expire") - 1, num, n, NULL, 0)
-				!= SIPGUARD_OK)
-			return -1;
-	}
+	if(!nonce_expire_set
+			&& sg_config_int(cfg, "challenge_nonce_expire",
+					   sg_module_int(auth, "nonce_expire", 300))
+					   < 0)
+		return -1;
 	if(!algorithm_set) {
 		algorithm = (str *)find_param_export(auth, "algorithm", PARAM_STR, &type);
 		if(algorithm != NULL && algorithm->s != NULL && algorithm->len > 0

@@ -140,7 +140,8 @@ int sg_param_set(const char *name, modparam_t type, void *val)
 		return -1;
 	}
 	LM_DBG("parameter %s=\"%s\" set\n", name, value);
-	if(strcmp(name, "challenge_nonce_bytes") == 0)
+	if(strncmp(name, "challenge_nonce_", 16) == 0
+			&& strcmp(name, "challenge_nonce_expire") != 0)
 		_sg_set_nonce_bytes = 1;
 	else if(strcmp(name, "challenge_nonce_expire") == 0)
 		_sg_set_nonce_expire = 1;
@@ -175,6 +176,8 @@ SG_PARAM_SETTER(challenge_realm)
 SG_PARAM_SETTER(challenge_qop)
 SG_PARAM_SETTER(challenge_algorithm)
 SG_PARAM_SETTER(challenge_nonce_bytes)
+SG_PARAM_SETTER(challenge_nonce_bytes_register)
+SG_PARAM_SETTER(challenge_nonce_flags)
 SG_PARAM_SETTER(challenge_nonce_expire)
 SG_PARAM_SETTER(scanner_user_agents)
 SG_PARAM_SETTER(scanner_from_to)
@@ -219,6 +222,8 @@ static param_export_t params[] = {
 	SG_PARAM(challenge_qop),
 	SG_PARAM(challenge_algorithm),
 	SG_PARAM(challenge_nonce_bytes),
+	SG_PARAM(challenge_nonce_bytes_register),
+	SG_PARAM(challenge_nonce_flags),
 	SG_PARAM(challenge_nonce_expire),
 	SG_PARAM(scanner_user_agents),
 	SG_PARAM(scanner_from_to),
