@@ -258,6 +258,29 @@ def test_failures_counted_once(kam_factory, explicit):
     assert kam.sg_stats()["auth_failures"] == 5
 
 
+@pytest.mark.parametrize("explicit", [True, False], ids=["script-call", "automatic"])
+def test_guesses_reusing_one_transaction_key_all_count(kam_factory, explicit):
+    """auth_maxretry 3: a guesser that sends every round with the same
+    Call-ID, CSeq numbers and From tag (only the credentials change) is
+    still counted at every guess and banned at the 3rd."""
+    d = {} if explicit else {"no_explicit_fail": None}
+    kam = _kam(kam_factory, "reuse", auth_maxretry=3, **d)
+    src = "127.0.0.66"
+    rounds = []
+    with at.SipClient(src, kam.port) as c:
+        dlg = at.Dialog()
+        for i in range(6):
+            dlg.cseq = 0          # the same CSeq numbers every round
+            rounds.append(c.register("1001", f"wrong{i}", dlg=dlg, timeout=1.0))
+            if rounds[-1][-1] is None:
+                break
+    assert rounds[:2] == [[401, 401]] * 2, rounds
+    assert rounds[-1][-1] is None and len(rounds) <= 4, rounds
+    bans = kam.wait_log(lambda: kam.bans(src=src), timeout=5, what="auth BAN")
+    assert len(bans) == 1 and bans[0]["reason"] == "auth", bans
+    assert kam.sg_stats()["auth_failures"] == 3
+
+
 def test_failures_outside_findtime_do_not_ban(kam_factory):
     """auth_maxretry 3, auth_findtime 2 s: 4 wrong passwords 1.5 s apart
     (never 3 within 2 s) do not ban; 3 in quick succession then do."""
