@@ -430,7 +430,7 @@ typedef enum sipguard_call_verdict {
 	SIPGUARD_CALL_LIMIT = -1,        /* the account has `limit` calls up */
 	SIPGUARD_CALL_SUSPENDED = -2,
 	SIPGUARD_CALL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
-	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, internal error */
+	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, rules mid-reload, internal error */
 } sipguard_call_verdict;
 
 /* Destination classes (sipguard_dial_result.class_id); 0 = none matched. */

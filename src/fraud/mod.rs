@@ -331,7 +331,13 @@ impl Fraud {
         } else {
             match self.rules.read(|v| v.account(account)) {
                 Some(Some(p)) if p.limit > 0 => p.limit,
-                _ => self.cfg.call_limit,
+                Some(_) => self.cfg.call_limit,
+                None => {
+                    // Fail closed like the dial check: call_limit (0 = no
+                    // limit by default) is no stand-in for the account's.
+                    let _ = why.write_str("rules busy (reloading)");
+                    return StartVerdict::Unavailable;
+                }
             }
         };
         match self.accounts.start(account, limit, rate, now, ticket) {

@@ -187,3 +187,23 @@ fn a_failed_save_is_retried_a_minute_later() {
     f.tick(62 * S, 0, |_, _| {});
     assert!(dir.join("missing-dir/accounts.state").exists());
 }
+
+#[test]
+fn call_start_fails_closed_when_the_rules_cannot_be_read() {
+    let f = fraud("unreadable", |c| c.call_limit = 0);
+    f.rules.mark_active_written();
+    let t = CallTicket::default();
+    let mut why = FixedBuf::<64>::new();
+    assert_eq!(
+        f.call_start(b"alice", 0, Money(0), S, &t, &mut why),
+        StartVerdict::Unavailable
+    );
+    assert_eq!(why.as_str(), "rules busy (reloading)");
+    assert!(!t.is_live());
+    assert_eq!(dial(&f, "alice", "1212", S).0, DialVerdict::Unavailable);
+    // A limit given by the script needs no rule.
+    assert_eq!(
+        f.call_start(b"alice", 1, Money(0), S, &t, &mut why),
+        StartVerdict::Admitted
+    );
+}
