@@ -416,7 +416,7 @@ sipguard_status sipguard_unthrottle(const sipguard_region *region,
 /* sipguard_fraud_dial_check() verdicts; the shim returns them as is. */
 typedef enum sipguard_dial_verdict {
 	SIPGUARD_DIAL_ALLOWED = 1,
-	SIPGUARD_DIAL_CLASS_DENIED = -1, /* the account may not dial this class */
+	SIPGUARD_DIAL_CLASS_DENIED = -1, /* the account may not dial this class (or has no rule, no default) */
 	SIPGUARD_DIAL_SUSPENDED = -2,    /* the account is suspended */
 	SIPGUARD_DIAL_VELOCITY = -3,     /* this attempt crossed a critical threshold: suspended now */
 	SIPGUARD_DIAL_NO_RULE = -4,      /* bad number, or no prefix rule matches it */

@@ -221,8 +221,8 @@ impl Fraud {
         );
     }
 
-    /// Whether `account` may call `dialled` now; counts the attempt. The
-    /// reason goes to `why`. Allocates nothing.
+    /// Whether `account` may call `dialled` now; counts the attempt of an
+    /// account that has a rule (or a default rule). The reason goes to `why`. Allocates nothing.
     pub fn dial_check(
         &self,
         account: &[u8],
@@ -257,6 +257,28 @@ impl Fraud {
             let _ = why.write_str("rules busy (reloading)");
             return out;
         };
+        out.class = dest.map(|d| d.class);
+        out.rate = dest.map_or(Money(0), |d| d.rate);
+        // Not listed and no default rule: it may dial nothing. Refused
+        // before the attempt is counted, so a flood of invented names
+        // claims no slot of the account table.
+        let Some(perm) = perm else {
+            out.verdict = match (&number, dest) {
+                (Err(e), _) => {
+                    let _ = why.write_str(e.why());
+                    DialVerdict::NoRule
+                }
+                (Ok(_), None) => {
+                    let _ = why.write_str("no rule for the number");
+                    DialVerdict::NoRule
+                }
+                (Ok(_), Some(d)) => {
+                    let _ = write!(why, "class {} not permitted", d.class.name());
+                    DialVerdict::ClassDenied
+                }
+            };
+            return out;
+        };
         let v = match self.accounts.attempt(account, now, wall_ms) {
             Ok(v) => v,
             Err(e) => {
@@ -268,8 +290,6 @@ impl Fraud {
             }
         };
         self.report(account, &v);
-        out.class = dest.map(|d| d.class);
-        out.rate = dest.map_or(Money(0), |d| d.rate);
         out.verdict = if v.was_suspended {
             let _ = why.write_str("account suspended");
             DialVerdict::Suspended
@@ -286,7 +306,7 @@ impl Fraud {
             let _ = why.write_str(e.why());
             DialVerdict::NoRule
         } else if let Some(d) = dest {
-            if perm.is_some_and(|p| p.classes & d.class.bit() != 0) {
+            if perm.classes & d.class.bit() != 0 {
                 let _ = why.write_str(d.class.name());
                 DialVerdict::Allowed
             } else {

@@ -189,6 +189,38 @@ fn a_failed_save_is_retried_a_minute_later() {
 }
 
 #[test]
+fn accounts_without_a_rule_claim_no_slot() {
+    // No default rule; one bucket of 8 accounts.
+    let c = FraudConfig {
+        rules_file: Some(rules_file(
+            "norule",
+            "prefix 1 domestic 0\nprefix 44 international 0\naccount alice domestic\n",
+        )),
+        account_table_size: 8,
+        ..Default::default()
+    };
+    let f = Fraud::create(&c, S).unwrap();
+    for i in 0..50 {
+        let name = format!("invented{i}");
+        let want = if i % 2 == 0 {
+            (DialVerdict::ClassDenied, "class domestic not permitted")
+        } else {
+            (DialVerdict::NoRule, "no rule for the number")
+        };
+        let (v, why) = dial(&f, &name, if i % 2 == 0 { "1212" } else { "999" }, S + i);
+        assert_eq!((v, why.as_str()), want, "{name}");
+    }
+    let mut listed = 0;
+    f.list(2 * S, |_| {
+        listed += 1;
+        true
+    });
+    assert_eq!(listed, 0, "no attempt counted, no slot claimed");
+    assert_eq!(dial(&f, "alice", "1212", 2 * S).0, DialVerdict::Allowed);
+    assert_eq!(dial(&f, "alice", "+4420", 2 * S).0, DialVerdict::ClassDenied);
+}
+
+#[test]
 fn call_start_fails_closed_when_the_rules_cannot_be_read() {
     let f = fraud("unreadable", |c| c.call_limit = 0);
     f.rules.mark_active_written();
