@@ -546,7 +546,9 @@ typedef struct sipguard_account_info {
 
 typedef int (*sipguard_account_fn)(void *ctx, const sipguard_account_info *a);
 
-/* Every tracked account; fn returns non-zero to stop. */
+/* Every tracked account; fn returns non-zero to stop. fn runs with no lock
+ * of the account table held (on copies taken a bucket at a time), so it may
+ * allocate: workers are not held up while it builds a reply. */
 sipguard_status sipguard_fraud_list(const sipguard_fraud *fraud, uint64_t now_ns,
 		sipguard_account_fn fn, void *ctx);
 

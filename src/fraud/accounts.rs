@@ -532,23 +532,28 @@ impl Accounts {
         (crossed, pending)
     }
 
-    /// Every account in use (`f` returns false to stop); returns buckets skipped.
-    pub fn list(&self, now: u64, mut f: impl FnMut(AccountInfo) -> bool) -> usize {
-        self.table.for_each(|cell| {
-            let a = cell.entry();
-            let suspended = a.flag(SUSPENDED);
-            f(AccountInfo {
-                name: load_name(&a.name, &a.name_len),
-                active: a.active.load(Relaxed),
-                usage: a.usage(now),
-                suspended: if suspended {
-                    Reason::from_u32(a.reason.load(Relaxed)).or(Some(Reason::Rpc))
-                } else {
-                    None
-                },
-                since_wall_ms: a.since_wall_ms.load(Relaxed),
-            })
-        })
+    /// Every account in use (`f` returns false to stop); returns buckets
+    /// skipped. `f` runs with no bucket lock held (it may be slow: an RPC
+    /// reply, the state file), on copies taken a bucket at a time.
+    pub fn list(&self, now: u64, f: impl FnMut(AccountInfo) -> bool) -> usize {
+        self.table.for_each_copied(
+            |cell| {
+                let a = cell.entry();
+                let suspended = a.flag(SUSPENDED);
+                AccountInfo {
+                    name: load_name(&a.name, &a.name_len),
+                    active: a.active.load(Relaxed),
+                    usage: a.usage(now),
+                    suspended: if suspended {
+                        Reason::from_u32(a.reason.load(Relaxed)).or(Some(Reason::Rpc))
+                    } else {
+                        None
+                    },
+                    since_wall_ms: a.since_wall_ms.load(Relaxed),
+                }
+            },
+            f,
+        )
     }
 
     /// Calls up over all accounts.
@@ -661,6 +666,23 @@ mod tests {
         for kept in [&b"up"[..], b"bad", b"spender", b"new"] {
             assert!(names.iter().any(|n| n == kept), "{kept:?} in {names:?}");
         }
+    }
+
+    #[test]
+    fn listing_holds_no_lock_while_it_reports() {
+        // One bucket: with its lock held during the callback, the attempt
+        // below would spin out and fail Busy.
+        let a = Accounts::create(8, Thresholds::default()).unwrap();
+        for n in [&b"ann"[..], b"ben", b"cid"] {
+            a.attempt(n, S, 0).unwrap();
+        }
+        let mut seen = 0;
+        let skipped = a.list(S, |i| {
+            seen += 1;
+            assert!(a.attempt(&i.name, S, 0).is_ok(), "{:?}", i.name);
+            true
+        });
+        assert_eq!((seen, skipped), (3, 0));
     }
 
     #[test]
