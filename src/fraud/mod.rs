@@ -109,6 +109,9 @@ pub struct Fraud {
     rules: Published,
     accounts: Accounts,
     shared: Mapping,
+    /// Saved suspensions the account table had no room for at start:
+    /// written again by every save, so none is lost.
+    unrestored: Vec<persist::Saved>,
 }
 
 impl Fraud {
@@ -122,11 +125,12 @@ impl Fraud {
             spend_warning: cfg.spend_warning.0,
             spend_critical: cfg.spend_critical.0,
         };
-        let fraud = Fraud {
+        let mut fraud = Fraud {
             cfg: cfg.clone(),
             rules: Published::create(cfg.max_rules)?,
             accounts: Accounts::create(cfg.account_table_size, th)?,
             shared: Mapping::new(std::mem::size_of::<Counters>().max(64))?,
+            unrestored: Vec::new(),
         };
         if cfg.rules_file.is_some() {
             fraud
@@ -135,13 +139,7 @@ impl Fraud {
         }
         if let Some(path) = &cfg.state_file {
             match persist::load(&fraud.accounts, path, now) {
-                Ok(n) => log(
-                    Level::Notice,
-                    format_args!(
-                        "sipguard: restored {n} suspended accounts from {}",
-                        path.display()
-                    ),
-                ),
+                Ok(loaded) => fraud.loaded(path, loaded),
                 Err(e) => log(
                     Level::Err,
                     format_args!("sipguard: fraud_state_file ignored: {e}"),
@@ -149,6 +147,46 @@ impl Fraud {
             }
         }
         Ok(fraud)
+    }
+
+    /// Log what the state file gave; keep what could not be restored for
+    /// the saves (this is before the fork: every process has the list).
+    fn loaded(&mut self, path: &std::path::Path, loaded: persist::Loaded) {
+        for w in &loaded.warnings {
+            log(Level::Warn, format_args!("sipguard: fraud_state_file {w}"));
+        }
+        log(
+            Level::Notice,
+            format_args!(
+                "sipguard: restored {} suspended accounts from {}",
+                loaded.restored,
+                path.display()
+            ),
+        );
+        for (name, reason, _) in &loaded.unrestored {
+            log(
+                Level::Err,
+                format_args!(
+                    "sipguard: suspension of account={} reason={} NOT restored: its bucket of \
+                     the account table is full (raise account_table_size); kept in {}",
+                    Printable(name),
+                    reason.name(),
+                    path.display()
+                ),
+            );
+        }
+        if !loaded.unrestored.is_empty() {
+            log(
+                Level::Err,
+                format_args!(
+                    "sipguard: {} saved suspensions could not be restored; they stay in {} \
+                     and are restored at a later start",
+                    loaded.unrestored.len(),
+                    path.display()
+                ),
+            );
+        }
+        self.unrestored = loaded.unrestored;
     }
 
     fn counters(&self) -> &Counters {
@@ -444,7 +482,7 @@ impl Fraud {
         if changes == k.saved.load(Relaxed) || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS) {
             return;
         }
-        match persist::save(&self.accounts, path, now) {
+        match persist::save(&self.accounts, path, now, &self.unrestored) {
             Ok(_) => {
                 k.saved.store(changes, Relaxed);
                 k.save_failed_ns.store(0, Relaxed);
