@@ -560,7 +560,8 @@ typedef void (*sipguard_suspend_event_fn)(void *ctx, const char *account,
  * Timer work, once a second from one process: suspends accounts whose
  * spend with calls up crossed spend_critical, calls fn for every suspension
  * made since the last tick (from any process), saves fraud_state_file when
- * suspensions changed.
+ * suspensions changed. fn NULL (shutdown): the same, but the suspensions'
+ * events stay pending for a later tick with fn.
  */
 sipguard_status sipguard_fraud_tick(const sipguard_fraud *fraud, uint64_t now_ns,
 		sipguard_suspend_event_fn fn, void *ctx);

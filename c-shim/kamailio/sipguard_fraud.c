@@ -704,7 +704,9 @@ void sg_fraud_destroy(void)
 {
 	if(_sg_fraud == NULL)
 		return;
-	/* saves suspensions that changed since the timer's last save */
+	/* saves suspensions that changed since the timer's last save; with no
+	 * event callback the events not yet run stay pending (the timer
+	 * process may still run them) */
 	sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
 	sipguard_fraud_destroy(_sg_fraud);
 	_sg_fraud = NULL;

@@ -510,8 +510,9 @@ impl Accounts {
 
     /// Timer work: evaluate accounts with calls up (their exposure grows
     /// with no new attempt) and hand over suspensions whose event route has
-    /// yet to run. Returns (name, crossing if the sweep itself suspended).
-    pub fn sweep(&self, now: u64, wall_ms: u64) -> Swept {
+    /// yet to run (unless `take_events` is false: they stay pending).
+    /// Returns (name, crossing if the sweep itself suspended).
+    pub fn sweep(&self, now: u64, wall_ms: u64, take_events: bool) -> Swept {
         let mut crossed = Vec::new();
         let mut pending = Vec::new();
         self.table.for_each(|cell| {
@@ -522,7 +523,7 @@ impl Accounts {
                     crossed.push((load_name(&a.name, &a.name_len), v));
                 }
             }
-            if a.flag(EVENT_PENDING) {
+            if take_events && a.flag(EVENT_PENDING) {
                 a.flags.fetch_and(!EVENT_PENDING, Relaxed);
                 let reason = Reason::from_u32(a.reason.load(Relaxed)).unwrap_or(Reason::Rpc);
                 pending.push((load_name(&a.name, &a.name_len), reason));
@@ -614,19 +615,22 @@ mod tests {
         let t = CallTicket::default();
         a.start(b"bob", 0, Money(15_000), 10 * S, &t).unwrap();
         a.answer(&t, 10 * S).unwrap();
-        let (crossed, _) = a.sweep(50 * S, 1);
+        let (crossed, _) = a.sweep(50 * S, 1, true);
         assert!(crossed.is_empty(), "40 s = 1.0: not over the warning");
-        let (crossed, _) = a.sweep(60 * S, 1);
+        let (crossed, _) = a.sweep(60 * S, 1, true);
         assert_eq!(crossed[0].1.warnings[1].unwrap().reason, Reason::Spend);
         assert_eq!(crossed[0].1.suspended_now, None);
-        let (crossed, pending) = a.sweep(135 * S, 1);
+        let (crossed, pending) = a.sweep(135 * S, 1, true);
         let c = crossed[0].1.suspended_now.unwrap();
         assert_eq!(
             (c.reason, c.value_text().to_string()),
             (Reason::Spend, "3.1250".into())
         );
         assert_eq!(pending, vec![(b"bob".to_vec(), Reason::Spend)]);
-        assert!(a.sweep(136 * S, 1).1.is_empty(), "the event is handed over once");
+        assert!(
+            a.sweep(136 * S, 1, true).1.is_empty(),
+            "the event is handed over once"
+        );
         let t2 = CallTicket::default();
         assert_eq!(a.start(b"bob", 0, Money(0), 136 * S, &t2), Ok(Start::Suspended));
         // Unsuspend forgives; the call still up is charged from then on.

@@ -30,6 +30,9 @@ use rules::Class;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// The host's event route for a suspension (account, reason).
+type EventFn<'a> = dyn FnMut(&[u8], Reason) + 'a;
+
 /// A failed save of `fraud_state_file` is retried after this long.
 const SAVE_RETRY_NS: u64 = 60_000_000_000;
 
@@ -461,12 +464,24 @@ impl Fraud {
     /// Timer work, once a second: suspend on running exposure, hand every
     /// new suspension to `event` (the host's event route), save changes.
     pub fn tick(&self, now: u64, wall_ms: u64, mut event: impl FnMut(&[u8], Reason)) {
-        let (crossed, pending) = self.accounts.sweep(now, wall_ms);
+        self.tick_with(now, wall_ms, Some(&mut event));
+    }
+
+    /// A tick with no event route (shutdown): suspends and saves like
+    /// [`Fraud::tick`], but leaves pending events pending.
+    pub fn tick_keeping_events(&self, now: u64, wall_ms: u64) {
+        self.tick_with(now, wall_ms, None);
+    }
+
+    fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
+        let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
         for (name, v) in &crossed {
             self.report(name, v);
         }
-        for (name, reason) in &pending {
-            event(name, *reason);
+        if let Some(event) = event {
+            for (name, reason) in &pending {
+                event(name, *reason);
+            }
         }
         self.save_if_changed(now);
     }
