@@ -26,6 +26,7 @@
 #include "../../core/fmsg.h"
 #include "../../core/mem/shm_mem.h"
 #include "../../core/mod_fix.h"
+#include "../../core/parser/parse_to.h"
 #include "../../core/parser/parse_uri.h"
 #include "../../core/route.h"
 #include "../../core/rpc.h"
@@ -38,6 +39,11 @@
 
 /* sipguard_call_start(): not an initial INVITE with a dialog */
 #define SG_CALL_NO_DIALOG (-7)
+
+/* dialog variable marking a dialog whose call is counted: the same dialog's
+ * INVITE seen again (a spiral, a retransmission handled by another worker
+ * before the transaction existed) is not counted twice */
+#define SG_DLG_MARKER "sipguard_call"
 
 /* the last end of a call (dialog destruction) retries a busy account
  * this often, pausing between tries */
@@ -65,6 +71,8 @@ typedef struct sg_fraud_call {
 
 static sipguard_fraud *_sg_fraud = NULL;
 static struct dlg_binds _sg_dlgb;
+static str _sg_dlg_marker = str_init(SG_DLG_MARKER);
+static str _sg_dlg_marked = str_init("1");
 static int _sg_dlg_loaded = 0;
 static int _sg_evrt_suspended = -1;
 
@@ -287,11 +295,25 @@ int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "not an INVITE");
 		return SG_CALL_NO_DIALOG;
 	}
+	/* a re-INVITE: get_dlg() would find the call's dialog */
+	if(parse_to_header(msg) < 0 || get_to(msg)->tag_value.len > 0) {
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
+				"not an initial INVITE (To tag)");
+		return SG_CALL_NO_DIALOG;
+	}
 	dlg = _sg_dlgb.get_dlg(msg);
 	if(dlg == NULL) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
 				"no dialog: call dlg_manage() first");
 		return SG_CALL_NO_DIALOG;
+	}
+	/* a spiral, or a retransmission that came before the transaction: the
+	 * dialog module hands it the dialog whose call is counted already */
+	if(_sg_dlgb.get_dlg_varstatus(dlg, &_sg_dlg_marker) == 1) {
+		_sg_dlgb.release_dlg(dlg);
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
+				"already counted (same dialog)");
+		return SIPGUARD_CALL_ADMITTED;
 	}
 	rate = sg_fraud_call_rate(msg);
 	call = (sg_fraud_call_t *)shm_malloc(sizeof(*call));
@@ -322,6 +344,9 @@ int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "dialog error");
 		return SIPGUARD_CALL_UNAVAILABLE;
 	}
+	if(_sg_dlgb.set_dlg_var(dlg, &_sg_dlg_marker, &_sg_dlg_marked) != 0)
+		LM_WARN("cannot mark the dialog of account %s: a spiral of this "
+				"call would be counted again\n", call->account);
 	_sg_dlgb.release_dlg(dlg);
 	return SIPGUARD_CALL_ADMITTED;
 }
