@@ -416,7 +416,7 @@ sipguard_status sipguard_unthrottle(const sipguard_region *region,
 /* sipguard_fraud_dial_check() verdicts; the shim returns them as is. */
 typedef enum sipguard_dial_verdict {
 	SIPGUARD_DIAL_ALLOWED = 1,
-	SIPGUARD_DIAL_CLASS_DENIED = -1, /* the account may not dial this class */
+	SIPGUARD_DIAL_CLASS_DENIED = -1, /* the account may not dial this class (or has no rule, no default) */
 	SIPGUARD_DIAL_SUSPENDED = -2,    /* the account is suspended */
 	SIPGUARD_DIAL_VELOCITY = -3,     /* this attempt crossed a critical threshold: suspended now */
 	SIPGUARD_DIAL_NO_RULE = -4,      /* bad number, or no prefix rule matches it */
@@ -430,7 +430,7 @@ typedef enum sipguard_call_verdict {
 	SIPGUARD_CALL_LIMIT = -1,        /* the account has `limit` calls up */
 	SIPGUARD_CALL_SUSPENDED = -2,
 	SIPGUARD_CALL_TABLE_FULL = -5,   /* the account's table bucket holds only live accounts */
-	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, internal error */
+	SIPGUARD_CALL_UNAVAILABLE = -6   /* bad account name, busy, rules mid-reload, internal error */
 } sipguard_call_verdict;
 
 /* Destination classes (sipguard_dial_result.class_id); 0 = none matched. */
@@ -546,7 +546,9 @@ typedef struct sipguard_account_info {
 
 typedef int (*sipguard_account_fn)(void *ctx, const sipguard_account_info *a);
 
-/* Every tracked account; fn returns non-zero to stop. */
+/* Every tracked account; fn returns non-zero to stop. fn runs with no lock
+ * of the account table held (on copies taken a bucket at a time), so it may
+ * allocate: workers are not held up while it builds a reply. */
 sipguard_status sipguard_fraud_list(const sipguard_fraud *fraud, uint64_t now_ns,
 		sipguard_account_fn fn, void *ctx);
 
@@ -558,7 +560,8 @@ typedef void (*sipguard_suspend_event_fn)(void *ctx, const char *account,
  * Timer work, once a second from one process: suspends accounts whose
  * spend with calls up crossed spend_critical, calls fn for every suspension
  * made since the last tick (from any process), saves fraud_state_file when
- * suspensions changed.
+ * suspensions changed. fn NULL (shutdown): the same, but the suspensions'
+ * events stay pending for a later tick with fn.
  */
 sipguard_status sipguard_fraud_tick(const sipguard_fraud *fraud, uint64_t now_ns,
 		sipguard_suspend_event_fn fn, void *ctx);

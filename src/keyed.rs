@@ -257,6 +257,41 @@ impl<T: Entry> KeyedTable<T> {
     }
 }
 
+impl<T: Entry> KeyedTable<T> {
+    /// Like [`KeyedTable::for_each`], but `f` runs with no lock held: each
+    /// bucket's used cells are copied out by `copy` (under its lock, into a
+    /// fixed array), the lock is released, then `f` sees the copies. For a
+    /// visitor that is slow or allocates (an RPC reply). Returns how many
+    /// buckets could not be locked and were left out.
+    pub fn for_each_copied<C>(
+        &self,
+        mut copy: impl FnMut(&Cell<T>) -> C,
+        mut f: impl FnMut(C) -> bool,
+    ) -> usize {
+        let mut skipped = 0;
+        for i in 0..self.buckets {
+            let mut out: [Option<C>; WAYS] = std::array::from_fn(|_| None);
+            match self.lock_index(i) {
+                Some(bucket) => {
+                    for (o, c) in out.iter_mut().zip(bucket.cells()) {
+                        *o = Some(copy(c));
+                    }
+                }
+                None => {
+                    skipped += 1;
+                    continue;
+                }
+            }
+            for c in out.into_iter().flatten() {
+                if !f(c) {
+                    return skipped;
+                }
+            }
+        }
+        skipped
+    }
+}
+
 /// Copy a name into a fixed field for display, cut at `N` bytes; returns
 /// the stored length. The key is always the hash of the whole name.
 pub fn store_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, name: &[u8]) {

@@ -26,6 +26,7 @@
 #include "../../core/fmsg.h"
 #include "../../core/mem/shm_mem.h"
 #include "../../core/mod_fix.h"
+#include "../../core/parser/parse_to.h"
 #include "../../core/parser/parse_uri.h"
 #include "../../core/route.h"
 #include "../../core/rpc.h"
@@ -39,6 +40,16 @@
 /* sipguard_call_start(): not an initial INVITE with a dialog */
 #define SG_CALL_NO_DIALOG (-7)
 
+/* dialog variable marking a dialog whose call is counted: the same dialog's
+ * INVITE seen again (a spiral, a retransmission handled by another worker
+ * before the transaction existed) is not counted twice */
+#define SG_DLG_MARKER "sipguard_call"
+
+/* the last end of a call (dialog destruction) retries a busy account
+ * this often, pausing between tries */
+#define SG_END_TRIES 100
+#define SG_END_PAUSE_US 1000
+
 #define SG_EVRT_SUSPENDED "sipguard:account-suspended"
 
 /* accounts listed by sipguard.accounts unless told */
@@ -51,8 +62,17 @@
 	(SG_DLG_ANSWER | DLGCB_TERMINATED | DLGCB_FAILED | DLGCB_EXPIRED \
 			| DLGCB_DESTROY)
 
+/* what the dialog callbacks get: the core's ticket (first: the core is
+ * handed its address) and the account, for the log */
+typedef struct sg_fraud_call {
+	sipguard_call ticket;
+	char account[72];
+} sg_fraud_call_t;
+
 static sipguard_fraud *_sg_fraud = NULL;
 static struct dlg_binds _sg_dlgb;
+static str _sg_dlg_marker = str_init(SG_DLG_MARKER);
+static str _sg_dlg_marked = str_init("1");
 static int _sg_dlg_loaded = 0;
 static int _sg_evrt_suspended = -1;
 
@@ -121,14 +141,15 @@ static int sg_fraud_load_dialog(void)
 	return 0;
 }
 
-static void sg_fraud_end(sipguard_call *call, const char *when)
+static void sg_fraud_end(sg_fraud_call_t *call, const char *when)
 {
 	sipguard_status st;
 
-	st = sipguard_fraud_call_end(_sg_fraud, call, sipguard_clock_ns(), NULL);
+	st = sipguard_fraud_call_end(
+			_sg_fraud, &call->ticket, sipguard_clock_ns(), NULL);
 	if(st == SIPGUARD_ERR_BUSY)
-		LM_WARN("account busy at %s: the call is counted down when its "
-				"dialog is destroyed\n", when);
+		LM_WARN("account %s busy at %s: the call is counted down when its "
+				"dialog is destroyed\n", call->account, when);
 	else if(st != SIPGUARD_OK)
 		SG_LOG_STATUS("sipguard_fraud_call_end", st);
 }
@@ -136,15 +157,16 @@ static void sg_fraud_end(sipguard_call *call, const char *when)
 static void sg_fraud_dlg_cb(
 		struct dlg_cell *dlg, int type, struct dlg_cb_params *params)
 {
-	sipguard_call *call;
+	sg_fraud_call_t *call;
 	sipguard_status st;
 
 	if(_sg_fraud == NULL || params == NULL || params->param == NULL
 			|| *params->param == NULL)
 		return;
-	call = (sipguard_call *)*params->param;
+	call = (sg_fraud_call_t *)*params->param;
 	if(type & SG_DLG_ANSWER) {
-		st = sipguard_fraud_call_answered(_sg_fraud, call, sipguard_clock_ns());
+		st = sipguard_fraud_call_answered(
+				_sg_fraud, &call->ticket, sipguard_clock_ns());
 		if(st != SIPGUARD_OK)
 			SG_LOG_STATUS("sipguard_fraud_call_answered", st);
 		return;
@@ -153,14 +175,47 @@ static void sg_fraud_dlg_cb(
 	sg_fraud_end(call, "the end of the call");
 }
 
-/* the dialog is gone: last resort for an end no callback saw, then free */
+/* the dialog is gone: last resort for an end no callback saw (each may
+ * have found the account busy), so a busy account is retried, then free */
 static void sg_fraud_dlg_free(void *param)
 {
-	if(param == NULL)
+	sg_fraud_call_t *call = (sg_fraud_call_t *)param;
+	sipguard_status st = SIPGUARD_OK;
+	int i;
+
+	if(call == NULL)
 		return;
-	if(_sg_fraud != NULL)
-		sg_fraud_end((sipguard_call *)param, "dialog destruction");
-	shm_free(param);
+	for(i = 0; _sg_fraud != NULL && i < SG_END_TRIES; i++) {
+		st = sipguard_fraud_call_end(
+				_sg_fraud, &call->ticket, sipguard_clock_ns(), NULL);
+		if(st != SIPGUARD_ERR_BUSY)
+			break;
+		sleep_us(SG_END_PAUSE_US);
+	}
+	if(st == SIPGUARD_ERR_BUSY)
+		LM_ERR("sipguard: account %s still busy after %d tries at dialog "
+			   "destruction: one call of it stays counted up\n",
+				call->account, SG_END_TRIES);
+	else if(st != SIPGUARD_OK)
+		SG_LOG_STATUS("sipguard_fraud_call_end", st);
+	shm_free(call);
+}
+
+/* the account for a log line: at most 64 bytes, '?' outside printable ASCII */
+static void sg_fraud_account_copy(char *dst, size_t size, const str *account)
+{
+	size_t i;
+	size_t n = account->len > 0 ? (size_t)account->len : 0;
+
+	if(n > 64)
+		n = 64;
+	if(n > size - 1)
+		n = size - 1;
+	for(i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)account->s[i];
+		dst[i] = (b > 0x20 && b < 0x7f) ? (char)b : '?';
+	}
+	dst[n] = '\0';
 }
 
 /* ---- script functions --------------------------------------------------- */
@@ -223,7 +278,7 @@ static uint64_t sg_fraud_call_rate(sip_msg_t *msg)
 int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 {
 	struct dlg_cell *dlg;
-	sipguard_call *call;
+	sg_fraud_call_t *call;
 	sipguard_status st;
 	int32_t verdict = SIPGUARD_CALL_UNAVAILABLE;
 	uint64_t rate;
@@ -240,22 +295,37 @@ int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "not an INVITE");
 		return SG_CALL_NO_DIALOG;
 	}
+	/* a re-INVITE: get_dlg() would find the call's dialog */
+	if(parse_to_header(msg) < 0 || get_to(msg)->tag_value.len > 0) {
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
+				"not an initial INVITE (To tag)");
+		return SG_CALL_NO_DIALOG;
+	}
 	dlg = _sg_dlgb.get_dlg(msg);
 	if(dlg == NULL) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
 				"no dialog: call dlg_manage() first");
 		return SG_CALL_NO_DIALOG;
 	}
+	/* a spiral, or a retransmission that came before the transaction: the
+	 * dialog module hands it the dialog whose call is counted already */
+	if(_sg_dlgb.get_dlg_varstatus(dlg, &_sg_dlg_marker) == 1) {
+		_sg_dlgb.release_dlg(dlg);
+		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
+				"already counted (same dialog)");
+		return SIPGUARD_CALL_ADMITTED;
+	}
 	rate = sg_fraud_call_rate(msg);
-	call = (sipguard_call *)shm_malloc(sizeof(*call));
+	call = (sg_fraud_call_t *)shm_malloc(sizeof(*call));
 	if(call == NULL) {
 		SHM_MEM_ERROR;
 		_sg_dlgb.release_dlg(dlg);
 		return SIPGUARD_CALL_UNAVAILABLE;
 	}
 	memset(call, 0, sizeof(*call));
+	sg_fraud_account_copy(call->account, sizeof(call->account), account);
 	st = sipguard_fraud_call_start(_sg_fraud, account->s, (size_t)account->len,
-			(uint32_t)limit, rate, sipguard_clock_ns(), call, &verdict,
+			(uint32_t)limit, rate, sipguard_clock_ns(), &call->ticket, &verdict,
 			_sg_call.reason, sizeof(_sg_call.reason));
 	if(st != SIPGUARD_OK || verdict != SIPGUARD_CALL_ADMITTED) {
 		if(st != SIPGUARD_OK)
@@ -274,6 +344,9 @@ int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "dialog error");
 		return SIPGUARD_CALL_UNAVAILABLE;
 	}
+	if(_sg_dlgb.set_dlg_var(dlg, &_sg_dlg_marker, &_sg_dlg_marked) != 0)
+		LM_WARN("cannot mark the dialog of account %s: a spiral of this "
+				"call would be counted again\n", call->account);
 	_sg_dlgb.release_dlg(dlg);
 	return SIPGUARD_CALL_ADMITTED;
 }
@@ -704,7 +777,9 @@ void sg_fraud_destroy(void)
 {
 	if(_sg_fraud == NULL)
 		return;
-	/* saves suspensions that changed since the timer's last save */
+	/* saves suspensions that changed since the timer's last save; with no
+	 * event callback the events not yet run stay pending (the timer
+	 * process may still run them) */
 	sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
 	sipguard_fraud_destroy(_sg_fraud);
 	_sg_fraud = NULL;

@@ -510,8 +510,9 @@ impl Accounts {
 
     /// Timer work: evaluate accounts with calls up (their exposure grows
     /// with no new attempt) and hand over suspensions whose event route has
-    /// yet to run. Returns (name, crossing if the sweep itself suspended).
-    pub fn sweep(&self, now: u64, wall_ms: u64) -> Swept {
+    /// yet to run (unless `take_events` is false: they stay pending).
+    /// Returns (name, crossing if the sweep itself suspended).
+    pub fn sweep(&self, now: u64, wall_ms: u64, take_events: bool) -> Swept {
         let mut crossed = Vec::new();
         let mut pending = Vec::new();
         self.table.for_each(|cell| {
@@ -522,7 +523,7 @@ impl Accounts {
                     crossed.push((load_name(&a.name, &a.name_len), v));
                 }
             }
-            if a.flag(EVENT_PENDING) {
+            if take_events && a.flag(EVENT_PENDING) {
                 a.flags.fetch_and(!EVENT_PENDING, Relaxed);
                 let reason = Reason::from_u32(a.reason.load(Relaxed)).unwrap_or(Reason::Rpc);
                 pending.push((load_name(&a.name, &a.name_len), reason));
@@ -532,23 +533,28 @@ impl Accounts {
         (crossed, pending)
     }
 
-    /// Every account in use (`f` returns false to stop); returns buckets skipped.
-    pub fn list(&self, now: u64, mut f: impl FnMut(AccountInfo) -> bool) -> usize {
-        self.table.for_each(|cell| {
-            let a = cell.entry();
-            let suspended = a.flag(SUSPENDED);
-            f(AccountInfo {
-                name: load_name(&a.name, &a.name_len),
-                active: a.active.load(Relaxed),
-                usage: a.usage(now),
-                suspended: if suspended {
-                    Reason::from_u32(a.reason.load(Relaxed)).or(Some(Reason::Rpc))
-                } else {
-                    None
-                },
-                since_wall_ms: a.since_wall_ms.load(Relaxed),
-            })
-        })
+    /// Every account in use (`f` returns false to stop); returns buckets
+    /// skipped. `f` runs with no bucket lock held (it may be slow: an RPC
+    /// reply, the state file), on copies taken a bucket at a time.
+    pub fn list(&self, now: u64, f: impl FnMut(AccountInfo) -> bool) -> usize {
+        self.table.for_each_copied(
+            |cell| {
+                let a = cell.entry();
+                let suspended = a.flag(SUSPENDED);
+                AccountInfo {
+                    name: load_name(&a.name, &a.name_len),
+                    active: a.active.load(Relaxed),
+                    usage: a.usage(now),
+                    suspended: if suspended {
+                        Reason::from_u32(a.reason.load(Relaxed)).or(Some(Reason::Rpc))
+                    } else {
+                        None
+                    },
+                    since_wall_ms: a.since_wall_ms.load(Relaxed),
+                }
+            },
+            f,
+        )
     }
 
     /// Calls up over all accounts.
@@ -609,19 +615,22 @@ mod tests {
         let t = CallTicket::default();
         a.start(b"bob", 0, Money(15_000), 10 * S, &t).unwrap();
         a.answer(&t, 10 * S).unwrap();
-        let (crossed, _) = a.sweep(50 * S, 1);
+        let (crossed, _) = a.sweep(50 * S, 1, true);
         assert!(crossed.is_empty(), "40 s = 1.0: not over the warning");
-        let (crossed, _) = a.sweep(60 * S, 1);
+        let (crossed, _) = a.sweep(60 * S, 1, true);
         assert_eq!(crossed[0].1.warnings[1].unwrap().reason, Reason::Spend);
         assert_eq!(crossed[0].1.suspended_now, None);
-        let (crossed, pending) = a.sweep(135 * S, 1);
+        let (crossed, pending) = a.sweep(135 * S, 1, true);
         let c = crossed[0].1.suspended_now.unwrap();
         assert_eq!(
             (c.reason, c.value_text().to_string()),
             (Reason::Spend, "3.1250".into())
         );
         assert_eq!(pending, vec![(b"bob".to_vec(), Reason::Spend)]);
-        assert!(a.sweep(136 * S, 1).1.is_empty(), "the event is handed over once");
+        assert!(
+            a.sweep(136 * S, 1, true).1.is_empty(),
+            "the event is handed over once"
+        );
         let t2 = CallTicket::default();
         assert_eq!(a.start(b"bob", 0, Money(0), 136 * S, &t2), Ok(Start::Suspended));
         // Unsuspend forgives; the call still up is charged from then on.
@@ -661,6 +670,23 @@ mod tests {
         for kept in [&b"up"[..], b"bad", b"spender", b"new"] {
             assert!(names.iter().any(|n| n == kept), "{kept:?} in {names:?}");
         }
+    }
+
+    #[test]
+    fn listing_holds_no_lock_while_it_reports() {
+        // One bucket: with its lock held during the callback, the attempt
+        // below would spin out and fail Busy.
+        let a = Accounts::create(8, Thresholds::default()).unwrap();
+        for n in [&b"ann"[..], b"ben", b"cid"] {
+            a.attempt(n, S, 0).unwrap();
+        }
+        let mut seen = 0;
+        let skipped = a.list(S, |i| {
+            seen += 1;
+            assert!(a.attempt(&i.name, S, 0).is_ok(), "{:?}", i.name);
+            true
+        });
+        assert_eq!((seen, skipped), (3, 0));
     }
 
     #[test]

@@ -374,7 +374,7 @@ pub type SuspendEventFn =
     extern "C" fn(ctx: *mut c_void, account: *const c_char, len: usize, reason: *const c_char);
 
 /// # Safety
-/// `f` live; `cb` null or callable with `ctx`.
+/// `f` live; `cb` null (pending events stay pending) or callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_tick(
     f: *const Fraud,
@@ -385,15 +385,18 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
     boundary(|| {
         // SAFETY: per the function contract.
         let f = unsafe { handle(f)? };
+        let Some(cb) = cb else {
+            // No event route to run (shutdown): the events stay pending.
+            f.tick_keeping_events(now_ns, wall_ms());
+            return Ok(());
+        };
         f.tick(now_ns, wall_ms(), |name, reason| {
-            if let Some(cb) = cb {
-                let r: &'static [u8] = match reason {
-                    Reason::Cpm => b"cpm\0",
-                    Reason::Spend => b"spend\0",
-                    Reason::Rpc => b"rpc\0",
-                };
-                cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast());
-            }
+            let r: &'static [u8] = match reason {
+                Reason::Cpm => b"cpm\0",
+                Reason::Spend => b"spend\0",
+                Reason::Rpc => b"rpc\0",
+            };
+            cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast());
         });
         Ok(())
     })

@@ -30,6 +30,9 @@ use rules::Class;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// The host's event route for a suspension (account, reason).
+type EventFn<'a> = dyn FnMut(&[u8], Reason) + 'a;
+
 /// A failed save of `fraud_state_file` is retried after this long.
 const SAVE_RETRY_NS: u64 = 60_000_000_000;
 
@@ -109,6 +112,9 @@ pub struct Fraud {
     rules: Published,
     accounts: Accounts,
     shared: Mapping,
+    /// Saved suspensions the account table had no room for at start:
+    /// written again by every save, so none is lost.
+    unrestored: Vec<persist::Saved>,
 }
 
 impl Fraud {
@@ -122,11 +128,12 @@ impl Fraud {
             spend_warning: cfg.spend_warning.0,
             spend_critical: cfg.spend_critical.0,
         };
-        let fraud = Fraud {
+        let mut fraud = Fraud {
             cfg: cfg.clone(),
             rules: Published::create(cfg.max_rules)?,
             accounts: Accounts::create(cfg.account_table_size, th)?,
             shared: Mapping::new(std::mem::size_of::<Counters>().max(64))?,
+            unrestored: Vec::new(),
         };
         if cfg.rules_file.is_some() {
             fraud
@@ -135,13 +142,7 @@ impl Fraud {
         }
         if let Some(path) = &cfg.state_file {
             match persist::load(&fraud.accounts, path, now) {
-                Ok(n) => log(
-                    Level::Notice,
-                    format_args!(
-                        "sipguard: restored {n} suspended accounts from {}",
-                        path.display()
-                    ),
-                ),
+                Ok(loaded) => fraud.loaded(path, loaded),
                 Err(e) => log(
                     Level::Err,
                     format_args!("sipguard: fraud_state_file ignored: {e}"),
@@ -149,6 +150,46 @@ impl Fraud {
             }
         }
         Ok(fraud)
+    }
+
+    /// Log what the state file gave; keep what could not be restored for
+    /// the saves (this is before the fork: every process has the list).
+    fn loaded(&mut self, path: &std::path::Path, loaded: persist::Loaded) {
+        for w in &loaded.warnings {
+            log(Level::Warn, format_args!("sipguard: fraud_state_file {w}"));
+        }
+        log(
+            Level::Notice,
+            format_args!(
+                "sipguard: restored {} suspended accounts from {}",
+                loaded.restored,
+                path.display()
+            ),
+        );
+        for (name, reason, _) in &loaded.unrestored {
+            log(
+                Level::Err,
+                format_args!(
+                    "sipguard: suspension of account={} reason={} NOT restored: its bucket of \
+                     the account table is full (raise account_table_size); kept in {}",
+                    Printable(name),
+                    reason.name(),
+                    path.display()
+                ),
+            );
+        }
+        if !loaded.unrestored.is_empty() {
+            log(
+                Level::Err,
+                format_args!(
+                    "sipguard: {} saved suspensions could not be restored; they stay in {} \
+                     and are restored at a later start",
+                    loaded.unrestored.len(),
+                    path.display()
+                ),
+            );
+        }
+        self.unrestored = loaded.unrestored;
     }
 
     fn counters(&self) -> &Counters {
@@ -221,8 +262,8 @@ impl Fraud {
         );
     }
 
-    /// Whether `account` may call `dialled` now; counts the attempt. The
-    /// reason goes to `why`. Allocates nothing.
+    /// Whether `account` may call `dialled` now; counts the attempt of an
+    /// account that has a rule (or a default rule). The reason goes to `why`. Allocates nothing.
     pub fn dial_check(
         &self,
         account: &[u8],
@@ -257,6 +298,28 @@ impl Fraud {
             let _ = why.write_str("rules busy (reloading)");
             return out;
         };
+        out.class = dest.map(|d| d.class);
+        out.rate = dest.map_or(Money(0), |d| d.rate);
+        // Not listed and no default rule: it may dial nothing. Refused
+        // before the attempt is counted, so a flood of invented names
+        // claims no slot of the account table.
+        let Some(perm) = perm else {
+            out.verdict = match (&number, dest) {
+                (Err(e), _) => {
+                    let _ = why.write_str(e.why());
+                    DialVerdict::NoRule
+                }
+                (Ok(_), None) => {
+                    let _ = why.write_str("no rule for the number");
+                    DialVerdict::NoRule
+                }
+                (Ok(_), Some(d)) => {
+                    let _ = write!(why, "class {} not permitted", d.class.name());
+                    DialVerdict::ClassDenied
+                }
+            };
+            return out;
+        };
         let v = match self.accounts.attempt(account, now, wall_ms) {
             Ok(v) => v,
             Err(e) => {
@@ -268,8 +331,6 @@ impl Fraud {
             }
         };
         self.report(account, &v);
-        out.class = dest.map(|d| d.class);
-        out.rate = dest.map_or(Money(0), |d| d.rate);
         out.verdict = if v.was_suspended {
             let _ = why.write_str("account suspended");
             DialVerdict::Suspended
@@ -286,7 +347,7 @@ impl Fraud {
             let _ = why.write_str(e.why());
             DialVerdict::NoRule
         } else if let Some(d) = dest {
-            if perm.is_some_and(|p| p.classes & d.class.bit() != 0) {
+            if perm.classes & d.class.bit() != 0 {
                 let _ = why.write_str(d.class.name());
                 DialVerdict::Allowed
             } else {
@@ -331,7 +392,13 @@ impl Fraud {
         } else {
             match self.rules.read(|v| v.account(account)) {
                 Some(Some(p)) if p.limit > 0 => p.limit,
-                _ => self.cfg.call_limit,
+                Some(_) => self.cfg.call_limit,
+                None => {
+                    // Fail closed like the dial check: call_limit (0 = no
+                    // limit by default) is no stand-in for the account's.
+                    let _ = why.write_str("rules busy (reloading)");
+                    return StartVerdict::Unavailable;
+                }
             }
         };
         match self.accounts.start(account, limit, rate, now, ticket) {
@@ -397,12 +464,24 @@ impl Fraud {
     /// Timer work, once a second: suspend on running exposure, hand every
     /// new suspension to `event` (the host's event route), save changes.
     pub fn tick(&self, now: u64, wall_ms: u64, mut event: impl FnMut(&[u8], Reason)) {
-        let (crossed, pending) = self.accounts.sweep(now, wall_ms);
+        self.tick_with(now, wall_ms, Some(&mut event));
+    }
+
+    /// A tick with no event route (shutdown): suspends and saves like
+    /// [`Fraud::tick`], but leaves pending events pending.
+    pub fn tick_keeping_events(&self, now: u64, wall_ms: u64) {
+        self.tick_with(now, wall_ms, None);
+    }
+
+    fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
+        let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
         for (name, v) in &crossed {
             self.report(name, v);
         }
-        for (name, reason) in &pending {
-            event(name, *reason);
+        if let Some(event) = event {
+            for (name, reason) in &pending {
+                event(name, *reason);
+            }
         }
         self.save_if_changed(now);
     }
@@ -418,7 +497,7 @@ impl Fraud {
         if changes == k.saved.load(Relaxed) || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS) {
             return;
         }
-        match persist::save(&self.accounts, path, now) {
+        match persist::save(&self.accounts, path, now, &self.unrestored) {
             Ok(_) => {
                 k.saved.store(changes, Relaxed);
                 k.save_failed_ns.store(0, Relaxed);

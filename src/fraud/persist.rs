@@ -9,6 +9,9 @@
 //!
 //! Names are percent-encoded outside printable ASCII (they come from SIP
 //! headers). Written to a temporary file and renamed, like the ban state.
+//! At start a bad line is skipped with a `file:line` warning and the others
+//! restored; a suspension the account table has no room for is kept in the
+//! file by every later save (restored at a later start).
 
 use super::accounts::{Accounts, Reason};
 use std::fmt::Write as _;
@@ -44,15 +47,19 @@ fn decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Write every suspended account. Returns how many.
-pub fn save(accounts: &Accounts, path: &Path, now: u64) -> Result<usize, String> {
+/// A saved suspension: account, reason, since (Unix ms).
+pub type Saved = (Vec<u8>, Reason, u64);
+
+/// Write every suspended account, and `carried` (saved suspensions that
+/// could not be restored at start) unless the table has the account
+/// suspended too. Returns how many.
+pub fn save(accounts: &Accounts, path: &Path, now: u64, carried: &[Saved]) -> Result<usize, String> {
     let mut text = format!("{MAGIC}\n# account reason since_unix_ms\n");
-    let mut n = 0;
+    let mut written = Vec::new();
     let skipped = accounts.list(now, |a| {
         if let Some(r) = a.suspended {
-            encode(&a.name, &mut text);
-            let _ = writeln!(text, " {} {}", r.name(), a.since_wall_ms);
-            n += 1;
+            line(&mut text, &a.name, r, a.since_wall_ms);
+            written.push(a.name);
         }
         true
     });
@@ -61,6 +68,13 @@ pub fn save(accounts: &Accounts, path: &Path, now: u64) -> Result<usize, String>
             "{skipped} account buckets were busy; {} left as it was",
             path.display()
         ));
+    }
+    let mut n = written.len();
+    for (name, reason, since) in carried {
+        if !written.contains(name) {
+            line(&mut text, name, *reason, *since);
+            n += 1;
+        }
     }
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
@@ -71,42 +85,69 @@ pub fn save(accounts: &Accounts, path: &Path, now: u64) -> Result<usize, String>
     Ok(n)
 }
 
-fn parse(text: &str) -> Result<Vec<(Vec<u8>, Reason, u64)>, String> {
-    let mut lines = text.lines().enumerate();
-    if lines.next().map(|(_, l)| l) != Some(MAGIC) {
-        return Err(format!("line 1: expected \"{MAGIC}\""));
-    }
-    let mut out = Vec::new();
-    for (n, line) in lines {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = |why: &str| format!("line {}: {why}", n + 1);
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        let [name, reason, since] = f[..] else {
-            return Err(bad("expected 3 fields"));
-        };
-        let name = decode(name).ok_or_else(|| bad("bad account name"))?;
-        let reason = Reason::from_name(reason).ok_or_else(|| bad("unknown reason"))?;
-        let since = since.parse().map_err(|_| bad("bad time"))?;
-        out.push((name, reason, since));
-    }
-    Ok(out)
+fn line(text: &mut String, name: &[u8], reason: Reason, since: u64) {
+    encode(name, text);
+    let _ = writeln!(text, " {} {since}", reason.name());
 }
 
-/// Restore suspensions. A missing file is none; a corrupt one is refused
-/// whole and moved aside to `<path>.corrupt`.
-pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<usize, String> {
+fn parse_line(line: &str) -> Result<Option<Saved>, &'static str> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.split_ascii_whitespace().collect();
+    let [name, reason, since] = f[..] else {
+        return Err("expected 3 fields");
+    };
+    let name = decode(name).filter(|n| !n.is_empty()).ok_or("bad account name")?;
+    let reason = Reason::from_name(reason).ok_or("unknown reason")?;
+    let since = since.parse().map_err(|_| "bad time")?;
+    Ok(Some((name, reason, since)))
+}
+
+/// The good lines, and a `file:line` warning for each bad one. Err: not a
+/// file of ours (first line).
+fn parse(bytes: &[u8], file: &str) -> Result<(Vec<Saved>, Vec<String>), String> {
+    let mut lines = bytes.split(|&b| b == b'\n').enumerate();
+    let first = lines.next().map(|(_, l)| l.strip_suffix(b"\r").unwrap_or(l));
+    if first != Some(MAGIC.as_bytes()) {
+        return Err(format!("line 1: expected \"{MAGIC}\""));
+    }
+    let (mut out, mut warnings) = (Vec::new(), Vec::new());
+    for (n, bytes) in lines {
+        let parsed = std::str::from_utf8(bytes)
+            .map_err(|_| "not text")
+            .and_then(parse_line);
+        match parsed {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => {}
+            Err(why) => warnings.push(format!("{file}:{}: {why}; line skipped", n + 1)),
+        }
+    }
+    Ok((out, warnings))
+}
+
+/// What [`load`] restored.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub restored: usize,
+    /// `file:line: why` of each line skipped.
+    pub warnings: Vec<String>,
+    /// Good lines the account table had no room for (their bucket full of
+    /// live accounts) or could not lock: [`save`] carries them on.
+    pub unrestored: Vec<Saved>,
+}
+
+/// Restore suspensions. A missing file is none; a bad line is skipped
+/// (with a warning) and the others restored; a file whose first line is not
+/// ours is refused whole and moved aside to `<path>.corrupt`.
+pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let saved = String::from_utf8(bytes)
-        .map_err(|_| "not text".to_string())
-        .and_then(|t| parse(&t));
-    let saved = match saved {
+    let (saved, warnings) = match parse(&bytes, &path.display().to_string()) {
         Ok(s) => s,
         Err(why) => {
             let aside = path.with_extension("corrupt");
@@ -117,19 +158,23 @@ pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<usize, String>
             return Err(format!("{}: {why} ({moved})", path.display()));
         }
     };
-    let mut n = 0;
+    let mut out = Loaded {
+        warnings,
+        ..Default::default()
+    };
     for (name, reason, since) in saved {
-        accounts
-            .restore(&name, reason, since, now)
-            .map_err(|e| format!("{}: account table: {e:?}", path.display()))?;
-        n += 1;
+        match accounts.restore(&name, reason, since, now) {
+            Ok(()) => out.restored += 1,
+            Err(_) => out.unrestored.push((name, reason, since)),
+        }
     }
-    Ok(n)
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::accounts::Thresholds;
+    use super::super::accounts::{CallTicket, Thresholds};
+    use super::super::money::Money;
     use super::*;
 
     #[test]
@@ -140,12 +185,12 @@ mod tests {
         let a = Accounts::create(64, Thresholds::default()).unwrap();
         a.suspend(b"al ice%", Reason::Spend, 1, 1234).unwrap();
         a.suspend(b"bob", Reason::Rpc, 1, 99).unwrap();
-        assert_eq!(save(&a, &path, 2).unwrap(), 2);
+        assert_eq!(save(&a, &path, 2, &[]).unwrap(), 2);
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .contains("al%20ice%25 spend 1234"));
         let b = Accounts::create(64, Thresholds::default()).unwrap();
-        assert_eq!(load(&b, &path, 5).unwrap(), 2);
+        assert_eq!(load(&b, &path, 5).unwrap().restored, 2);
         let mut got = Vec::new();
         b.list(5, |i| {
             got.push((i.name, i.suspended, i.since_wall_ms));
@@ -162,5 +207,93 @@ mod tests {
         std::fs::write(&path, "junk\n").unwrap();
         assert!(load(&b, &path, 5).unwrap_err().contains("line 1"));
         assert!(path.with_extension("corrupt").exists());
+    }
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("sipguard-acc-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn suspended(a: &Accounts) -> Vec<(Vec<u8>, Option<Reason>, u64)> {
+        let mut got = Vec::new();
+        a.list(5, |i| {
+            if i.suspended.is_some() {
+                got.push((i.name, i.suspended, i.since_wall_ms));
+            }
+            true
+        });
+        got.sort();
+        got
+    }
+
+    #[test]
+    fn bad_lines_are_skipped_and_the_others_restored() {
+        let path = dir("badlines").join("accounts.state");
+        let mut text = format!("{MAGIC}\n# comment\nalice spend 1\nbob spend\ncarl cash 3\n");
+        text.push_str("dave rpc soon\n%zz cpm 4\n");
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(b"\xffeve rpc 5\nfred cpm 6\n");
+        std::fs::write(&path, bytes).unwrap();
+        let a = Accounts::create(64, Thresholds::default()).unwrap();
+        let got = load(&a, &path, 5).unwrap();
+        assert_eq!((got.restored, got.unrestored.len()), (2, 0));
+        let file = path.display().to_string();
+        let want: Vec<String> = [
+            (4, "expected 3 fields"),
+            (5, "unknown reason"),
+            (6, "bad time"),
+            (7, "bad account name"),
+            (8, "not text"),
+        ]
+        .iter()
+        .map(|(n, why)| format!("{file}:{n}: {why}; line skipped"))
+        .collect();
+        assert_eq!(got.warnings, want);
+        assert_eq!(
+            suspended(&a),
+            vec![
+                (b"alice".to_vec(), Some(Reason::Spend), 1),
+                (b"fred".to_vec(), Some(Reason::Cpm), 6)
+            ]
+        );
+        assert!(path.exists(), "a file with good lines is not moved aside");
+    }
+
+    #[test]
+    fn what_cannot_be_restored_is_kept_by_later_saves() {
+        let path = dir("unrestored").join("accounts.state");
+        std::fs::write(&path, format!("{MAGIC}\nnew1 cpm 5\nup3 rpc 7\nnew2 spend 9\n")).unwrap();
+        // One bucket of 8, every cell with a call up: no room for a new name.
+        let a = Accounts::create(8, Thresholds::default()).unwrap();
+        let t: Vec<CallTicket> = (0..8).map(|_| CallTicket::default()).collect();
+        for (i, ticket) in t.iter().enumerate() {
+            a.start(format!("up{i}").as_bytes(), 0, Money(0), 1, ticket)
+                .unwrap();
+        }
+        let got = load(&a, &path, 5).unwrap();
+        assert_eq!(got.restored, 1, "the entry after a failed one is restored");
+        assert_eq!(
+            got.unrestored,
+            vec![
+                (b"new1".to_vec(), Reason::Cpm, 5),
+                (b"new2".to_vec(), Reason::Spend, 9)
+            ]
+        );
+        assert_eq!(suspended(&a), vec![(b"up3".to_vec(), Some(Reason::Rpc), 7)]);
+        // A later save writes the table's suspensions and the unrestored ones.
+        let mut carried = got.unrestored.clone();
+        carried.push((b"up3".to_vec(), Reason::Cpm, 1));
+        assert_eq!(save(&a, &path, 6, &carried).unwrap(), 3);
+        let b = Accounts::create(64, Thresholds::default()).unwrap();
+        assert_eq!(load(&b, &path, 7).unwrap().restored, 3);
+        assert_eq!(
+            suspended(&b),
+            vec![
+                (b"new1".to_vec(), Some(Reason::Cpm), 5),
+                (b"new2".to_vec(), Some(Reason::Spend), 9),
+                (b"up3".to_vec(), Some(Reason::Rpc), 7)
+            ]
+        );
     }
 }

@@ -141,7 +141,11 @@ impl Published {
         let _writer = lock(&c.writer).ok_or("another reload is in progress")?;
         let set = 1 - (c.active.load(Acquire) as usize & 1);
         let h = self.header(set);
-        h.seq.fetch_add(1, AcqRel);
+        // Odd while written, whatever a writer killed mid-publish left
+        // (the lock is taken over from a dead pid): counting up from an odd
+        // seq would publish the set with an odd seq, unreadable for good.
+        let s = h.seq.load(Relaxed) | 1;
+        h.seq.store(s, Relaxed);
         fence(Release);
         for (i, r) in rules.prefixes.iter().enumerate() {
             let cell = self.prefix(set, i);
@@ -161,7 +165,7 @@ impl Published {
         h.has_default.store(d.is_some() as u32, Relaxed);
         h.default_classes.store(d.map_or(0, |d| d.classes), Relaxed);
         h.default_limit.store(d.map_or(0, |d| d.limit), Relaxed);
-        h.seq.fetch_add(1, Release);
+        h.seq.store(s.wrapping_add(1), Release);
         c.active.store(set as u32, Release);
         c.reloads.fetch_add(1, Release);
         Ok(())
@@ -259,9 +263,50 @@ impl View<'_> {
 }
 
 #[cfg(test)]
+impl Published {
+    /// Leave the active set as a writer killed mid-write would (tests).
+    pub(super) fn mark_active_written(&self) {
+        let set = self.control().active.load(Acquire) as usize & 1;
+        self.header(set).seq.fetch_or(1, Release);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::super::rules::parse;
     use super::*;
+
+    /// A reload killed after marking the inactive set "being written" (odd
+    /// seq, the writer lock still naming the dead pid): every later reload
+    /// takes over and publishes a readable set.
+    #[test]
+    fn a_reload_killed_mid_publish_does_not_break_later_ones() {
+        let p = Published::create(4).unwrap();
+        let a = parse("prefix 1 domestic 0\naccount default all\n", "t", 4).unwrap();
+        let b = parse("prefix 1 mobile 0\naccount default all\n", "t", 4).unwrap();
+        for round in 0..6 {
+            let c = p.control();
+            let inactive = 1 - (c.active.load(Acquire) as usize & 1);
+            // The dead writer: odd seq on the set it was writing, the lock
+            // held by a pid that cannot exist.
+            p.header(inactive).seq.fetch_add(1, Relaxed);
+            c.writer.store(0x3fff_fff0, Relaxed);
+            p.publish(if round % 2 == 0 { &a } else { &b }).unwrap();
+            let class = p.read(|v| v.dest(b"12").map(|d| d.class));
+            let want = if round % 2 == 0 {
+                Class::Domestic
+            } else {
+                Class::Mobile
+            };
+            assert_eq!(class, Some(Some(want)), "round {round}");
+            // A plain reload after it reads as well.
+            p.publish(&a).unwrap();
+            assert_eq!(
+                p.read(|v| v.dest(b"12").map(|d| d.class)),
+                Some(Some(Class::Domestic))
+            );
+        }
+    }
 
     #[test]
     fn longest_prefix_and_accounts() {

@@ -187,3 +187,68 @@ fn a_failed_save_is_retried_a_minute_later() {
     f.tick(62 * S, 0, |_, _| {});
     assert!(dir.join("missing-dir/accounts.state").exists());
 }
+
+#[test]
+fn accounts_without_a_rule_claim_no_slot() {
+    // No default rule; one bucket of 8 accounts.
+    let c = FraudConfig {
+        rules_file: Some(rules_file(
+            "norule",
+            "prefix 1 domestic 0\nprefix 44 international 0\naccount alice domestic\n",
+        )),
+        account_table_size: 8,
+        ..Default::default()
+    };
+    let f = Fraud::create(&c, S).unwrap();
+    for i in 0..50 {
+        let name = format!("invented{i}");
+        let want = if i % 2 == 0 {
+            (DialVerdict::ClassDenied, "class domestic not permitted")
+        } else {
+            (DialVerdict::NoRule, "no rule for the number")
+        };
+        let (v, why) = dial(&f, &name, if i % 2 == 0 { "1212" } else { "999" }, S + i);
+        assert_eq!((v, why.as_str()), want, "{name}");
+    }
+    let mut listed = 0;
+    f.list(2 * S, |_| {
+        listed += 1;
+        true
+    });
+    assert_eq!(listed, 0, "no attempt counted, no slot claimed");
+    assert_eq!(dial(&f, "alice", "1212", 2 * S).0, DialVerdict::Allowed);
+    assert_eq!(dial(&f, "alice", "+4420", 2 * S).0, DialVerdict::ClassDenied);
+}
+
+#[test]
+fn call_start_fails_closed_when_the_rules_cannot_be_read() {
+    let f = fraud("unreadable", |c| c.call_limit = 0);
+    f.rules.mark_active_written();
+    let t = CallTicket::default();
+    let mut why = FixedBuf::<64>::new();
+    assert_eq!(
+        f.call_start(b"alice", 0, Money(0), S, &t, &mut why),
+        StartVerdict::Unavailable
+    );
+    assert_eq!(why.as_str(), "rules busy (reloading)");
+    assert!(!t.is_live());
+    assert_eq!(dial(&f, "alice", "1212", S).0, DialVerdict::Unavailable);
+    // A limit given by the script needs no rule.
+    assert_eq!(
+        f.call_start(b"alice", 1, Money(0), S, &t, &mut why),
+        StartVerdict::Admitted
+    );
+}
+
+#[test]
+fn a_tick_without_an_event_route_leaves_events_pending() {
+    let f = fraud("pending", |_| {});
+    f.suspend(b"alice", S, 0).unwrap();
+    // The shim's shutdown tick: no event callback.
+    // SAFETY: a live handle; a null callback and context.
+    let st = unsafe { super::ffi::sipguard_fraud_tick(&f, 2 * S, None, std::ptr::null_mut()) };
+    assert_eq!(st, crate::ffi::Status::Ok);
+    let mut events = Vec::new();
+    f.tick(3 * S, 0, |n, r| events.push((n.to_vec(), r)));
+    assert_eq!(events, vec![(b"alice".to_vec(), Reason::Rpc)]);
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,19 +95,31 @@ def poll_calls(kam, account: str, procs, seconds: float = 30) -> list:
 
 
 def parallel_calls(kam, tmp_path, callee_scn: str, caller_scn: str, account: str, count: int,
-          callee_ms: int = 0, caller_ms: int = 0, callee_count: int | None = None) -> tuple:
+          callee_ms: int = 0, caller_ms: int = 0, callee_count: int | None = None,
+          number: str = DOMESTIC) -> tuple:
     """`count` parallel calls of `account` to a callee: (calls up seen while
     they ran, caller result, callee result)."""
     callee = sipg.sipp_callee(callee_scn, tmp_path, kam.callee_port,
                               count if callee_count is None else callee_count,
                               duration_ms=callee_ms)
     try:
-        callers = caller(kam, tmp_path, caller_scn, account, DOMESTIC, count=count,
+        callers = caller(kam, tmp_path, caller_scn, account, number, count=count,
                          duration_ms=caller_ms)
         seen = poll_calls(kam, account, [callers, callee])
         return seen, callers.wait(), callee.wait()
     finally:
         callee.kill()
+
+
+def variant_cfg(tmp_path, name: str, *edits) -> Path:
+    """The example config with (old, new) text replacements."""
+    text = sipg.FRAUD_CFG.read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    cfg = tmp_path / f"{name}.cfg"
+    cfg.write_text(text)
+    return cfg
 
 
 def assert_no_calls_up(kam, account: str):
@@ -174,6 +187,50 @@ def test_count_returns_to_zero_when_the_call_fails(kam_factory, tmp_path, callee
     assert (r["failed"], c["successful"]) == (2, 2), (r, c)
     assert f"CALL REFUSED account={account}" not in kam.log_text()
     assert_no_calls_up(kam, account)
+
+
+def test_a_reinvite_is_not_counted_again(kam_factory, tmp_path):
+    """A config that calls sipguard_call_start() for in-dialog INVITEs too:
+    the re-INVITE of a call up gets -7 (not an initial INVITE) and the call
+    stays counted once (the dialog module would hand it the call's dialog)."""
+    cfg = variant_cfg(tmp_path, "reinvite", (
+        "route[WITHINDLG] {\n",
+        "route[WITHINDLG] {\n"
+        "\tif (is_method(\"INVITE\")) {\n"
+        "\t\tsipguard_call_start(\"$fU\");\n"
+        "\t\t$var(rc) = $rc;\n"
+        "\t\txlog(\"L_NOTICE\", \"sipguard: REINVITE account=$fU rc=$var(rc)\\n\");\n"
+        "\t}\n"))
+    kam = fraud_kam(kam_factory, tmp_path, cfg=cfg)
+    seen, r, c = parallel_calls(kam, tmp_path, "fraud_callee_reinvite.xml",
+                                "fraud_caller_reinvite.xml", "mia", 1, caller_ms=2000)
+    assert r["successful"] == 1 and c["successful"] == 1, (r, c)
+    assert re.findall(r"REINVITE account=mia rc=(-?\d+)", kam.log_text()) == ["-7"]
+    assert max(seen) == 1, seen
+    assert_no_calls_up(kam, "mia")
+
+
+def test_a_spiral_is_counted_once(kam_factory, tmp_path):
+    """A number starting with 8 goes back to the proxy itself without the 8:
+    the same INVITE spirals through the request route, and the dialog module
+    hands it the same dialog. solo may have one call up; the spiral is not a
+    second call (it would get 486), and the count is 0 after the BYE."""
+    rules = RULES + "prefix 8 domestic 0\naccount solo domestic limit=1\n"
+    cfg = variant_cfg(tmp_path, "spiral", (
+        "\t$du = SG_CALLEE;\n",
+        "\tif ($rU =~ \"^8\") {\n"
+        "\t\t$rU = $(rU{s.substr,1,0});\n"
+        "\t\t$du = \"sip:\" + $Ri + \":\" + $Rp;\n"
+        "\t} else {\n"
+        "\t\t$du = SG_CALLEE;\n"
+        "\t}\n"))
+    kam = fraud_kam(kam_factory, tmp_path, rules=rules, cfg=cfg)
+    seen, r, c = parallel_calls(kam, tmp_path, "fraud_callee.xml", "fraud_caller.xml", "solo",
+                                1, caller_ms=2000, number="8" + DOMESTIC)
+    assert "CALL REFUSED account=solo" not in kam.log_text(), denials(kam, "solo")
+    assert r["successful"] == 1 and c["successful"] == 1, (r, c)
+    assert max(seen) == 1, seen
+    assert_no_calls_up(kam, "solo")
 
 
 def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
