@@ -232,6 +232,22 @@ def test_authenticated_transaction_not_normalized(kam_factory):
     assert at.sgtest(kam, "AUTHOK") and at.sgtest(kam, "AUTHOK")[-1]["user"] == "1002"
 
 
+def _wrong_passwords(src: str, port: int, most: int, same_cseq: bool = False) -> list:
+    """Rounds of REGISTER + a wrong password for 1001 in one dialog (same
+    Call-ID and From tag; with same_cseq the same CSeq numbers each round
+    too), until a request goes unanswered or `most` rounds."""
+    rounds = []
+    with at.SipClient(src, port) as c:
+        dlg = at.Dialog()
+        for i in range(most):
+            if same_cseq:
+                dlg.cseq = 0
+            rounds.append(c.register("1001", f"wrong{i}", dlg=dlg, timeout=1.0))
+            if rounds[-1][-1] is None:
+                break
+    return rounds
+
+
 @pytest.mark.parametrize("explicit", [True, False], ids=["script-call", "automatic"])
 def test_failures_counted_once(kam_factory, explicit):
     """auth_maxretry 5: wrong passwords for 1001 from 127.0.0.62, one
@@ -241,13 +257,7 @@ def test_failures_counted_once(kam_factory, explicit):
     d = {} if explicit else {"no_explicit_fail": None}
     kam = _kam(kam_factory, "count", auth_maxretry=5, **d)
     src = "127.0.0.62"
-    rounds = []
-    with at.SipClient(src, kam.port) as c:
-        dlg = at.Dialog()
-        for i in range(8):
-            rounds.append(c.register("1001", f"wrong{i}", dlg=dlg, timeout=1.0))
-            if rounds[-1][-1] is None:
-                break
+    rounds = _wrong_passwords(src, kam.port, 8)
     fails = at.sgtest(kam, "AUTHFAIL", src=src)
     assert len(fails) == 5, (fails, rounds)
     assert rounds[:4] == [[401, 401]] * 4, rounds
@@ -266,14 +276,7 @@ def test_guesses_reusing_one_transaction_key_all_count(kam_factory, explicit):
     d = {} if explicit else {"no_explicit_fail": None}
     kam = _kam(kam_factory, "reuse", auth_maxretry=3, **d)
     src = "127.0.0.66"
-    rounds = []
-    with at.SipClient(src, kam.port) as c:
-        dlg = at.Dialog()
-        for i in range(6):
-            dlg.cseq = 0          # the same CSeq numbers every round
-            rounds.append(c.register("1001", f"wrong{i}", dlg=dlg, timeout=1.0))
-            if rounds[-1][-1] is None:
-                break
+    rounds = _wrong_passwords(src, kam.port, 6, same_cseq=True)
     assert rounds[:2] == [[401, 401]] * 2, rounds
     assert rounds[-1][-1] is None and len(rounds) <= 4, rounds
     bans = kam.wait_log(lambda: kam.bans(src=src), timeout=5, what="auth BAN")
