@@ -14,9 +14,9 @@
 //! Names are keyed with a per-start random seed, so an attacker cannot aim
 //! many names at one bucket.
 
-use crate::clock::clock_ns;
 use crate::lock::{lock, Guard};
-use crate::shm::Mapping;
+use crate::shm::{align64, get_bytes, random_seed, Mapping};
+use crate::table::bucket_hash;
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -95,16 +95,6 @@ pub struct KeyedTable<T: Entry> {
 unsafe impl<T: Entry> Send for KeyedTable<T> {}
 unsafe impl<T: Entry> Sync for KeyedTable<T> {}
 
-/// Mix two 64-bit words into one (folded 128-bit multiply).
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-fn align64(n: usize) -> usize {
-    (n + 63) & !63
-}
-
 /// A held bucket.
 pub struct Bucket<'a, T: Entry> {
     cells: &'a [Cell<T>; WAYS],
@@ -147,16 +137,11 @@ impl<T: Entry> KeyedTable<T> {
         let cells_offset = align64(buckets * size_of::<AtomicU32>());
         let bytes = cells_offset + buckets * WAYS * size_of::<Cell<T>>();
         let map = Mapping::new(bytes)?;
-        let mut seed = [0u64; 2];
-        // SAFETY: writes at most 16 bytes into `seed`.
-        if unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) } != 16 {
-            seed = [clock_ns() ^ 0x9e37_79b9_7f4a_7c15, map.base() as u64];
-        }
         Ok(KeyedTable {
             map,
             buckets,
             cells_offset,
-            seed,
+            seed: random_seed(),
             _entry: PhantomData,
         })
     }
@@ -192,11 +177,7 @@ impl<T: Entry> KeyedTable<T> {
     }
 
     fn bucket_of(&self, key: [u64; 2]) -> usize {
-        let h = fold(
-            key[0] ^ self.seed[0],
-            key[1] ^ self.seed[1] ^ 0x9e37_79b9_7f4a_7c15,
-        );
-        (fold(h ^ 0xbf58_476d_1ce4_e5b9, self.seed[0] | 1) as usize) & (self.buckets - 1)
+        (bucket_hash(key, self.seed) as usize) & (self.buckets - 1)
     }
 
     fn lock_index(&self, i: usize) -> Option<Bucket<'_, T>> {
@@ -309,18 +290,14 @@ pub fn store_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, name:
 /// Read a name stored by [`store_name`] into `out` (at least `N * 8`
 /// bytes); returns its length. Allocates nothing.
 pub fn load_name_into<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, out: &mut [u8]) -> usize {
-    let n = (len.load(Relaxed) as usize).min(N * 8).min(out.len());
-    for (w, chunk) in field.iter().zip(out.chunks_mut(8)) {
-        let b = w.load(Relaxed).to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
-    }
-    n
+    get_bytes(field, &mut out[..N * 8]);
+    (len.load(Relaxed) as usize).min(N * 8)
 }
 
 /// Read back a name stored by [`store_name`].
 pub fn load_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32) -> Vec<u8> {
-    let n = (len.load(Relaxed) as usize).min(N * 8);
-    let mut out: Vec<u8> = field.iter().flat_map(|w| w.load(Relaxed).to_le_bytes()).collect();
+    let mut out = vec![0u8; N * 8];
+    let n = load_name_into(field, len, &mut out);
     out.truncate(n);
     out
 }

@@ -19,7 +19,7 @@ use crate::clock::clock_ns;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::guess::Guess;
-use crate::shm::Mapping;
+use crate::shm::{align64, random_seed, Mapping};
 use crate::table::{Slot, SLOTS_PER_BUCKET};
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -41,10 +41,6 @@ pub struct Header {
 
 const _: () = assert!(size_of::<Slot>() == 64 && align_of::<Slot>() == 64);
 const _: () = assert!(size_of::<Header>().is_multiple_of(64));
-
-fn align64(n: usize) -> usize {
-    (n + 63) & !63
-}
 
 /// Sizes derived from `table_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,20 +85,6 @@ pub struct Region {
 // SAFETY: the mapping is shared memory accessed only through atomics.
 unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
-
-fn random_seed() -> [u64; 2] {
-    let mut seed = [0u64; 2];
-    // SAFETY: writes at most 16 bytes into `seed`.
-    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) };
-    if n != 16 {
-        // No entropy source: still distinct per start.
-        seed = [
-            clock_ns() ^ 0x9e37_79b9_7f4a_7c15,
-            u64::from(std::process::id()) << 32 | 0x5bd1,
-        ];
-    }
-    seed
-}
 
 impl Region {
     /// Map and initialise a new region for `cfg`. Pages are touched now, so

@@ -20,6 +20,7 @@ use crate::clock::wall_ms;
 use crate::guess_config::GuessConfig;
 use crate::lock::my_pid;
 use crate::region::Region;
+use crate::shm::random_seed;
 use crate::sipmsg::{challenge_is_stale, cseq_parts, name_addr_user_host, status_code, Hdr, Headers};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -45,11 +46,8 @@ fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let pid = my_pid();
     if SEEDED_FOR.load(Relaxed) != pid {
-        let mut s = [0u64; 2];
-        // SAFETY: writes at most 16 bytes into `s`; once per process.
-        if unsafe { libc::getrandom(s.as_mut_ptr().cast(), 16, 0) } != 16 {
-            s = [crate::clock::clock_ns(), u64::from(pid) << 17 ^ wall_ms()];
-        }
+        // Once per process.
+        let s = random_seed();
         SEED[0].store(s[0], Relaxed);
         SEED[1].store(s[1], Relaxed);
         SEEDED_FOR.store(pid, Relaxed);

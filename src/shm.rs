@@ -2,6 +2,7 @@
 //! and committed at once (it never grows), read through `#[repr(C)]`
 //! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
 
+use crate::clock::clock_ns;
 use std::sync::atomic::AtomicU64;
 
 pub struct Mapping {
@@ -74,6 +75,21 @@ impl Drop for Mapping {
         // SAFETY: base/bytes are exactly what mmap returned.
         unsafe { libc::munmap(self.base.cast(), self.bytes) };
     }
+}
+
+/// 128 random bits for a keyed hash, read once per table or process.
+pub fn random_seed() -> [u64; 2] {
+    let mut seed = [0u64; 2];
+    // SAFETY: writes at most 16 bytes into `seed`.
+    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) };
+    if n != 16 {
+        // No entropy source: still distinct per start.
+        seed = [
+            clock_ns() ^ 0x9e37_79b9_7f4a_7c15,
+            u64::from(std::process::id()) << 32 | 0x5bd1,
+        ];
+    }
+    seed
 }
 
 pub fn align64(n: usize) -> usize {
