@@ -323,34 +323,34 @@ impl Region {
         }
         let name = g.sources.name_key(user)[0] as u16;
         let (now_s, window, trust) = (secs(now), secs_of(cfg.enum_window_ns), secs_of(cfg.auth_trust_ns));
-        let targets = g.sources.with(src, now, true, |s, _| {
+        let threshold = cfg.enum_threshold;
+        let over = g.sources.with(src, now, true, |s, _| {
             if within(s.auth_ok.load(Relaxed), now_s, trust) {
-                return 0;
+                return false;
             }
             if !within(s.enum_start.load(Relaxed), now_s, window) {
                 s.enum_start.store(now_s, Relaxed);
                 s.enum_count.store(0, Relaxed);
             }
-            let n = (s.enum_count.load(Relaxed) as usize).min(ENUM_NAMES);
+            let mut n = (s.enum_count.load(Relaxed) as usize).min(ENUM_NAMES);
             if n < ENUM_NAMES && !s.enum_names[..n].iter().any(|x| x.load(Relaxed) == name) {
                 s.enum_names[n].store(name, Relaxed);
-                s.enum_count.store(n as u32 + 1, Relaxed);
-                return n as u32 + 1;
+                n += 1;
+                s.enum_count.store(n as u32, Relaxed);
             }
-            n as u32
-        });
-        match targets {
-            Ok(n) if u64::from(n) > cfg.enum_threshold => {
+            let over = n as u64 > threshold;
+            if over {
                 // Start over, so the count after the ban is a fresh one.
-                let _ = g
-                    .sources
-                    .with(src, now, false, |s, _| s.enum_start.store(0, Relaxed));
-                c.bump(Counter::Enumerations);
-                let _ = self.ban_offender(bits, Reason::Enumeration, now);
-                Finding::Enumeration
+                s.enum_start.store(0, Relaxed);
             }
-            _ => Finding::Clean,
+            over
+        });
+        if over != Ok(true) {
+            return Finding::Clean;
         }
+        c.bump(Counter::Enumerations);
+        let _ = self.ban_offender(bits, Reason::Enumeration, now);
+        Finding::Enumeration
     }
 
     /// The script saw a successful authentication of `req` from `addr`.
