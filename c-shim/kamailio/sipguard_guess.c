@@ -144,6 +144,14 @@ int w_sipguard_auth_allowed(sip_msg_t *msg, char *p1, char *p2)
 	return ki_sipguard_auth_allowed(msg);
 }
 
+/* send p (pkg, n bytes) instead of the core's copy of the reply */
+static void sg_replace(str *obuf, char *p, size_t n)
+{
+	pkg_free(obuf->s);
+	obuf->s = p;
+	obuf->len = (int)n;
+}
+
 /* every message Kamailio sends passes here (a pkg copy the core owns) */
 static int sg_data_out(sr_event_param_t *evp)
 {
@@ -185,9 +193,7 @@ static int sg_data_out(sr_event_param_t *evp)
 				SG_LOG_STATUS("sipguard_reply_out", st);
 			return 0;
 		}
-		pkg_free(obuf->s);
-		obuf->s = p;
-		obuf->len = (int)n;
+		sg_replace(obuf, p, n);
 		return 0;
 	}
 	if(st != SIPGUARD_OK) {
@@ -204,9 +210,7 @@ static int sg_data_out(sr_event_param_t *evp)
 	}
 	memcpy(p, rewritten, n);
 	p[n] = '\0';
-	pkg_free(obuf->s);
-	obuf->s = p;
-	obuf->len = (int)n;
+	sg_replace(obuf, p, n);
 	return 0;
 }
 
