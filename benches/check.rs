@@ -73,7 +73,7 @@ fn per_call(n: u64, mut f: impl FnMut(u64)) -> f64 {
 /// request with credentials) and the outgoing-reply hook.
 fn guessing_defences(r: &Region) {
     use sipguard::guess::Request;
-    use sipguard::reply::Outcome;
+    use sipguard::reply::{test_reader, Outcome};
     let n = N / 5;
     let now = sipguard::clock::clock_ns();
     let users: Vec<String> = (0..64)
@@ -81,13 +81,17 @@ fn guessing_defences(r: &Region) {
         .collect();
     let plain = |i: u64| Request {
         method: b"OPTIONS",
-        ruri_user: b"1001",
+        ruri_user: &users[(i % 64) as usize].as_bytes()[5..9],
         from: b"<sip:1001@example.org>;tag=a1",
         to: users[(i % 64) as usize].as_bytes(),
+        to_user: &users[(i % 64) as usize].as_bytes()[5..9],
+        from_tag: b"a1",
         call_id: b"4c2a9f0e@192.0.2.1",
-        cseq: b"1 OPTIONS",
-        user_agent: b"Yealink SIP-T46S 66.86.0.15",
-        credentials: b"",
+        cseq_num: b"1",
+        cseq_method: b"OPTIONS",
+        user_agents: [b"Yealink SIP-T46S 66.86.0.15", b"", b"", b"", b"", b"", b"", b""],
+        user_agent_count: 1,
+        ..Default::default()
     };
     let ns = per_call(n, |i| {
         black_box(r.guess_request(&spread(i), &plain(i), now + i));
@@ -99,6 +103,7 @@ fn guessing_defences(r: &Region) {
         q.method = b"REGISTER";
         q.call_id = ids[(i % 4096) as usize].as_bytes();
         q.credentials = b"Digest username=\"1001\", realm=\"example.org\", nonce=\"abc\", response=\"x\"";
+        q.auth_user = b"1001";
         black_box(r.guess_request(&spread(i), &q, now + i));
     });
     println!("{:<34} {ns:>10.1} {:>14.0}", "request with credentials", 1e9 / ns);
@@ -108,8 +113,10 @@ fn guessing_defences(r: &Region) {
         .replace("200 OK", "404 Not Found")
         .into_bytes();
     let mut out = [0u8; 4096];
+    let (ok, leaky) = (test_reader::parse(ok), test_reader::parse(&leaky));
+    let (ok, leaky) = (ok.reply(), leaky.reply());
     let ns = per_call(n, |_| {
-        black_box(r.reply_out(ok, &[192, 0, 2, 1], now, &mut out));
+        black_box(r.reply_out(&ok, &[192, 0, 2, 1], now, &mut out));
     });
     println!(
         "{:<34} {ns:>10.1} {:>14.0}",

@@ -318,20 +318,40 @@ sipguard_status sipguard_contact_wants_tls(const char *contact, size_t contact_l
 
 /* ---- guessing defences: enumeration, scanners, password guessing ------- */
 
+/* Borrowed bytes: NULL with length 0 when absent. */
+typedef struct sipguard_str {
+	const char *s;
+	size_t len;
+} sipguard_str;
+
+#define SIPGUARD_MAX_USER_AGENTS 8
+
+/* sipguard_request.flags */
+#define SIPGUARD_REQ_IN_DIALOG 1   /* it has a To tag: replies left alone */
+#define SIPGUARD_REQ_STALE_NONCE 2 /* the auth module calls its nonce stale
+									* before looking at the password */
+
 /*
- * Header values of one request, borrowed for the call (each pointer + length;
- * NULL with length 0 when absent). credentials is the Authorization or
- * Proxy-Authorization value, empty when the request has none.
+ * One request, each value as the host's parser gives it to the script (the
+ * core parses none of them again). Borrowed for the call.
  */
 typedef struct sipguard_request {
-	const char *method; size_t method_len;
-	const char *ruri_user; size_t ruri_user_len;
-	const char *from; size_t from_len;       /* From header value */
-	const char *to; size_t to_len;           /* To header value */
-	const char *call_id; size_t call_id_len;
-	const char *cseq; size_t cseq_len;       /* "1 REGISTER" */
-	const char *user_agent; size_t user_agent_len;
-	const char *credentials; size_t credentials_len;
+	sipguard_str method;
+	sipguard_str ruri_user;   /* $rU */
+	sipguard_str to_user;     /* $tU */
+	sipguard_str from;        /* From header value (fingerprints only) */
+	sipguard_str to;          /* To header value (fingerprints only) */
+	sipguard_str call_id;     /* $ci */
+	sipguard_str cseq_num;    /* CSeq number */
+	sipguard_str cseq_method; /* CSeq method */
+	sipguard_str from_tag;    /* $ft */
+	sipguard_str auth_user;   /* digest user name the auth module will check;
+							   * empty: no well-formed digest credentials */
+	sipguard_str credentials; /* their whole header value (hashed only) */
+	sipguard_str user_agents[SIPGUARD_MAX_USER_AGENTS];
+	uint32_t user_agent_count; /* User-Agent headers in the request (may be
+								* more than the array holds: a scanner) */
+	uint32_t flags;            /* SIPGUARD_REQ_* */
 } sipguard_request;
 
 /*
@@ -362,15 +382,51 @@ sipguard_status sipguard_auth_allowed(const sipguard_region *region,
 		const uint8_t *addr, size_t addr_len, const sipguard_request *req,
 		uint64_t now_ns, int *allowed);
 
+/* One whole header of a reply (line end included): bytes off..off+len. */
+typedef struct sipguard_span {
+	uint32_t off;
+	uint32_t len;
+} sipguard_span;
+
+#define SIPGUARD_REPLY_STALE 1 /* sipguard_reply.flags: a stale=true challenge */
+
+/* A reply about to leave, as the host's parser read it. */
+typedef struct sipguard_reply {
+	const char *buf;
+	size_t len;
+	uint32_t status;
+	uint32_t flags;           /* SIPGUARD_REPLY_* */
+	sipguard_str call_id;     /* parsed as for sipguard_request */
+	sipguard_str cseq_num;
+	sipguard_str cseq_method;
+	sipguard_str from_tag;
+	sipguard_str to_host;     /* host of the To URI ($td) */
+	sipguard_str from_host;   /* host of the From URI ($fd) */
+	sipguard_str eol;         /* the reply's line end: "\r\n" or "\n" */
+	const sipguard_span *keep; /* Via, From, To, Call-ID, CSeq in order */
+	size_t keep_count;
+	sipguard_span server;      /* the Server header; len 0: none */
+} sipguard_reply;
+
+/* *wanted: whether replies with this status need sipguard_reply_out(): 0
+ * no (no parsing needed), SIPGUARD_REPLY_COUNTED (it may be a failure to
+ * count), SIPGUARD_REPLY_REWRITABLE (it may be rewritten: if it cannot be,
+ * it must not leave). */
+#define SIPGUARD_REPLY_COUNTED 1
+#define SIPGUARD_REPLY_REWRITABLE 2
+sipguard_status sipguard_reply_wanted(const sipguard_region *region,
+		uint32_t status, int *wanted);
+
 /*
  * A reply is about to be sent to dst (4 or 16 address bytes). Counts it as
  * an authentication failure when it is one, and when it would tell an
  * existing user from a missing one, writes its replacement (a digest
  * challenge) into buf and sets *out_len; *out_len = 0: send it unchanged.
- * SIPGUARD_ERR_FULL: buf too small (the reply is to be sent unchanged).
+ * SIPGUARD_ERR_FULL: buf too small, *out_len is the size needed (call
+ * again with a buffer that large; the failure is not counted twice).
  */
 sipguard_status sipguard_reply_out(const sipguard_region *region,
-		const char *reply, size_t len, const uint8_t *dst, size_t dst_len,
+		const sipguard_reply *reply, const uint8_t *dst, size_t dst_len,
 		uint64_t now_ns, char *buf, size_t cap, size_t *out_len);
 
 typedef struct sipguard_user_info {

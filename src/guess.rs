@@ -20,7 +20,6 @@ use crate::guess_config::GuessConfig;
 use crate::keyed::{load_name, load_name_into, store_name, Entry, KeyedTable};
 use crate::log::{log, Level};
 use crate::region::Region;
-use crate::sipmsg::{cseq_parts, digest_username, header_param, name_addr_user_host};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 fn secs(now_ns: u64) -> u32 {
@@ -139,6 +138,28 @@ impl UserEntry {
 const TXN_CREDENTIALS: u32 = 1;
 const TXN_AUTHENTICATED: u32 = 2;
 const TXN_COUNTED: u32 = 4;
+/// The request's nonce was stale: its challenge says so and is no failure.
+const TXN_STALE: u32 = 8;
+/// The request had a To tag: its replies are left as they are.
+const TXN_IN_DIALOG: u32 = 16;
+
+/// What a request told about its replies.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TxnState {
+    /// The script authenticated it: its replies are the user's own.
+    pub authenticated: bool,
+    /// It had a To tag.
+    pub in_dialog: bool,
+    /// Its nonce was stale: a challenge to it says `stale=true`.
+    pub stale: bool,
+}
+
+impl TxnState {
+    /// Whether a reply to it may be rewritten.
+    pub fn rewritable(&self) -> bool {
+        !self.authenticated && !self.in_dialog
+    }
+}
 
 /// One request's fate, found again from its replies.
 #[repr(C)]
@@ -164,35 +185,75 @@ impl Entry for TxnEntry {
     }
 }
 
-/// The request fields the defences read (all borrowed, possibly empty).
+/// User-Agent values handed over per request; a request with more User-Agent
+/// headers than this is judged a scanner (no phone sends more than one).
+pub const MAX_USER_AGENTS: usize = 8;
+
+/// The request had a To tag: an in-dialog request, whose replies are never
+/// rewritten (they tell nothing about which users exist, and a callee's
+/// in-dialog 480 must reach the caller as it is).
+pub const REQ_IN_DIALOG: u32 = 1;
+/// Its digest nonce is one the auth module calls stale before looking at
+/// the password: the challenge says `stale=true`, and no password is tried.
+pub const REQ_STALE_NONCE: u32 = 2;
+
+/// The request fields the defences read, each as the host's own parser
+/// gives it to the script (all borrowed, possibly empty). The core parses
+/// none of them again: what it judges is what the script sees.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Request<'a> {
     pub method: &'a [u8],
+    /// `$rU`
     pub ruri_user: &'a [u8],
+    /// `$tU`
+    pub to_user: &'a [u8],
+    /// From and To header values, for the fingerprints only.
     pub from: &'a [u8],
     pub to: &'a [u8],
+    /// `$ci`
     pub call_id: &'a [u8],
-    pub cseq: &'a [u8],
-    pub user_agent: &'a [u8],
-    /// Authorization or Proxy-Authorization value; empty when none.
+    /// The CSeq number and method.
+    pub cseq_num: &'a [u8],
+    pub cseq_method: &'a [u8],
+    /// `$ft`
+    pub from_tag: &'a [u8],
+    /// Every User-Agent value, up to `MAX_USER_AGENTS`.
+    pub user_agents: [&'a [u8]; MAX_USER_AGENTS],
+    /// How many User-Agent headers the request has (may exceed the array).
+    pub user_agent_count: usize,
+    /// The digest user name the auth module will check (`$au`); empty when
+    /// the request carries no well-formed digest credentials.
+    pub auth_user: &'a [u8],
+    /// The whole credentials value: only hashed, to tell a new guess from a
+    /// retransmission.
     pub credentials: &'a [u8],
+    /// `REQ_*` bits.
+    pub flags: u32,
 }
 
 impl<'a> Request<'a> {
+    /// Credentials whose password the auth module will check: digest ones
+    /// with a user name, and a nonce it does not call stale first.
+    pub fn has_credentials(&self) -> bool {
+        !self.auth_user.is_empty() && self.flags & REQ_STALE_NONCE == 0
+    }
+
     /// The user name a request is about: the digest user name when it
     /// carries credentials, else the To user for REGISTER, the R-URI user
     /// otherwise (To user when the R-URI has none).
     pub fn target_user(&self) -> &'a [u8] {
-        let digest = digest_username(self.credentials);
-        if !digest.is_empty() {
-            return digest;
+        if self.has_credentials() {
+            return self.auth_user;
         }
-        let to_user = name_addr_user_host(self.to).0;
         if self.method.eq_ignore_ascii_case(b"REGISTER") || self.ruri_user.is_empty() {
-            to_user
+            self.to_user
         } else {
             self.ruri_user
         }
+    }
+
+    fn user_agents(&self) -> &[&'a [u8]] {
+        &self.user_agents[..self.user_agent_count.min(MAX_USER_AGENTS)]
     }
 }
 
@@ -246,16 +307,24 @@ impl Guess {
         (k[0] as u32) | 1
     }
 
-    /// The key of the transaction a message belongs to.
-    pub fn txn_key(&self, call_id: &[u8], cseq: &[u8], from: &[u8]) -> [u64; 2] {
-        let (num, method) = cseq_parts(cseq);
-        self.txns
-            .parts_key(&[call_id, num, method, header_param(from, "tag")])
+    /// The key of the transaction a message belongs to: Call-ID, CSeq
+    /// number and method, From tag, as the host parsed them (the same
+    /// parser reads the request and its replies, so they always agree).
+    pub fn txn_key(&self, call_id: &[u8], cseq_num: &[u8], cseq_method: &[u8], from_tag: &[u8]) -> [u64; 2] {
+        self.txns.parts_key(&[call_id, cseq_num, cseq_method, from_tag])
+    }
+
+    fn request_txn(&self, req: &Request) -> [u64; 2] {
+        self.txn_key(req.call_id, req.cseq_num, req.cseq_method, req.from_tag)
     }
 }
 
 fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {
-    cfg.scanner_user_agents.found_in(req.user_agent)
+    req.user_agent_count > MAX_USER_AGENTS
+        || req
+            .user_agents()
+            .iter()
+            .any(|ua| cfg.scanner_user_agents.found_in(ua))
         || cfg.scanner_from_to.found_in(req.from)
         || cfg.scanner_from_to.found_in(req.to)
 }
@@ -288,8 +357,13 @@ impl Region {
         }
         let g = self.guess();
         let user = req.target_user();
-        let key = g.txn_key(req.call_id, req.cseq, req.from);
-        if !req.credentials.is_empty() {
+        let key = g.request_txn(req);
+        let in_dialog = if req.flags & REQ_IN_DIALOG != 0 {
+            TXN_IN_DIALOG
+        } else {
+            0
+        };
+        if req.has_credentials() {
             let user_key = g.users.name_key(user);
             let _ = g.users.with(user_key, now, true, |u, new| {
                 if new {
@@ -301,7 +375,7 @@ impl Region {
                 // A retransmission keeps what was learnt; other credentials
                 // under the same Call-ID, CSeq and From tag are a new guess.
                 if t.credentials.swap(creds, Relaxed) != creds {
-                    t.flags.store(TXN_CREDENTIALS, Relaxed);
+                    t.flags.store(TXN_CREDENTIALS | in_dialog, Relaxed);
                 }
                 // The whole address: the allowlist and the BAN line want it.
                 t.src[0].store((bits >> 64) as u64, Relaxed);
@@ -312,13 +386,22 @@ impl Region {
             });
             return Finding::Clean;
         }
-        // Without credentials, a reused key forgets any earlier state (an
-        // authenticated request's key must not exempt a probe's replies).
-        let _ = g.txns.with(key, now, false, |t, _| {
-            t.flags.store(0, Relaxed);
+        // Without credentials (or with ones whose password is never
+        // looked at), a reused key forgets any earlier state: an
+        // authenticated request's key must not exempt a probe's replies.
+        let stale = if req.flags & REQ_STALE_NONCE != 0 {
+            TXN_STALE
+        } else {
+            0
+        };
+        let remember = stale | in_dialog;
+        let _ = g.txns.with(key, now, remember != 0, |t, _| {
+            t.flags.store(remember, Relaxed);
             t.credentials.store(0, Relaxed);
         });
-        if user.is_empty() || !cfg.normalizes_method(req.method) {
+        // Every method counts: a probe by INFO or a made-up method tells
+        // as much as one by REGISTER.
+        if user.is_empty() {
             return Finding::Clean;
         }
         let name = g.sources.name_key(user)[0] as u16;
@@ -364,11 +447,9 @@ impl Region {
         };
         let g = self.guess();
         let now_s = secs(now);
-        let _ = g
-            .txns
-            .with(g.txn_key(req.call_id, req.cseq, req.from), now, true, |t, _| {
-                t.flags.fetch_or(TXN_AUTHENTICATED, Relaxed);
-            });
+        let _ = g.txns.with(g.request_txn(req), now, true, |t, _| {
+            t.flags.fetch_or(TXN_AUTHENTICATED, Relaxed);
+        });
         let user = req.target_user();
         let user_key = g.users.name_key(user);
         let forgive = g
@@ -403,7 +484,7 @@ impl Region {
         let g = self.guess();
         let first = g
             .txns
-            .with(g.txn_key(req.call_id, req.cseq, req.from), now, true, |t, _| {
+            .with(g.request_txn(req), now, true, |t, _| {
                 t.flags.fetch_or(TXN_COUNTED, Relaxed) & TXN_COUNTED == 0
             })
             .unwrap_or(true);
@@ -440,24 +521,29 @@ impl Region {
             self.counters().bump(Counter::ThrottledAuth);
             // Its password is not checked: the challenge that follows is no
             // failed guess, and must not ban the owner's new phone.
-            let _ = g
-                .txns
-                .with(g.txn_key(req.call_id, req.cseq, req.from), now, false, |t, _| {
-                    t.flags.fetch_or(TXN_COUNTED, Relaxed);
-                });
+            let _ = g.txns.with(g.request_txn(req), now, false, |t, _| {
+                t.flags.fetch_or(TXN_COUNTED, Relaxed);
+            });
         }
         allowed
     }
 
-    /// A reply leaves for the request of transaction `key`; `failure`: it
-    /// goes out as a 401/407/403 (as sent, or as rewritten unless the
-    /// request was authenticated). To a request that carried credentials
-    /// and was not authenticated, that is one failure (once). Returns
-    /// whether the request was authenticated (its reply is left alone).
-    pub fn guess_reply(&self, key: [u64; 2], failure: bool, now: u64) -> bool {
+    /// A reply leaves for the request of transaction `key`. `challenge`: it
+    /// leaves as a 401/407/403 without `stale=true`; `rewrite`: it is one the
+    /// rewrite would turn into a challenge. To a request that carried
+    /// credentials and was not authenticated, a reply that reaches the
+    /// client as a challenge is one failure (counted once). Returns what the
+    /// request told about its replies.
+    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
         let g = self.guess();
         let seen = g.txns.with(key, now, false, |t, _| {
             let flags = t.flags.load(Relaxed);
+            let state = TxnState {
+                authenticated: flags & TXN_AUTHENTICATED != 0,
+                in_dialog: flags & TXN_IN_DIALOG != 0,
+                stale: flags & TXN_STALE != 0,
+            };
+            let failure = challenge || (rewrite && state.rewritable());
             let count =
                 failure && flags & (TXN_CREDENTIALS | TXN_AUTHENTICATED | TXN_COUNTED) == TXN_CREDENTIALS;
             if count {
@@ -465,17 +551,17 @@ impl Region {
             }
             let src = [t.src[0].load(Relaxed), t.src[1].load(Relaxed)];
             let user = [t.user[0].load(Relaxed), t.user[1].load(Relaxed)];
-            (flags & TXN_AUTHENTICATED != 0, count.then_some((src, user)))
+            (state, count.then_some((src, user)))
         });
-        let Ok((authenticated, counted)) = seen else {
-            return false;
+        let Ok((state, counted)) = seen else {
+            return TxnState::default();
         };
         if let Some((src, user)) = counted {
             let bits = (u128::from(src[0]) << 64) | u128::from(src[1]);
             let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves();
             self.count_failure(bits, key, user, now);
         }
-        authenticated
+        state
     }
 
     /// One authentication failure from source `src` against user `user`.
@@ -634,7 +720,25 @@ fn log_unthrottle(name: &[u8], reason: &str) {
 mod tests {
     use super::*;
     use crate::region::small_region;
-    use crate::reply::Outcome;
+    use crate::reply::{test_reader, Outcome};
+
+    fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+        r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)
+    }
+
+    /// The user of a `<sip:user@host>` value.
+    fn user_of(v: &str) -> &[u8] {
+        let v = v.split_once(':').map_or(v, |(_, r)| r);
+        v.split_once('@').map_or(&b""[..], |(u, _)| u.as_bytes())
+    }
+
+    /// The digest user name of test credentials (`username="…"`).
+    fn digest_user(creds: &[u8]) -> &[u8] {
+        let s = std::str::from_utf8(creds).unwrap();
+        s.split_once("username=\"")
+            .and_then(|(_, r)| r.split_once('"'))
+            .map_or(&b""[..], |(u, _)| u.as_bytes())
+    }
 
     const SRC: [u8; 4] = [127, 0, 0, 20];
 
@@ -642,9 +746,13 @@ mod tests {
         let to = format!("<sip:{user}@example.org>");
         let r = Request {
             method,
+            ruri_user: user.as_bytes(),
             call_id: call_id.as_bytes(),
-            cseq: b"1 REGISTER",
+            cseq_num: b"1",
+            cseq_method: b"REGISTER",
             from: b"<sip:x@example.org>;tag=ft",
+            from_tag: b"ft",
+            auth_user: digest_user(creds),
             credentials: creds,
             ..Default::default()
         };
@@ -655,9 +763,13 @@ mod tests {
         Request {
             method: b"REGISTER",
             to: to.as_bytes(),
+            to_user: user_of(to),
             call_id: call_id.as_bytes(),
-            cseq: b"1 REGISTER",
+            cseq_num: b"1",
+            cseq_method: b"REGISTER",
             from: b"<sip:x@example.org>;tag=ft",
+            from_tag: b"ft",
+            auth_user: digest_user(creds),
             credentials: creds,
             ..Default::default()
         }
@@ -675,7 +787,8 @@ mod tests {
     fn scanner_user_agent_bans_at_once() {
         let r = small_region(|_| {});
         let (mut q, _) = req(b"OPTIONS", "100", "c1", b"");
-        q.user_agent = b"friendly-scanner";
+        q.user_agents[0] = b"friendly-scanner";
+        q.user_agent_count = 1;
         assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Scanner);
         assert!(r.drop_check(&SRC, 2).unwrap());
         let allowed = small_region(|c| c.set("allow", "127.0.0.20/32").unwrap());
@@ -715,10 +828,7 @@ mod tests {
             assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Clean);
             // Retransmitted replies count once.
             for _ in 0..3 {
-                assert_eq!(
-                    r.reply_out(&reply_401(&cid), &SRC, 2, &mut out),
-                    Outcome::Unchanged
-                );
+                assert_eq!(send(&r, &reply_401(&cid), &SRC, 2, &mut out), Outcome::Unchanged);
             }
             assert_eq!(r.drop_check(&SRC, 3).unwrap(), i == 2, "after {} failures", i + 1);
         }
@@ -730,12 +840,12 @@ mod tests {
             "Content-Length",
             "WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", stale=true\r\nContent-Length",
         );
-        r.reply_out(stale.as_bytes(), &SRC, 2, &mut out);
+        send(&r, stale.as_bytes(), &SRC, 2, &mut out);
         assert_eq!(r.counters().get(Counter::AuthFailures), 3);
         // No credentials: a 401 is a challenge, not a failure.
         let q = register("<sip:1001@example.org>", "plain", b"");
         r.guess_request(&[127, 0, 0, 30], &q, 1);
-        r.reply_out(&reply_401("plain"), &SRC, 2, &mut out);
+        send(&r, &reply_401("plain"), &SRC, 2, &mut out);
         assert_eq!(r.counters().get(Counter::AuthFailures), 3);
     }
 
@@ -749,7 +859,7 @@ mod tests {
             r.guess_request(&SRC, &q, 1);
             // The retransmission of a guess is the same guess.
             r.guess_request(&SRC, &q, 1);
-            r.reply_out(&reply_401("same"), &SRC, 2, &mut out);
+            send(&r, &reply_401("same"), &SRC, 2, &mut out);
         }
         assert!(r.drop_check(&SRC, 3).unwrap());
         assert_eq!(r.counters().get(Counter::AuthFailures), 3);
@@ -768,7 +878,7 @@ mod tests {
             .replace("401 Unauthorized", "404 Not Found");
         let mut out = [0u8; 2048];
         assert!(matches!(
-            r.reply_out(reply.as_bytes(), &SRC, 3, &mut out),
+            send(&r, reply.as_bytes(), &SRC, 3, &mut out),
             Outcome::Rewritten(_)
         ));
     }
@@ -787,7 +897,7 @@ mod tests {
                 .unwrap()
                 .replace("401 Unauthorized", "404 Not Found");
             assert!(matches!(
-                r.reply_out(reply.as_bytes(), &SRC, 2, &mut out),
+                send(&r, reply.as_bytes(), &SRC, 2, &mut out),
                 Outcome::Rewritten(_)
             ));
         }
@@ -814,7 +924,7 @@ mod tests {
         assert!(!r.guess_auth_allowed(&[127, 0, 1, 9], &q, 3));
         // The challenge to an unchecked request is no failure.
         let failures = r.counters().get(Counter::AuthFailures);
-        r.reply_out(&reply_401("x"), &[127, 0, 1, 9], 3, &mut [0u8; 2048]);
+        send(&r, &reply_401("x"), &[127, 0, 1, 9], 3, &mut [0u8; 2048]);
         assert_eq!(r.counters().get(Counter::AuthFailures), failures);
         assert!(r.guess_auth_allowed(&owner, &q, 3));
         let users = r.guess_users(3, 10);
@@ -858,18 +968,104 @@ mod tests {
             method: b"INVITE",
             ruri_user: b"777",
             from: b"<sip:1001@example.org>;tag=ft",
+            from_tag: b"ft",
             to: b"<sip:777@example.org>",
+            to_user: b"777",
+            auth_user: b"1001",
             call_id: b"inv1",
-            cseq: b"1 INVITE",
+            cseq_num: b"1",
+            cseq_method: b"INVITE",
             credentials: creds,
             ..Default::default()
         };
         let mut out = [0u8; 2048];
         assert!(matches!(
-            r.reply_out(reply, &SRC, 1, &mut out),
+            send(&r, reply, &SRC, 1, &mut out),
             Outcome::Rewritten(_)
         ));
         r.guess_authenticated(&SRC, &q, 1);
-        assert_eq!(r.reply_out(reply, &SRC, 2, &mut out), Outcome::Unchanged);
+        assert_eq!(send(&r, reply, &SRC, 2, &mut out), Outcome::Unchanged);
+    }
+
+    #[test]
+    fn a_stale_nonce_is_no_guess_and_its_rewrite_says_stale() {
+        let r = small_region(|c| {
+            c.guess.auth_maxretry = 2;
+            c.guess.enum_threshold = 3;
+        });
+        let creds = b"Digest username=\"9001\", nonce=\"AAAA\"";
+        let mut out = [0u8; 2048];
+        let mut banned_at = None;
+        for i in 0..6 {
+            let cid = format!("s{i}");
+            let to = format!("<sip:{}@example.org>", 9000 + i);
+            let mut q = register(&to, &cid, creds);
+            q.flags = REQ_STALE_NONCE;
+            // Counted like a request without credentials: by its To user.
+            if r.guess_request(&SRC, &q, 1) == Finding::Enumeration {
+                banned_at = Some(i);
+                break;
+            }
+            let reply = String::from_utf8(reply_401(&cid))
+                .unwrap()
+                .replace("401 Unauthorized", "404 Not Found");
+            let Outcome::Rewritten(n) = send(&r, reply.as_bytes(), &SRC, 2, &mut out) else {
+                panic!("not rewritten")
+            };
+            assert!(String::from_utf8_lossy(&out[..n]).contains(", stale=true"));
+        }
+        assert_eq!(banned_at, Some(3));
+        assert_eq!(r.counters().get(Counter::AuthFailures), 0);
+    }
+
+    #[test]
+    fn non_digest_credentials_do_not_skip_the_enumeration_rule() {
+        let r = small_region(|c| c.guess.enum_threshold = 3);
+        let mut found = None;
+        for i in 0..6 {
+            let to = format!("<sip:{}@example.org>", 100 + i);
+            // Basic credentials: the host hands no digest user name.
+            let mut q = register(&to, "b", b"Basic Zm9vOmJhcg==");
+            q.auth_user = b"";
+            if r.guess_request(&SRC, &q, 1) == Finding::Enumeration {
+                found = Some(i);
+                break;
+            }
+        }
+        assert_eq!(found, Some(3));
+    }
+
+    #[test]
+    fn in_dialog_replies_are_left_alone() {
+        let r = small_region(|_| {});
+        let mut q = register("<sip:1001@example.org>", "d", b"");
+        q.method = b"INFO";
+        q.cseq_method = b"INFO";
+        q.flags = REQ_IN_DIALOG;
+        r.guess_request(&SRC, &q, 1);
+        let reply = String::from_utf8(reply_401("d"))
+            .unwrap()
+            .replace("401 Unauthorized", "480 Temporarily Unavailable")
+            .replace("1 REGISTER", "1 INFO");
+        let mut out = [0u8; 2048];
+        assert_eq!(send(&r, reply.as_bytes(), &SRC, 2, &mut out), Outcome::Unchanged);
+        let other = reply.replace("Call-ID: d", "Call-ID: e");
+        assert!(matches!(
+            send(&r, other.as_bytes(), &SRC, 2, &mut out),
+            Outcome::Rewritten(_)
+        ));
+    }
+
+    #[test]
+    fn more_user_agents_than_handed_over_is_a_scanner() {
+        let r = small_region(|_| {});
+        let (mut q, _) = req(b"OPTIONS", "100", "c1", b"");
+        q.user_agent_count = MAX_USER_AGENTS + 1;
+        assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Scanner);
+        let (mut q, _) = req(b"OPTIONS", "100", "c2", b"");
+        q.user_agents[0] = b"Yealink";
+        q.user_agents[1] = b"friendly-scanner";
+        q.user_agent_count = 2;
+        assert_eq!(r.guess_request(&[127, 0, 0, 21], &q, 1), Finding::Scanner);
     }
 }

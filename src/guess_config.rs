@@ -6,7 +6,7 @@
 //! the tables they drive live in shared memory.
 
 use crate::config::{invalid, parse_bool, parse_duration, parse_int, parse_nonzero_duration, ConfigError};
-use crate::sipmsg::Patterns;
+use crate::fingerprint::Patterns;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
@@ -17,7 +17,7 @@ pub const MAX_ENUM_THRESHOLD: u64 = crate::guess::ENUM_NAMES as u64 - 1;
 pub struct GuessConfig {
     pub normalize: bool,
     pub normalize_codes: Vec<u16>,
-    /// Upper case.
+    /// Upper case; empty = every method (`*`, the default).
     pub normalize_methods: Vec<Vec<u8>>,
     /// Empty: To host for REGISTER, From host otherwise (as `$td`/`$fd`).
     pub challenge_realm: Vec<u8>,
@@ -59,10 +59,7 @@ impl Default for GuessConfig {
         GuessConfig {
             normalize: true,
             normalize_codes: vec![403, 404, 480, 484, 604],
-            normalize_methods: ["REGISTER", "INVITE", "OPTIONS", "SUBSCRIBE", "MESSAGE"]
-                .iter()
-                .map(|m| m.as_bytes().to_vec())
-                .collect(),
+            normalize_methods: Vec::new(),
             challenge_realm: Vec::new(),
             challenge_qop: b"auth".to_vec(),
             challenge_algorithm: Vec::new(),
@@ -139,7 +136,13 @@ impl GuessConfig {
             }
             "normalize_methods" => {
                 let mut methods = Vec::new();
-                for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                // "*": every method. An unlisted method would answer an
+                // existing and a missing user differently.
+                for t in v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && v.trim() != "*")
+                {
                     if !t.bytes().all(|b| b.is_ascii_alphabetic()) || matches!(t, "ACK" | "CANCEL") {
                         return Err(invalid(
                             "normalize_methods",
@@ -217,6 +220,9 @@ impl GuessConfig {
     }
 
     pub fn normalizes_method(&self, method: &[u8]) -> bool {
+        if self.normalize_methods.is_empty() {
+            return !method.eq_ignore_ascii_case(b"ACK") && !method.eq_ignore_ascii_case(b"CANCEL");
+        }
         self.normalize_methods
             .iter()
             .any(|m| m.eq_ignore_ascii_case(method))
@@ -231,7 +237,16 @@ mod tests {
     fn defaults_follow_the_issue() {
         let c = GuessConfig::default();
         assert_eq!(c.normalize_codes, [403, 404, 480, 484, 604]);
-        assert!(c.normalizes_method(b"register") && !c.normalizes_method(b"BYE"));
+        // Every method but ACK and CANCEL, made-up ones too.
+        for m in ["register", "BYE", "INFO", "FOOBAR"] {
+            assert!(c.normalizes_method(m.as_bytes()), "{m}");
+        }
+        assert!(!c.normalizes_method(b"ACK") && !c.normalizes_method(b"CANCEL"));
+        let mut listed = GuessConfig::default();
+        listed.set("normalize_methods", "INVITE, register").unwrap();
+        assert!(listed.normalizes_method(b"REGISTER") && !listed.normalizes_method(b"INFO"));
+        listed.set("normalize_methods", "*").unwrap();
+        assert!(listed.normalizes_method(b"INFO"));
         assert_eq!((c.enum_threshold, c.enum_window_ns), (10, 60 * NS_PER_SEC));
         assert_eq!((c.auth_maxretry, c.auth_findtime_ns), (10, 300 * NS_PER_SEC));
         assert!(c.scanner_user_agents.contains(b"friendly-scanner"));

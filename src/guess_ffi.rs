@@ -3,32 +3,47 @@
 //! `boundary`, every pointer checked.
 
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
-use crate::guess::{Finding, Request};
+use crate::guess::{Finding, Request, MAX_USER_AGENTS};
 use crate::region::Region;
-use crate::reply::Outcome;
+use crate::reply::{Outcome, Reply, Span};
 use crate::table::Verdict;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
-/// `sipguard_request`: borrowed header values of one request.
+/// `sipguard_str`: borrowed bytes (NULL with length 0 when absent).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CStr {
+    pub s: *const c_char,
+    pub len: usize,
+}
+
+impl CStr {
+    /// # Safety
+    /// `s` null with `len` 0, or valid for `len` bytes for `'a`.
+    unsafe fn get<'a>(&self) -> Result<&'a [u8], Status> {
+        // SAFETY: per the function contract.
+        unsafe { bytes(self.s.cast(), self.len) }
+    }
+}
+
+/// `sipguard_request`: values of one request as the host parsed them.
 #[repr(C)]
 pub struct CRequest {
-    pub method: *const c_char,
-    pub method_len: usize,
-    pub ruri_user: *const c_char,
-    pub ruri_user_len: usize,
-    pub from: *const c_char,
-    pub from_len: usize,
-    pub to: *const c_char,
-    pub to_len: usize,
-    pub call_id: *const c_char,
-    pub call_id_len: usize,
-    pub cseq: *const c_char,
-    pub cseq_len: usize,
-    pub user_agent: *const c_char,
-    pub user_agent_len: usize,
-    pub credentials: *const c_char,
-    pub credentials_len: usize,
+    pub method: CStr,
+    pub ruri_user: CStr,
+    pub to_user: CStr,
+    pub from: CStr,
+    pub to: CStr,
+    pub call_id: CStr,
+    pub cseq_num: CStr,
+    pub cseq_method: CStr,
+    pub from_tag: CStr,
+    pub auth_user: CStr,
+    pub credentials: CStr,
+    pub user_agents: [CStr; MAX_USER_AGENTS],
+    pub user_agent_count: u32,
+    pub flags: u32,
 }
 
 /// # Safety
@@ -36,20 +51,57 @@ pub struct CRequest {
 unsafe fn request<'a>(req: *const CRequest) -> Result<Request<'a>, Status> {
     // SAFETY: per the function contract.
     let r = unsafe { handle(req)? };
+    let mut user_agents: [&[u8]; MAX_USER_AGENTS] = [&[]; MAX_USER_AGENTS];
+    for (ua, c) in user_agents
+        .iter_mut()
+        .zip(&r.user_agents)
+        .take(r.user_agent_count as usize)
+    {
+        // SAFETY: each pointer is valid for its length, per the contract.
+        *ua = unsafe { c.get()? };
+    }
     // SAFETY: each pointer is valid for its length, per the contract.
     unsafe {
         Ok(Request {
-            method: bytes(r.method.cast(), r.method_len)?,
-            ruri_user: bytes(r.ruri_user.cast(), r.ruri_user_len)?,
-            from: bytes(r.from.cast(), r.from_len)?,
-            to: bytes(r.to.cast(), r.to_len)?,
-            call_id: bytes(r.call_id.cast(), r.call_id_len)?,
-            cseq: bytes(r.cseq.cast(), r.cseq_len)?,
-            user_agent: bytes(r.user_agent.cast(), r.user_agent_len)?,
-            credentials: bytes(r.credentials.cast(), r.credentials_len)?,
+            method: r.method.get()?,
+            ruri_user: r.ruri_user.get()?,
+            to_user: r.to_user.get()?,
+            from: r.from.get()?,
+            to: r.to.get()?,
+            call_id: r.call_id.get()?,
+            cseq_num: r.cseq_num.get()?,
+            cseq_method: r.cseq_method.get()?,
+            from_tag: r.from_tag.get()?,
+            user_agents,
+            user_agent_count: r.user_agent_count as usize,
+            auth_user: r.auth_user.get()?,
+            credentials: r.credentials.get()?,
+            flags: r.flags,
         })
     }
 }
+
+/// `sipguard_reply`: a reply about to leave, as the host parsed it.
+#[repr(C)]
+pub struct CReply {
+    pub buf: *const c_char,
+    pub len: usize,
+    pub status: u32,
+    pub flags: u32,
+    pub call_id: CStr,
+    pub cseq_num: CStr,
+    pub cseq_method: CStr,
+    pub from_tag: CStr,
+    pub to_host: CStr,
+    pub from_host: CStr,
+    pub eol: CStr,
+    pub keep: *const Span,
+    pub keep_count: usize,
+    pub server: Span,
+}
+
+/// `SIPGUARD_REPLY_STALE`
+pub const REPLY_STALE: u32 = 1;
 
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `req` as for `request`; `out` writable.
@@ -156,13 +208,29 @@ pub unsafe extern "C" fn sipguard_auth_allowed(
 }
 
 /// # Safety
-/// `region` live; `reply` valid for `len`; `dst` for `dst_len`; `buf`
-/// writable for `cap`; `out_len` writable.
+/// `region` live; `wanted` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_reply_wanted(
+    region: *const Region,
+    status: u32,
+    wanted: *mut c_int,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (region, wanted) = unsafe { (handle(region)?, out(wanted)?) };
+        *wanted = c_int::from(region.reply_wanted(status.min(999) as u16));
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `region` live; `reply` valid with every pointer valid for its length and
+/// every span inside its buffer; `dst` valid for `dst_len`; `buf` writable
+/// for `cap`; `out_len` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_reply_out(
     region: *const Region,
-    reply: *const c_char,
-    len: usize,
+    reply: *const CReply,
     dst: *const u8,
     dst_len: usize,
     now_ns: u64,
@@ -172,27 +240,62 @@ pub unsafe extern "C" fn sipguard_reply_out(
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
-        let (region, reply, dst, out_len) = unsafe {
+        let (region, r, dst, out_len) = unsafe {
             (
                 handle(region)?,
-                bytes(reply.cast(), len)?,
+                handle(reply)?,
                 bytes(dst, dst_len)?,
                 out(out_len)?,
             )
         };
         *out_len = 0;
-        if buf.is_null() {
+        if buf.is_null() && cap > 0 {
             return Err(Status::Null);
         }
-        // SAFETY: non-null and writable for `cap` bytes, per the contract.
-        let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
-        match region.reply_out(reply, dst, now_ns, buf) {
+        // SAFETY: per the function contract.
+        let text = unsafe { bytes(r.buf.cast(), r.len)? };
+        let keep: &[Span] = if r.keep_count == 0 {
+            &[]
+        } else {
+            // SAFETY: `keep` valid for `keep_count` spans, per the contract.
+            unsafe { std::slice::from_raw_parts(handle(r.keep)?, r.keep_count) }
+        };
+        if !keep.iter().chain([&r.server]).all(|s| s.inside(text.len())) {
+            return Err(Status::Invalid);
+        }
+        // SAFETY: per the function contract.
+        let reply = unsafe {
+            Reply {
+                buf: text,
+                status: r.status.min(999) as u16,
+                stale: r.flags & REPLY_STALE != 0,
+                call_id: r.call_id.get()?,
+                cseq_num: r.cseq_num.get()?,
+                cseq_method: r.cseq_method.get()?,
+                from_tag: r.from_tag.get()?,
+                to_host: r.to_host.get()?,
+                from_host: r.from_host.get()?,
+                eol: r.eol.get()?,
+                keep,
+                server: (r.server.len > 0).then_some(r.server),
+            }
+        };
+        let buf: &mut [u8] = if cap == 0 {
+            &mut []
+        } else {
+            // SAFETY: non-null and writable for `cap` bytes, per the contract.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        match region.reply_out(&reply, dst, now_ns, buf) {
             Outcome::Unchanged => Ok(()),
             Outcome::Rewritten(n) => {
                 *out_len = n;
                 Ok(())
             }
-            Outcome::TooSmall => Err(Status::Full),
+            Outcome::TooSmall(n) => {
+                *out_len = n;
+                Err(Status::Full)
+            }
         }
     })
 }

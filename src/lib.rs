@@ -18,6 +18,7 @@ pub mod config;
 pub mod contact;
 pub mod counters;
 pub mod ffi;
+pub mod fingerprint;
 pub mod fraud;
 pub mod gcra;
 pub mod guess;
@@ -30,6 +31,6 @@ pub mod region;
 pub mod reply;
 pub mod sdp;
 pub mod shm;
-pub mod sipmsg;
+
 pub mod state;
 pub mod table;

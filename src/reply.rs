@@ -21,7 +21,6 @@ use crate::guess_config::GuessConfig;
 use crate::lock::my_pid;
 use crate::region::Region;
 use crate::shm::random_seed;
-use crate::sipmsg::{challenge_is_stale, cseq_parts, name_addr_user_host, status_code, Hdr, Headers};
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -34,8 +33,57 @@ pub enum Outcome {
     Unchanged,
     /// The rewritten reply is the first `n` bytes of the output buffer.
     Rewritten(usize),
-    /// The output buffer was too small; the reply went out unchanged.
-    TooSmall,
+    /// The output buffer was too small: the rewrite needs this many bytes.
+    TooSmall(usize),
+}
+
+/// A byte range of the reply: one whole header, line end included
+/// (`sipguard_span`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub off: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// Its bytes of `buf` (empty if it lies outside).
+    fn of<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let off = self.off as usize;
+        buf.get(off..off + self.len as usize).unwrap_or_default()
+    }
+
+    /// Whether it lies inside a buffer of `len` bytes.
+    pub fn inside(&self, len: usize) -> bool {
+        (self.off as usize)
+            .checked_add(self.len as usize)
+            .is_some_and(|end| end <= len)
+    }
+}
+
+/// A reply about to leave, as the host's parser read it. The core reads no
+/// header of it again: it copies the spans it is given and judges the
+/// parsed values, so the reply is judged by the very fields its request
+/// was (Call-ID, CSeq, From tag).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Reply<'a> {
+    pub buf: &'a [u8],
+    pub status: u16,
+    /// It carries a challenge with `stale=true`.
+    pub stale: bool,
+    pub call_id: &'a [u8],
+    pub cseq_num: &'a [u8],
+    pub cseq_method: &'a [u8],
+    pub from_tag: &'a [u8],
+    /// Hosts of the To and From URIs (`$td`, `$fd`): the realm.
+    pub to_host: &'a [u8],
+    pub from_host: &'a [u8],
+    /// The line end the reply uses ("\r\n", or "\n" from a sloppy peer).
+    pub eol: &'a [u8],
+    /// The Via, From, To, Call-ID and CSeq headers, in message order.
+    pub keep: &'a [Span],
+    /// The Server header, if any.
+    pub server: Option<Span>,
 }
 
 /// Process-local random bytes for nonces: SipHash of a counter, keyed with
@@ -104,93 +152,109 @@ fn nonce_into(cfg: &GuessConfig, register: bool, out: &mut [u8; 64]) -> usize {
     base64_into(&bin[..len], out)
 }
 
-/// Bounded writer into the caller's buffer.
+/// Bounded writer into the caller's buffer: counts every byte, writes
+/// those that fit (a count past the buffer says how large it must be).
 struct Out<'a> {
     buf: &'a mut [u8],
     n: usize,
-    overflow: bool,
 }
 
 impl Out<'_> {
     fn put(&mut self, b: &[u8]) {
-        match self.buf.get_mut(self.n..self.n + b.len()) {
-            Some(dst) if !self.overflow => {
-                dst.copy_from_slice(b);
-                self.n += b.len();
+        if let Some(dst) = self.buf.get_mut(self.n..self.n + b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.n += b.len();
+    }
+}
+
+/// A quoted-string's content: `"` and `\\` escaped, so a realm taken from
+/// the message cannot end the quotes and add parameters.
+fn put_quoted(w: &mut Out, v: &[u8]) {
+    for part in v.split_inclusive(|&b| b == b'"' || b == b'\\') {
+        match part.split_last() {
+            Some((&last, head)) if last == b'"' || last == b'\\' => {
+                w.put(head);
+                w.put(&[b'\\', last]);
             }
-            _ => self.overflow = true,
+            _ => w.put(part),
         }
     }
 }
 
 impl Region {
+    /// Whether replies with this status need a look: 0 no, 1 a failure to
+    /// count, 2 a reply that may be rewritten (the host parses only these,
+    /// and sends none of the last kind that it cannot hand over).
+    pub fn reply_wanted(&self, status: u16) -> u8 {
+        let cfg = &self.cfg.guess;
+        if cfg.normalize && cfg.normalizes_code(status) {
+            2
+        } else {
+            u8::from(matches!(status, 401 | 403 | 407))
+        }
+    }
+
     /// Look at a reply about to be sent to `dst` (4 or 16 address bytes):
     /// count it as an authentication failure if it is one, and rewrite it
     /// into `out` if it would leak whether a user exists.
-    pub fn reply_out(&self, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+    pub fn reply_out(&self, reply: &Reply, dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         let cfg = &self.cfg.guess;
-        let Some(code) = status_code(reply) else {
-            return Outcome::Unchanged;
-        };
-        let leaky = cfg.normalize && cfg.normalizes_code(code);
-        if !leaky && !matches!(code, 401 | 403 | 407) {
+        if self.reply_wanted(reply.status) == 0 {
             return Outcome::Unchanged;
         }
-        let (mut from, mut to, mut call_id, mut cseq) = (&[][..], &[][..], &[][..], &[][..]);
-        let mut stale = false;
-        for h in Headers::new(reply) {
-            match h.hdr {
-                Hdr::From => from = h.value,
-                Hdr::To => to = h.value,
-                Hdr::CallId => call_id = h.value,
-                Hdr::CSeq => cseq = h.value,
-                Hdr::Challenge => stale |= challenge_is_stale(h.value),
-                _ => {}
-            }
-        }
-        let method = cseq_parts(cseq).1;
+        let leaky = cfg.normalize && cfg.normalizes_code(reply.status);
         let trusted_peer = address_bits(dst).is_some_and(|b| self.allowlisted(b));
-        let rewrite = leaky && !trusted_peer && cfg.normalizes_method(method);
+        let rewrite = leaky && !trusted_peer && cfg.normalizes_method(reply.cseq_method);
         // What the client sees decides: a rewritten 404 is a 401 too, or
         // the ban itself would tell existing users from missing ones. A
         // stale-nonce challenge is no failure: the password was not looked at.
-        let failure = (matches!(code, 401 | 403 | 407) && !stale) || rewrite;
-        let authenticated = self.guess_reply(self.guess.txn_key(call_id, cseq, from), failure, now);
-        if !rewrite || authenticated {
+        let challenge = matches!(reply.status, 401 | 403 | 407) && !reply.stale;
+        let key = self
+            .guess
+            .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method, reply.from_tag);
+        let txn = self.guess_reply(key, challenge, rewrite, now);
+        if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
         }
-        let register = method.eq_ignore_ascii_case(b"REGISTER");
+        let n = self.write_challenge(reply, txn.stale, out);
+        if n > out.len() {
+            return Outcome::TooSmall(n);
+        }
+        self.counters().bump(crate::counters::Counter::Normalized);
+        Outcome::Rewritten(n)
+    }
+
+    /// The challenge that replaces `reply`, laid out as the auth module's
+    /// own (its header order and parameter order); returns its length,
+    /// which may exceed `out` (then nothing usable was written).
+    fn write_challenge(&self, reply: &Reply, stale: bool, out: &mut [u8]) -> usize {
+        let cfg = &self.cfg.guess;
+        let register = reply.cseq_method.eq_ignore_ascii_case(b"REGISTER");
         let realm = if !cfg.challenge_realm.is_empty() {
             &cfg.challenge_realm[..]
         } else if register {
-            name_addr_user_host(to).1
+            reply.to_host
         } else {
-            name_addr_user_host(from).1
+            reply.from_host
         };
-        let mut w = Out {
-            buf: out,
-            n: 0,
-            overflow: false,
-        };
+        let eol = if reply.eol == b"\n" { &b"\n"[..] } else { b"\r\n" };
+        let mut w = Out { buf: out, n: 0 };
         w.put(if register {
-            b"SIP/2.0 401 Unauthorized\r\n"
+            b"SIP/2.0 401 Unauthorized"
         } else {
-            b"SIP/2.0 407 Proxy Authentication Required\r\n"
+            b"SIP/2.0 407 Proxy Authentication Required"
         });
-        let mut server = None;
-        for h in Headers::new(reply) {
-            match h.hdr {
-                Hdr::Via | Hdr::From | Hdr::To | Hdr::CallId | Hdr::CSeq => w.put(&reply[h.line]),
-                Hdr::Server => server = Some(h.line),
-                Hdr::Challenge | Hdr::Other => {}
-            }
+        w.put(eol);
+        for s in reply.keep {
+            w.put(s.of(reply.buf));
         }
         w.put(if register {
             b"WWW-Authenticate: Digest realm=\""
         } else {
             b"Proxy-Authenticate: Digest realm=\""
         });
-        w.put(realm);
+        put_quoted(&mut w, realm);
         w.put(b"\", nonce=\"");
         let mut nonce = [0u8; 64];
         let n = nonce_into(cfg, register, &mut nonce);
@@ -201,20 +265,146 @@ impl Region {
             w.put(&cfg.challenge_qop);
             w.put(b"\"");
         }
+        if stale {
+            w.put(b", stale=true");
+        }
         if !cfg.challenge_algorithm.is_empty() {
             w.put(b", algorithm=");
             w.put(&cfg.challenge_algorithm);
         }
-        w.put(b"\r\n");
-        if let Some(line) = server {
-            w.put(&reply[line]);
+        w.put(eol);
+        if let Some(s) = reply.server {
+            w.put(s.of(reply.buf));
         }
-        w.put(b"Content-Length: 0\r\n\r\n");
-        if w.overflow {
-            return Outcome::TooSmall;
+        w.put(b"Content-Length: 0");
+        w.put(eol);
+        w.put(eol);
+        w.n
+    }
+}
+
+/// A plain reader of the well-formed replies tests and benchmarks write
+/// (one line per header, CRLF or LF). Never for the wire: the host's
+/// parser reads real replies.
+#[doc(hidden)]
+pub mod test_reader {
+    use super::{Reply, Span};
+
+    pub struct Parsed<'a> {
+        buf: &'a [u8],
+        status: u16,
+        stale: bool,
+        fields: [&'a [u8]; 7],
+        keep: Vec<Span>,
+        server: Option<Span>,
+    }
+
+    fn trim(b: &[u8]) -> &[u8] {
+        let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+        let e = b
+            .iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .map_or(s, |e| e + 1);
+        &b[s..e.max(s)]
+    }
+
+    fn after<'a>(v: &'a [u8], what: &[u8]) -> &'a [u8] {
+        v.windows(what.len())
+            .position(|w| w.eq_ignore_ascii_case(what))
+            .map_or(&[][..], |p| {
+                let rest = &v[p + what.len()..];
+                &rest[..rest
+                    .iter()
+                    .position(|&c| matches!(c, b';' | b'>' | b':' | b' '))
+                    .unwrap_or(rest.len())]
+            })
+    }
+
+    pub fn parse(buf: &[u8]) -> Parsed<'_> {
+        let line_end = buf.iter().position(|&c| c == b'\n').unwrap_or(buf.len());
+        let eol: &[u8] = if line_end > 0 && buf[line_end - 1] == b'\r' {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
+        let status = buf
+            .get(8..11)
+            .and_then(|d| std::str::from_utf8(d).ok()?.parse().ok())
+            .unwrap_or(0);
+        let mut p = Parsed {
+            buf,
+            status,
+            stale: false,
+            fields: [&[]; 7],
+            keep: Vec::new(),
+            server: None,
+        };
+        p.fields[6] = eol;
+        let mut at = line_end + 1;
+        while at < buf.len() {
+            let end = buf[at..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(buf.len(), |e| at + e + 1);
+            let line = &buf[at..end];
+            let Some(colon) = line.iter().position(|&c| c == b':') else {
+                break;
+            };
+            let name = trim(&line[..colon]).to_ascii_lowercase();
+            let value = trim(&line[colon + 1..]);
+            let span = Span {
+                off: at as u32,
+                len: (end - at) as u32,
+            };
+            match &name[..] {
+                b"via" | b"v" => p.keep.push(span),
+                b"from" | b"f" => {
+                    p.keep.push(span);
+                    p.fields[3] = after(value, b";tag=");
+                    p.fields[5] = after(value, b"@");
+                }
+                b"to" | b"t" => {
+                    p.keep.push(span);
+                    p.fields[4] = after(value, b"@");
+                }
+                b"call-id" | b"i" => {
+                    p.keep.push(span);
+                    p.fields[0] = value;
+                }
+                b"cseq" => {
+                    p.keep.push(span);
+                    let sp = value.iter().position(|&c| c == b' ').unwrap_or(value.len());
+                    p.fields[1] = &value[..sp];
+                    p.fields[2] = trim(&value[sp..]);
+                }
+                b"server" => p.server = Some(span),
+                b"www-authenticate" | b"proxy-authenticate" => {
+                    p.stale = value.windows(10).any(|w| w.eq_ignore_ascii_case(b"stale=true"))
+                }
+                _ => {}
+            }
+            at = end;
         }
-        self.counters().bump(crate::counters::Counter::Normalized);
-        Outcome::Rewritten(w.n)
+        p
+    }
+
+    impl<'a> Parsed<'a> {
+        pub fn reply(&self) -> Reply<'_> {
+            Reply {
+                buf: self.buf,
+                status: self.status,
+                stale: self.stale,
+                call_id: self.fields[0],
+                cseq_num: self.fields[1],
+                cseq_method: self.fields[2],
+                from_tag: self.fields[3],
+                to_host: self.fields[4],
+                from_host: self.fields[5],
+                eol: self.fields[6],
+                keep: &self.keep,
+                server: self.server,
+            }
+        }
     }
 }
 
@@ -222,6 +412,10 @@ impl Region {
 mod tests {
     use super::*;
     use crate::region::small_region;
+
+    fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+        r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)
+    }
 
     #[test]
     fn base64_matches_the_standard_encoding() {
@@ -260,7 +454,8 @@ mod tests {
     fn a_404_to_register_becomes_a_401_of_the_same_shape() {
         let r = small_region(|_| {});
         let mut out = [0u8; 2048];
-        let Outcome::Rewritten(n) = r.reply_out(
+        let Outcome::Rewritten(n) = send(
+            &r,
             &reply("404 Not Found", "REGISTER", "1001", ""),
             &[127, 0, 0, 9],
             1,
@@ -280,7 +475,8 @@ mod tests {
         );
         // Another user's 480 to REGISTER: same length, same lines.
         let mut out2 = [0u8; 2048];
-        let Outcome::Rewritten(n2) = r.reply_out(
+        let Outcome::Rewritten(n2) = send(
+            &r,
             &reply(
                 "480 Temporarily Unavailable",
                 "REGISTER",
@@ -294,7 +490,11 @@ mod tests {
             panic!("not rewritten")
         };
         assert_eq!(n, n2);
-        let names = |b: &[u8]| Headers::new(b).map(|h| h.hdr).collect::<Vec<_>>();
+        let names = |b: &[u8]| {
+            b.split(|&c| c == b'\n')
+                .map(|l| l.split(|&c| c == b':').next().unwrap_or_default().to_vec())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&out[..n]), names(&out2[..n2]));
     }
 
@@ -302,7 +502,8 @@ mod tests {
     fn invite_gets_407_and_other_codes_pass() {
         let r = small_region(|_| {});
         let mut out = [0u8; 2048];
-        let Outcome::Rewritten(n) = r.reply_out(
+        let Outcome::Rewritten(n) = send(
+            &r,
             &reply("403 Not relaying", "INVITE", "9", ""),
             &[127, 0, 0, 9],
             1,
@@ -314,26 +515,88 @@ mod tests {
         for (code, method) in [
             ("200 OK", "REGISTER"),
             ("486 Busy Here", "INVITE"),
-            ("404 Not Found", "BYE"),
+            ("404 Not Found", "CANCEL"),
         ] {
             assert_eq!(
-                r.reply_out(&reply(code, method, "9", ""), &[127, 0, 0, 9], 1, &mut out),
+                send(&r, &reply(code, method, "9", ""), &[127, 0, 0, 9], 1, &mut out),
                 Outcome::Unchanged
             );
         }
         assert_eq!(
-            r.reply_out(b"OPTIONS sip:x SIP/2.0\r\n\r\n", &[127, 0, 0, 9], 1, &mut out),
+            send(&r, b"OPTIONS sip:x SIP/2.0\r\n\r\n", &[127, 0, 0, 9], 1, &mut out),
             Outcome::Unchanged
         );
         let mut tiny = [0u8; 40];
-        assert_eq!(
-            r.reply_out(
-                &reply("404 Not Found", "INVITE", "9", ""),
-                &[127, 0, 0, 9],
-                1,
-                &mut tiny
-            ),
-            Outcome::TooSmall
+        let Outcome::TooSmall(need) = send(
+            &r,
+            &reply("404 Not Found", "INVITE", "9", ""),
+            &[127, 0, 0, 9],
+            1,
+            &mut tiny,
+        ) else {
+            panic!("fits in 40 bytes?")
+        };
+        let mut exact = vec![0u8; need];
+        let rewritten = send(
+            &r,
+            &reply("404 Not Found", "INVITE", "9", ""),
+            &[127, 0, 0, 9],
+            1,
+            &mut exact,
+        );
+        assert_eq!(rewritten, Outcome::Rewritten(need));
+    }
+
+    #[test]
+    fn every_method_but_ack_and_cancel_is_rewritten() {
+        let r = small_region(|_| {});
+        let mut out = [0u8; 2048];
+        for method in [
+            "INFO", "PUBLISH", "NOTIFY", "REFER", "UPDATE", "PRACK", "BYE", "FOOBAR",
+        ] {
+            assert!(
+                matches!(
+                    send(
+                        &r,
+                        &reply("480 Temporarily Unavailable", method, "9", ""),
+                        &[127, 0, 0, 9],
+                        1,
+                        &mut out
+                    ),
+                    Outcome::Rewritten(_)
+                ),
+                "{method}"
+            );
+        }
+    }
+
+    #[test]
+    fn line_ends_follow_the_reply_and_the_realm_stays_quoted() {
+        let r = small_region(|_| {});
+        let lf = String::from_utf8(reply("404 Not Found", "INVITE", "9", ""))
+            .unwrap()
+            .replace("\r\n", "\n");
+        let mut out = [0u8; 2048];
+        let Outcome::Rewritten(n) = send(&r, lf.as_bytes(), &[127, 0, 0, 9], 1, &mut out) else {
+            panic!("not rewritten")
+        };
+        assert!(
+            !out[..n].contains(&b'\r'),
+            "{}",
+            String::from_utf8_lossy(&out[..n])
+        );
+        assert!(out[..n].ends_with(b"Content-Length: 0\n\n"));
+        // A realm with quotes cannot add parameters.
+        let p = test_reader::parse(lf.as_bytes());
+        let mut evil = p.reply();
+        evil.from_host = b"evil\", nonce=\"attacker";
+        let Outcome::Rewritten(n) = r.reply_out(&evil, &[127, 0, 0, 9], 1, &mut out) else {
+            panic!("not rewritten")
+        };
+        let text = String::from_utf8_lossy(&out[..n]);
+        assert!(
+            text.contains("realm=\"evil\\\", nonce=\\\"attacker\", nonce=\""),
+            "{text}"
         );
     }
 
@@ -342,18 +605,12 @@ mod tests {
         let r = small_region(|c| c.set("allow", "127.0.0.9/32").unwrap());
         let mut out = [0u8; 2048];
         let rep = reply("404 Not Found", "INVITE", "9", "");
-        assert_eq!(
-            r.reply_out(&rep, &[127, 0, 0, 9], 1, &mut out),
-            Outcome::Unchanged
-        );
+        assert_eq!(send(&r, &rep, &[127, 0, 0, 9], 1, &mut out), Outcome::Unchanged);
         assert!(matches!(
-            r.reply_out(&rep, &[127, 0, 0, 8], 1, &mut out),
+            send(&r, &rep, &[127, 0, 0, 8], 1, &mut out),
             Outcome::Rewritten(_)
         ));
         let r = small_region(|c| c.set("normalize_replies", "0").unwrap());
-        assert_eq!(
-            r.reply_out(&rep, &[127, 0, 0, 8], 1, &mut out),
-            Outcome::Unchanged
-        );
+        assert_eq!(send(&r, &rep, &[127, 0, 0, 8], 1, &mut out), Outcome::Unchanged);
     }
 }

@@ -6,7 +6,7 @@
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
 use sipguard::fraud::accounts::CallTicket;
 use sipguard::fraud::ffi::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
-use sipguard::guess_ffi::{CRequest, CUserInfo};
+use sipguard::guess_ffi::{CReply, CRequest, CUserInfo};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,6 +42,7 @@ fn c_program_uses_the_header_and_the_staticlib() {
         ("RUST_SETTINGS_SIZE", size_of::<Settings>()),
         ("RUST_SETTINGS_REGION_BYTES", offset_of!(Settings, region_bytes)),
         ("RUST_REQUEST_SIZE", size_of::<CRequest>()),
+        ("RUST_REPLY_SIZE", size_of::<CReply>()),
         ("RUST_USER_INFO_SIZE", size_of::<CUserInfo>()),
         ("RUST_CALL_SIZE", size_of::<CallTicket>()),
         ("RUST_DIAL_RESULT_SIZE", size_of::<CDialResult>()),

@@ -12,7 +12,7 @@ use sipguard::ffi::Stats;
 use sipguard::guess::Request;
 use sipguard::lock::lock;
 use sipguard::region::Region;
-use sipguard::reply::Outcome;
+use sipguard::reply::{test_reader, Outcome};
 use sipguard::table::Verdict;
 use std::time::{Duration, Instant};
 
@@ -154,9 +154,13 @@ fn credentialed(call_id: &str) -> Request<'_> {
     Request {
         method: b"REGISTER",
         to: b"<sip:1001@example.org>",
+        to_user: b"1001",
         from: b"<sip:1001@example.org>;tag=f",
+        from_tag: b"f",
         call_id: call_id.as_bytes(),
-        cseq: b"1 REGISTER",
+        cseq_num: b"1",
+        cseq_method: b"REGISTER",
+        auth_user: b"1001",
         credentials: b"Digest username=\"1001\", realm=\"example.org\"",
         ..Default::default()
     }
@@ -188,7 +192,8 @@ fn auth_failures_count_once_across_processes() -> Result<(), String> {
                          To: <sip:1001@example.org>;tag=t\r\nCall-ID: {id}\r\nCSeq: 1 REGISTER\r\n\
                          Content-Length: 0\r\n\r\n"
                     );
-                    assert_eq!(r.reply_out(reply.as_bytes(), &[127, 0, 0, 1], 2 * S, &mut out), Outcome::Unchanged);
+                    let parsed = test_reader::parse(reply.as_bytes());
+                    assert_eq!(r.reply_out(&parsed.reply(), &[127, 0, 0, 1], 2 * S, &mut out), Outcome::Unchanged);
                 }
             })
         })

@@ -12,35 +12,127 @@
  */
 
 #include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
 
 #include "../../core/sr_module.h"
 #include "../../core/dprint.h"
 #include "../../core/events.h"
+#include "../../core/globals.h"
 #include "../../core/ip_addr.h"
 #include "../../core/forward.h"
+#include "../../core/basex.h"
 #include "../../core/mem/mem.h"
 #include "../../core/parser/msg_parser.h"
 #include "../../core/parser/parse_uri.h"
+#include "../../core/parser/parse_from.h"
+#include "../../core/parser/parse_to.h"
+#include "../../core/parser/parse_cseq.h"
+#include "../../core/parser/digest/digest.h"
+/* the auth module's nonce layout, to judge a nonce by its own rules */
+#include "../auth/nonce.h"
 
 #include "sipguard_mod.h"
 #include "sipguard_guess.h"
 
-/* a parsed str into a pointer + length field pair of sipguard_request */
+/* a parsed str into a sipguard_str */
 #define SG_STR(field, val)                                      \
 	do {                                                        \
-		field = (val).s;                                        \
-		field##_len = (val).len > 0 ? (size_t)(val).len : 0;    \
+		(field).s = (val).s;                                    \
+		(field).len = (val).len > 0 ? (size_t)(val).len : 0;    \
 	} while(0)
 
-/* the value of header h, if present */
-#define SG_HDR(field, h)              \
-	do {                              \
-		if((h) != NULL)               \
-			SG_STR(field, (h)->body); \
-	} while(0)
+/* What the auth module was configured with (its parameters, read at
+ * start): how it judges a nonce before it looks at the password. */
+static struct
+{
+	int loaded;
+	int checks_register, checks_no_dlg, checks_in_dlg;
+	int nonce_count, one_time_nonce;
+	int max_drift;
+} sg_auth;
+
+/*
+ * Whether the auth module would call this nonce stale before checking its
+ * signature (check_nonce() in its nonce.c: too old for this start, from the
+ * future, or without the nonce-count/one-time flags it wants). These are the
+ * only verdicts a made-up nonce can get, and a stale one means the password
+ * is never looked at, so a challenge to it says stale=true whether the user
+ * exists or not.
+ */
+static int sg_nonce_stale(str *nonce, int checks)
+{
+	union bin_nonce b;
+	int n;
+	time_t since, t;
+	unsigned char pf;
+
+	if(!sg_auth.loaded || nonce->s == NULL || nonce->len < MIN_NONCE_LEN)
+		return 0;
+	b.n.nid_pf = 0;
+	b.n_small.nid_pf = 0;
+	n = base64_dec((unsigned char *)nonce->s, nonce->len, &b.raw[0], sizeof(b));
+	if(n < MIN_BIN_NONCE_LEN)
+		return 0;
+	since = (time_t)ntohl(b.n.since);
+	t = time(0);
+	if(since < up_since && since < t)
+		return 1;
+	if(since > t && since - t > sg_auth.max_drift)
+		return 1;
+	pf = checks ? b.n.nid_pf : b.n_small.nid_pf;
+	if(sg_auth.nonce_count && !(pf & NF_VALID_NC_ID))
+		return 1;
+	if(sg_auth.one_time_nonce && !(pf & NF_VALID_OT_ID))
+		return 1;
+	return 0;
+}
+
+/* the auth module's auth_checks_* for this request (its get_auth_checks()) */
+static int sg_auth_checks(sip_msg_t *msg, int in_dialog)
+{
+	if(msg->REQ_METHOD == METHOD_REGISTER)
+		return sg_auth.checks_register;
+	return in_dialog ? sg_auth.checks_in_dlg : sg_auth.checks_no_dlg;
+}
+
+/*
+ * The credentials the auth module will check: the header of the method's
+ * challenge type (Authorization for REGISTER, Proxy-Authorization else),
+ * or the other one when that is absent; after authentication, the ones
+ * the auth module marked as authorized. NULL when none parse as digest.
+ */
+static hdr_field_t *sg_credentials(sip_msg_t *msg)
+{
+	hdr_field_t *first, *second, *h = NULL;
+
+	if(msg->REQ_METHOD == METHOD_REGISTER) {
+		first = msg->authorization;
+		second = msg->proxy_auth;
+	} else {
+		first = msg->proxy_auth;
+		second = msg->authorization;
+	}
+	if(first != NULL && parse_credentials(first) == 0
+			&& get_authorized_cred(first, &h) == 0 && h != NULL)
+		return h;
+	if(second != NULL && parse_credentials(second) == 0
+			&& get_authorized_cred(second, &h) == 0 && h != NULL)
+		return h;
+	h = first ? first : second;
+	if(h == NULL || parse_credentials(h) != 0)
+		return NULL;
+	return h;
+}
 
 int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 {
+	hdr_field_t *hf;
+	struct to_body *to;
+	sip_uri_t *uri;
+	auth_body_t *cred;
+	int in_dialog = 0;
+
 	memset(req, 0, sizeof(*req));
 	if(msg == NULL || msg->first_line.type != SIP_REQUEST)
 		return -1;
@@ -51,16 +143,47 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	SG_STR(req->method, msg->first_line.u.request.method);
 	if(parse_sip_msg_uri(msg) == 0)
 		SG_STR(req->ruri_user, msg->parsed_uri.user);
-	SG_HDR(req->from, msg->from);
-	SG_HDR(req->to, msg->to);
-	SG_HDR(req->call_id, msg->callid);
-	SG_HDR(req->cseq, msg->cseq);
-	SG_HDR(req->user_agent, msg->user_agent);
-	/* the header $au reads: Proxy-Authorization first */
-	if(msg->proxy_auth != NULL)
-		SG_HDR(req->credentials, msg->proxy_auth);
-	else
-		SG_HDR(req->credentials, msg->authorization);
+	if(msg->from != NULL) {
+		SG_STR(req->from, msg->from->body);
+		if(parse_from_header(msg) == 0)
+			SG_STR(req->from_tag, get_from(msg)->tag_value);
+	}
+	if(msg->to != NULL) {
+		SG_STR(req->to, msg->to->body);
+		to = get_to(msg);
+		if(to != NULL && to->tag_value.len > 0)
+			in_dialog = 1;
+		uri = parse_to_uri(msg);
+		if(uri != NULL)
+			SG_STR(req->to_user, uri->user);
+	}
+	if(in_dialog)
+		req->flags |= SIPGUARD_REQ_IN_DIALOG;
+	if(msg->callid != NULL)
+		SG_STR(req->call_id, msg->callid->body);
+	if(msg->cseq != NULL && msg->cseq->parsed != NULL) {
+		SG_STR(req->cseq_num, get_cseq(msg)->number);
+		SG_STR(req->cseq_method, get_cseq(msg)->method);
+	}
+	/* every User-Agent header: a second one must not hide a scanner */
+	for(hf = msg->headers; hf != NULL; hf = hf->next) {
+		if(hf->type != HDR_USERAGENT_T)
+			continue;
+		if(req->user_agent_count < SIPGUARD_MAX_USER_AGENTS)
+			SG_STR(req->user_agents[req->user_agent_count], hf->body);
+		req->user_agent_count++;
+	}
+	/* digest credentials the auth module will check, as $au reads them */
+	hf = sg_credentials(msg);
+	if(hf != NULL) {
+		cred = (auth_body_t *)hf->parsed;
+		if(check_dig_cred(&cred->digest) == E_DIG_OK) {
+			SG_STR(req->auth_user, cred->digest.username.user);
+			SG_STR(req->credentials, hf->body);
+			if(sg_nonce_stale(&cred->digest.nonce, sg_auth_checks(msg, in_dialog)))
+				req->flags |= SIPGUARD_REQ_STALE_NONCE;
+		}
+	}
 	return 0;
 }
 
@@ -144,24 +267,162 @@ int w_sipguard_auth_allowed(sip_msg_t *msg, char *p1, char *p2)
 	return ki_sipguard_auth_allowed(msg);
 }
 
-/* send p (pkg, n bytes) instead of the core's copy of the reply */
+/* send p (pkg, n bytes) instead of the core's copy of the reply; p NULL:
+ * send nothing (the core then logs that the buffer could not be updated) */
 static void sg_replace(str *obuf, char *p, size_t n)
 {
 	pkg_free(obuf->s);
 	obuf->s = p;
-	obuf->len = (int)n;
+	obuf->len = p ? (int)n : 0;
+}
+
+/* whether a challenge header value (ours or the auth module's, built from
+ * its own fixed format) has a stale=true parameter outside quotes */
+static int sg_challenge_stale(str *body)
+{
+	int i, quoted = 0, start = 1;
+
+	for(i = 0; i < body->len; i++) {
+		char c = body->s[i];
+		if(c == '"' && (i == 0 || body->s[i - 1] != '\\'))
+			quoted = !quoted;
+		if(quoted)
+			continue;
+		if(c == ',' || c == ' ' || c == '\t') {
+			start = 1;
+			continue;
+		}
+		if(start && body->len - i >= 10
+				&& strncasecmp(body->s + i, "stale=true", 10) == 0)
+			return 1;
+		start = 0;
+	}
+	return 0;
+}
+
+/* one rate-limited line per reason: a prober must not flood the log */
+static void sg_refused(const char *why)
+{
+	static time_t last;
+	time_t now = time(0);
+
+	if(now - last < 60)
+		return;
+	last = now;
+	LM_WARN("a reply that would tell an existing user from a missing one "
+			"was not sent: %s (logged at most once a minute)\n",
+			why);
+}
+
+/*
+ * The reply in *obuf as Kamailio's parser reads it, into r: the values the
+ * request was judged by (Call-ID, CSeq, From tag, To/From host) and the
+ * whole lines the rewrite keeps. 0, or -1 if it does not parse as a reply.
+ */
+#define SG_KEEP_STATIC 32
+static sipguard_span sg_keep_static[SG_KEEP_STATIC];
+
+static int sg_reply_fill(sip_msg_t *m, str *obuf, sipguard_reply *r,
+		sipguard_span **keep)
+{
+	hdr_field_t *hf;
+	sip_uri_t *uri;
+	char *eol;
+	size_t kept = 0;
+
+	memset(r, 0, sizeof(*r));
+	memset(m, 0, sizeof(*m));
+	m->buf = obuf->s;
+	m->len = (unsigned int)obuf->len;
+	if(parse_msg(m->buf, m->len, m) != 0 || m->first_line.type != SIP_REPLY)
+		return -1;
+	if(parse_headers(m, HDR_EOH_F, 0) < 0)
+		return -1;
+	r->buf = obuf->s;
+	r->len = (size_t)obuf->len;
+	r->status = m->first_line.u.reply.statuscode;
+	eol = memchr(obuf->s, '\n', obuf->len);
+	r->eol.s = (eol != NULL && eol > obuf->s && eol[-1] == '\r') ? "\r\n" : "\n";
+	r->eol.len = strlen(r->eol.s);
+	if(m->callid != NULL)
+		SG_STR(r->call_id, m->callid->body);
+	if(m->cseq != NULL && m->cseq->parsed != NULL) {
+		SG_STR(r->cseq_num, get_cseq(m)->number);
+		SG_STR(r->cseq_method, get_cseq(m)->method);
+	}
+	if(m->from != NULL && parse_from_header(m) == 0) {
+		SG_STR(r->from_tag, get_from(m)->tag_value);
+		uri = parse_from_uri(m);
+		if(uri != NULL)
+			SG_STR(r->from_host, uri->host);
+	}
+	if(m->to != NULL) {
+		uri = parse_to_uri(m);
+		if(uri != NULL)
+			SG_STR(r->to_host, uri->host);
+	}
+	/* the rewrite keeps every Via, as the auth module's challenge would:
+	 * past the static array (a request with many Vias), a pkg one */
+	for(hf = m->headers; hf != NULL; hf = hf->next)
+		kept += (hf->type == HDR_VIA_T || hf->type == HDR_FROM_T
+						|| hf->type == HDR_TO_T || hf->type == HDR_CALLID_T
+						|| hf->type == HDR_CSEQ_T);
+	*keep = sg_keep_static;
+	if(kept > SG_KEEP_STATIC) {
+		*keep = (sipguard_span *)pkg_malloc(kept * sizeof(sipguard_span));
+		if(*keep == NULL) {
+			PKG_MEM_ERROR;
+			return -2;
+		}
+	}
+	r->keep = *keep;
+	for(hf = m->headers; hf != NULL; hf = hf->next) {
+		switch(hf->type) {
+			case HDR_VIA_T:
+			case HDR_FROM_T:
+			case HDR_TO_T:
+			case HDR_CALLID_T:
+			case HDR_CSEQ_T:
+				(*keep)[r->keep_count].off = (uint32_t)(hf->name.s - obuf->s);
+				(*keep)[r->keep_count].len = (uint32_t)hf->len;
+				r->keep_count++;
+				break;
+			case HDR_SERVER_T:
+				r->server.off = (uint32_t)(hf->name.s - obuf->s);
+				r->server.len = (uint32_t)hf->len;
+				break;
+			case HDR_WWW_AUTHENTICATE_T:
+			case HDR_PROXY_AUTHENTICATE_T:
+				if(sg_challenge_stale(&hf->body))
+					r->flags |= SIPGUARD_REPLY_STALE;
+				break;
+			default:
+				break;
+		}
+	}
+	return 0;
+}
+
+static void sg_keep_free(sipguard_span *keep)
+{
+	if(keep != NULL && keep != sg_keep_static)
+		pkg_free(keep);
 }
 
 /* every message Kamailio sends passes here (a pkg copy the core owns) */
 static int sg_data_out(sr_event_param_t *evp)
 {
-	/* one reply at a time per process; a rewrite is never larger than
-	 * the headers it keeps plus one challenge */
+	/* one reply at a time per process */
 	static char rewritten[BUF_SIZE];
+	sipguard_span *keep = NULL;
 	str *obuf;
 	ip_addr_t ip;
+	sip_msg_t m;
+	sipguard_reply r;
+	struct msg_start fl;
 	size_t n = 0;
 	char *p;
+	int wanted = 0, rc;
 	sipguard_status st;
 
 	if(evp == NULL || evp->data == NULL || evp->dst == NULL
@@ -172,43 +433,70 @@ static int sg_data_out(sr_event_param_t *evp)
 	if(obuf->s == NULL || obuf->len < 12
 			|| memcmp(obuf->s, "SIP/2.0 ", 8) != 0)
 		return 0;
+	/* the status line alone decides whether the rest needs parsing */
+	memset(&fl, 0, sizeof(fl));
+	if(parse_first_line(obuf->s, obuf->len, &fl) == NULL
+			|| fl.type != SIP_REPLY)
+		return 0;
+	if(sipguard_reply_wanted(_sg_region, fl.u.reply.statuscode, &wanted)
+					!= SIPGUARD_OK
+			|| !wanted)
+		return 0;
+	rc = sg_reply_fill(&m, obuf, &r, &keep);
+	if(rc < 0) {
+		free_sip_msg(&m);
+		/* a reply the rewrite is for leaves rewritten or not at all */
+		if(wanted == SIPGUARD_REPLY_REWRITABLE) {
+			sg_replace(obuf, NULL, 0);
+			sg_refused(rc == -2 ? "no memory for its rewrite"
+								: "it does not parse");
+		}
+		return 0;
+	}
 	su2ip_addr(&ip, &evp->dst->to);
-	st = sipguard_reply_out(_sg_region, obuf->s, (size_t)obuf->len,
-			ip.u.addr, ip.len, sipguard_clock_ns(), rewritten,
-			sizeof(rewritten), &n);
-	if(st == SIPGUARD_ERR_FULL) {
-		/* a huge reply (TCP): rewrite into a buffer of its own size;
-		 * the rewrite keeps a subset of its headers plus one challenge */
-		p = (char *)pkg_malloc(obuf->len + 1024);
+	st = sipguard_reply_out(_sg_region, &r, ip.u.addr, ip.len,
+			sipguard_clock_ns(), rewritten, sizeof(rewritten), &n);
+	p = NULL;
+	if(st == SIPGUARD_ERR_FULL && n > 0) {
+		/* larger than a datagram (TCP): a buffer of its own size; the
+		 * failure, if any, was counted by the first call */
+		p = (char *)pkg_malloc(n + 1);
 		if(p == NULL) {
 			PKG_MEM_ERROR;
+			free_sip_msg(&m);
+			sg_keep_free(keep);
+			sg_replace(obuf, NULL, 0);
+			sg_refused("no memory for its rewrite");
 			return 0;
 		}
-		st = sipguard_reply_out(_sg_region, obuf->s, (size_t)obuf->len,
-				ip.u.addr, ip.len, sipguard_clock_ns(), p,
-				(size_t)obuf->len + 1024, &n);
-		if(st != SIPGUARD_OK || n == 0) {
-			pkg_free(p);
-			if(st != SIPGUARD_OK)
-				SG_LOG_STATUS("sipguard_reply_out", st);
-			return 0;
-		}
-		sg_replace(obuf, p, n);
-		return 0;
+		st = sipguard_reply_out(_sg_region, &r, ip.u.addr, ip.len,
+				sipguard_clock_ns(), p, n, &n);
 	}
+	free_sip_msg(&m);
+	sg_keep_free(keep);
 	if(st != SIPGUARD_OK) {
-		if(st != SIPGUARD_ERR_BUSY)
-			SG_LOG_STATUS("sipguard_reply_out", st);
+		if(p != NULL)
+			pkg_free(p);
+		if(st == SIPGUARD_ERR_BUSY)
+			return 0;
+		SG_LOG_STATUS("sipguard_reply_out", st);
 		return 0;
 	}
-	if(n == 0)
+	if(n == 0) {
+		if(p != NULL)
+			pkg_free(p);
 		return 0;
-	p = (char *)pkg_malloc(n + 1);
+	}
 	if(p == NULL) {
-		PKG_MEM_ERROR;
-		return 0;
+		p = (char *)pkg_malloc(n + 1);
+		if(p == NULL) {
+			PKG_MEM_ERROR;
+			sg_replace(obuf, NULL, 0);
+			sg_refused("no memory for its rewrite");
+			return 0;
+		}
+		memcpy(p, rewritten, n);
 	}
-	memcpy(p, rewritten, n);
 	p[n] = '\0';
 	sg_replace(obuf, p, n);
 	return 0;
@@ -266,6 +554,13 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 	auth = find_module_by_name("auth");
 	if(auth == NULL)
 		return 0;
+	sg_auth.loaded = 1;
+	sg_auth.checks_register = sg_module_int(auth, "auth_checks_register", 0);
+	sg_auth.checks_no_dlg = sg_module_int(auth, "auth_checks_no_dlg", 0);
+	sg_auth.checks_in_dlg = sg_module_int(auth, "auth_checks_in_dlg", 0);
+	sg_auth.nonce_count = sg_module_int(auth, "nonce_count", 0);
+	sg_auth.one_time_nonce = sg_module_int(auth, "one_time_nonce", 0);
+	sg_auth.max_drift = sg_module_int(auth, "nonce_auth_max_drift", 3);
 	if(!nonce_bytes_set) {
 		/* base: expiry, creation, digest; + nonce id; + second digest
 		 * where auth_checks_* apply (REGISTER and out-of-dialog apart) */

@@ -111,22 +111,46 @@ int main(void)
 
 	/* Guessing defences: a scanner is banned, a 404 to a REGISTER leaves as a 401. */
 	CHECK(sizeof(sipguard_request) == RUST_REQUEST_SIZE);
+	CHECK(sizeof(sipguard_reply) == RUST_REPLY_SIZE);
 	CHECK(sizeof(sipguard_user_info) == RUST_USER_INFO_SIZE);
 	uint8_t scanner[4] = {198, 51, 100, 7};
 	sipguard_request req;
 	memset(&req, 0, sizeof req);
-	req.method = "OPTIONS"; req.method_len = 7;
-	req.user_agent = "friendly-scanner"; req.user_agent_len = 16;
+	req.method = (sipguard_str){"OPTIONS", 7};
+	req.user_agents[1] = (sipguard_str){"friendly-scanner", 16};
+	req.user_agent_count = 2;
 	CHECK(sipguard_check_request(r, scanner, 4, &req, now, &res) == SIPGUARD_OK);
 	CHECK(res.verdict == SIPGUARD_SCANNER);
 	CHECK(sipguard_check_request(r, scanner, 4, NULL, now, &res) == SIPGUARD_ERR_NULL);
-	const char *reply = "SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@example.org>;tag=1\r\n"
+	static const char reply[] = "SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@example.org>;tag=1\r\n"
 		"To: <sip:a@example.org>;tag=2\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+	/* the spans and values a host parser would hand over */
+	sipguard_span keep[5] = {{23, 20}, {43, 33}, {76, 31}, {107, 12}, {119, 18}};
+	sipguard_reply rep;
+	memset(&rep, 0, sizeof rep);
+	rep.buf = reply; rep.len = sizeof reply - 1; rep.status = 404;
+	rep.call_id = (sipguard_str){"x", 1};
+	rep.cseq_num = (sipguard_str){"1", 1};
+	rep.cseq_method = (sipguard_str){"REGISTER", 8};
+	rep.from_tag = (sipguard_str){"1", 1};
+	rep.to_host = (sipguard_str){"example.org", 11};
+	rep.eol = (sipguard_str){"\r\n", 2};
+	rep.keep = keep; rep.keep_count = 5;
+	int wanted = 0;
+	CHECK(sipguard_reply_wanted(r, 404, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_REWRITABLE);
+	CHECK(sipguard_reply_wanted(r, 401, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_COUNTED);
+	CHECK(sipguard_reply_wanted(r, 200, &wanted) == SIPGUARD_OK && wanted == 0);
 	char rewritten[1024];
 	size_t rlen = 0;
-	CHECK(sipguard_reply_out(r, reply, strlen(reply), scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_OK);
-	CHECK(rlen > 0 && strncmp(rewritten, "SIP/2.0 401 Unauthorized\r\n", 26) == 0);
-	CHECK(sipguard_reply_out(r, reply, strlen(reply), scanner, 4, now, rewritten, 10, &rlen) == SIPGUARD_ERR_FULL);
+	CHECK(sipguard_reply_out(r, &rep, scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_OK);
+	CHECK(rlen > 0 && strncmp(rewritten, "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h\r\nFrom:", 51) == 0);
+	CHECK(strstr(rewritten, "CSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"example.org\"") != NULL);
+	size_t need = rlen;
+	CHECK(sipguard_reply_out(r, &rep, scanner, 4, now, rewritten, 10, &rlen) == SIPGUARD_ERR_FULL);
+	CHECK(rlen == need);
+	keep[4].len = 500; /* a span past the buffer is refused */
+	CHECK(sipguard_reply_out(r, &rep, scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_reply_out(r, NULL, scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_ERR_NULL);
 	CHECK(sipguard_unthrottle(r, "nobody", 6, now) == SIPGUARD_ERR_NOT_FOUND);
 
 	sipguard_region_destroy(r);

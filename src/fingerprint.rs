@@ -1,0 +1,199 @@
+//! Scanner fingerprints: substrings looked for in header values (User-Agent,
+//! From, To) that Kamailio's parser has already cut out of the message.
+//!
+//! Matching is made hard to dodge: ASCII case is ignored, white space is
+//! ignored on both sides (a folded `friendly-\r\n scanner` or a tab inside
+//! still matches), and the Cyrillic and Greek letters that look like Latin
+//! ones are read as those (`friendly-scаnner` with a Cyrillic `а`).
+
+/// Substrings to find in header values. Patterns are stored folded and
+/// indexed by their first byte, so each position of a value is compared
+/// only with the patterns that start with its byte.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    /// Range of `list` starting with each byte (start == end: none).
+    by_first: [(u16, u16); 256],
+    /// Folded, non-empty, sorted.
+    list: Vec<Vec<u8>>,
+}
+
+/// One folded byte of `hay` at `i`: (byte, bytes consumed), or None for white
+/// space. Look-alike letters (two UTF-8 bytes) fold to their Latin twin.
+fn folded_at(hay: &[u8], i: usize) -> (Option<u8>, usize) {
+    let b = hay[i];
+    if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+        return (None, 1);
+    }
+    if let Some(&next) = hay.get(i + 1) {
+        if let Some(latin) = look_alike(b, next) {
+            return (Some(latin), 2);
+        }
+    }
+    (Some(b.to_ascii_lowercase()), 1)
+}
+
+/// The Latin letter a two-byte UTF-8 sequence imitates, if any.
+fn look_alike(lead: u8, next: u8) -> Option<u8> {
+    let c = (u32::from(lead & 0x1f) << 6) | u32::from(next & 0x3f);
+    if lead & 0xe0 != 0xc0 || next & 0xc0 != 0x80 {
+        return None;
+    }
+    Some(match c {
+        // Cyrillic
+        0x0430 | 0x0410 => b'a',
+        0x0435 | 0x0415 | 0x0450 | 0x0451 => b'e',
+        0x043e | 0x041e => b'o',
+        0x0440 | 0x0420 => b'p',
+        0x0441 | 0x0421 => b'c',
+        0x0443 | 0x0423 => b'y',
+        0x0445 | 0x0425 => b'x',
+        0x0456 | 0x0406 => b'i',
+        0x0458 | 0x0408 => b'j',
+        0x0455 | 0x0405 => b's',
+        0x043a | 0x041a => b'k',
+        0x043c | 0x041c => b'm',
+        0x043d | 0x041d => b'h',
+        0x0442 | 0x0422 => b't',
+        0x0432 | 0x0412 => b'b',
+        0x0501 => b'd',
+        0x051b => b'q',
+        0x051d => b'w',
+        // Greek
+        0x03b1 | 0x0391 => b'a',
+        0x03b5 | 0x0395 => b'e',
+        0x03bf | 0x039f => b'o',
+        0x03c1 | 0x03a1 => b'p',
+        0x03b9 | 0x0399 => b'i',
+        0x03ba | 0x039a => b'k',
+        0x03bd | 0x039d => b'n',
+        0x03c4 | 0x03a4 => b't',
+        0x03c5 | 0x03a5 => b'y',
+        0x03c7 | 0x03a7 => b'x',
+        0x0392 => b'b',
+        0x0396 => b'z',
+        0x039c => b'm',
+        0x0397 => b'h',
+        _ => return None,
+    })
+}
+
+/// `s` folded as values are: no white space, look-alikes read as Latin.
+fn fold(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let (b, n) = folded_at(s, i);
+        out.extend(b);
+        i += n;
+    }
+    out
+}
+
+impl Patterns {
+    /// From a comma-separated list; empty items are skipped.
+    pub fn parse(v: &str) -> Patterns {
+        let mut list: Vec<Vec<u8>> = v
+            .split(',')
+            .map(|t| fold(t.as_bytes()))
+            .filter(|t| !t.is_empty())
+            .take(u16::MAX as usize)
+            .collect();
+        list.sort();
+        list.dedup();
+        let mut by_first = [(0u16, 0u16); 256];
+        for (i, p) in list.iter().enumerate() {
+            let r = &mut by_first[usize::from(p[0])];
+            if r.0 == r.1 {
+                r.0 = i as u16;
+            }
+            r.1 = i as u16 + 1;
+        }
+        Patterns { by_first, list }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn contains(&self, pattern: &[u8]) -> bool {
+        let p = fold(pattern);
+        self.list.contains(&p)
+    }
+
+    /// Whether `pattern` (folded) starts at byte `i` of `hay`.
+    fn matches_at(hay: &[u8], mut i: usize, pattern: &[u8]) -> bool {
+        let mut want = pattern.iter();
+        let mut next = want.next();
+        while let Some(&w) = next {
+            if i >= hay.len() {
+                return false;
+            }
+            let (b, n) = folded_at(hay, i);
+            i += n;
+            match b {
+                None => continue,
+                Some(b) if b == w => next = want.next(),
+                Some(_) => return false,
+            }
+        }
+        true
+    }
+
+    pub fn found_in(&self, hay: &[u8]) -> bool {
+        let mut i = 0;
+        while i < hay.len() {
+            let (b, n) = folded_at(hay, i);
+            if let Some(b) = b {
+                let (from, to) = self.by_first[usize::from(b)];
+                if self.list[usize::from(from)..usize::from(to)]
+                    .iter()
+                    .any(|p| Self::matches_at(hay, i, p))
+                {
+                    return true;
+                }
+            }
+            i += n;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_and_position_do_not_matter() {
+        let pats = Patterns::parse("sipcli, Friendly-Scanner,,");
+        assert!(pats.found_in(b"UA: SIPCLI/v1.8"));
+        assert!(!pats.found_in(b"Yealink sipcl"));
+        let long = [vec![b'x'; 600], b"friendly-scanner".to_vec()].concat();
+        assert!(pats.found_in(&long));
+        assert!(!Patterns::parse("").found_in(b"anything"));
+        assert!(pats.contains(b"FRIENDLY-SCANNER"));
+    }
+
+    #[test]
+    fn white_space_and_look_alikes_do_not_hide_a_scanner() {
+        let pats = Patterns::parse("friendly-scanner");
+        for ua in [
+            &b"friendly-\r\n scanner"[..],
+            b"friendly-\tscanner",
+            b"friendly - scanner",
+            "friendly-sc\u{0430}nner".as_bytes(),
+            "fri\u{0435}ndly-sc\u{03b1}nn\u{0435}r".as_bytes(),
+            "FRIENDLY-SC\u{0410}NNER".as_bytes(),
+        ] {
+            assert!(pats.found_in(ua), "{}", String::from_utf8_lossy(ua));
+        }
+        for ua in [
+            &b"friendly-scan"[..],
+            b"Yealink SIP-T46S",
+            "sc\u{0430}nner".as_bytes(),
+        ] {
+            assert!(!pats.found_in(ua), "{}", String::from_utf8_lossy(ua));
+        }
+        // A truncated UTF-8 sequence at the end is no match and no panic.
+        assert!(!pats.found_in(b"friendly-sc\xd0"));
+    }
+}
