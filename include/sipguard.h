@@ -388,7 +388,9 @@ typedef struct sipguard_span {
 	uint32_t len;
 } sipguard_span;
 
-#define SIPGUARD_REPLY_STALE 1 /* sipguard_reply.flags: a stale=true challenge */
+/* sipguard_reply.flags */
+#define SIPGUARD_REPLY_STALE 1   /* it carries a stale=true challenge */
+#define SIPGUARD_REPLY_NONCE_ID 2 /* nonce_id/nonce_pool_flags are set */
 
 /* A reply about to leave, as the host's parser read it. */
 typedef struct sipguard_reply {
@@ -406,6 +408,8 @@ typedef struct sipguard_reply {
 	const sipguard_span *keep; /* Via, From, To, Call-ID, CSeq in order */
 	size_t keep_count;
 	sipguard_span server;      /* the Server header; len 0: none */
+	uint32_t nonce_id;         /* next id of the auth module's nonce counter */
+	uint32_t nonce_pool_flags; /* its pool number | nonce-count/one-time flags */
 } sipguard_reply;
 
 /* *wanted: whether replies with this status need sipguard_reply_out(): 0

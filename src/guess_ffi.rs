@@ -98,10 +98,14 @@ pub struct CReply {
     pub keep: *const Span,
     pub keep_count: usize,
     pub server: Span,
+    pub nonce_id: u32,
+    pub nonce_pool_flags: u32,
 }
 
 /// `SIPGUARD_REPLY_STALE`
 pub const REPLY_STALE: u32 = 1;
+/// `SIPGUARD_REPLY_NONCE_ID`: `nonce_id` and `nonce_pool_flags` are set.
+pub const REPLY_NONCE_ID: u32 = 2;
 
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `req` as for `request`; `out` writable.
@@ -278,6 +282,7 @@ pub unsafe extern "C" fn sipguard_reply_out(
                 eol: r.eol.get()?,
                 keep,
                 server: (r.server.len > 0).then_some(r.server),
+                nonce_id: (r.flags & REPLY_NONCE_ID != 0).then_some((r.nonce_id, r.nonce_pool_flags as u8)),
             }
         };
         let buf: &mut [u8] = if cap == 0 {

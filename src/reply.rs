@@ -84,6 +84,9 @@ pub struct Reply<'a> {
     pub keep: &'a [Span],
     /// The Server header, if any.
     pub server: Option<Span>,
+    /// The next id of the auth module's nonce counter and its pool/flags
+    /// byte, when it numbers its nonces.
+    pub nonce_id: Option<(u32, u8)>,
 }
 
 /// Process-local random bytes for nonces: SipHash of a counter, keyed with
@@ -128,7 +131,9 @@ fn base64_into(src: &[u8], out: &mut [u8]) -> usize {
 }
 
 /// A fresh nonce of the auth module's form into `out`; returns its length.
-fn nonce_into(cfg: &GuessConfig, register: bool, out: &mut [u8; 64]) -> usize {
+/// `id`: the nonce id and pool/flags byte the host took from the auth
+/// module's own counter, so rewritten nonces continue its sequence.
+fn nonce_into(cfg: &GuessConfig, register: bool, id: Option<(u32, u8)>, out: &mut [u8; 64]) -> usize {
     let bytes = match (register, cfg.challenge_nonce_bytes_register) {
         (true, n) if n != 0 => n,
         _ => cfg.challenge_nonce_bytes,
@@ -148,6 +153,10 @@ fn nonce_into(cfg: &GuessConfig, register: bool, out: &mut [u8; 64]) -> usize {
     // A nonce id (nonce_count / one_time_nonce) ends in its flags byte.
     if matches!(len, 29 | 45) {
         bin[len - 1] = cfg.challenge_nonce_flags;
+        if let Some((n, pf)) = id {
+            bin[len - 5..len - 1].copy_from_slice(&n.to_be_bytes());
+            bin[len - 1] = pf;
+        }
     }
     base64_into(&bin[..len], out)
 }
@@ -257,7 +266,7 @@ impl Region {
         put_quoted(&mut w, realm);
         w.put(b"\", nonce=\"");
         let mut nonce = [0u8; 64];
-        let n = nonce_into(cfg, register, &mut nonce);
+        let n = nonce_into(cfg, register, reply.nonce_id, &mut nonce);
         w.put(&nonce[..n]);
         w.put(b"\"");
         if !cfg.challenge_qop.is_empty() {
@@ -403,6 +412,7 @@ pub mod test_reader {
                 eol: self.fields[6],
                 keep: &self.keep,
                 server: self.server,
+                nonce_id: None,
             }
         }
     }
@@ -430,14 +440,14 @@ mod tests {
     fn nonce_lengths_follow_the_auth_module() {
         let mut cfg = GuessConfig::default();
         let mut out = [0u8; 64];
-        assert_eq!(nonce_into(&cfg, true, &mut out), 32);
+        assert_eq!(nonce_into(&cfg, true, None, &mut out), 32);
         cfg.challenge_nonce_bytes = 29;
-        assert_eq!(nonce_into(&cfg, true, &mut out), 40);
+        assert_eq!(nonce_into(&cfg, true, None, &mut out), 40);
         cfg.challenge_nonce_bytes_register = 45;
-        assert_eq!(nonce_into(&cfg, false, &mut out), 40);
-        assert_eq!(nonce_into(&cfg, true, &mut out), 60);
+        assert_eq!(nonce_into(&cfg, false, None, &mut out), 40);
+        assert_eq!(nonce_into(&cfg, true, None, &mut out), 60);
         let mut other = [0u8; 64];
-        nonce_into(&cfg, true, &mut other);
+        nonce_into(&cfg, true, None, &mut other);
         assert_ne!(out[12..60], other[12..60], "random part differs");
     }
 

@@ -31,6 +31,8 @@
 #include "../../core/parser/digest/digest.h"
 /* the auth module's nonce layout, to judge a nonce by its own rules */
 #include "../auth/nonce.h"
+#include "../auth/nid.h"
+#include <dlfcn.h>
 
 #include "sipguard_mod.h"
 #include "sipguard_guess.h"
@@ -50,7 +52,28 @@ static struct
 	int checks_register, checks_no_dlg, checks_in_dlg;
 	int nonce_count, one_time_nonce;
 	int max_drift;
+	/* its nonce id counter (nid.c), when it numbers its nonces: rewritten
+	 * challenges take their ids from it, so ids keep one sequence */
+	struct pool_index **nid_crt;
+	unsigned int *nid_pool_mask;
 } sg_auth;
+
+/* the next nonce id and its pool/flags byte, as the auth module's
+ * calc_new_nonce() takes them; 0 when it does not number nonces */
+static int sg_next_nonce_id(sipguard_reply *r)
+{
+	unsigned int pool;
+
+	if(sg_auth.nid_crt == NULL || *sg_auth.nid_crt == NULL
+			|| sg_auth.nid_pool_mask == NULL)
+		return 0;
+	pool = process_no & *sg_auth.nid_pool_mask;
+	r->nonce_id = (uint32_t)atomic_add(&(*sg_auth.nid_crt)[pool].id, NID_INC);
+	r->nonce_pool_flags = pool | (sg_auth.nonce_count ? NF_VALID_NC_ID : 0)
+						  | (sg_auth.one_time_nonce ? NF_VALID_OT_ID : 0);
+	r->flags |= SIPGUARD_REPLY_NONCE_ID;
+	return 1;
+}
 
 /*
  * Whether the auth module would call this nonce stale before checking its
@@ -453,6 +476,8 @@ static int sg_data_out(sr_event_param_t *evp)
 		}
 		return 0;
 	}
+	if(wanted == SIPGUARD_REPLY_REWRITABLE)
+		sg_next_nonce_id(&r);
 	su2ip_addr(&ip, &evp->dst->to);
 	st = sipguard_reply_out(_sg_region, &r, ip.u.addr, ip.len,
 			sipguard_clock_ns(), rewritten, sizeof(rewritten), &n);
@@ -561,6 +586,13 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 	sg_auth.nonce_count = sg_module_int(auth, "nonce_count", 0);
 	sg_auth.one_time_nonce = sg_module_int(auth, "one_time_nonce", 0);
 	sg_auth.max_drift = sg_module_int(auth, "nonce_auth_max_drift", 3);
+	if((sg_auth.nonce_count || sg_auth.one_time_nonce) && auth->handle != NULL) {
+		sg_auth.nid_crt = (struct pool_index **)dlsym(auth->handle, "nid_crt");
+		sg_auth.nid_pool_mask = (unsigned int *)dlsym(auth->handle, "nid_pool_mask");
+		if(sg_auth.nid_crt == NULL || sg_auth.nid_pool_mask == NULL)
+			LM_WARN("auth module's nonce ids not found: rewritten challenges "
+					"number their nonces on their own\n");
+	}
 	if(!nonce_bytes_set) {
 		/* base: expiry, creation, digest; + nonce id; + second digest
 		 * where auth_checks_* apply (REGISTER and out-of-dialog apart) */
