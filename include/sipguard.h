@@ -44,7 +44,7 @@ typedef enum sipguard_status {
 	SIPGUARD_ERR_NOT_FOUND = 6,     /* no such ban (unban) */
 	SIPGUARD_ERR_IO = 7,            /* state file could not be read or written */
 	SIPGUARD_ERR_CORRUPT = 8,       /* state file is corrupt; it was ignored */
-	SIPGUARD_ERR_FULL = 9,          /* no room for the entry (bucket full of bans) */
+	SIPGUARD_ERR_FULL = 9,          /* output buffer too small */
 	SIPGUARD_ERR_BUSY = 10          /* entry lock not obtained in time; nothing changed */
 } sipguard_status;
 
@@ -52,7 +52,7 @@ typedef enum sipguard_status {
 typedef enum sipguard_verdict {
 	SIPGUARD_PASS = 1,         /* counted, under the rate */
 	SIPGUARD_ALLOWLISTED = 2,  /* source matches an `allow` CIDR; never limited */
-	SIPGUARD_UNTRACKED = 3,    /* passed without counting: table bucket full of bans or busy */
+	SIPGUARD_UNTRACKED = 3,    /* passed without counting: its bucket was busy */
 	SIPGUARD_LIMITED = -1,     /* this request exceeded the rate: the source is banned now */
 	SIPGUARD_BANNED = -2,      /* the source was already banned */
 	SIPGUARD_SCANNER = -3,     /* a scanner fingerprint: the source is banned now */
@@ -122,6 +122,10 @@ void sipguard_config_free(sipguard_config *cfg);
  *   early_drop    : 0/1: drop traffic of banned sources before parsing     (0)
  *   state_file    : path where bans are saved and restored ("" = off)      ("")
  *   save_interval : duration between periodic saves                        (60s)
+ *   ban_prefix_threshold : first offences in one network within ban_time
+ *                   that ban the network; 0 = no prefix bans                 (16)
+ *   ban_prefix_v4 : network length of an IPv4 prefix ban, 8..32             (24)
+ *   ban_prefix_v6 : network length of an IPv6 prefix ban, 16..128           (48)
  */
 sipguard_status sipguard_config_set(sipguard_config *cfg,
 		const char *name, size_t name_len,
@@ -194,14 +198,15 @@ sipguard_status sipguard_ban(sipguard_region *region,
 		const char *addr, size_t addr_len, uint64_t seconds, uint64_t now_ns,
 		char *err, size_t err_len);
 
-/* Lift a ban on addr (text). SIPGUARD_ERR_NOT_FOUND when not banned. Logs. */
+/* Lift a ban on addr (text: an address, or a prefix ban as a CIDR).
+ * SIPGUARD_ERR_NOT_FOUND when not banned. Logs. */
 sipguard_status sipguard_unban(sipguard_region *region,
 		const char *addr, size_t addr_len, uint64_t now_ns,
 		char *err, size_t err_len);
 
 /* One entry as reported by the list calls. Strings are NUL-terminated. */
 typedef struct sipguard_entry_info {
-	char key[64];         /* "192.0.2.1" or "2001:db8::/64" */
+	char key[64];         /* "192.0.2.1", "2001:db8::/64", or a prefix ban "198.51.100.0/24" */
 	int32_t banned;       /* 1 while banned */
 	int32_t reason;       /* sipguard_ban_reason of the current/last ban, 0 none */
 	uint64_t ban_ms;      /* remaining ban in ms; UINT64_MAX = permanent */

@@ -3,6 +3,10 @@
 //! Every address becomes 128 bits: IPv4 as an IPv4-mapped IPv6 address
 //! (::ffff:a.b.c.d, kept whole), IPv6 masked to the configured prefix, because
 //! an attacker who owns a /64 can rotate through it at will.
+//!
+//! A prefix ban (`ban_prefix_v4` / `ban_prefix_v6`) has a key of its own: the
+//! network of the address, shown and written as a CIDR (`198.51.100.0/24`,
+//! `2001:db8:1::/48`).
 
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -18,14 +22,14 @@ pub struct Key {
     pub prefix: u8,
 }
 
-fn mask(prefix: u8) -> u128 {
+pub(crate) fn mask(prefix: u8) -> u128 {
     match prefix {
         0 => 0,
         p => u128::MAX << (128 - p as u32),
     }
 }
 
-fn is_v4_mapped(bits: u128) -> bool {
+pub(crate) fn is_v4_mapped(bits: u128) -> bool {
     bits >> 32 == V4_MAPPED_PREFIX
 }
 
@@ -51,6 +55,34 @@ impl Key {
         }
     }
 
+    /// The network of `len` bits (IPv4 bits for an IPv4 address, IPv6 bits
+    /// otherwise) that holds the address `bits` ([`address_bits`]).
+    pub fn network(bits: u128, len: u8) -> Key {
+        let prefix = if is_v4_mapped(bits) {
+            96 + len.min(32)
+        } else {
+            len.min(128)
+        };
+        Key {
+            bits: bits & mask(prefix),
+            prefix,
+        }
+    }
+
+    /// A network written as a CIDR ("198.51.100.0/24", "2001:db8::/48");
+    /// the host bits are cleared. None without a length or with a bad one.
+    pub fn parse_network(text: &str) -> Option<Key> {
+        let (ip, len) = parse_ip_with_prefix(text).ok()?;
+        let len: u8 = len?.parse().ok()?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        (len <= max).then(|| Key::network(to_bits(ip), len))
+    }
+
+    /// Whether this key is a network of IPv4 addresses (shorter than /32).
+    pub fn is_v4_network(&self) -> bool {
+        is_v4_mapped(self.bits) && self.prefix < 128
+    }
+
     /// Key from text: an address ("192.0.2.1", "2001:db8::1", "[::1]") or,
     /// as written in the state file, "2001:db8::/64".
     pub fn parse(text: &str, ipv6_prefix: u8) -> Option<Key> {
@@ -68,10 +100,20 @@ impl Key {
     /// The key stored as two halves: IPv4 sources are whole addresses,
     /// IPv6 ones prefixes of `ipv6_prefix` bits.
     pub fn from_halves(h: [u64; 2], ipv6_prefix: u8) -> Key {
+        Key::from_halves_with(h, 32, ipv6_prefix)
+    }
+
+    /// The key stored as two halves, IPv4 keys being networks of `v4_len`
+    /// bits (32: whole addresses) and IPv6 ones of `v6_len` bits.
+    pub fn from_halves_with(h: [u64; 2], v4_len: u8, v6_len: u8) -> Key {
         let bits = ((h[0] as u128) << 64) | h[1] as u128;
         Key {
             bits,
-            prefix: if is_v4_mapped(bits) { 128 } else { ipv6_prefix },
+            prefix: if is_v4_mapped(bits) {
+                96 + v4_len.min(32)
+            } else {
+                v6_len
+            },
         }
     }
 
@@ -87,7 +129,9 @@ impl Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if is_v4_mapped(self.bits) {
+        if self.is_v4_network() {
+            write!(f, "{}/{}", Ipv4Addr::from(self.bits as u32), self.prefix - 96)
+        } else if is_v4_mapped(self.bits) {
             write!(f, "{}", Ipv4Addr::from(self.bits as u32))
         } else if self.prefix == 128 {
             write!(f, "{}", Ipv6Addr::from(self.bits))
@@ -259,6 +303,39 @@ mod tests {
         for text in ["10.1.2.3", "2001:db8::/64"] {
             assert_eq!(Key::parse(text, 64).unwrap().to_string(), text);
         }
+    }
+
+    #[test]
+    fn networks_of_addresses() {
+        let v4 = address_bits(&[198, 51, 100, 77]).unwrap();
+        let n = Key::network(v4, 24);
+        assert_eq!(n.to_string(), "198.51.100.0/24");
+        assert!(n.is_v4_network());
+        assert_eq!(n.address().to_string(), "198.51.100.0");
+        assert_eq!(
+            Key::network(v4, 32),
+            Key::from_bytes(&[198, 51, 100, 77], 64).unwrap()
+        );
+        let v6 = u128::from("2001:db8:1:2::5".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(Key::network(v6, 48).to_string(), "2001:db8:1::/48");
+        for text in ["198.51.100.0/24", "2001:db8:1::/48", "10.0.0.0/8"] {
+            let k = Key::parse_network(text).unwrap();
+            assert_eq!(k.to_string(), text);
+            assert_eq!(
+                Key::from_halves_with(k.halves(), k.prefix.saturating_sub(96), k.prefix),
+                k
+            );
+        }
+        // Host bits are cleared; a length is required and must fit.
+        assert_eq!(
+            Key::parse_network("198.51.100.9/24").unwrap().to_string(),
+            "198.51.100.0/24"
+        );
+        assert_eq!(Key::parse_network("198.51.100.9"), None);
+        assert_eq!(Key::parse_network("198.51.100.0/33"), None);
+        assert_eq!(Key::parse_network("::/129"), None);
+        // A whole IPv4 address is no network.
+        assert!(!Key::parse("198.51.100.9", 64).unwrap().is_v4_network());
     }
 
     #[test]

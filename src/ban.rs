@@ -5,8 +5,14 @@
 //!
 //! ```text
 //! sipguard: BAN src=<ip> key=<key> reason=<flood|manual|restored|scanner|enumeration|auth> duration=<s|permanent> offences=<n>
-//! sipguard: UNBAN key=<key> reason=<expired|rpc>
+//! sipguard: UNBAN key=<key> reason=<expired|rpc|evicted>
 //! ```
+//!
+//! A prefix ban uses the same BAN line: `key` is the network as a CIDR
+//! (`198.51.100.0/24`, `2001:db8:1::/48`), `src` the address whose ban made
+//! it (the network address when restored), `reason` that ban's reason and
+//! `offences` the network's own count. fail2ban's `<HOST>` is `src`, a plain
+//! address, so the filter matches it unchanged.
 
 use crate::addr::Key;
 use crate::clock::NS_PER_SEC;
@@ -144,19 +150,39 @@ impl fmt::Display for DurationText {
     }
 }
 
+/// Why a ban ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It ran out.
+    Expired,
+    /// Lifted by RPC.
+    Rpc,
+    /// Lifted to make room for a newer ban in a bucket whose ban ways were
+    /// all taken (see [`crate::table`]).
+    Evicted,
+}
+
+impl Ended {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ended::Expired => "expired",
+            Ended::Rpc => "rpc",
+            Ended::Evicted => "evicted",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnbanEvent {
     pub key: Key,
-    /// true: the ban ran out; false: lifted by RPC.
-    pub expired: bool,
+    pub why: Ended,
 }
 
 impl UnbanEvent {
     pub fn log(&self) {
-        let reason = if self.expired { "expired" } else { "rpc" };
         log(
             Level::Notice,
-            format_args!("sipguard: UNBAN key={} reason={reason}", self.key),
+            format_args!("sipguard: UNBAN key={} reason={}", self.key, self.why.name()),
         );
     }
 }

@@ -6,7 +6,7 @@
 use crate::addr::Cidr;
 use crate::guess_config::GuessConfig;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
@@ -53,6 +53,15 @@ pub struct Config {
     pub early_drop: bool,
     pub state_file: Option<PathBuf>,
     pub save_interval_ns: u64,
+    /// Prefix bans: IPv4 addresses are grouped per network of this many
+    /// bits (32: no IPv4 prefix bans).
+    pub ban_prefix_v4: u8,
+    /// IPv6 keys are grouped per network of this many bits (no IPv6 prefix
+    /// bans when it is not shorter than `ipv6_prefix`).
+    pub ban_prefix_v6: u8,
+    /// This many first bans in one network within `ban_time` ban the
+    /// network; 0 = no prefix bans.
+    pub ban_prefix_threshold: u32,
     /// Defences against extension and password guessing.
     pub guess: GuessConfig,
     /// Toll-fraud parameters (`crate::fraud::config`).
@@ -78,6 +87,9 @@ impl Default for Config {
             early_drop: false,
             state_file: None,
             save_interval_ns: 60 * NS_PER_SEC,
+            ban_prefix_v4: 24,
+            ban_prefix_v6: 48,
+            ban_prefix_threshold: 16,
             guess: GuessConfig::default(),
             fraud: Default::default(),
         }
@@ -88,6 +100,8 @@ impl Default for Config {
 pub const MIN_TABLE_SIZE: u64 = 64;
 /// Largest table: 2^26 entries = 4 GiB of shared memory.
 pub const MAX_TABLE_SIZE: u64 = 1 << 26;
+/// Most first bans in one network before the network is banned.
+pub const MAX_BAN_PREFIX_THRESHOLD: u64 = 1000;
 
 impl Config {
     /// Set one parameter from its text form (the shim turns int modparams into text).
@@ -166,6 +180,12 @@ impl Config {
                 };
             }
             "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
+            "ban_prefix_v4" => self.ban_prefix_v4 = parse_in("ban_prefix_v4", v, 8, 32)? as u8,
+            "ban_prefix_v6" => self.ban_prefix_v6 = parse_in("ban_prefix_v6", v, 16, 128)? as u8,
+            "ban_prefix_threshold" => {
+                self.ban_prefix_threshold =
+                    parse_in("ban_prefix_threshold", v, 0, MAX_BAN_PREFIX_THRESHOLD)? as u32
+            }
             _ if self.guess.set(name, v)? => {}
             _ => return self.fraud.set(name, v),
         }
@@ -191,6 +211,66 @@ impl Config {
         }
         Ok(())
     }
+
+    /// IPv4 prefix bans are on (a network shorter than one address).
+    pub fn v4_prefix_bans(&self) -> bool {
+        self.ban_prefix_v4 < 32
+    }
+
+    /// IPv6 prefix bans are on (a network shorter than the source key).
+    pub fn v6_prefix_bans(&self) -> bool {
+        self.ban_prefix_v6 < self.ipv6_prefix
+    }
+
+    /// The state files can be written: each one's directory exists and takes
+    /// a new file (the temporary file a save writes first), and the path is
+    /// not a directory. Called at start (before the fork), so a path that
+    /// every later save would fail on stops Kamailio, naming the parameter.
+    pub fn check_state_files(&self) -> Result<(), ConfigError> {
+        if let Some(p) = &self.state_file {
+            check_writable("state_file", p)?;
+        }
+        if let Some(p) = &self.fraud.state_file {
+            check_writable("fraud_state_file", p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Create and remove the temporary file a save of `path` would write.
+pub fn check_writable(param: &'static str, path: &Path) -> Result<(), ConfigError> {
+    let bad = |why: String| invalid(param, format!("\"{}\": {why}", path.display()));
+    if path.is_dir() {
+        return Err(bad("is a directory".into()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(bad(format!("directory {} does not exist", dir.display())));
+    }
+    let probe = path.with_extension(format!("tmp.{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(f) => {
+            drop(f);
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(bad(format!("cannot create a file in {}: {e}", dir.display()))),
+    }
+}
+
+/// An integer in `lo..=hi`.
+fn parse_in(param: &'static str, v: &str, lo: u64, hi: u64) -> Result<u64, ConfigError> {
+    let n = parse_int(param, v)?;
+    if !(lo..=hi).contains(&n) {
+        return Err(invalid(
+            param,
+            format!("\"{v}\" out of range: expected {lo}..{hi}"),
+        ));
+    }
+    Ok(n)
 }
 
 pub(crate) fn parse_int(param: &'static str, v: &str) -> Result<u64, ConfigError> {
@@ -352,6 +432,69 @@ mod tests {
         c.set("allow", "127.0.0.250/32, 10.0.0.0/8").unwrap();
         c.set("allow", "2001:db8::/32").unwrap();
         assert_eq!(c.allow.len(), 3);
+    }
+
+    #[test]
+    fn prefix_ban_parameters() {
+        let mut c = Config::default();
+        assert_eq!(
+            (c.ban_prefix_v4, c.ban_prefix_v6, c.ban_prefix_threshold),
+            (24, 48, 16)
+        );
+        assert!(c.v4_prefix_bans() && c.v6_prefix_bans());
+        c.set("ban_prefix_v4", "16").unwrap();
+        c.set("ban_prefix_v6", "56").unwrap();
+        c.set("ban_prefix_threshold", "0").unwrap();
+        assert_eq!(
+            (c.ban_prefix_v4, c.ban_prefix_v6, c.ban_prefix_threshold),
+            (16, 56, 0)
+        );
+        // A network as long as the source key: no prefix bans for that family.
+        c.set("ban_prefix_v4", "32").unwrap();
+        c.set("ipv6_prefix", "56").unwrap();
+        assert!(!c.v4_prefix_bans() && !c.v6_prefix_bans());
+        for (name, bad) in [
+            ("ban_prefix_v4", "7"),
+            ("ban_prefix_v4", "33"),
+            ("ban_prefix_v6", "15"),
+            ("ban_prefix_v6", "129"),
+            ("ban_prefix_v6", "x"),
+            ("ban_prefix_threshold", "1001"),
+            ("ban_prefix_threshold", "-1"),
+        ] {
+            let e = c.set(name, bad).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn unwritable_state_files_are_refused_naming_the_parameter() {
+        let dir = std::env::temp_dir().join(format!("sipguard-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = Config::default();
+        c.check_state_files().unwrap();
+        c.set("state_file", dir.join("bans.state").to_str().unwrap())
+            .unwrap();
+        c.fraud.state_file = Some(dir.join("accounts.state"));
+        c.check_state_files().unwrap();
+        // The probe leaves nothing behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        c.fraud.state_file = Some(dir.join("missing/accounts.state"));
+        let e = c.check_state_files().unwrap_err().to_string();
+        assert!(
+            e.starts_with("parameter fraud_state_file:") && e.contains("does not exist"),
+            "{e}"
+        );
+        c.set("state_file", dir.join("missing/bans.state").to_str().unwrap())
+            .unwrap();
+        let e = c.check_state_files().unwrap_err().to_string();
+        assert!(
+            e.starts_with("parameter state_file:") && e.contains("missing"),
+            "{e}"
+        );
+        c.set("state_file", dir.to_str().unwrap()).unwrap();
+        let e = c.check_state_files().unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 
     #[test]

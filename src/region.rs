@@ -4,16 +4,20 @@
 //! Layout (all offsets 64-byte aligned):
 //!
 //! ```text
-//! Header      magic, layout version, sizes, hash seed, counter stripes
-//! locks       one u32 per bucket (holder pid, 0 = free)
-//! slots       buckets × 8 slots × 64 bytes
+//! Header         magic, layout version, sizes, hash seed, prefix-ban
+//!                horizon, counter stripes
+//! locks          one u32 per bucket (holder pid, 0 = free)
+//! slots          buckets × 8 slots × 64 bytes
+//! prefix locks   one u32 per prefix bucket
+//! prefix slots   prefix buckets × 8 slots × 64 bytes (buckets / 8, at least 1)
 //! ```
 //!
 //! Only `#[repr(C)]` structs of atomics live here: no pointers, no heap
 //! types, nothing whose meaning depends on the process that reads it.
-//! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), so
-//! `table_size` 65536 maps 4.0 MiB plus the 2112-byte header. Entries are
-//! rounded up to a power of two of 8-entry buckets.
+//! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), plus one
+//! eighth of that for the prefix table, so `table_size` 65536 maps 4.5 MiB
+//! plus the header. Entries are rounded up to a power of two of 8-entry
+//! buckets.
 
 use crate::clock::clock_ns;
 use crate::config::Config;
@@ -25,7 +29,7 @@ use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 
 #[repr(C, align(64))]
 pub struct Header {
@@ -36,6 +40,13 @@ pub struct Header {
     buckets: AtomicU64,
     seed: [AtomicU64; 2],
     created_ns: AtomicU64,
+    /// No prefix ban runs past this (monotonic ns): the request path looks
+    /// a prefix up only while `now` is before it. Raised by every prefix
+    /// ban, recomputed by the sweep.
+    pub(crate) prefix_horizon: AtomicU64,
+    /// Prefix bans started so far: tells the sweep that one started while
+    /// it recomputed the horizon.
+    pub(crate) prefix_gen: AtomicU64,
     pub counters: Counters,
 }
 
@@ -48,6 +59,11 @@ pub struct Layout {
     pub buckets: usize,
     pub locks_offset: usize,
     pub slots_offset: usize,
+    /// The prefix table: banned networks and the count of first bans per
+    /// network ([`crate::table`]).
+    pub prefix_buckets: usize,
+    pub prefix_locks_offset: usize,
+    pub prefix_slots_offset: usize,
     pub bytes: usize,
 }
 
@@ -55,13 +71,19 @@ impl Layout {
     /// Buckets are a power of two so a hash picks one with a mask.
     pub fn for_entries(entries: u64) -> Layout {
         let buckets = (entries as usize).div_ceil(SLOTS_PER_BUCKET).next_power_of_two();
+        let prefix_buckets = (buckets / 8).max(1);
         let locks_offset = align64(size_of::<Header>());
         let slots_offset = align64(locks_offset + buckets * size_of::<AtomicU32>());
-        let bytes = slots_offset + buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
+        let prefix_locks_offset = slots_offset + buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
+        let prefix_slots_offset = align64(prefix_locks_offset + prefix_buckets * size_of::<AtomicU32>());
+        let bytes = prefix_slots_offset + prefix_buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
         Layout {
             buckets,
             locks_offset,
             slots_offset,
+            prefix_buckets,
+            prefix_locks_offset,
+            prefix_slots_offset,
             bytes,
         }
     }
@@ -91,6 +113,7 @@ impl Region {
     /// memory use is fixed from the start and never grows under a flood.
     pub fn create(cfg: &Config) -> Result<Region, String> {
         cfg.validate().map_err(|e| e.to_string())?;
+        cfg.check_state_files().map_err(|e| e.to_string())?;
         let layout = Layout::for_entries(cfg.table_size);
         // Committed at once: memory use is fixed from the start. Zero-filled:
         // all locks free, all slots empty.
@@ -158,12 +181,26 @@ impl Region {
     /// The lock word and slots of bucket `i` (i < buckets).
     pub fn bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
         assert!(i < self.layout.buckets);
-        // SAFETY: offsets come from `layout`, which sized the mapping; the
-        // types are repr(C) atomics, valid for any bit pattern incl. zero.
+        self.bucket_at(self.layout.locks_offset, self.layout.slots_offset, i)
+    }
+
+    /// The lock word and slots of prefix bucket `i` (i < prefix_buckets).
+    pub fn prefix_bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
+        assert!(i < self.layout.prefix_buckets);
+        self.bucket_at(
+            self.layout.prefix_locks_offset,
+            self.layout.prefix_slots_offset,
+            i,
+        )
+    }
+
+    fn bucket_at(&self, locks: usize, slots: usize, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
+        // SAFETY: offsets come from `layout`, which sized the mapping, and
+        // callers check `i` against the area's bucket count; the types are
+        // repr(C) atomics, valid for any bit pattern incl. zero.
         unsafe {
-            let lock = &*(self.map.base().add(self.layout.locks_offset) as *const AtomicU32).add(i);
-            let slots =
-                &*(self.map.base().add(self.layout.slots_offset) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
+            let lock = &*(self.map.base().add(locks) as *const AtomicU32).add(i);
+            let slots = &*(self.map.base().add(slots) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
             (lock, slots)
         }
     }
@@ -189,10 +226,15 @@ mod tests {
         let l = Layout::for_entries(65536);
         assert_eq!(l.buckets, 8192);
         assert_eq!(l.entries(), 65536);
-        assert_eq!(l.bytes, l.slots_offset + 65536 * 64);
-        assert!(l.bytes < 4 * 1024 * 1024 + 64 * 1024);
+        assert_eq!(l.prefix_buckets, 1024);
+        assert_eq!(l.prefix_locks_offset, l.slots_offset + 65536 * 64);
+        assert_eq!(l.bytes, l.prefix_slots_offset + 8192 * 64);
+        assert!(l.bytes < 4 * 1024 * 1024 + 512 * 1024 + 64 * 1024);
         // Rounded up to whole buckets, then to a power of two.
         assert_eq!(Layout::for_entries(100).entries(), 128);
+        // The smallest table still has one prefix bucket.
+        assert_eq!(Layout::for_entries(64).prefix_buckets, 1);
+        assert_eq!(Layout::for_entries(64).prefix_slots_offset % 64, 0);
     }
 
     #[test]

@@ -6,26 +6,42 @@
 //!
 //! ```text
 //! # sipguard state v1
-//! # key until_unix_ms|permanent offences reason
+//! # key until_unix_ms|permanent offences reason [prefix]
 //! 192.0.2.7 1795000000000 2 flood
 //! 2001:db8::/64 permanent 5 manual
+//! 198.51.100.0/24 1795000000000 1 scanner prefix
 //! ```
 //!
-//! Ended bans are kept while their offences still count for escalation.
-//! Monotonic time does not survive a reboot, so end times are stored as wall
-//! time and turned back into monotonic time on load.
+//! A fifth field `prefix` marks a prefix ban (a network of `ban_prefix_v4`
+//! or `ban_prefix_v6` bits). Ended bans are kept while their offences still
+//! count for escalation. Monotonic time does not survive a reboot, so end
+//! times are stored as wall time and turned back into monotonic time on load.
+//!
+//! Loading reads line by line through a bounded buffer. A file whose first
+//! line is not ours is refused whole (moved aside to `<file>.corrupt`); a
+//! bad line is skipped with a `file:line` warning and the others restored;
+//! a file larger than this table could have written is not read at all
+//! (moved aside to `<file>.too-large`), so a huge or sparse file cannot make
+//! the start read gigabytes.
 
 use crate::addr::Key;
 use crate::ban::Reason;
 use crate::clock::{wall_ms, NS_PER_MS};
 use crate::log::{log, Level};
 use crate::region::Region;
-use crate::table::PERMANENT;
+use crate::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::path::Path;
 
 const MAGIC_LINE: &str = "# sipguard state v1";
+
+/// Longer than any line a save writes (under 100 bytes); a longer line is
+/// not ours and is skipped unread.
+pub const MAX_LINE: usize = 128;
+
+/// Bad lines reported one by one; past this, one summary line.
+const MAX_REPORTED: usize = 100;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum StateError {
@@ -37,6 +53,8 @@ pub enum StateError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Saved {
     key: Key,
+    /// A network of the prefix table.
+    prefix: bool,
     /// Wall-clock end in ms; None = permanent.
     until_ms: Option<u64>,
     offences: u32,
@@ -65,6 +83,14 @@ fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
     }
 }
 
+/// The most bytes a save of `region` can write: one line per slot of both
+/// tables, with room for comments and slack.
+pub fn max_file_bytes(region: &Region) -> u64 {
+    let l = region.layout();
+    let slots = l.entries() + (l.prefix_buckets * SLOTS_PER_BUCKET) as u64;
+    (slots + 1024) * MAX_LINE as u64
+}
+
 /// Write every ban and remembered offender to `path`. Returns entries written.
 /// If any bucket could not be read, the previous file is kept.
 pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
@@ -72,17 +98,18 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{MAGIC_LINE}\n# key until_unix_ms|permanent offences reason"
+        "{MAGIC_LINE}\n# key until_unix_ms|permanent offences reason [prefix]"
     );
     let mut count = 0;
     let skipped = region.for_each_entry(now, |e| {
         if e.offences > 0 || e.banned {
             let reason = e.reason.unwrap_or(Reason::Flood).name();
+            let prefix = if e.prefix { " prefix" } else { "" };
             let _ = match e.ban_until {
-                PERMANENT => writeln!(text, "{} permanent {} {reason}", e.key, e.offences),
+                PERMANENT => writeln!(text, "{} permanent {} {reason}{prefix}", e.key, e.offences),
                 until => writeln!(
                     text,
-                    "{} {} {} {reason}",
+                    "{} {} {} {reason}{prefix}",
                     e.key,
                     mono_to_wall_ms(until, now, wall_now),
                     e.offences
@@ -108,96 +135,222 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
     Ok(count)
 }
 
-fn parse(text: &str, ipv6_prefix: u8) -> Result<Vec<Saved>, String> {
-    let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, MAGIC_LINE)) => {}
-        _ => return Err(format!("line 1: expected \"{MAGIC_LINE}\"")),
+/// One line: None for a comment or a blank line, else the entry or why not.
+fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Option<Saved>, &'static str> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
     }
-    let mut out = Vec::new();
-    for (n, line) in lines {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    let mut f = line.split_ascii_whitespace();
+    let (Some(key), Some(until), Some(offences), Some(reason)) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return Err("expected 4 fields (or 5 with \"prefix\")");
+    };
+    let prefix = match (f.next(), f.next()) {
+        (None, _) => false,
+        (Some("prefix"), None) => true,
+        _ => return Err("expected 4 fields (or 5 with \"prefix\")"),
+    };
+    let key = if prefix {
+        Key::parse_network(key).ok_or("bad network")?
+    } else {
+        Key::parse(key, ipv6_prefix).ok_or("bad address")?
+    };
+    let until_ms = match until {
+        "permanent" => None,
+        t => Some(t.parse().map_err(|_| "bad end time")?),
+    };
+    let offences = offences.parse().map_err(|_| "bad offence count")?;
+    let reason = Reason::from_name(reason).ok_or("unknown reason")?;
+    Ok(Some(Saved {
+        key,
+        prefix,
+        until_ms,
+        offences,
+        reason,
+    }))
+}
+
+/// How reading one line went.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// The line is in the buffer (without its newline or a final CR).
+    Read,
+    /// Longer than the limit: skipped without being stored.
+    TooLong,
+    End,
+}
+
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<Line> {
+    read_bounded_line(r, out, MAX_LINE)
+}
+
+/// Read one line into `out` (cleared first), never holding more than
+/// `max` bytes of it (and a CR).
+pub(crate) fn read_bounded_line(
+    r: &mut impl BufRead,
+    out: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Line> {
+    out.clear();
+    let (mut any, mut too_long) = (false, false);
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            break;
         }
-        let bad = |why: &str| format!("line {}: {why}: \"{line}\"", n + 1);
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        let [key, until, offences, reason] = f[..] else {
-            return Err(bad("expected 4 fields"));
+        any = true;
+        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
         };
-        let key = Key::parse(key, ipv6_prefix).ok_or_else(|| bad("bad address"))?;
-        let until_ms = match until {
-            "permanent" => None,
-            t => Some(t.parse().map_err(|_| bad("bad end time"))?),
-        };
-        let offences = offences.parse().map_err(|_| bad("bad offence count"))?;
-        let reason = Reason::from_name(reason).ok_or_else(|| bad("unknown reason"))?;
-        out.push(Saved {
-            key,
-            until_ms,
-            offences,
-            reason,
-        });
+        if !too_long && out.len() + chunk.len() <= max + 1 {
+            out.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            out.clear();
+        }
+        r.consume(used);
+        if done {
+            break;
+        }
     }
-    Ok(out)
+    if out.last() == Some(&b'\r') {
+        out.pop();
+    }
+    Ok(match (any, too_long || out.len() > max) {
+        (false, _) => Line::End,
+        (true, true) => Line::TooLong,
+        (true, false) => Line::Read,
+    })
+}
+
+/// Move a file we refuse out of the way of the next save.
+pub(crate) fn move_aside(path: &Path, ext: &str) -> String {
+    let aside = path.with_extension(ext);
+    match std::fs::rename(path, &aside) {
+        Ok(()) => format!("moved to {}", aside.display()),
+        Err(e) => format!("could not move it aside: {e}"),
+    }
 }
 
 /// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
-/// A corrupt file is refused whole (a half-trusted file is worse than none)
-/// and moved aside to `<path>.corrupt`, so the next save cannot erase what
-/// an operator may want to recover from it.
+///
+/// A file whose first line is not ours is refused whole and moved aside
+/// to `<path>.corrupt` (it is not a state file; the next save would erase
+/// what an operator may want from it). A bad line is skipped with one
+/// warning naming its line number, and the other lines are restored. A file
+/// larger than [`max_file_bytes`] is not read (moved aside to
+/// `<path>.too-large`): checked before reading, and the reading is bounded
+/// by it too.
 pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", path.display()));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(StateError::Io(format!("{}: {e}", path.display()))),
+        Err(e) => return Err(io(e)),
     };
-    let entries = String::from_utf8(text)
-        .map_err(|_| "not text".to_string())
-        .and_then(|t| parse(&t, region.cfg.ipv6_prefix))
-        .and_then(|saved| to_monotonic(saved, now, wall_ms()));
-    let entries = match entries {
-        Ok(e) => e,
-        Err(why) => {
-            let aside = path.with_extension("corrupt");
-            let moved = match std::fs::rename(path, &aside) {
-                Ok(()) => format!("moved to {}", aside.display()),
-                Err(e) => format!("could not move it aside: {e}"),
-            };
-            return Err(StateError::Corrupt(format!(
-                "{}: {why} ({moved})",
-                path.display()
-            )));
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(StateError::Io(format!("{}: not a regular file", path.display())));
+    }
+    let limit = max_file_bytes(region);
+    if meta.len() > limit {
+        let moved = move_aside(path, "too-large");
+        return Err(StateError::Io(format!(
+            "{}: {} bytes, more than a table of {} entries can have saved ({limit} bytes); not read ({moved})",
+            path.display(),
+            meta.len(),
+            region.layout().entries()
+        )));
+    }
+    let mut reader = BufReader::new(file.take(limit));
+    let mut buf = Vec::with_capacity(MAX_LINE + 1);
+    let magic = read_line(&mut reader, &mut buf).map_err(io)?;
+    if magic != Line::Read || buf != MAGIC_LINE.as_bytes() {
+        drop(reader);
+        let moved = move_aside(path, "corrupt");
+        return Err(StateError::Corrupt(format!(
+            "{}: line 1: expected \"{MAGIC_LINE}\" ({moved})",
+            path.display()
+        )));
+    }
+    let wall_now = wall_ms();
+    let (mut active, mut bad) = (0, 0usize);
+    let mut skip = |n: usize, why: &dyn std::fmt::Display| {
+        bad += 1;
+        if bad <= MAX_REPORTED {
+            log(
+                Level::Warn,
+                format_args!("sipguard: state_file {}:{n}: {why}; line skipped", path.display()),
+            );
         }
     };
-    let mut active = 0;
-    for (s, until) in entries {
+    for n in 2.. {
+        let entry = match read_line(&mut reader, &mut buf).map_err(io)? {
+            Line::End => break,
+            Line::TooLong => Err("line too long"),
+            Line::Read => std::str::from_utf8(&buf)
+                .map_err(|_| "not text")
+                .and_then(|l| parse_line(l, region.cfg.ipv6_prefix)),
+        };
+        let s = match entry {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(why) => {
+                skip(n, &why);
+                continue;
+            }
+        };
+        let until = match s.until_ms {
+            None => PERMANENT,
+            Some(ms) => match wall_to_mono(ms, now, wall_now) {
+                Some(t) => t,
+                None => {
+                    skip(n, &"end time out of range");
+                    continue;
+                }
+            },
+        };
         if until != PERMANENT && until <= now && until.saturating_add(region.cfg.ban_forget_ns) <= now {
             continue; // offences already forgotten
         }
-        match region.restore(s.key, until, s.offences, s.reason, now) {
-            Ok(true) => active += 1,
-            Ok(false) => {}
+        match region.restore(s.key, s.prefix, until, s.offences, s.reason, now) {
+            Ok(Restored::Ban) => active += 1,
+            Ok(Restored::History) => {}
+            Ok(Restored::Crowded) => log(
+                Level::Warn,
+                format_args!(
+                    "sipguard: state_file {}:{n}: ban of {} not restored: its table bucket holds \
+                     {BAN_WAYS} bans that outrank it (raise table_size); its offences are kept",
+                    path.display(),
+                    s.key
+                ),
+            ),
+            Err(crate::table::TableError::BadAddress) => skip(
+                n,
+                &format_args!(
+                    "{} is not a network of ban_prefix_v4/ban_prefix_v6 bits (or prefix bans are off)",
+                    s.key
+                ),
+            ),
             Err(e) => log(
                 Level::Warn,
                 format_args!("sipguard: state_file entry {} not restored: {e:?}", s.key),
             ),
         }
     }
+    if bad > MAX_REPORTED {
+        log(
+            Level::Warn,
+            format_args!(
+                "sipguard: state_file {}: {} more bad lines skipped",
+                path.display(),
+                bad - MAX_REPORTED
+            ),
+        );
+    }
     Ok(active)
-}
-
-/// Every entry with its end in monotonic time, or why the file is corrupt.
-fn to_monotonic(saved: Vec<Saved>, now: u64, wall_now: u64) -> Result<Vec<(Saved, u64)>, String> {
-    saved
-        .into_iter()
-        .map(|s| match s.until_ms {
-            None => Ok((s, PERMANENT)),
-            Some(ms) => wall_to_mono(ms, now, wall_now)
-                .map(|t| (s, t))
-                .ok_or_else(|| format!("end time {ms} of {} is out of range", s.key)),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -211,8 +364,19 @@ mod tests {
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("sipguard-state-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("bans.state")
+    }
+
+    fn entries(r: &Region, now: u64) -> Vec<(String, u64, u32, Option<Reason>)> {
+        let mut seen = Vec::new();
+        r.for_each_entry(now, |e| {
+            seen.push((e.key.to_string(), e.ban_ns, e.offences, e.reason));
+            true
+        });
+        seen.sort_by(|x, y| x.0.cmp(&y.0));
+        seen
     }
 
     #[test]
@@ -227,17 +391,58 @@ mod tests {
         let b = region();
         let t1 = 5000 * S;
         assert_eq!(load(&b, &path, t1).unwrap(), 2);
-        let mut seen = Vec::new();
-        b.for_each_entry(t1, |e| {
-            seen.push((e.key.to_string(), e.ban_ns, e.offences, e.reason));
-            true
-        });
-        seen.sort_by(|x, y| x.0.cmp(&y.0));
+        let seen = entries(&b, t1);
         assert_eq!(seen[0].0, "192.0.2.7");
         assert!(seen[0].1 > 98 * S && seen[0].1 <= 100 * S, "{:?}", seen[0]);
         assert_eq!(
             seen[1],
             ("2001:db8::/64".to_string(), PERMANENT, 1, Some(Reason::Manual))
+        );
+    }
+
+    #[test]
+    fn prefix_bans_round_trip() {
+        let t0 = 1000 * S;
+        let a = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        for i in 1..=3 {
+            a.ban_offender(
+                u128::from_be_bytes(crate::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
+                Reason::Scanner,
+                t0,
+            )
+            .unwrap();
+        }
+        let path = tmp("prefix");
+        assert_eq!(save(&a, &path, t0).unwrap(), 4);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("198.51.100.0/24 ") && text.contains(" 1 scanner prefix\n"),
+            "{text}"
+        );
+        let b = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        let t1 = 2000 * S;
+        let mut n = None;
+        let lines = crate::log::capture(|| n = Some(load(&b, &path, t1)));
+        assert_eq!(n.take().unwrap(), Ok(4), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("BAN src=198.51.100.0 key=198.51.100.0/24 reason=restored")),
+            "{lines:?}"
+        );
+        // The restored prefix ban covers the whole network.
+        let v = b.check(&[198, 51, 100, 200], t1).unwrap();
+        assert_eq!(v.verdict, crate::table::Verdict::Banned);
+        // A prefix of another length than configured is skipped, not misread.
+        let c = crate::region::small_region(|c| c.ban_prefix_v4 = 16);
+        let lines = crate::log::capture(|| n = Some(load(&c, &path, t1)));
+        assert_eq!(n.unwrap(), Ok(3), "{lines:?}");
+        let at = text.lines().position(|l| l.ends_with(" prefix")).unwrap() + 1;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!(":{at}: 198.51.100.0/24 is not a network of"))),
+            "{lines:?}"
         );
     }
 
@@ -250,23 +455,12 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_file_is_refused_whole() {
+    fn a_file_not_ours_is_refused_whole() {
         let path = tmp("bad");
-        std::fs::write(&path, "garbage\n").unwrap();
-        assert!(matches!(load(&region(), &path, S), Err(StateError::Corrupt(m)) if m.contains("line 1")));
-        std::fs::write(
-            &path,
-            format!("{MAGIC_LINE}\n10.0.0.1 permanent 1 flood\n10.0.0.x 5 1 flood\n"),
-        )
-        .unwrap();
+        std::fs::write(&path, "garbage\n10.0.0.1 permanent 1 flood\n").unwrap();
         let r = region();
-        assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(m)) if m.contains("line 3")));
-        let mut n = 0;
-        r.for_each_entry(S, |_| {
-            n += 1;
-            true
-        });
-        assert_eq!(n, 0, "nothing restored from a corrupt file");
+        assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(m)) if m.contains("line 1")));
+        assert!(entries(&r, S).is_empty(), "nothing restored from a file not ours");
         std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
         assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(_))));
         // Kept aside for the operator, so the next save does not erase it.
@@ -278,14 +472,135 @@ mod tests {
     }
 
     #[test]
-    fn end_times_beyond_the_clock_are_corrupt() {
-        let path = tmp("far");
-        std::fs::write(
-            &path,
-            format!("{MAGIC_LINE}\n10.0.0.1 99999999999999999 1 flood\n"),
-        )
-        .unwrap();
+    fn bad_lines_are_skipped_and_the_others_restored() {
+        let path = tmp("badlines");
+        let mut text = format!("{MAGIC_LINE}\n# comment\n10.0.0.1 permanent 1 flood\n");
+        text.push_str("10.0.0.x 5 1 flood\n"); // 4
+        text.push_str("10.0.0.2 permanent 1\n"); // 5
+        text.push_str("10.0.0.3 soon 1 flood\n"); // 6
+        text.push_str("10.0.0.4 permanent x flood\n"); // 7
+        text.push_str("10.0.0.5 permanent 1 angry\n"); // 8
+        text.push_str("10.0.0.6 99999999999999999 1 flood\n"); // 9
+        text.push_str(&format!("10.0.0.7 permanent 1 flood {}\n", "x".repeat(200))); // 10
+        text.push_str("10.0.0.8 permanent 1 flood extra\n"); // 11
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(b"\xff10.0.0.9 permanent 1 flood\r\n"); // 12
+        bytes.extend_from_slice(b"10.0.0.10 permanent 2 auth\r\n"); // 13, CRLF is fine
+        bytes.extend_from_slice(b"10.0.0.11 permanent 3 scanner"); // 14, no final newline
+        std::fs::write(&path, bytes).unwrap();
         let r = region();
-        assert!(matches!(load(&r, &path, S), Err(StateError::Corrupt(m)) if m.contains("out of range")));
+        let mut n = None;
+        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        assert_eq!(n.unwrap(), Ok(3));
+        let file = path.display().to_string();
+        let want: Vec<String> = [
+            (4, "bad address"),
+            (5, "expected 4 fields (or 5 with \"prefix\")"),
+            (6, "bad end time"),
+            (7, "bad offence count"),
+            (8, "unknown reason"),
+            (9, "end time out of range"),
+            (10, "line too long"),
+            (11, "expected 4 fields (or 5 with \"prefix\")"),
+            (12, "not text"),
+        ]
+        .iter()
+        .map(|(n, why)| format!("sipguard: state_file {file}:{n}: {why}; line skipped"))
+        .collect();
+        let got: Vec<&String> = lines.iter().filter(|l| l.contains("skipped")).collect();
+        assert_eq!(got, want.iter().collect::<Vec<_>>(), "{lines:?}");
+        let keys: Vec<String> = entries(&r, S).into_iter().map(|e| e.0).collect();
+        assert_eq!(keys, ["10.0.0.1", "10.0.0.10", "10.0.0.11"]);
+        assert!(path.exists(), "a file with good lines is not moved aside");
+    }
+
+    #[test]
+    fn many_bad_lines_are_reported_up_to_a_cap() {
+        let path = tmp("manybad");
+        let mut text = format!("{MAGIC_LINE}\n");
+        for _ in 0..150 {
+            text.push_str("junk\n");
+        }
+        text.push_str("10.0.0.1 permanent 1 flood\n");
+        std::fs::write(&path, text).unwrap();
+        let r = region();
+        let mut n = None;
+        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        assert_eq!(n.unwrap(), Ok(1));
+        assert_eq!(
+            lines.iter().filter(|l| l.ends_with("; line skipped")).count(),
+            100
+        );
+        assert!(
+            lines.iter().any(|l| l.ends_with(": 50 more bad lines skipped")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_larger_than_the_table_could_write_is_not_read() {
+        let r = region();
+        let limit = max_file_bytes(&r);
+        // A sparse gigabyte: refused from its size, without reading it.
+        let path = tmp("huge");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(1 << 30).unwrap();
+        drop(f);
+        let t = std::time::Instant::now();
+        let e = load(&r, &path, S).unwrap_err();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            matches!(&e, StateError::Io(m) if m.contains("1073741824 bytes") && m.contains("not read")),
+            "{e:?}"
+        );
+        assert!(!path.exists() && path.with_extension("too-large").exists());
+        // Just over the limit, though every line is good: not read either.
+        let line = "10.0.0.1 permanent 1 flood\n";
+        let mut text = format!("{MAGIC_LINE}\n");
+        while (text.len() as u64) <= limit {
+            text.push_str(line);
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert!(matches!(load(&r, &path, S), Err(StateError::Io(m)) if m.contains("not read")));
+        assert!(entries(&r, S).is_empty());
+        // At the limit it is read.
+        let mut text = format!("{MAGIC_LINE}\n10.0.0.1 permanent 1 flood\n");
+        text.push_str(&"#".repeat(limit as usize - text.len() - 1));
+        text.push('\n');
+        assert_eq!(text.len() as u64, limit);
+        std::fs::write(&path, &text).unwrap();
+        let mut n = None;
+        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        assert_eq!(n.unwrap(), Ok(1));
+        assert!(lines.iter().any(|l| l.contains(":3: line too long")), "{lines:?}");
+    }
+
+    #[test]
+    fn the_limit_fits_a_full_table() {
+        // Every slot of both tables banned, with the longest keys: the file
+        // a save writes stays under the limit that load accepts.
+        let r = crate::region::small_region(|c| {
+            c.ipv6_prefix = 127;
+            c.ban_prefix_v6 = 126;
+            c.ban_prefix_threshold = 0;
+        });
+        let path = tmp("full");
+        for i in 0..200u32 {
+            let _ = r.ban(
+                &format!("ffff:ffff:ffff:ffff:ffff:ffff:{:x}:fffe", 0xf000 + i),
+                Some(PERMANENT),
+                S,
+            );
+        }
+        save(&r, &path, S).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let longest = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(str::len)
+            .max()
+            .unwrap();
+        assert!(longest < MAX_LINE, "{longest}");
+        assert!(len < max_file_bytes(&r), "{len}");
     }
 }

@@ -3,23 +3,59 @@
 //! A keyed hash of the source picks one bucket of 8 slots; one lock word per
 //! bucket guards them. A new source takes an empty slot, else recycles the
 //! least recently active slot that is not banned (sources with no offence
-//! history go first, so escalation memory outlives idle traffic). A bucket
-//! whose 8 slots are all live bans admits no new source: the request passes
-//! untracked and is counted, and no live ban is ever evicted. The hash seed
-//! is random per start, so an attacker cannot aim sources at one bucket.
+//! history go first, so escalation memory outlives idle traffic). The hash
+//! seed is random per start, so an attacker cannot aim sources at one bucket.
+//!
+//! # No exhaustion
+//!
+//! An attacker can make a ban with one packet per address (a scanner
+//! User-Agent bans at once), so bans must not be able to crowd out rate
+//! tracking, and the table must never refuse a ban. Two rules see to it:
+//!
+//! - **Bans take at most [`BAN_WAYS`] (6) of a bucket's 8 ways.** The other
+//!   two always hold ordinary entries, so a new source is always tracked
+//!   (it recycles the least recently active non-banned slot). A ban that
+//!   would be the seventh in its bucket lifts the lowest-ranked live ban
+//!   there first — non-permanent before permanent, automatic before
+//!   manual, fewest offences, soonest end — logged `UNBAN … reason=evicted`.
+//!   Its slot keeps the offence count, so if that source offends again it
+//!   is caught within one burst and banned for longer. A new ban is always
+//!   recorded; `sipguard.ban` never fails for lack of room.
+//! - **Many first bans in one network ban the network** (`ban_prefix_v4`,
+//!   default /24; `ban_prefix_v6`, default /48): `ban_prefix_threshold`
+//!   first offences (bans of sources with no earlier offence; RPC bans do
+//!   not count) within `ban_time` in one network start one prefix ban, with
+//!   its own escalation. Then every address of the network is refused
+//!   without an entry of its own: the 65 536 /64s of a /48 cost the table
+//!   `threshold` bans, not 65 536. Prefix entries live in a separate, smaller
+//!   table (one eighth of the buckets, same 8-way layout, the same cap on
+//!   ban ways), touched only when a ban starts, so a flood of new sources
+//!   cannot churn the counts away. The request path looks a prefix up only
+//!   while a prefix ban may be in force (one atomic load of a horizon
+//!   otherwise). The allowlist is checked first, so an allowlisted address
+//!   is never covered by a prefix ban.
+//!
+//! The alternative, a separate table for all bans, would cost every request
+//! a second lookup and still need a rule for when that table fills; with
+//! ways reserved in the bucket a source is found in one lookup.
 //!
 //! Every operation locks one bucket for a few loads and stores, copies out
-//! what must be logged, and logs only after unlocking.
+//! what must be logged, and logs only after unlocking. No operation holds
+//! two bucket locks at once.
 
-use crate::addr::{address_bits, display_address, Key};
-use crate::ban::{BanEvent, Escalation, Reason, UnbanEvent};
+use crate::addr::{address_bits, display_address, is_v4_mapped, Key};
+use crate::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
 use crate::counters::Counter;
 use crate::gcra::Gcra;
 use crate::lock::{lock, Guard};
 use crate::region::Region;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 pub const SLOTS_PER_BUCKET: usize = 8;
+
+/// Most ways of one bucket that live bans may hold; the rest always take
+/// new sources.
+pub const BAN_WAYS: usize = 6;
 
 /// `ban_until` of a permanent ban.
 pub const PERMANENT: u64 = u64::MAX;
@@ -28,19 +64,26 @@ const IN_USE: u32 = 1;
 /// A ban was announced and its end not yet logged.
 const ANNOUNCED: u32 = 2;
 const REASON_SHIFT: u32 = 8;
+/// Prefix entries: first bans counted in the current window.
+const MEMBERS_SHIFT: u32 = 16;
+const LOW_META: u32 = (1 << MEMBERS_SHIFT) - 1;
 
-/// One source. 64 bytes: one cache line.
+/// Mixed into the seed of the prefix table's bucket hash.
+const PREFIX_SEED: [u64; 2] = [0x6a09_e667_f3bc_c908, 0xbb67_ae85_84ca_a73b];
+
+/// One source (or, in the prefix table, one network). 64 bytes: one cache line.
 #[repr(C, align(64))]
 pub struct Slot {
     key: [AtomicU64; 2],
-    /// GCRA theoretical arrival time.
+    /// GCRA theoretical arrival time. In a prefix entry: when the window of
+    /// its member count began.
     tat: AtomicU64,
     /// End of the current or last ban; 0 = never banned; PERMANENT.
     ban_until: AtomicU64,
     last_seen: AtomicU64,
     hits: AtomicU64,
     offences: AtomicU32,
-    /// IN_USE | ANNOUNCED | reason << REASON_SHIFT
+    /// IN_USE | ANNOUNCED | reason << REASON_SHIFT | members << MEMBERS_SHIFT
     meta: AtomicU32,
 }
 
@@ -57,11 +100,38 @@ impl Slot {
     fn reason(&self) -> Option<Reason> {
         Reason::from_code((self.meta.load(Relaxed) >> REASON_SHIFT) & 0xff)
     }
-    fn key(&self, ipv6_prefix: u8) -> Key {
-        Key::from_halves(
+    fn key(&self, shape: Shape) -> Key {
+        Key::from_halves_with(
             [self.key[0].load(Relaxed), self.key[1].load(Relaxed)],
-            ipv6_prefix,
+            shape.v4,
+            shape.v6,
         )
+    }
+    fn members(&self) -> u32 {
+        self.meta.load(Relaxed) >> MEMBERS_SHIFT
+    }
+    fn set_members(&self, n: u32) {
+        let low = self.meta.load(Relaxed) & LOW_META;
+        self.meta
+            .store(low | n.min(u16::MAX as u32) << MEMBERS_SHIFT, Relaxed);
+    }
+    /// Which live ban goes first when a bucket's ban ways are all taken:
+    /// the lowest. Permanent bans last, then manual ones, then by offences,
+    /// then by end.
+    fn ban_rank(&self) -> (bool, bool, u32, u64) {
+        let until = self.ban_until.load(Relaxed);
+        (
+            until == PERMANENT,
+            self.reason() == Some(Reason::Manual),
+            self.offences.load(Relaxed),
+            until,
+        )
+    }
+    /// End a live ban now; the offence count stays.
+    fn lift(&self, now: u64) {
+        self.ban_until.store(now.max(1), Relaxed);
+        self.tat.store(0, Relaxed);
+        self.meta.fetch_and(!ANNOUNCED, Relaxed);
     }
     fn reset(&self, key: [u64; 2], now: u64) {
         self.key[0].store(key[0], Relaxed);
@@ -118,10 +188,24 @@ pub enum TableError {
     Busy,
 }
 
+/// What [`Region::restore`] made of a saved entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// A ban in force.
+    Ban,
+    /// An ended ban, kept for its offence count.
+    History,
+    /// A ban in force that ranked below the bucket's other bans when every
+    /// ban way was taken: kept as offence history only.
+    Crowded,
+}
+
 /// What the list calls report about one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryInfo {
     pub key: Key,
+    /// An entry of the prefix table: `key` is a network.
+    pub prefix: bool,
     pub banned: bool,
     pub reason: Option<Reason>,
     /// Remaining ban (PERMANENT for permanent), 0 when not banned.
@@ -153,6 +237,16 @@ pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
     fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
 }
 
+/// Which table a bucket belongs to, and how its keys read back.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Bits of an IPv4 key (32: whole addresses) and of an IPv6 key.
+    v4: u8,
+    v6: u8,
+    /// The source table (counted in `entries_used` and `evictions`).
+    sources: bool,
+}
+
 /// A slot found or claimed for a key.
 struct Claimed<'a> {
     slot: &'a Slot,
@@ -162,6 +256,7 @@ struct Claimed<'a> {
 /// An operation on one bucket, with its lock held.
 struct Locked<'a> {
     slots: &'a [Slot; SLOTS_PER_BUCKET],
+    shape: Shape,
     _guard: Guard<'a>,
 }
 
@@ -170,16 +265,19 @@ impl Locked<'_> {
         self.slots.iter().find(|s| s.holds(key))
     }
 
-    /// The slot for `key`, claiming one if needed; None if all 8 are live bans.
-    /// Recycling a slot whose ended ban the sweep has not reported yet
-    /// returns that end, for the caller to log after unlocking.
+    /// The slot for `key`, claiming one if needed; None only if all 8 are
+    /// live bans (the ban cap keeps two ways free of bans). Recycling a slot
+    /// whose ended ban the sweep has not reported yet returns that end, for
+    /// the caller to log after unlocking.
     fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Region) -> Option<Claimed<'_>> {
         if let Some(slot) = self.find(key) {
             return Some(Claimed { slot, evicted: None });
         }
         let counters = region.counters();
         if let Some(slot) = self.slots.iter().find(|s| !s.in_use()) {
-            counters.bump(Counter::EntriesUsed);
+            if self.shape.sources {
+                counters.bump(Counter::EntriesUsed);
+            }
             slot.reset(key, now);
             return Some(Claimed { slot, evicted: None });
         }
@@ -192,19 +290,73 @@ impl Locked<'_> {
             )
         })?;
         let evicted = (victim.meta.load(Relaxed) & ANNOUNCED != 0).then(|| UnbanEvent {
-            key: victim.key(region.cfg.ipv6_prefix),
-            expired: true,
+            key: victim.key(self.shape),
+            why: Ended::Expired,
         });
-        counters.bump(Counter::Evictions);
+        if self.shape.sources {
+            counters.bump(Counter::Evictions);
+        }
         victim.reset(key, now);
         Some(Claimed {
             slot: victim,
             evicted,
         })
     }
+
+    /// If `limit` or more slots other than `keep` hold live bans, lift the
+    /// lowest-ranked of them and return its end (to log after unlocking).
+    fn lift_lowest_ban(&self, keep: Option<&Slot>, limit: usize, now: u64) -> Option<UnbanEvent> {
+        let others = || {
+            self.slots
+                .iter()
+                .filter(move |s| s.in_use() && s.banned_at(now) && !keep.is_some_and(|k| std::ptr::eq(k, *s)))
+        };
+        if others().count() < limit {
+            return None;
+        }
+        let victim = others().min_by_key(|s| s.ban_rank())?;
+        let key = victim.key(self.shape);
+        victim.lift(now);
+        Some(UnbanEvent {
+            key,
+            why: Ended::Evicted,
+        })
+    }
+
+    /// The slot for a key about to be banned, and the ban lifted to free it
+    /// if every way held a live ban (which the cap prevents, bar processes
+    /// whose clocks were read a moment apart).
+    fn claim_for_ban(
+        &self,
+        key: [u64; 2],
+        now: u64,
+        region: &Region,
+    ) -> Option<(Claimed<'_>, Option<UnbanEvent>)> {
+        let lifted = match self.find(key) {
+            Some(_) => None,
+            None => self.lift_lowest_ban(None, SLOTS_PER_BUCKET, now),
+        };
+        self.find_or_claim(key, now, region).map(|c| (c, lifted))
+    }
 }
 
 impl Region {
+    fn source_shape(&self) -> Shape {
+        Shape {
+            v4: 32,
+            v6: self.cfg.ipv6_prefix,
+            sources: true,
+        }
+    }
+
+    fn prefix_shape(&self) -> Shape {
+        Shape {
+            v4: self.cfg.ban_prefix_v4,
+            v6: self.cfg.ban_prefix_v6,
+            sources: false,
+        }
+    }
+
     fn lock_bucket(&self, key: [u64; 2]) -> Option<Locked<'_>> {
         let i = (bucket_hash(key, self.seed()) as usize) & (self.layout().buckets - 1);
         self.lock_index(i)
@@ -212,7 +364,27 @@ impl Region {
 
     fn lock_index(&self, i: usize) -> Option<Locked<'_>> {
         let (word, slots): (&AtomicU32, _) = self.bucket(i);
-        lock(word).map(|g| Locked { slots, _guard: g })
+        lock(word).map(|g| Locked {
+            slots,
+            shape: self.source_shape(),
+            _guard: g,
+        })
+    }
+
+    fn lock_prefix_bucket(&self, key: [u64; 2]) -> Option<Locked<'_>> {
+        let s = self.seed();
+        let seed = [s[0] ^ PREFIX_SEED[0], s[1] ^ PREFIX_SEED[1]];
+        let i = (bucket_hash(key, seed) as usize) & (self.layout().prefix_buckets - 1);
+        self.lock_prefix_index(i)
+    }
+
+    fn lock_prefix_index(&self, i: usize) -> Option<Locked<'_>> {
+        let (word, slots): (&AtomicU32, _) = self.prefix_bucket(i);
+        lock(word).map(|g| Locked {
+            slots,
+            shape: self.prefix_shape(),
+            _guard: g,
+        })
     }
 
     pub(crate) fn allowlisted(&self, bits: u128) -> bool {
@@ -227,6 +399,105 @@ impl Region {
         Escalation::from_config(&self.cfg)
     }
 
+    /// The network of an address ([`address_bits`]) that prefix bans use,
+    /// when its family has them.
+    pub fn network_of(&self, bits: u128) -> Option<Key> {
+        if is_v4_mapped(bits) {
+            self.cfg
+                .v4_prefix_bans()
+                .then(|| Key::network(bits, self.cfg.ban_prefix_v4))
+        } else {
+            self.cfg
+                .v6_prefix_bans()
+                .then(|| Key::network(bits, self.cfg.ban_prefix_v6))
+        }
+    }
+
+    /// Whether `key` is a network the prefix table can hold.
+    fn is_network_key(&self, key: &Key) -> bool {
+        if is_v4_mapped(key.bits) {
+            self.cfg.v4_prefix_bans() && key.prefix == 96 + self.cfg.ban_prefix_v4
+        } else {
+            self.cfg.v6_prefix_bans() && key.prefix == self.cfg.ban_prefix_v6
+        }
+    }
+
+    /// The prefix ban covering `bits`, if one is in force: (offences,
+    /// remaining). Costs one atomic load while no prefix ban runs. `hit`:
+    /// count the request on the prefix entry. Fails open when busy.
+    fn prefix_ban_of(&self, bits: u128, now: u64, hit: bool) -> Option<(u32, u64)> {
+        if self.header().prefix_horizon.load(Relaxed) <= now {
+            return None;
+        }
+        let net = self.network_of(bits)?;
+        let bucket = self.lock_prefix_bucket(net.halves())?;
+        let s = bucket.find(net.halves()).filter(|s| s.banned_at(now))?;
+        if hit {
+            s.hits.fetch_add(1, Relaxed);
+            s.last_seen.store(now, Relaxed);
+        }
+        Some((
+            s.offences.load(Relaxed),
+            remaining(s.ban_until.load(Relaxed), now),
+        ))
+    }
+
+    /// A prefix ban until `until` was recorded (after unlocking its bucket).
+    fn prefix_ban_started(&self, until: u64) {
+        let h = self.header();
+        h.prefix_gen.fetch_add(1, SeqCst);
+        h.prefix_horizon.fetch_max(until, SeqCst);
+    }
+
+    /// Count a new ban towards its network's prefix ban: a first offence of
+    /// an automatic reason counts; `threshold` of them within `ban_time`
+    /// ban the network. `src` is the address that triggered the ban.
+    fn count_towards_prefix(&self, bits: u128, ban: &BanEvent, src: &[u8], now: u64) {
+        let threshold = self.cfg.ban_prefix_threshold;
+        if threshold == 0 || ban.offences != 1 || matches!(ban.reason, Reason::Manual | Reason::Restored) {
+            return;
+        }
+        let Some(net) = self.network_of(bits) else {
+            return;
+        };
+        let Some(bucket) = self.lock_prefix_bucket(net.halves()) else {
+            return;
+        };
+        let Some((Claimed { slot, evicted }, lifted)) = bucket.claim_for_ban(net.halves(), now, self) else {
+            return;
+        };
+        slot.last_seen.store(now, Relaxed);
+        if slot.banned_at(now) {
+            drop(bucket);
+            self.report_end(evicted);
+            self.report_end(lifted);
+            return;
+        }
+        let mut members = slot.members();
+        if members == 0 || now.saturating_sub(slot.tat.load(Relaxed)) >= self.cfg.ban_time_ns {
+            members = 0;
+            slot.tat.store(now, Relaxed);
+        }
+        members += 1;
+        if members < threshold {
+            slot.set_members(members);
+            drop(bucket);
+            self.report_end(evicted);
+            self.report_end(lifted);
+            return;
+        }
+        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
+        // Also clears the member count, so a later window starts afresh.
+        let (expired, pban) = start_ban(slot, net, now, None, ban.reason, &self.escalation());
+        let until = slot.ban_until.load(Relaxed);
+        drop(bucket);
+        self.prefix_ban_started(until);
+        self.report_end(evicted);
+        self.report_end(lifted);
+        self.report_end(room);
+        self.announce(expired, &pban, Some(src));
+    }
+
     /// Count one request from `addr` (4 or 16 bytes) at `now`.
     pub fn check(&self, addr: &[u8], now: u64) -> Result<CheckResult, TableError> {
         let bits = address_bits(addr).ok_or(TableError::BadAddress)?;
@@ -234,6 +505,14 @@ impl Region {
         if self.allowlisted(bits) {
             c.bump(Counter::Allowlisted);
             return Ok(CheckResult::plain(Verdict::Allowlisted));
+        }
+        if let Some((offences, ban_ns)) = self.prefix_ban_of(bits, now, true) {
+            c.bump(Counter::Rejected);
+            return Ok(CheckResult {
+                verdict: Verdict::Banned,
+                offences,
+                ban_ns,
+            });
         }
         let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let untracked = || {
@@ -272,11 +551,14 @@ impl Region {
                 ban_ns: 0,
             });
         }
+        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, None, Reason::Flood, &self.escalation());
         drop(bucket);
         self.report_end(evicted);
+        self.report_end(room);
         c.bump(Counter::Limited);
         self.announce(expired, &ban, Some(addr));
+        self.count_towards_prefix(bits, &ban, addr, now);
         Ok(CheckResult {
             verdict: Verdict::Limited,
             offences: ban.offences,
@@ -289,6 +571,10 @@ impl Region {
         let bits = address_bits(addr).ok_or(TableError::BadAddress)?;
         if self.allowlisted(bits) {
             return Ok(false);
+        }
+        if self.prefix_ban_of(bits, now, true).is_some() {
+            self.counters().bump(Counter::Dropped);
+            return Ok(true);
         }
         let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let Some(bucket) = self.lock_bucket(key.halves()) else {
@@ -317,7 +603,8 @@ impl Region {
     }
 
     /// Ban the source of an offence (`reason`) with the escalated duration,
-    /// unless it is allowlisted or already banned (then `Ok(None)`).
+    /// unless it is allowlisted or already banned, itself or by a prefix
+    /// ban (then `Ok(None)`).
     pub fn ban_offender(&self, bits: u128, reason: Reason, now: u64) -> Result<Option<BanEvent>, TableError> {
         match self.ban_bits(bits, None, reason, now) {
             Err(TableError::Allowlisted) => Ok(None),
@@ -335,113 +622,201 @@ impl Region {
         if self.allowlisted(bits) {
             return Err(TableError::Allowlisted);
         }
+        if reason != Reason::Manual && self.prefix_ban_of(bits, now, false).is_some() {
+            return Ok(None);
+        }
         let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
-        let Claimed { slot, evicted } = bucket
-            .find_or_claim(key.halves(), now, self)
+        let (Claimed { slot, evicted }, lifted) = bucket
+            .claim_for_ban(key.halves(), now, self)
             .ok_or(TableError::Full)?;
         if reason != Reason::Manual && slot.banned_at(now) {
             drop(bucket);
             self.report_end(evicted);
+            self.report_end(lifted);
             return Ok(None);
         }
+        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, duration_ns, reason, &self.escalation());
         drop(bucket);
         self.report_end(evicted);
-        self.announce(expired, &ban, Some(&bits.to_be_bytes()));
+        self.report_end(lifted);
+        self.report_end(room);
+        let src = bits.to_be_bytes();
+        self.announce(expired, &ban, Some(&src));
+        self.count_towards_prefix(bits, &ban, &src, now);
         Ok(Some(ban))
     }
 
-    /// Lift the ban on `text`. Offence history is kept for escalation.
+    /// Lift the ban on `text`: an address (its source key), or a network
+    /// as a CIDR of `ban_prefix_v4`/`ban_prefix_v6` bits (its prefix ban).
+    /// Offence history is kept for escalation.
     pub fn unban(&self, text: &str, now: u64) -> Result<(), TableError> {
+        if let Some(net) = Key::parse_network(text).filter(|n| self.is_network_key(n)) {
+            let bucket = self.lock_prefix_bucket(net.halves()).ok_or(TableError::Busy)?;
+            return self.unban_locked(bucket, net, now);
+        }
         let key = Key::parse(text, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
+        self.unban_locked(bucket, key, now)
+    }
+
+    fn unban_locked(&self, bucket: Locked<'_>, key: Key, now: u64) -> Result<(), TableError> {
         let slot = bucket
             .find(key.halves())
             .filter(|s| s.banned_at(now))
             .ok_or(TableError::NotFound)?;
-        slot.ban_until.store(now.max(1), Relaxed);
-        slot.tat.store(0, Relaxed);
-        slot.meta.fetch_and(!ANNOUNCED, Relaxed);
+        slot.lift(now);
         drop(bucket);
         self.counters().bump(Counter::Unbans);
-        UnbanEvent { key, expired: false }.log();
+        UnbanEvent { key, why: Ended::Rpc }.log();
         Ok(())
     }
 
-    /// Restore one saved entry (state file). `ban_until` may be in the past
-    /// (an ended ban kept for its offence history).
+    /// Restore one saved entry (state file); `prefix`: a network of the
+    /// prefix table. `ban_until` may be in the past (an ended ban kept for
+    /// its offence history). A live ban takes its place among the bucket's
+    /// ban ways like any new ban, except that it is itself the one left out
+    /// (kept as offence history only) when it ranks lowest.
     pub fn restore(
         &self,
         key: Key,
+        prefix: bool,
         ban_until: u64,
         offences: u32,
         reason: Reason,
         now: u64,
-    ) -> Result<bool, TableError> {
-        let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
-        let Claimed { slot, evicted } = bucket
-            .find_or_claim(key.halves(), now, self)
-            .ok_or(TableError::Full)?;
+    ) -> Result<Restored, TableError> {
+        if prefix && !self.is_network_key(&key) {
+            return Err(TableError::BadAddress);
+        }
+        let bucket = if prefix {
+            self.lock_prefix_bucket(key.halves())
+        } else {
+            self.lock_bucket(key.halves())
+        }
+        .ok_or(TableError::Busy)?;
+        let active = ban_until > now;
+        let (Claimed { slot, evicted }, lifted) = if active {
+            bucket.claim_for_ban(key.halves(), now, self)
+        } else {
+            bucket.find_or_claim(key.halves(), now, self).map(|c| (c, None))
+        }
+        .ok_or(TableError::Full)?;
         slot.ban_until.store(ban_until.max(1), Relaxed);
         slot.offences.store(offences, Relaxed);
-        let active = ban_until > now;
         let announced = if active { ANNOUNCED } else { 0 };
         slot.meta
             .store(IN_USE | announced | (reason as u32) << REASON_SHIFT, Relaxed);
+        // The lowest of the bucket's bans, this one included, gives way.
+        let room = if active {
+            bucket.lift_lowest_ban(None, BAN_WAYS + 1, now)
+        } else {
+            None
+        };
+        // A lifted restored ban was never announced: nothing to log for it.
+        let crowded = room.is_some_and(|e| e.key == key);
         drop(bucket);
         self.report_end(evicted);
-        if active {
-            // Logged like any ban, so log readers (fail2ban) see it again.
-            let ban = BanEvent {
-                key,
-                reason: Reason::Restored,
-                duration_ns: remaining(ban_until, now),
-                offences,
-            };
-            self.announce(None, &ban, None);
+        self.report_end(lifted);
+        if !active {
+            return Ok(Restored::History);
         }
-        Ok(active)
+        if crowded {
+            return Ok(Restored::Crowded);
+        }
+        self.report_end(room);
+        if prefix {
+            self.prefix_ban_started(ban_until);
+        }
+        // Logged like any ban, so log readers (fail2ban) see it again.
+        let ban = BanEvent {
+            key,
+            reason: Reason::Restored,
+            duration_ns: remaining(ban_until, now),
+            offences,
+        };
+        self.announce(None, &ban, None);
+        Ok(Restored::Ban)
     }
 
-    /// Once a second: log bans that ended, forget stale offences, recount bans.
+    /// Once a second: log bans that ended, forget stale offences, recount
+    /// bans, and recompute the horizon of prefix bans.
     pub fn sweep(&self, now: u64) {
-        let forget = self.cfg.ban_forget_ns;
+        let h = self.header();
+        let gen = h.prefix_gen.load(SeqCst);
         let mut active = 0u64;
+        // Source bans need no horizon: theirs is computed and dropped.
+        let mut source_horizon = 0u64;
         for i in 0..self.layout().buckets {
-            let mut ended = [None; SLOTS_PER_BUCKET];
-            let Some(bucket) = self.lock_index(i) else {
-                continue;
-            };
-            for (n, s) in bucket.slots.iter().enumerate().filter(|(_, s)| s.in_use()) {
-                if s.banned_at(now) {
-                    active += 1;
-                    continue;
-                }
-                if s.meta.fetch_and(!ANNOUNCED, Relaxed) & ANNOUNCED != 0 {
-                    ended[n] = Some(s.key(self.cfg.ipv6_prefix));
-                }
-                let until = s.ban_until.load(Relaxed);
-                if until != 0 && until.saturating_add(forget) <= now {
-                    s.offences.store(0, Relaxed);
-                }
-            }
-            drop(bucket);
-            for key in ended.into_iter().flatten() {
-                self.report_end(Some(UnbanEvent { key, expired: true }));
-            }
+            active += self.sweep_bucket(self.lock_index(i), now, &mut source_horizon);
+        }
+        let mut prefix_horizon = 0u64;
+        for i in 0..self.layout().prefix_buckets {
+            active += self.sweep_bucket(self.lock_prefix_index(i), now, &mut prefix_horizon);
+        }
+        h.prefix_horizon.store(prefix_horizon, SeqCst);
+        if h.prefix_gen.load(SeqCst) != gen {
+            // A prefix ban started during the sweep and may have been missed:
+            // look prefixes up until the next sweep.
+            h.prefix_horizon.store(PERMANENT, SeqCst);
         }
         self.counters().set_gauge(Counter::ActiveBans, active);
     }
 
-    /// Visit every in-use entry (bucket by bucket, calling `f` unlocked).
-    /// Returns how many buckets could not be locked and were left out.
+    /// One bucket of the sweep (None: busy, skipped). Returns its live bans
+    /// and raises `horizon` to their latest end.
+    fn sweep_bucket(&self, bucket: Option<Locked<'_>>, now: u64, horizon: &mut u64) -> u64 {
+        let Some(bucket) = bucket else {
+            // Unknown: keep looking prefixes up.
+            *horizon = PERMANENT;
+            return 0;
+        };
+        let forget = self.cfg.ban_forget_ns;
+        let mut active = 0;
+        let mut ended = [None; SLOTS_PER_BUCKET];
+        for (n, s) in bucket.slots.iter().enumerate().filter(|(_, s)| s.in_use()) {
+            if s.banned_at(now) {
+                active += 1;
+                *horizon = (*horizon).max(s.ban_until.load(Relaxed));
+                continue;
+            }
+            if s.meta.fetch_and(!ANNOUNCED, Relaxed) & ANNOUNCED != 0 {
+                ended[n] = Some(s.key(bucket.shape));
+            }
+            let until = s.ban_until.load(Relaxed);
+            if until != 0 && until.saturating_add(forget) <= now {
+                s.offences.store(0, Relaxed);
+            }
+        }
+        drop(bucket);
+        for key in ended.into_iter().flatten() {
+            self.report_end(Some(UnbanEvent {
+                key,
+                why: Ended::Expired,
+            }));
+        }
+        active
+    }
+
+    /// Visit every in-use entry, the source table's then the prefix
+    /// table's (bucket by bucket, calling `f` unlocked). Returns how many
+    /// buckets could not be locked and were left out.
     pub fn for_each_entry(&self, now: u64, mut f: impl FnMut(&EntryInfo) -> bool) -> usize {
         let gcra = self.gcra();
         let mut skipped = 0;
-        for i in 0..self.layout().buckets {
+        let layout = self.layout();
+        let buckets = (0..layout.buckets)
+            .map(|i| (false, i))
+            .chain((0..layout.prefix_buckets).map(|i| (true, i)));
+        for (prefix, i) in buckets {
             let mut copied = [None; SLOTS_PER_BUCKET];
-            let Some(bucket) = self.lock_index(i) else {
+            let locked = if prefix {
+                self.lock_prefix_index(i)
+            } else {
+                self.lock_index(i)
+            };
+            let Some(bucket) = locked else {
                 skipped += 1;
                 continue;
             };
@@ -449,13 +824,19 @@ impl Region {
                 let until = s.ban_until.load(Relaxed);
                 let banned = s.banned_at(now);
                 copied[n] = Some(EntryInfo {
-                    key: s.key(self.cfg.ipv6_prefix),
+                    key: s.key(bucket.shape),
+                    prefix,
                     banned,
                     reason: s.reason(),
                     ban_ns: if banned { remaining(until, now) } else { 0 },
                     ban_until: until,
                     offences: s.offences.load(Relaxed),
-                    load_pct: gcra.load_pct(s.tat.load(Relaxed), now),
+                    // A prefix entry has no rate state.
+                    load_pct: if prefix {
+                        0
+                    } else {
+                        gcra.load_pct(s.tat.load(Relaxed), now)
+                    },
                     hits: s.hits.load(Relaxed),
                     idle_ns: now.saturating_sub(s.last_seen.load(Relaxed)),
                 });
@@ -518,7 +899,10 @@ fn start_ban(
     }
     let live = slot.banned_at(now);
     let unreported_end = !live && slot.meta.load(Relaxed) & ANNOUNCED != 0;
-    let expired = unreported_end.then_some(UnbanEvent { key, expired: true });
+    let expired = unreported_end.then_some(UnbanEvent {
+        key,
+        why: Ended::Expired,
+    });
     // A new ban over a live one (RPC) replaces it; it is not a new offence.
     if !live || offences == 0 {
         offences = offences.saturating_add(1);
@@ -551,6 +935,7 @@ mod tests {
     use crate::clock::NS_PER_SEC as S;
 
     use crate::region::small_region as region;
+    use std::sync::atomic::Ordering::Relaxed;
 
     fn flood(r: &Region, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
         (0..n).map(|_| r.check(addr, now).unwrap().verdict).collect()
@@ -651,7 +1036,10 @@ mod tests {
 
     #[test]
     fn new_sources_never_evict_live_bans() {
-        let r = region(|_| {}); // 64 entries
+        let r = region(|c| {
+            c.table_size = 256;
+            c.ban_prefix_threshold = 0;
+        });
         let mut banned = Vec::new();
         for i in 0..20u8 {
             let a = [10, 0, 0, i];
@@ -667,24 +1055,302 @@ mod tests {
             assert_eq!(r.check(a, T0 + 2 * S).unwrap().verdict, Verdict::Banned);
         }
         let c = r.counters();
-        assert!(c.get(Counter::EntriesUsed) <= 64);
+        assert!(c.get(Counter::EntriesUsed) <= 256);
         assert!(c.get(Counter::Evictions) > 99_000);
+        assert_eq!(c.get(Counter::Untracked), 0);
+    }
+
+    /// Live bans in each bucket of the source table.
+    fn bans_per_bucket(r: &Region, now: u64) -> Vec<usize> {
+        (0..r.layout().buckets)
+            .map(|i| {
+                r.bucket(i)
+                    .1
+                    .iter()
+                    .filter(|s| s.in_use() && s.banned_at(now))
+                    .count()
+            })
+            .collect()
     }
 
     #[test]
-    fn bucket_full_of_bans_passes_untracked() {
-        let r = region(|c| c.table_size = 64);
-        // Fill every slot with a ban, then a new source cannot be tracked.
-        for n in 0..10_000u32 {
-            let b = n.to_be_bytes();
-            match r.ban(&format!("10.{}.{}.{}", b[1], b[2], b[3]), None, T0) {
-                Ok(_) | Err(TableError::Full) => {}
-                Err(e) => panic!("{e:?}"),
+    fn bans_never_fill_a_bucket_and_a_ban_is_never_refused() {
+        let r = region(|c| {
+            c.table_size = 64;
+            c.ban_prefix_threshold = 0;
+        });
+        // One packet per address: each a ban (as a scanner User-Agent does).
+        let lines = logged(|| {
+            for n in 0..10_000u32 {
+                let b = n.to_be_bytes();
+                let bits = address_bits(&[10, b[1], b[2], b[3]]).unwrap();
+                assert!(
+                    r.ban_offender(bits, Reason::Scanner, T0).unwrap().is_some(),
+                    "{n}"
+                );
             }
+        });
+        let c = r.counters();
+        assert_eq!(c.get(Counter::Bans), 10_000);
+        assert_eq!(c.get(Counter::EntriesUsed), 64);
+        let per_bucket = bans_per_bucket(&r, T0);
+        assert!(per_bucket.iter().all(|n| *n == BAN_WAYS), "{per_bucket:?}");
+        // Every ban made room by lifting an older one: logged as evicted.
+        let evicted = lines
+            .iter()
+            .filter(|l| l.contains(" UNBAN ") && l.ends_with(" reason=evicted"))
+            .count();
+        assert_eq!(evicted as u64, 10_000 - (BAN_WAYS * 8) as u64);
+        assert_eq!(c.get(Counter::Unbans), evicted as u64);
+        // A new flooder is tracked, limited and banned; RPC bans still work.
+        let v = flood(&r, &[192, 0, 2, 1], T0 + S, 31);
+        assert!(v[..30].iter().all(|v| *v == Verdict::Pass), "{v:?}");
+        assert_eq!(v[30], Verdict::Limited);
+        assert_eq!(r.check(&[192, 0, 2, 1], T0 + S).unwrap().verdict, Verdict::Banned);
+        r.ban("192.0.2.2", Some(60 * S), T0 + S).unwrap();
+        assert_eq!(r.check(&[192, 0, 2, 2], T0 + S).unwrap().verdict, Verdict::Banned);
+        assert_eq!(c.get(Counter::Untracked), 0);
+        assert!(bans_per_bucket(&r, T0 + S).iter().all(|n| *n <= BAN_WAYS));
+    }
+
+    #[test]
+    fn the_lowest_ranked_ban_gives_way() {
+        let r = region(|c| {
+            c.table_size = 64;
+            c.ban_prefix_threshold = 0;
+            c.ban_time_ns = 100 * S;
+        });
+        // A permanent manual ban, a repeat offender and a long manual ban:
+        // thousands of one-packet bans later, all three are still in force.
+        r.ban("192.0.2.1", Some(PERMANENT), T0).unwrap();
+        r.ban("192.0.2.2", Some(10 * S), T0).unwrap();
+        r.unban("192.0.2.2", T0 + S).unwrap();
+        r.ban("192.0.2.2", None, T0 + S).unwrap(); // 2nd offence
+        r.ban("192.0.2.3", Some(3600 * S), T0).unwrap();
+        let lines = logged(|| {
+            for n in 0..5_000u32 {
+                let b = n.to_be_bytes();
+                let bits = address_bits(&[10, b[1], b[2], b[3]]).unwrap();
+                r.ban_offender(bits, Reason::Flood, T0 + 2 * S).unwrap();
+            }
+        });
+        for a in [[192, 0, 2, 1], [192, 0, 2, 2], [192, 0, 2, 3]] {
+            assert_eq!(r.check(&a, T0 + 3 * S).unwrap().verdict, Verdict::Banned, "{a:?}");
         }
-        assert_eq!(r.counters().get(Counter::EntriesUsed), 64);
-        let v = r.check(&[192, 0, 2, 1], T0).unwrap();
-        assert_eq!(v.verdict, Verdict::Untracked);
+        // An evicted source keeps its offences (until its slot is recycled):
+        // caught again, it is banned for longer.
+        let last = lines
+            .iter()
+            .rev()
+            .find(|l| l.ends_with("reason=evicted"))
+            .unwrap();
+        let key = last.split_whitespace().nth(2).unwrap().trim_start_matches("key=");
+        let a = crate::addr::parse_address(key).unwrap();
+        let v = flood(&r, &a, T0 + 3 * S, 31);
+        assert_eq!(v[30], Verdict::Limited, "{v:?}");
+        assert_eq!(r.check(&a, T0 + 3 * S).unwrap().offences, 2);
+    }
+
+    fn v6(text: &str) -> [u8; 16] {
+        crate::addr::parse_address(text).unwrap()
+    }
+
+    #[test]
+    fn many_first_bans_in_one_network_ban_the_network() {
+        // The 65 536 /64s of one /48, one packet each, into 64 entries.
+        let r = region(|c| {
+            c.table_size = 64;
+            c.ban_prefix_threshold = 8;
+            c.set("allow", "2001:db8:1:ffff::/64").unwrap();
+        });
+        let lines = logged(|| {
+            for n in 0..65_536u32 {
+                let a = v6(&format!("2001:db8:1:{n:x}::1"));
+                let bits = address_bits(&a).unwrap();
+                r.ban_offender(bits, Reason::Scanner, T0).unwrap();
+            }
+        });
+        let c = r.counters();
+        // 8 bans of /64s, then one of the /48: the rest are banned already.
+        assert_eq!(c.get(Counter::Bans), 9, "{lines:?}");
+        let prefix_line = lines.iter().find(|l| l.contains("key=2001:db8:1::/48")).unwrap();
+        assert_eq!(
+            prefix_line,
+            "sipguard: BAN src=2001:db8:1:7::1 key=2001:db8:1::/48 reason=scanner duration=300 offences=1"
+        );
+        let v = r.check(&v6("2001:db8:1:abcd::9"), T0 + S).unwrap();
+        assert_eq!((v.verdict, v.offences, v.ban_ns), (Verdict::Banned, 1, 299 * S));
+        assert!(r.drop_check(&v6("2001:db8:1:1234::9"), T0 + S).unwrap());
+        // The allowlist comes first: an allowlisted /64 inside stays open.
+        assert_eq!(
+            r.check(&v6("2001:db8:1:ffff::1"), T0 + S).unwrap().verdict,
+            Verdict::Allowlisted
+        );
+        assert!(!r.drop_check(&v6("2001:db8:1:ffff::1"), T0 + S).unwrap());
+        // Another network is untouched, and a flooder there is limited.
+        let other = v6("2001:db8:2::1");
+        let v = flood(&r, &other, T0 + S, 31);
+        assert!(v[..30].iter().all(|v| *v == Verdict::Pass), "{v:?}");
+        assert_eq!(v[30], Verdict::Limited);
+        // Listed with its hits, counted among active bans, lifted by RPC.
+        let mut listed = Vec::new();
+        r.for_each_entry(T0 + S, |e| {
+            if e.banned && e.prefix {
+                listed.push((e.key.to_string(), e.reason, e.hits))
+            }
+            true
+        });
+        assert_eq!(
+            listed,
+            [("2001:db8:1::/48".to_string(), Some(Reason::Scanner), 2)]
+        );
+        r.sweep(T0 + S);
+        assert_eq!(c.get(Counter::ActiveBans), 8 + 1 + 1);
+        assert_eq!(r.unban("2001:db8:1::/48", T0 + 2 * S), Ok(()));
+        assert_eq!(r.unban("2001:db8:1::/48", T0 + 2 * S), Err(TableError::NotFound));
+        assert_eq!(
+            r.check(&v6("2001:db8:1:abcd::9"), T0 + 2 * S).unwrap().verdict,
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn ipv4_networks_and_what_counts() {
+        let r = region(|c| {
+            c.table_size = 256;
+            c.ban_prefix_threshold = 4;
+            c.ban_time_ns = 10 * S;
+        });
+        let bits = |a: [u8; 4]| address_bits(&a).unwrap();
+        // Manual bans and repeat offences do not count; first offences do.
+        for i in 1..=5 {
+            r.ban(&format!("198.51.100.{i}"), None, T0).unwrap();
+        }
+        flood(&r, &[198, 51, 100, 9], T0, 31);
+        flood(&r, &[198, 51, 100, 9], T0 + 20 * S, 31); // 2nd offence
+        r.ban_offender(bits([198, 51, 100, 10]), Reason::Auth, T0 + 20 * S)
+            .unwrap();
+        r.ban_offender(bits([198, 51, 100, 11]), Reason::Auth, T0 + 20 * S)
+            .unwrap();
+        assert_eq!(
+            r.check(&[198, 51, 100, 200], T0 + 20 * S).unwrap().verdict,
+            Verdict::Pass
+        );
+        // Counted only within ban_time: the window of the 1st (at T0) ended.
+        let lines = logged(|| {
+            r.ban_offender(bits([198, 51, 100, 12]), Reason::Enumeration, T0 + 21 * S)
+                .unwrap();
+            r.ban_offender(bits([198, 51, 100, 13]), Reason::Enumeration, T0 + 22 * S)
+                .unwrap();
+        });
+        assert_eq!(
+            lines.last().unwrap(),
+            "sipguard: BAN src=198.51.100.13 key=198.51.100.0/24 reason=enumeration duration=10 offences=1"
+        );
+        assert_eq!(
+            r.check(&[198, 51, 100, 200], T0 + 22 * S).unwrap().verdict,
+            Verdict::Banned
+        );
+        // Already covered: no ban of its own.
+        assert_eq!(
+            r.ban_offender(bits([198, 51, 100, 14]), Reason::Auth, T0 + 22 * S),
+            Ok(None)
+        );
+        // A manual ban inside the network still starts.
+        assert!(r.ban("198.51.100.15", Some(60 * S), T0 + 22 * S).is_ok());
+        assert_eq!(
+            r.check(&[198, 51, 101, 1], T0 + 22 * S).unwrap().verdict,
+            Verdict::Pass
+        );
+        // It ends like any ban, logged once; the sweep then stops lookups.
+        let lines = logged(|| {
+            r.sweep(T0 + 40 * S);
+            r.sweep(T0 + 41 * S);
+        });
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains("UNBAN key=198.51.100.0/24 reason=expired"))
+                .count(),
+            1,
+            "{lines:?}"
+        );
+        assert_eq!(r.header().prefix_horizon.load(Relaxed), 0);
+        // Prefix bans escalate like any: the next one lasts ban_time × 2.
+        let lines = logged(|| {
+            for i in 20..24 {
+                r.ban_offender(bits([198, 51, 100, i]), Reason::Scanner, T0 + 50 * S)
+                    .unwrap();
+            }
+        });
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .ends_with("key=198.51.100.0/24 reason=scanner duration=20 offences=2"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn prefix_bans_off() {
+        for f in [
+            (|c: &mut crate::config::Config| c.ban_prefix_threshold = 0) as fn(&mut _),
+            |c| c.ban_prefix_v4 = 32,
+        ] {
+            let r = region(|c| {
+                c.table_size = 256;
+                c.ban_prefix_threshold = 2;
+                f(c);
+            });
+            for i in 1..=20u8 {
+                r.ban_offender(address_bits(&[198, 51, 100, i]).unwrap(), Reason::Scanner, T0)
+                    .unwrap();
+            }
+            assert_eq!(r.counters().get(Counter::Bans), 20);
+            assert_eq!(r.header().prefix_horizon.load(Relaxed), 0);
+        }
+        // IPv6: a network not shorter than the source key.
+        let r = region(|c| {
+            c.ipv6_prefix = 48;
+            c.ban_prefix_threshold = 2;
+        });
+        for n in 0..10u32 {
+            let bits = address_bits(&v6(&format!("2001:db8:{n:x}::1"))).unwrap();
+            r.ban_offender(bits, Reason::Scanner, T0).unwrap();
+        }
+        assert_eq!(r.counters().get(Counter::Bans), 10);
+    }
+
+    #[test]
+    fn a_restored_ban_that_ranks_lowest_gives_way_to_none() {
+        let r = region(|c| {
+            c.table_size = 64;
+            c.ban_prefix_threshold = 0;
+        });
+        // Fill every bucket's ban ways with permanent bans.
+        for n in 0..2_000u32 {
+            let b = n.to_be_bytes();
+            r.ban(&format!("10.{}.{}.{}", b[1], b[2], b[3]), Some(PERMANENT), T0)
+                .unwrap();
+        }
+        let before = r.counters().get(Counter::Unbans);
+        let key = Key::parse("192.0.2.1", 64).unwrap();
+        assert_eq!(
+            r.restore(key, false, T0 + 60 * S, 1, Reason::Flood, T0),
+            Ok(Restored::Crowded)
+        );
+        assert_eq!(
+            r.counters().get(Counter::Unbans),
+            before,
+            "no ban was lifted for it"
+        );
+        assert_eq!(r.check(&[192, 0, 2, 1], T0).unwrap().offences, 1);
+        assert_eq!(
+            r.restore(key, false, PERMANENT, 9, Reason::Manual, T0),
+            Ok(Restored::Ban)
+        );
+        assert_eq!(r.counters().get(Counter::Unbans), before + 1);
     }
 
     #[test]

@@ -7,13 +7,14 @@
 mod forking;
 
 use forking::{check_eq, kill_rounds, spawn, wait_all};
+use sipguard::ban::Reason;
 use sipguard::config::Config;
 use sipguard::ffi::Stats;
 use sipguard::guess::Request;
 use sipguard::lock::lock;
 use sipguard::region::Region;
 use sipguard::reply::{test_reader, Outcome};
-use sipguard::table::Verdict;
+use sipguard::table::{Verdict, BAN_WAYS};
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
@@ -149,6 +150,110 @@ fn random_kills_mid_update() -> Result<(), String> {
     Ok(())
 }
 
+/// Bans in force in the table: (source entries, prefix entries).
+fn live_bans(r: &Region, now: u64) -> (u64, u64) {
+    let (mut own, mut prefix) = (0, 0);
+    r.for_each_entry(now, |e| {
+        if e.banned {
+            if e.prefix {
+                prefix += 1
+            } else {
+                own += 1
+            }
+        }
+        true
+    });
+    (own, prefix)
+}
+
+/// Four processes make 20 000 one-packet bans at once in a 64-entry table
+/// (no prefix bans): every ban is recorded, at most 6 of each bucket's 8
+/// ways hold bans, and a new flooder is then tracked and banned.
+fn ban_cap_under_contention() -> Result<(), String> {
+    let r = region(|c| {
+        c.table_size = 64;
+        c.ban_prefix_threshold = 0;
+    });
+    let r = &r;
+    let pids: Vec<_> = (0..4u32)
+        .map(|p| {
+            spawn(move || {
+                for i in 0..5_000u32 {
+                    let bits = u128::from_be_bytes(addr16(addr(p * 5_000 + i)));
+                    let ban = r.ban_offender(bits, Reason::Scanner, S).unwrap();
+                    assert!(ban.is_some());
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    let s = Stats::of(r);
+    check_eq("bans", s.bans, 20_000)?;
+    let (own, prefix) = live_bans(r, S);
+    check_eq("live bans", own, (BAN_WAYS * 8) as u64)?;
+    check_eq("prefix bans", prefix, 0)?;
+    check_eq("unbans (evicted)", s.unbans, 20_000 - own)?;
+    let v: Vec<Verdict> = (0..31)
+        .map(|_| r.check(&[192, 0, 2, 1], 2 * S).unwrap().verdict)
+        .collect();
+    check_eq(
+        "flooder passed",
+        v.iter().filter(|v| **v == Verdict::Pass).count() as u64,
+        30,
+    )?;
+    check_eq("flooder limited", u64::from(v[30] == Verdict::Limited), 1)?;
+    check_eq("untracked", Stats::of(r).untracked, 0)
+}
+
+/// Four processes ban /64s of one /48 at once, each its own 1000: the
+/// /48 is banned exactly once, after 8 to 11 bans of /64s (each process may
+/// be one ban past the count when the prefix ban lands); the rest are
+/// covered and make no ban.
+fn one_prefix_ban_under_contention() -> Result<(), String> {
+    let r = region(|c| {
+        c.table_size = 64;
+        c.ban_prefix_threshold = 8;
+    });
+    let r = &r;
+    let pids: Vec<_> = (0..4u32)
+        .map(|p| {
+            spawn(move || {
+                for i in 0..1_000u32 {
+                    let n = p * 1_000 + i;
+                    let a = format!("2001:db8:1:{n:x}::1")
+                        .parse::<std::net::Ipv6Addr>()
+                        .unwrap();
+                    r.ban_offender(u128::from(a), Reason::Scanner, S).unwrap();
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    let (own, prefix) = live_bans(r, S);
+    check_eq("prefix bans", prefix, 1)?;
+    if !(8..=11).contains(&own) {
+        return Err(format!("{own} bans of /64s, expected 8..=11"));
+    }
+    check_eq("bans", Stats::of(r).bans, own + 1)?;
+    let a = "2001:db8:1:ffff::1"
+        .parse::<std::net::Ipv6Addr>()
+        .unwrap()
+        .octets();
+    check_eq(
+        "covered",
+        u64::from(r.check(&a, S).unwrap().verdict == Verdict::Banned),
+        1,
+    )
+}
+
+fn addr16(a: [u8; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[10] = 0xff;
+    b[11] = 0xff;
+    b[12..].copy_from_slice(&a);
+    b
+}
+
 /// A REGISTER with credentials for user 1001, transaction `i`.
 fn credentialed(call_id: &str) -> Request<'_> {
     Request {
@@ -221,6 +326,8 @@ fn main() {
                 killed_lock_holder_does_not_wedge,
             ),
             ("random_kills_mid_update", random_kills_mid_update),
+            ("ban_cap_under_contention", ban_cap_under_contention),
+            ("one_prefix_ban_under_contention", one_prefix_ban_under_contention),
             (
                 "auth_failures_count_once_across_processes",
                 auth_failures_count_once_across_processes,

@@ -169,6 +169,9 @@ SG_PARAM_SETTER(allow)
 SG_PARAM_SETTER(early_drop)
 SG_PARAM_SETTER(state_file)
 SG_PARAM_SETTER(save_interval)
+SG_PARAM_SETTER(ban_prefix_v4)
+SG_PARAM_SETTER(ban_prefix_v6)
+SG_PARAM_SETTER(ban_prefix_threshold)
 SG_PARAM_SETTER(normalize_replies)
 SG_PARAM_SETTER(normalize_codes)
 SG_PARAM_SETTER(normalize_methods)
@@ -214,6 +217,9 @@ static param_export_t params[] = {
 	SG_PARAM(early_drop),
 	SG_PARAM(state_file),
 	SG_PARAM(save_interval),
+	SG_PARAM(ban_prefix_v4),
+	SG_PARAM(ban_prefix_v6),
+	SG_PARAM(ban_prefix_threshold),
 	/* guessing defences */
 	SG_PARAM(normalize_replies),
 	SG_PARAM(normalize_codes),
@@ -341,9 +347,14 @@ static int mod_init(void)
 	st = sipguard_region_create(_sg_cfg, &_sg_region, err, sizeof(err));
 	if(st != SIPGUARD_OK || _sg_region == NULL) {
 		err[sizeof(err) - 1] = '\0';
-		LM_ERR("cannot create the shared table (%llu bytes): %s\n",
-				(unsigned long long)_sg_settings.region_bytes,
-				err[0] ? err : sipguard_status_message(st));
+		/* a parameter refused at start (e.g. a state_file or
+		 * fraud_state_file that cannot be written): the text names it */
+		if(st == SIPGUARD_ERR_INVALID && err[0])
+			LM_ERR("invalid configuration: %s\n", err);
+		else
+			LM_ERR("cannot create the shared table (%llu bytes): %s\n",
+					(unsigned long long)_sg_settings.region_bytes,
+					err[0] ? err : sipguard_status_message(st));
 		_sg_region = NULL;
 		return -1;
 	}
@@ -354,12 +365,11 @@ static int mod_init(void)
 
 	if(_sg_settings.has_state_file) {
 		st = sipguard_state_load(_sg_region, sipguard_clock_ns(), &loaded);
-		/* the core logs what it restored */
+		/* the core logs what it restored, each line it skipped, and why a
+		 * file it refused (corrupt, too large, unreadable) was ignored */
 		if(st == SIPGUARD_OK) {
 			LM_DBG("%u ban(s) restored\n", loaded);
-		} else if(st == SIPGUARD_ERR_CORRUPT) {
-			LM_ERR("state file is corrupt, starting with an empty table\n");
-		} else {
+		} else if(st != SIPGUARD_ERR_CORRUPT && st != SIPGUARD_ERR_IO) {
 			SG_LOG_STATUS("sipguard_state_load", st);
 		}
 	}
@@ -395,6 +405,25 @@ static int mod_init(void)
 
 static int child_init(int rank)
 {
+	sipguard_status st;
+
+	/* In the main process, after Kamailio dropped its privileges (-u/-g)
+	 * and before any worker exists: write the state file once, as every
+	 * later save will, so a path that cannot be written stops the start
+	 * instead of failing every save. mod_init checked the directory as
+	 * the user Kamailio started as. */
+	if(rank == PROC_INIT && _sg_region != NULL && _sg_settings.has_state_file) {
+		st = sipguard_state_save(_sg_region, sipguard_clock_ns());
+		if(st != SIPGUARD_OK) {
+			LM_ERR("parameter state_file: the state file cannot be written"
+				   " by this process (%s, reason above): not starting\n",
+					sipguard_status_message(st));
+			/* no second failed save in mod_destroy */
+			_sg_settings.has_state_file = 0;
+			return -1;
+		}
+		return 0;
+	}
 	if(rank != PROC_MAIN)
 		return 0;
 	if(fork_sync_timer(PROC_TIMER, "sipguard timer", 1, sg_timer, NULL, 1)

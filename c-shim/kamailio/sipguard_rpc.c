@@ -317,7 +317,7 @@ static void sg_rpc_ban(rpc_t *rpc, void *c)
 }
 
 static const char *sg_rpc_unban_doc[] = {
-	"Lift the ban of an address. Parameter: address.",
+	"Lift the ban of an address or of a network (a prefix ban, as listed: 198.51.100.0/24). Parameter: address or CIDR.",
 	0
 };
 

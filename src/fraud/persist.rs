@@ -11,14 +11,30 @@
 //! headers). Written to a temporary file and renamed, like the ban state.
 //! At start a bad line is skipped with a `file:line` warning and the others
 //! restored; a suspension the account table has no room for is kept in the
-//! file by every later save (restored at a later start).
+//! file by every later save (restored at a later start). The file is read
+//! line by line through a bounded buffer, and not at all when it is larger
+//! than the account table could have written.
 
 use super::accounts::{Accounts, Reason};
+use crate::state::{move_aside, read_bounded_line, Line};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{BufReader, Read as _, Write as _};
 use std::path::Path;
 
 const MAGIC: &str = "# sipguard accounts v1";
+
+/// Longer than any line a save writes (a 64-byte name percent-encoded is
+/// 192 bytes, plus reason and time); a longer line is skipped unread.
+pub const MAX_LINE: usize = 256;
+
+/// Bad lines reported one by one; past this, one summary warning.
+const MAX_REPORTED: usize = 100;
+
+/// The most bytes a save can write for `accounts`: one line per account,
+/// with room for comments and for suspensions carried over.
+pub fn max_file_bytes(accounts: &Accounts) -> u64 {
+    (accounts.capacity() + 1024) * MAX_LINE as u64
+}
 
 fn encode(name: &[u8], out: &mut String) {
     for &b in name {
@@ -105,33 +121,12 @@ fn parse_line(line: &str) -> Result<Option<Saved>, &'static str> {
     Ok(Some((name, reason, since)))
 }
 
-/// The good lines, and a `file:line` warning for each bad one. Err: not a
-/// file of ours (first line).
-fn parse(bytes: &[u8], file: &str) -> Result<(Vec<Saved>, Vec<String>), String> {
-    let mut lines = bytes.split(|&b| b == b'\n').enumerate();
-    let first = lines.next().map(|(_, l)| l.strip_suffix(b"\r").unwrap_or(l));
-    if first != Some(MAGIC.as_bytes()) {
-        return Err(format!("line 1: expected \"{MAGIC}\""));
-    }
-    let (mut out, mut warnings) = (Vec::new(), Vec::new());
-    for (n, bytes) in lines {
-        let parsed = std::str::from_utf8(bytes)
-            .map_err(|_| "not text")
-            .and_then(parse_line);
-        match parsed {
-            Ok(Some(s)) => out.push(s),
-            Ok(None) => {}
-            Err(why) => warnings.push(format!("{file}:{}: {why}; line skipped", n + 1)),
-        }
-    }
-    Ok((out, warnings))
-}
-
 /// What [`load`] restored.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub restored: usize,
-    /// `file:line: why` of each line skipped.
+    /// `file:line: why` of each line skipped (the first hundred, then one
+    /// line saying how many more).
     pub warnings: Vec<String>,
     /// Good lines the account table had no room for (their bucket full of
     /// live accounts) or could not lock: [`save`] carries them on.
@@ -140,33 +135,69 @@ pub struct Loaded {
 
 /// Restore suspensions. A missing file is none; a bad line is skipped
 /// (with a warning) and the others restored; a file whose first line is not
-/// ours is refused whole and moved aside to `<path>.corrupt`.
+/// ours is refused whole and moved aside to `<path>.corrupt`; a file larger
+/// than [`max_file_bytes`] is not read (checked before reading) and moved
+/// aside to `<path>.too-large`.
 pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(io(e)),
     };
-    let (saved, warnings) = match parse(&bytes, &path.display().to_string()) {
-        Ok(s) => s,
-        Err(why) => {
-            let aside = path.with_extension("corrupt");
-            let moved = match std::fs::rename(path, &aside) {
-                Ok(()) => format!("moved to {}", aside.display()),
-                Err(e) => format!("could not move it aside: {e}"),
-            };
-            return Err(format!("{}: {why} ({moved})", path.display()));
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let limit = max_file_bytes(accounts);
+    if meta.len() > limit {
+        let moved = move_aside(path, "too-large");
+        return Err(format!(
+            "{}: {} bytes, more than an account table of {} can have saved ({limit} bytes); not read ({moved})",
+            path.display(),
+            meta.len(),
+            accounts.capacity()
+        ));
+    }
+    let mut reader = BufReader::new(file.take(limit));
+    let mut buf = Vec::with_capacity(MAX_LINE + 1);
+    let first = read_bounded_line(&mut reader, &mut buf, MAX_LINE).map_err(io)?;
+    if first != Line::Read || buf != MAGIC.as_bytes() {
+        drop(reader);
+        let moved = move_aside(path, "corrupt");
+        return Err(format!(
+            "{}: line 1: expected \"{MAGIC}\" ({moved})",
+            path.display()
+        ));
+    }
+    let file = path.display().to_string();
+    let mut out = Loaded::default();
+    let mut bad = 0usize;
+    for n in 2.. {
+        let parsed = match read_bounded_line(&mut reader, &mut buf, MAX_LINE).map_err(io)? {
+            Line::End => break,
+            Line::TooLong => Err("line too long"),
+            Line::Read => std::str::from_utf8(&buf)
+                .map_err(|_| "not text")
+                .and_then(parse_line),
+        };
+        match parsed {
+            Ok(Some((name, reason, since))) => match accounts.restore(&name, reason, since, now) {
+                Ok(()) => out.restored += 1,
+                Err(_) => out.unrestored.push((name, reason, since)),
+            },
+            Ok(None) => {}
+            Err(why) => {
+                bad += 1;
+                if bad <= MAX_REPORTED {
+                    out.warnings.push(format!("{file}:{n}: {why}; line skipped"));
+                }
+            }
         }
-    };
-    let mut out = Loaded {
-        warnings,
-        ..Default::default()
-    };
-    for (name, reason, since) in saved {
-        match accounts.restore(&name, reason, since, now) {
-            Ok(()) => out.restored += 1,
-            Err(_) => out.unrestored.push((name, reason, since)),
-        }
+    }
+    if bad > MAX_REPORTED {
+        out.warnings
+            .push(format!("{file}: {} more bad lines skipped", bad - MAX_REPORTED));
     }
     Ok(out)
 }
@@ -258,6 +289,41 @@ mod tests {
             ]
         );
         assert!(path.exists(), "a file with good lines is not moved aside");
+    }
+
+    #[test]
+    fn long_lines_and_oversize_files() {
+        let path = dir("oversize").join("accounts.state");
+        let a = Accounts::create(64, Thresholds::default()).unwrap();
+        let text = format!("{MAGIC}\nalice spend 1\n{} spend 2\nbob rpc 3", "x".repeat(300));
+        std::fs::write(&path, text).unwrap();
+        let got = load(&a, &path, 5).unwrap();
+        assert_eq!(got.restored, 2);
+        assert_eq!(
+            got.warnings,
+            [format!("{}:3: line too long; line skipped", path.display())]
+        );
+        // A sparse gigabyte is refused from its size, unread, and kept aside.
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(1 << 30).unwrap();
+        drop(f);
+        let t = std::time::Instant::now();
+        let e = load(&a, &path, 5).unwrap_err();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(e.contains("1073741824 bytes") && e.contains("not read"), "{e}");
+        assert!(!path.exists() && path.with_extension("too-large").exists());
+        // Many bad lines: the first hundred named, then a count.
+        let mut text = format!("{MAGIC}\n");
+        for _ in 0..130 {
+            text.push_str("junk\n");
+        }
+        std::fs::write(&path, text).unwrap();
+        let got = load(&a, &path, 5).unwrap();
+        assert_eq!(got.warnings.len(), 101);
+        assert_eq!(
+            got.warnings[100],
+            format!("{}: 30 more bad lines skipped", path.display())
+        );
     }
 
     #[test]

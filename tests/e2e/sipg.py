@@ -38,7 +38,7 @@ BAN_RE = re.compile(
     r" reason=(?P<reason>flood|manual|restored|scanner|enumeration|auth)"
     r" duration=(?P<duration>\d+|permanent) offences=(?P<offences>\d+)\s*$"
 )
-UNBAN_RE = re.compile(r"sipguard: UNBAN key=(?P<key>\S+) reason=(?P<reason>expired|rpc)\s*$")
+UNBAN_RE = re.compile(r"sipguard: UNBAN key=(?P<key>\S+) reason=(?P<reason>expired|rpc|evicted)\s*$")
 
 # Every Kamailio started by this suite, so a session guard can kill leftovers.
 _ALL: list["Kamailio"] = []

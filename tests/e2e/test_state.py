@@ -111,12 +111,98 @@ def test_corrupt_state_file_is_ignored(kam_factory, tmp_path):
     assert sipg.udp_run("127.0.0.2", DST, kam.port, 1).answered == 1
 
 
-def test_missing_state_dir_fails_or_reports(kam_factory, tmp_path):
-    """An unwritable state file path is reported on save (not silently lost)."""
+def _names_param_in_error(out: str, name: str) -> bool:
+    return any("ERROR" in l and "sipguard" in l and name in l for l in out.splitlines())
+
+
+@pytest.mark.parametrize("param", ["state_file", "fraud_state_file"])
+def test_unwritable_state_file_refuses_start(kam_factory, tmp_path, param):
+    """A state file whose directory is missing cannot be saved: Kamailio
+    refuses to start, with an error naming the parameter (it used to start
+    and fail every save)."""
     state = tmp_path / "no-such-dir" / "sipguard.state"
-    kam = kam_factory(name="nodir", state_file=q(str(state)), save_interval='"1s"')
-    kam.kamcmd("sipguard.ban", "127.0.0.8", "300")
-    time.sleep(2.5)
+    if param == "state_file":
+        kam = kam_factory(name="nodir", start=False, state_file=q(str(state)),
+                          save_interval='"1s"')
+    else:
+        kam = kam_factory(name="nodirf", start=False,
+                          extra=f'modparam("sipguard", "fraud_state_file", "{state}")')
+    failed, out = sipg.start_fails(kam)
+    assert failed, f"kamailio started with an unwritable {param}:\n{out[-3000:]}"
+    assert _names_param_in_error(out, param), out[-3000:]
+    assert "does not exist" in out, out[-3000:]
+    assert not state.parent.exists()
+    # the same path in an existing directory: starts, and the file is written
+    state.parent.mkdir()
+    kam.start()
+    assert kam.running()
+    if param == "state_file":
+        assert state.exists(), "state_file not written at start"
+
+
+def _state_line(key, secs, offences=1, reason="flood", prefix=""):
+    until = int((time.time() + secs) * 1000)
+    return f"{key} {until} {offences} {reason}{prefix}\n"
+
+
+def test_bad_lines_skipped_good_ones_restored(kam_factory, tmp_path):
+    """A state file with bad lines among good ones: each bad line is
+    skipped with one warning naming its line number, every good line is
+    restored (the whole file used to be discarded as corrupt)."""
+    state = tmp_path / "sipguard.state"
+    text = "# sipguard state v1\n# key until_unix_ms|permanent offences reason [prefix]\n"
+    text += _state_line("127.0.0.11", 300)                        # 3
+    text += "127.0.0.x 1795000000000 1 flood\n"                   # 4: bad address
+    text += _state_line("127.0.0.12", 300, 2, "scanner")          # 5
+    text += "127.0.0.13 soon 1 flood\n"                           # 6: bad end time
+    text += "127.0.0.14 permanent 1 grumpy\n"                     # 7: unknown reason
+    text += "127.0.0.15 permanent 1 manual\n"                     # 8
+    text += "x" * 5000 + "\n"                                      # 9: too long
+    text += _state_line("2001:db8:42::/64", 300)                  # 10
+    text += _state_line("198.51.100.0/24", 300, 1, "scanner", " prefix")  # 11
+    text += "127.0.0.16 1 2 3 4 5\n"                               # 12: 6 fields
+    state.write_text(text)
+    kam = kam_factory(name="badlines", state_file=q(str(state)), save_interval='"600s"')
+    bans = kam.sg_list()["bans"]
+    assert set(bans) == {"127.0.0.11", "127.0.0.12", "127.0.0.15", "2001:db8:42::/64",
+                         "198.51.100.0/24"}, kam.last_list_raw
+    assert bans["127.0.0.12"]["reason"] == "scanner" and bans["127.0.0.12"]["offences"] == 2
+    assert bans["127.0.0.15"]["remaining"] == "permanent"
     log = kam.log_text_since_start()
-    errs = [l for l in log.splitlines() if "ERROR" in l and "state" in l.lower()]
-    assert errs, kam.log_tail()
+    skipped = [l for l in log.splitlines() if "; line skipped" in l]
+    assert len(skipped) == 5, skipped
+    for n, why in [(4, "bad address"), (6, "bad end time"), (7, "unknown reason"),
+                   (9, "line too long"), (12, "expected 4 fields")]:
+        assert any(f"state_file {state}:{n}: {why}" in l and "WARNING" in l for l in skipped), \
+            (n, why, skipped)
+    assert "corrupt" not in log.lower(), kam.log_tail()
+    assert sipg.udp_run("127.0.0.11", DST, kam.port, 2, wait=0.5).answered == 0
+    assert sipg.check_ip(kam.port, "198.51.100.7") == -2     # the restored prefix ban
+    assert sipg.check_ip(kam.port, "2001:db8:42::9") == -2
+    assert sipg.udp_run("127.0.0.13", DST, kam.port, 1, wait=1.0).answered == 1
+    assert len(restored(kam)) == 5, restored(kam)
+
+
+def test_oversize_state_file_not_read(kam_factory, tmp_path):
+    """A 1 GB (sparse) state file, far more than a 64-entry table can have
+    written: not read at all (one error line, with its size), moved aside
+    to sipguard.too-large, and Kamailio starts at once with an empty table
+    (it used to read the whole file into memory first)."""
+    state = tmp_path / "sipguard.state"
+    with open(state, "wb") as f:
+        f.write(("# sipguard state v1\n" + _state_line("127.0.0.11", 300)).encode())
+        f.truncate(1 << 30)
+    t0 = time.monotonic()
+    kam = kam_factory(name="huge", table_size=64, state_file=q(str(state)))
+    assert time.monotonic() - t0 < 15
+    assert kam.running()
+    log = kam.log_text_since_start()
+    errs = [l for l in log.splitlines() if "ERROR" in l and "state_file" in l]
+    assert len(errs) == 1, errs
+    assert "1073741824 bytes" in errs[0] and "not read" in errs[0], errs
+    aside = tmp_path / "sipguard.too-large"
+    assert aside.exists() and aside.stat().st_size == 1 << 30
+    assert kam.sg_list()["bans"] == {}, kam.last_list_raw
+    assert sipg.udp_run("127.0.0.11", DST, kam.port, 1, wait=1.0).answered == 1
+    # the fresh state file was written at start, small
+    assert state.exists() and state.stat().st_size < 4096
