@@ -62,14 +62,17 @@ def md5hex(s: str) -> str:
 
 
 def digest_header(ch: dict, method: str, uri: str, user: str, password: str,
-                  nc: int = 1, cnonce: str | None = None) -> str:
+                  nc: int = 1, cnonce: str | None = None,
+                  username_field: str | None = None) -> str:
     """Credentials (the header value) answering challenge `ch`; MD5, qop=auth
-    if offered, else RFC 2069 style."""
+    if offered, else RFC 2069 style. `username_field` replaces the text of
+    the username parameter (the response is still computed for `user`)."""
     realm, nonce = ch["realm"], ch["nonce"]
     ha1 = md5hex(f"{user}:{realm}:{password}")
     ha2 = md5hex(f"{method}:{uri}")
     qops = [q.strip() for q in ch.get("qop", "").split(",") if q.strip()]
-    parts = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
+    parts = [username_field or f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"',
+             f'uri="{uri}"']
     if "auth" in qops:
         cnonce = cnonce or uuid.uuid4().hex[:16]
         ncs = f"{nc:08x}"
@@ -435,5 +438,259 @@ class FakePhone:
             to = next(h for h in head if re.match(r"(?i)(to|t)\s*:", h))
             rep = (f"SIP/2.0 {self.code} {self.reason}\r\n" + "\r\n".join(keep) +
                    f"\r\n{to};tag=phone{self.answered}\r\nContent-Length: 0\r\n\r\n")
+            s.sendto(rep.encode(), addr)
+            self.answered += 1
+
+
+# ----------------------------------------------------------------------------
+# an attacker's client: every header written by hand (test_attacker.py)
+#
+# Requests are built from explicit header values, so a test can send what
+# an adversary who read the source would send: odd Call-IDs, quoted display
+# names holding '<', repeated or folded headers, non-ASCII bytes, bare-LF
+# line ends. Replies are parsed tolerantly (CRLF or bare LF) and matched by
+# Call-ID after trimming and by CSeq number.
+
+
+def parse_reply_any(data: bytes):
+    """A sipg.Reply from a reply with CRLF or bare-LF line ends (folded
+    lines joined), or None if it is not a SIP reply."""
+    if not data.startswith(b"SIP/2.0 "):
+        return None
+    m = re.search(rb"\r?\n\r?\n", data)
+    head, body = (data[:m.start()], data[m.end():]) if m else (data, b"")
+    first, *rest = re.split(r"\r?\n", head.decode("utf-8", "replace"))
+    ms = re.match(r"SIP/2\.0 (\d{3}) ?(.*)$", first)
+    if not ms:
+        return None
+    hdrs = []
+    for line in rest:
+        if line[:1] in (" ", "\t") and hdrs:
+            hdrs[-1] = (hdrs[-1][0], hdrs[-1][1] + " " + line.strip())
+            continue
+        k, _, v = line.partition(":")
+        hdrs.append((k.strip(), v.strip()))
+    return sipg.Reply(int(ms.group(1)), ms.group(2), hdrs, body, data)
+
+
+def build_request(method: str, ruri: str, *, src: str, sport: int, from_hdr: str, to_hdr: str,
+                  call_id: str, cseq: int, transport: str = "UDP", headers=(),
+                  ua: str | None = "sipguard-e2e-phone", contact: str | None = None,
+                  expires: int | None = None, body: bytes = b"", eol: str = "\r\n") -> bytes:
+    """One request; header values are used exactly as given (they may hold
+    folding, control characters or UTF-8). `headers`: extra "Name: value"
+    lines, placed before User-Agent."""
+    branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/{transport} {src}:{sport};branch={branch};rport",
+        "Max-Forwards: 70",
+        f"From: {from_hdr}",
+        f"To: {to_hdr}",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+    ]
+    if contact:
+        lines.append(f"Contact: {contact}")
+    if expires is not None:
+        lines.append(f"Expires: {expires}")
+    lines += list(headers)
+    if ua is not None:
+        lines.append(f"User-Agent: {ua}")
+    lines.append(f"Content-Length: {len(body)}")
+    return (eol.join(lines) + eol + eol).encode("utf-8") + body
+
+
+class RawClient(sipg._SocketOwner):
+    """A UDP or TCP client from a chosen 127.x source for hand-written
+    requests. `transact` sends one and returns its final reply (sipg.Reply,
+    tolerant parse) or None; negative INVITE replies are ACKed."""
+
+    def __init__(self, src: str, dport: int, dst: str = DST, transport: str = "UDP",
+                 sport: int = 0, timeout: float = 5.0):
+        self.src, self.dst, self.dport = src, dst, dport
+        self.transport = transport.upper()
+        if self.transport == "TCP":
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.bind((src, sport))
+            self.sock.connect((dst, dport))
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind((src, sport))
+        self.sport = self.sock.getsockname()[1]
+        self.buf = b""
+        self.received: list = []      # every reply seen, raw bytes
+
+    def send(self, data: bytes):
+        if self.transport == "TCP":
+            self.sock.sendall(data)
+        else:
+            self.sock.sendto(data, (self.dst, self.dport))
+
+    def _next_message(self, deadline: float):
+        """The next message (raw bytes) or None at the deadline / close."""
+        while True:
+            if self.transport == "TCP":
+                m = re.search(rb"\r?\n\r?\n", self.buf)
+                if m:
+                    cl = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d+)",
+                                   self.buf[:m.start()])
+                    end = m.end() + (int(cl.group(1)) if cl else 0)
+                    if len(self.buf) >= end:
+                        msg, self.buf = self.buf[:end], self.buf[end:]
+                        return msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(262144)
+            except (socket.timeout, TimeoutError, ConnectionRefusedError):
+                continue
+            except OSError:
+                return None
+            if self.transport != "TCP":
+                return data
+            if not data:
+                return None
+            self.buf += data
+
+    def wait_final(self, call_id: str, cseq: int, timeout: float = 2.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self._next_message(deadline)
+            if data is None:
+                return None
+            r = parse_reply_any(data)
+            if r is None:
+                continue
+            self.received.append(data)
+            if (r.callid or "").strip() != call_id.strip() or r.code < 200:
+                continue
+            cs = (r.header("CSeq") or "").split()
+            if cs and cs[0] == str(cseq):
+                return r
+
+    def transact(self, method: str, ruri: str, *, frm: str, to: str, dlg: Dialog | None = None,
+                 headers=(), ua: str | None = "sipguard-e2e-phone", auth: tuple | None = None,
+                 expires: int | None = None, timeout: float = 2.0, contact: str | None = None,
+                 eol: str = "\r\n"):
+        """`frm` / `to`: a URI (put in <> with the dialog's From tag) or a
+        whole header value (starting with '<' or '"'; the From tag is
+        appended unless it has one)."""
+        dlg, from_hdr = self.send_request(method, ruri, frm=frm, to=to, dlg=dlg,
+                                          headers=headers, ua=ua, auth=auth, expires=expires,
+                                          contact=contact, eol=eol)
+        return self.finish(method, ruri, dlg, from_hdr, timeout)
+
+    def send_request(self, method: str, ruri: str, *, frm: str, to: str,
+                     dlg: Dialog | None = None, headers=(), ua: str | None = "sipguard-e2e-phone",
+                     auth: tuple | None = None, expires: int | None = None,
+                     contact: str | None = None, eol: str = "\r\n") -> tuple:
+        """Send one request (as transact); returns (dialog, From value) for
+        finish()."""
+        dlg = dlg or Dialog()
+        dlg.cseq += 1
+        from_hdr = frm if frm[:1] in ('<', '"') else f"<{frm}>"
+        if "tag=" not in from_hdr:
+            from_hdr += f";tag={dlg.ftag}"
+        to_hdr = to if to[:1] in ('<', '"') else f"<{to}>"
+        hdrs = list(headers)
+        if auth:
+            hdrs.append(f"{auth[0]}: {auth[1]}")
+        if contact is None and method in ("REGISTER", "INVITE", "SUBSCRIBE"):
+            contact = f"<sip:probe@{self.src}:{self.sport}>"
+        msg = build_request(method, ruri, src=self.src, sport=self.sport, from_hdr=from_hdr,
+                            to_hdr=to_hdr, call_id=dlg.callid, cseq=dlg.cseq,
+                            transport=self.transport, headers=hdrs, ua=ua, contact=contact,
+                            expires=expires, eol=eol)
+        self.send(msg)
+        return dlg, from_hdr
+
+    def finish(self, method: str, ruri: str, dlg: Dialog, from_hdr: str, timeout: float = 2.0):
+        """The final reply of the request send_request() sent (ACKed if a
+        negative INVITE reply), or None."""
+        r = self.wait_final(dlg.callid, dlg.cseq, timeout)
+        if r is not None and method == "INVITE" and r.code >= 300:
+            self.ack(r, ruri, from_hdr, dlg)
+        return r
+
+    def ack(self, reply, ruri: str, from_hdr: str, dlg: Dialog):
+        via = reply.header("Via") or ""
+        to = reply.header("To") or ""
+        msg = (f"ACK {ruri} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n"
+               f"From: {from_hdr}\r\nTo: {to}\r\nCall-ID: {dlg.callid}\r\n"
+               f"CSeq: {dlg.cseq} ACK\r\nContent-Length: 0\r\n\r\n")
+        self.send(msg.encode())
+
+    def register_digest(self, user: str, password: str, dlg: Dialog | None = None,
+                        username_field: str | None = None, domain: str = DST,
+                        timeout: float = 2.0, to_user: str | None = None) -> list:
+        """REGISTER to_user@domain (default: user), answer the 401 once with
+        credentials of `user`/`password` whose username parameter text is
+        `username_field` (default username="user"). Codes as register()."""
+        dlg = dlg or Dialog()
+        ruri, aor = f"sip:{domain}", f"sip:{to_user or user}@{domain}"
+        codes = []
+        r = self.transact("REGISTER", ruri, frm=aor, to=aor, dlg=dlg, expires=60,
+                          timeout=timeout)
+        codes.append(r.code if r else None)
+        if r is None or r.code != 401:
+            return codes
+        ch = parse_challenge(r.header("WWW-Authenticate"))
+        cred = digest_header(ch, "REGISTER", ruri, user, password,
+                             username_field=username_field)
+        r2 = self.transact("REGISTER", ruri, frm=aor, to=aor, dlg=dlg, expires=60,
+                           auth=("Authorization", cred), timeout=timeout)
+        codes.append(r2.code if r2 else None)
+        self.last = r2
+        return codes
+
+
+def sipguard_users(kam) -> dict:
+    """{user: entry} from sipguard.users (numbers as ints)."""
+    out = kam.kamcmd("sipguard.users").stdout
+    return {str(u.get("user")): {k: sipg._num(v) for k, v in u.items()}
+            for u in sipg.leaf_structs(sipg.parse_tree(out)) if "user" in u}
+
+
+def nonce_of(reply) -> bytes:
+    """The decoded binary nonce of a reply's challenge."""
+    import base64
+    v = reply.header("WWW-Authenticate") or reply.header("Proxy-Authenticate")
+    return base64.b64decode(parse_challenge(v)["nonce"])
+
+
+class EolPhone(FakePhone):
+    """A FakePhone that answers INVITE and OPTIONS (and ignores the rest)
+    with `code`, its reply lines ended by `eol` ("\\n": bare LF, as some
+    SIP stacks write them). Bounded like FakePhone."""
+
+    def __init__(self, port: int, src: str, user: str, code: int = 404,
+                 reason: str = "Not Found", eol: str = "\n"):
+        super().__init__(port, src, user, code, reason)
+        self.eol = eol
+
+    def _run(self):
+        s = self.client.sock
+        for _ in range(200):
+            if self._stop.is_set():
+                return
+            s.settimeout(0.2)
+            try:
+                data, addr = s.recvfrom(65536)
+            except (socket.timeout, TimeoutError, ConnectionRefusedError):
+                continue
+            except OSError:
+                return
+            if not (data.startswith(b"INVITE ") or data.startswith(b"OPTIONS ")):
+                continue
+            head = re.split(r"\r?\n", data.split(b"\r\n\r\n", 1)[0].decode(errors="replace"))[1:]
+            keep = [h for h in head if re.match(r"(?i)(via|v|from|f|call-id|i|cseq)\s*:", h)]
+            to = next(h for h in head if re.match(r"(?i)(to|t)\s*:", h))
+            e = self.eol
+            rep = (f"SIP/2.0 {self.code} {self.reason}{e}" + e.join(keep) +
+                   f"{e}{to};tag=phone{self.answered}{e}Content-Length: 0{e}{e}")
             s.sendto(rep.encode(), addr)
             self.answered += 1
