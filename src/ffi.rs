@@ -1,20 +1,29 @@
 //! The C ABI (`include/sipguard.h`). Every entry point runs inside
 //! [`boundary`], which turns a panic into `SIPGUARD_ERR_PANIC`; every
 //! pointer is checked before use.
+//!
+//! The header is generated from this file, `guess_ffi.rs` and
+//! `fraud/ffi.rs` by cbindgen (`cbindgen.toml`); `tests/header.rs` fails
+//! when it differs. The `///` comments here are the header's comments, so
+//! they are written for a C reader. Values the header publishes come from
+//! the C-facing enums and consts below, tied to the core's own enums by
+//! `mirror!`, so neither side can drift from the other.
 
+use crate::ban::Reason;
 use crate::clock::{clock_ns, NS_PER_MS, NS_PER_SEC};
 use crate::config::{Config, ConfigError};
 use crate::counters::Counter;
-use crate::log::{log, Level, LogFn};
+use crate::log::{log, Level};
 use crate::region::Region;
-use crate::sdp::{self, ReasonBuf, SdpPolicy};
+use crate::sdp::{self, ReasonBuf, SdpPolicy, SdpVerdict};
 use crate::state::{self, StateError};
-use crate::table::{CheckResult, EntryInfo, TableError, PERMANENT};
+use crate::table::{CheckResult, EntryInfo, TableError, Verdict, PERMANENT};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// `sipguard_status`; values are never renumbered.
+/// Result of every call (`sipguard_status` in C, published as [`CStatus`]);
+/// values are never renumbered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub enum Status {
@@ -30,6 +39,220 @@ pub enum Status {
     Full = 9,
     Busy = 10,
 }
+
+/// Ties a C-facing enum of the header to the core enum whose values it
+/// publishes: the same variants both ways (two exhaustive matches) with the
+/// same values (compile-time asserts), so a core variant added, removed or
+/// renumbered without the header's enum fails the build, and
+/// `tests/header.rs` fails when the header itself is stale. `$values` names
+/// a const slice of the values, for the collision checks of the shim's codes.
+macro_rules! mirror {
+    ($c:ident <=> $core:ty, $values:ident { $($cv:ident = $corev:path),+ $(,)? }) => {
+        const _: () = { $( assert!($c::$cv as i64 == $corev as i64); )+ };
+        const _: fn($core) -> $c = |v| match v { $( $corev => $c::$cv, )+ };
+        const _: fn($c) -> $core = |v| match v { $( $c::$cv => $corev, )+ };
+        #[allow(dead_code)]
+        pub(crate) const $values: &[i64] = &[$( $c::$cv as i64 ),+];
+    };
+}
+pub(crate) use mirror;
+
+/// Whether `v` is one of `values` (for compile-time checks).
+pub(crate) const fn contains(values: &[i64], v: i64) -> bool {
+    let mut i = 0;
+    while i < values.len() {
+        if values[i] == v {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Result of every call. Status values are never renumbered.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CStatus {
+    /// Success.
+    SIPGUARD_OK = 0,
+    /// A required pointer was NULL (or NULL with a non-zero length).
+    SIPGUARD_ERR_NULL = 1,
+    /// An argument or parameter value is invalid.
+    SIPGUARD_ERR_INVALID = 2,
+    /// sipguard_config_set(): no such parameter.
+    SIPGUARD_ERR_UNKNOWN_PARAM = 3,
+    /// The OS refused (e.g. mmap failed).
+    SIPGUARD_ERR_SYSTEM = 4,
+    /// The core panicked; the call had no effect.
+    SIPGUARD_ERR_PANIC = 5,
+    /// No such ban, throttle or suspension.
+    SIPGUARD_ERR_NOT_FOUND = 6,
+    /// A state file could not be read or written.
+    SIPGUARD_ERR_IO = 7,
+    /// The state file is corrupt; it was ignored.
+    SIPGUARD_ERR_CORRUPT = 8,
+    /// Output buffer too small (or a table bucket full).
+    SIPGUARD_ERR_FULL = 9,
+    /// Entry lock not obtained in time; nothing changed.
+    SIPGUARD_ERR_BUSY = 10,
+}
+
+mirror!(CStatus <=> Status, STATUS_VALUES {
+    SIPGUARD_OK = Status::Ok,
+    SIPGUARD_ERR_NULL = Status::Null,
+    SIPGUARD_ERR_INVALID = Status::Invalid,
+    SIPGUARD_ERR_UNKNOWN_PARAM = Status::UnknownParam,
+    SIPGUARD_ERR_SYSTEM = Status::System,
+    SIPGUARD_ERR_PANIC = Status::Panic,
+    SIPGUARD_ERR_NOT_FOUND = Status::NotFound,
+    SIPGUARD_ERR_IO = Status::Io,
+    SIPGUARD_ERR_CORRUPT = Status::Corrupt,
+    SIPGUARD_ERR_FULL = Status::Full,
+    SIPGUARD_ERR_BUSY = Status::Busy,
+});
+
+/// Verdict of sipguard_check() and sipguard_check_request(); the Kamailio
+/// shim returns it to the script as is.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CVerdict {
+    /// Counted, under the rate.
+    SIPGUARD_PASS = 1,
+    /// The source matches an `allow` CIDR; never limited.
+    SIPGUARD_ALLOWLISTED = 2,
+    /// Passed without counting: its bucket was busy (fail open).
+    SIPGUARD_UNTRACKED = 3,
+    /// This request exceeded the rate: the source is banned now.
+    SIPGUARD_LIMITED = -1,
+    /// The source was already banned.
+    SIPGUARD_BANNED = -2,
+    /// A scanner fingerprint: the source is banned now.
+    SIPGUARD_SCANNER = -3,
+    /// Too many distinct user names: the source is banned now.
+    SIPGUARD_ENUMERATION = -4,
+}
+
+mirror!(CVerdict <=> Verdict, VERDICT_VALUES {
+    SIPGUARD_PASS = Verdict::Pass,
+    SIPGUARD_ALLOWLISTED = Verdict::Allowlisted,
+    SIPGUARD_UNTRACKED = Verdict::Untracked,
+    SIPGUARD_LIMITED = Verdict::Limited,
+    SIPGUARD_BANNED = Verdict::Banned,
+    SIPGUARD_SCANNER = Verdict::Scanner,
+    SIPGUARD_ENUMERATION = Verdict::Enumeration,
+});
+
+/// Values the Kamailio shim itself returns to the script, beside the core's
+/// verdicts of the same function. Each differs from every verdict that
+/// function can return (checked when the core is compiled), so `$rc` tells
+/// them apart.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CShimReturn {
+    /// sipguard_check_ip(): the value is not an IPv4 or IPv6 address.
+    SIPGUARD_RET_INVALID_ADDRESS = -10,
+    /// sipguard_sdp_check(): internal error (logged); fail closed.
+    SIPGUARD_RET_SDP_ERROR = -5,
+    /// sipguard_call_start(): not an initial INVITE with a dialog.
+    SIPGUARD_RET_CALL_NO_DIALOG = -7,
+}
+
+const _: () = {
+    use crate::fraud::ffi::CALL_VERDICT_VALUES;
+    assert!(!contains(
+        VERDICT_VALUES,
+        CShimReturn::SIPGUARD_RET_INVALID_ADDRESS as i64
+    ));
+    assert!(!contains(
+        SDP_VERDICT_VALUES,
+        CShimReturn::SIPGUARD_RET_SDP_ERROR as i64
+    ));
+    assert!(!contains(
+        CALL_VERDICT_VALUES,
+        CShimReturn::SIPGUARD_RET_CALL_NO_DIALOG as i64
+    ));
+};
+
+/// Log levels passed to the logger callback (map to L_ERR .. L_DBG).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CLogLevel {
+    /// An error.
+    SIPGUARD_LOG_ERR = 1,
+    /// A warning.
+    SIPGUARD_LOG_WARN = 2,
+    /// A notice (ban and unban lines).
+    SIPGUARD_LOG_NOTICE = 3,
+    /// Information.
+    SIPGUARD_LOG_INFO = 4,
+    /// Debugging.
+    SIPGUARD_LOG_DEBUG = 5,
+}
+
+mirror!(CLogLevel <=> Level, LOG_LEVEL_VALUES {
+    SIPGUARD_LOG_ERR = Level::Err,
+    SIPGUARD_LOG_WARN = Level::Warn,
+    SIPGUARD_LOG_NOTICE = Level::Notice,
+    SIPGUARD_LOG_INFO = Level::Info,
+    SIPGUARD_LOG_DEBUG = Level::Debug,
+});
+
+/// Why a source was banned (sipguard_entry_info.reason).
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CBanReason {
+    /// Exceeded `rate`.
+    SIPGUARD_REASON_FLOOD = 1,
+    /// The sipguard.ban RPC.
+    SIPGUARD_REASON_MANUAL = 2,
+    /// Loaded from state_file (the original reason is kept when known).
+    SIPGUARD_REASON_RESTORED = 3,
+    /// A known scanner's User-Agent or From/To.
+    SIPGUARD_REASON_SCANNER = 4,
+    /// More distinct user names than enum_threshold.
+    SIPGUARD_REASON_ENUMERATION = 5,
+    /// auth_maxretry authentication failures.
+    SIPGUARD_REASON_AUTH = 6,
+}
+
+mirror!(CBanReason <=> Reason, BAN_REASON_VALUES {
+    SIPGUARD_REASON_FLOOD = Reason::Flood,
+    SIPGUARD_REASON_MANUAL = Reason::Manual,
+    SIPGUARD_REASON_RESTORED = Reason::Restored,
+    SIPGUARD_REASON_SCANNER = Reason::Scanner,
+    SIPGUARD_REASON_ENUMERATION = Reason::Enumeration,
+    SIPGUARD_REASON_AUTH = Reason::Auth,
+});
+
+/// Verdict of sipguard_sdp_check(); the shim returns it to the script as is.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CSdpVerdict {
+    /// Every active stream is SRTP (or allowed DTLS-SRTP).
+    SIPGUARD_SDP_OK = 1,
+    /// No SDP body (plain or inside multipart): reply 400.
+    SIPGUARD_SDP_NO_SDP = -1,
+    /// An active stream is not encrypted: reply 488.
+    SIPGUARD_SDP_CLEARTEXT = -2,
+    /// Weak, unknown or malformed crypto: reply 488.
+    SIPGUARD_SDP_BAD_CRYPTO = -3,
+    /// Over the limits, or ambiguous / malformed: reply 488.
+    SIPGUARD_SDP_TOO_COMPLEX = -4,
+}
+
+mirror!(CSdpVerdict <=> SdpVerdict, SDP_VERDICT_VALUES {
+    SIPGUARD_SDP_OK = SdpVerdict::Ok,
+    SIPGUARD_SDP_NO_SDP = SdpVerdict::NoSdp,
+    SIPGUARD_SDP_CLEARTEXT = SdpVerdict::Cleartext,
+    SIPGUARD_SDP_BAD_CRYPTO = SdpVerdict::BadCrypto,
+    SIPGUARD_SDP_TOO_COMPLEX = SdpVerdict::TooComplex,
+});
 
 impl From<TableError> for Status {
     fn from(e: TableError) -> Status {
@@ -98,8 +321,8 @@ pub(crate) fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
     }
 }
 
-/// `sipguard_sdp_check` flag: the message came over TLS or WSS.
-const SDP_SIGNALLING_TLS: u32 = 1;
+/// sipguard_sdp_check() flag: the message came over TLS or WSS.
+pub const SIPGUARD_SDP_SIGNALLING_TLS: u32 = 1;
 
 /// Ten years: an RPC ban longer than this is permanent.
 const MAX_BAN_SECS: u64 = 10 * 365 * 86_400;
@@ -112,16 +335,25 @@ fn ns_to_ms(ns: u64) -> u64 {
     }
 }
 
+/// Logger: the core sends every log line here (ban/unban lines, state file
+/// reports, panic messages). `level` is a sipguard_log_level; `msg` is not
+/// NUL-terminated. Called from any process.
+pub type CLogFn = Option<extern "C" fn(level: c_int, msg: *const c_char, msg_len: usize)>;
+
+/// Install the logger. Set once, before anything else; NULL disables
+/// logging.
 #[no_mangle]
-pub extern "C" fn sipguard_set_logger(logger: Option<LogFn>) {
+pub extern "C" fn sipguard_set_logger(logger: CLogFn) {
     let _ = catch_unwind(|| crate::log::set_logger(logger));
 }
 
+/// Monotonic clock in nanoseconds (CLOCK_MONOTONIC, a vDSO read).
 #[no_mangle]
 pub extern "C" fn sipguard_clock_ns() -> u64 {
     clock_ns()
 }
 
+/// Static, NUL-terminated description of a status code.
 #[no_mangle]
 pub extern "C" fn sipguard_status_message(status: c_int) -> *const c_char {
     let msg: &'static [u8] = match status {
@@ -143,6 +375,9 @@ pub extern "C" fn sipguard_status_message(status: c_int) -> *const c_char {
 
 // ---- configuration ------------------------------------------------------
 
+/// A new parameter set with every default: opaque, process-local, built
+/// before mod_init. Free it with sipguard_config_free().
+///
 /// # Safety
 /// `out` is null or writable.
 #[no_mangle]
@@ -155,6 +390,8 @@ pub unsafe extern "C" fn sipguard_config_new(out: *mut *mut Config) -> Status {
     })
 }
 
+/// Free a parameter set (NULL is ignored).
+///
 /// # Safety
 /// `cfg` is null or from `sipguard_config_new`, not yet freed.
 #[no_mangle]
@@ -165,6 +402,11 @@ pub unsafe extern "C" fn sipguard_config_free(cfg: *mut Config) {
     }
 }
 
+/// Set one parameter from its text form (the parameters and their forms
+/// are in README.md, "Parameters"). On SIPGUARD_ERR_INVALID or
+/// SIPGUARD_ERR_UNKNOWN_PARAM a NUL-terminated message naming the parameter
+/// and the bad token is written to err (truncated to err_len).
+///
 /// # Safety
 /// Pointers valid for their lengths; `cfg` live; `err` writable for `err_len`.
 #[no_mangle]
@@ -190,16 +432,25 @@ pub unsafe extern "C" fn sipguard_config_set(
     })
 }
 
+/// Settings the shim itself acts on.
 #[repr(C)]
 pub struct Settings {
+    /// 1: register the network-data hook.
     pub early_drop: u32,
+    /// Seconds between sipguard_state_save() calls.
     pub save_interval_s: u32,
+    /// 1: state_file is set.
     pub has_state_file: u32,
+    /// IPv6 sources are keyed per this prefix length.
     pub ipv6_prefix: u32,
+    /// Entries, after rounding.
     pub table_size: u64,
+    /// Bytes the shared region will map.
     pub region_bytes: u64,
 }
 
+/// The settings of a parameter set that the shim acts on.
+///
 /// # Safety
 /// `cfg` live, `out` writable.
 #[no_mangle]
@@ -222,6 +473,11 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
 
 // ---- region ---------------------------------------------------------------
 
+/// Map the shared region (MAP_SHARED|MAP_ANONYMOUS) sized from cfg, and copy
+/// cfg into the handle. Call in the parent before forking workers; children
+/// inherit both. cfg may be freed afterwards. On error, a message is written
+/// to err.
+///
 /// # Safety
 /// `cfg` live, `out` writable, `err` writable for `err_len`.
 #[no_mangle]
@@ -247,6 +503,8 @@ pub unsafe extern "C" fn sipguard_region_create(
     })
 }
 
+/// Unmap the shared region and free the handle (NULL is ignored).
+///
 /// # Safety
 /// `region` null or from `sipguard_region_create`, not yet destroyed.
 #[no_mangle]
@@ -259,10 +517,14 @@ pub unsafe extern "C" fn sipguard_region_destroy(region: *mut Region) {
 
 // ---- per request ------------------------------------------------------------
 
+/// What sipguard_check() and sipguard_check_request() decided.
 #[repr(C)]
 pub struct CCheckResult {
+    /// A sipguard_verdict.
     pub verdict: i32,
+    /// Bans of this source so far (incl. a new one).
     pub offences: u32,
+    /// Remaining ban in ms; UINT64_MAX = permanent; 0 = none.
     pub ban_ms: u64,
 }
 
@@ -276,6 +538,10 @@ impl From<CheckResult> for CCheckResult {
     }
 }
 
+/// Count one request from addr (4 bytes IPv4 or 16 bytes IPv6, network
+/// order) at monotonic time now_ns. Allocates nothing; takes one bucket
+/// lock for a few loads and stores; no syscall.
+///
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `out` writable.
 #[no_mangle]
@@ -294,6 +560,9 @@ pub unsafe extern "C" fn sipguard_check(
     })
 }
 
+/// Same as sipguard_check(), with the address as text (`"192.0.2.1"`,
+/// `"2001:db8::1"`, `"[::1]"`); SIPGUARD_ERR_INVALID when it is not one.
+///
 /// # Safety
 /// As for `sipguard_check`.
 #[no_mangle]
@@ -313,6 +582,10 @@ pub unsafe extern "C" fn sipguard_check_text(
     })
 }
 
+/// Early-drop test for the network hook: *drop_out = 1 when addr is banned
+/// (the drop is counted in statistics and in the ban's hits), else 0.
+/// Does not count a request against the rate.
+///
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `drop_out` writable.
 #[no_mangle]
@@ -345,6 +618,10 @@ fn table_err(err: *mut c_char, err_len: usize, e: TableError) -> Status {
     e.into()
 }
 
+/// Ban addr (text: an address) now. seconds == 0: the escalated ban_time
+/// for this source; seconds == UINT64_MAX (or over ten years): permanent.
+/// Logs the ban line.
+///
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `err` writable for `err_len`.
 #[no_mangle]
@@ -374,6 +651,9 @@ pub unsafe extern "C" fn sipguard_ban(
     })
 }
 
+/// Lift a ban on addr (text: an address, or a prefix ban as a CIDR).
+/// SIPGUARD_ERR_NOT_FOUND when not banned. Logs.
+///
 /// # Safety
 /// As for `sipguard_ban`.
 #[no_mangle]
@@ -392,15 +672,24 @@ pub unsafe extern "C" fn sipguard_unban(
     })
 }
 
+/// One entry as reported by the list calls.
 #[repr(C)]
 pub struct CEntryInfo {
+    /// NUL-terminated: "192.0.2.1", "2001:db8::/64", or a prefix ban "198.51.100.0/24".
     pub key: [c_char; 64],
+    /// 1 while banned.
     pub banned: i32,
+    /// sipguard_ban_reason of the current or last ban, 0 none.
     pub reason: i32,
+    /// Remaining ban in ms; UINT64_MAX = permanent.
     pub ban_ms: u64,
+    /// Bans so far.
     pub offences: u32,
+    /// Share of the burst allowance in use now, 0..100+.
     pub load_pct: u32,
+    /// Requests and dropped packets seen from this key.
     pub hits: u64,
+    /// Milliseconds since the last request.
     pub idle_ms: u64,
 }
 
@@ -425,15 +714,18 @@ impl From<&EntryInfo> for CEntryInfo {
     }
 }
 
-pub type EntryFn = extern "C" fn(ctx: *mut c_void, entry: *const CEntryInfo) -> c_int;
+/// Called once per entry; return 0 to continue, non-zero to stop.
+pub type EntryFn = Option<extern "C" fn(ctx: *mut c_void, entry: *const CEntryInfo) -> c_int>;
 
+/// Every active ban, in table order.
+///
 /// # Safety
 /// `region` live; `f` callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_list_bans(
     region: *const Region,
     now_ns: u64,
-    f: Option<EntryFn>,
+    f: EntryFn,
     ctx: *mut c_void,
 ) -> Status {
     boundary(|| {
@@ -445,6 +737,9 @@ pub unsafe extern "C" fn sipguard_list_bans(
     })
 }
 
+/// Up to max unbanned sources with the highest load, highest first.
+/// max <= 100.
+///
 /// # Safety
 /// As for `sipguard_list_bans`.
 #[no_mangle]
@@ -452,7 +747,7 @@ pub unsafe extern "C" fn sipguard_list_top(
     region: *const Region,
     now_ns: u64,
     max: u32,
-    f: Option<EntryFn>,
+    f: EntryFn,
     ctx: *mut c_void,
 ) -> Status {
     boundary(|| {
@@ -471,34 +766,58 @@ pub unsafe extern "C" fn sipguard_list_top(
     })
 }
 
+/// Statistics of the shared region, summed over every process.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
+    /// sipguard_check() calls.
     pub checked: u64,
+    /// Verdict PASS or UNTRACKED.
     pub passed: u64,
+    /// Verdict ALLOWLISTED.
     pub allowlisted: u64,
+    /// Verdict LIMITED (new bans by rate).
     pub limited: u64,
+    /// Verdict BANNED.
     pub rejected: u64,
+    /// Bans created, all reasons.
     pub bans: u64,
+    /// Bans lifted (expired or RPC).
     pub unbans: u64,
+    /// Packets dropped early.
     pub dropped: u64,
+    /// Verdict UNTRACKED.
     pub untracked: u64,
+    /// Entries recycled for new sources.
     pub evictions: u64,
+    /// Bans in force now (counted by the sweep).
     pub active_bans: u64,
+    /// Occupied entries.
     pub entries_used: u64,
+    /// Capacity in entries.
     pub table_size: u64,
+    /// Mapped bytes, fixed (all shared tables).
     pub region_bytes: u64,
+    /// Requests with a scanner fingerprint.
     pub scanners: u64,
+    /// Sources caught enumerating user names.
     pub enumerations: u64,
+    /// Authentication failures counted.
     pub auth_failures: u64,
+    /// Sources over auth_maxretry.
     pub auth_bans: u64,
+    /// User names throttled (distributed guess).
     pub throttles: u64,
+    /// Credentials not checked: user name throttled.
     pub throttled_auth: u64,
+    /// User names throttled now (counted by the sweep).
     pub throttled_users: u64,
+    /// Replies rewritten into a challenge.
     pub normalized: u64,
 }
 
 impl Stats {
+    /// The statistics of `region` now.
     pub fn of(region: &Region) -> Stats {
         let c = region.counters();
         let passed = c.get(Counter::Passed);
@@ -533,6 +852,8 @@ impl Stats {
     }
 }
 
+/// Read the statistics.
+///
 /// # Safety
 /// `region` live, `out` writable.
 #[no_mangle]
@@ -545,6 +866,9 @@ pub unsafe extern "C" fn sipguard_stats_get(region: *const Region, out: *mut Sta
     })
 }
 
+/// Timer work, once a second from one process: logs expired bans (once),
+/// forgets stale offences, recounts active bans and used entries.
+///
 /// # Safety
 /// `region` live.
 #[no_mangle]
@@ -558,6 +882,9 @@ pub unsafe extern "C" fn sipguard_sweep(region: *const Region, now_ns: u64) -> S
     })
 }
 
+/// Write active bans and offence history to state_file (atomic rename);
+/// SIPGUARD_OK without a state_file.
+///
 /// # Safety
 /// `region` live.
 #[no_mangle]
@@ -584,6 +911,10 @@ pub unsafe extern "C" fn sipguard_state_save(region: *const Region, now_ns: u64)
     })
 }
 
+/// Restore from state_file. A missing file returns SIPGUARD_OK (nothing
+/// loaded); a corrupt one is logged and ignored (SIPGUARD_ERR_CORRUPT).
+/// *loaded_out (may be NULL) receives the number of bans restored.
+///
 /// # Safety
 /// `region` live; `loaded_out` null or writable.
 #[no_mangle]
@@ -629,6 +960,12 @@ pub unsafe extern "C" fn sipguard_state_load(
 
 // ---- encrypted signalling and media -------------------------------------------
 
+/// Parse an SDP policy spec such as
+/// "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
+/// into an opaque, process-local, read-only policy (built at start-up).
+/// An empty spec is the default policy. On error a message naming the bad
+/// token is written to err.
+///
 /// # Safety
 /// `spec` valid for `spec_len`; `out` writable; `err` writable for `err_len`.
 #[no_mangle]
@@ -651,6 +988,8 @@ pub unsafe extern "C" fn sipguard_sdp_policy_new(
     })
 }
 
+/// Free a policy (NULL is ignored).
+///
 /// # Safety
 /// `policy` null or from `sipguard_sdp_policy_new`, not yet freed.
 #[no_mangle]
@@ -661,6 +1000,14 @@ pub unsafe extern "C" fn sipguard_sdp_policy_free(policy: *mut SdpPolicy) {
     }
 }
 
+/// Check a message body against policy. content_type is the Content-Type
+/// header value (may be empty: then the body is taken as SDP if it looks
+/// like SDP). flags: SIPGUARD_SDP_SIGNALLING_TLS when the message came over
+/// TLS (with the policy's sdes_tls, SDES keys need it). *verdict_out
+/// receives a sipguard_sdp_verdict; reason (may be NULL) a NUL-terminated
+/// explanation such as "stream 2 (video) is RTP/AVP: cleartext". Allocates
+/// nothing.
+///
 /// # Safety
 /// `policy` live; buffers valid for their lengths; `verdict_out` writable;
 /// `reason` null or writable for `reason_len`.
@@ -695,7 +1042,7 @@ pub unsafe extern "C" fn sipguard_sdp_check(
             unsafe { std::slice::from_raw_parts_mut(reason.cast::<u8>(), reason_len - 1) }
         };
         let mut why = ReasonBuf::new(text_buf);
-        let signalling_tls = flags & SDP_SIGNALLING_TLS != 0;
+        let signalling_tls = flags & SIPGUARD_SDP_SIGNALLING_TLS != 0;
         *verdict_out = sdp::check_signalled(ctype, body, policy, signalling_tls, &mut why).code();
         let n = why.len();
         if !reason.is_null() && reason_len > 0 {
@@ -706,6 +1053,10 @@ pub unsafe extern "C" fn sipguard_sdp_check(
     })
 }
 
+/// Whether a Contact header value asks for TLS: every contact URI is
+/// "sips:" or its last transport parameter is "tls" or "wss"
+/// (case-insensitive); "*" counts as yes. *out = 1 yes, 0 no.
+///
 /// # Safety
 /// `contact` valid for `contact_len`; `out` writable.
 #[no_mangle]

@@ -3,18 +3,32 @@
 //! `boundary`, every pointer checked.
 
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
-use crate::guess::{Finding, Request, MAX_USER_AGENTS};
+use crate::guess::{Finding, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use crate::region::Region;
 use crate::reply::{Outcome, Reply, Span};
 use crate::table::Verdict;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
-/// `sipguard_str`: borrowed bytes (NULL with length 0 when absent).
+/// User-Agent values a sipguard_request holds.
+pub const SIPGUARD_MAX_USER_AGENTS: usize = 8;
+const _: () = assert!(SIPGUARD_MAX_USER_AGENTS == MAX_USER_AGENTS);
+
+/// sipguard_request.flags: it has a To tag (in dialog): its replies are
+/// left alone.
+pub const SIPGUARD_REQ_IN_DIALOG: u32 = 1;
+/// sipguard_request.flags: the auth module calls its nonce stale before
+/// looking at the password.
+pub const SIPGUARD_REQ_STALE_NONCE: u32 = 2;
+const _: () = assert!(SIPGUARD_REQ_IN_DIALOG == REQ_IN_DIALOG && SIPGUARD_REQ_STALE_NONCE == REQ_STALE_NONCE);
+
+/// Borrowed bytes: NULL with length 0 when absent.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct CStr {
+    /// The bytes (not NUL-terminated).
     pub s: *const c_char,
+    /// Their length.
     pub len: usize,
 }
 
@@ -27,22 +41,39 @@ impl CStr {
     }
 }
 
-/// `sipguard_request`: values of one request as the host parsed them.
+/// One request, each value as the host's parser gives it to the script (the
+/// core parses none of them again). Borrowed for the call.
 #[repr(C)]
 pub struct CRequest {
+    /// The request method.
     pub method: CStr,
+    /// $rU
     pub ruri_user: CStr,
+    /// $tU
     pub to_user: CStr,
+    /// From header value (fingerprints only).
     pub from: CStr,
+    /// To header value (fingerprints only).
     pub to: CStr,
+    /// $ci
     pub call_id: CStr,
+    /// CSeq number.
     pub cseq_num: CStr,
+    /// CSeq method.
     pub cseq_method: CStr,
+    /// $ft
     pub from_tag: CStr,
+    /// Digest user name the auth module will check; empty: no well-formed
+    /// digest credentials.
     pub auth_user: CStr,
+    /// Their whole header value (hashed only).
     pub credentials: CStr,
-    pub user_agents: [CStr; MAX_USER_AGENTS],
+    /// Every User-Agent header value, up to SIPGUARD_MAX_USER_AGENTS.
+    pub user_agents: [CStr; SIPGUARD_MAX_USER_AGENTS],
+    /// User-Agent headers in the request (may be more than the array holds:
+    /// a scanner).
     pub user_agent_count: u32,
+    /// SIPGUARD_REQ_* flags.
     pub flags: u32,
 }
 
@@ -81,32 +112,87 @@ unsafe fn request<'a>(req: *const CRequest) -> Result<Request<'a>, Status> {
     }
 }
 
-/// `sipguard_reply`: a reply about to leave, as the host parsed it.
+/// One whole header of a reply (line end included): bytes off..off+len.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CSpan {
+    /// Offset of its first byte in the reply.
+    pub off: u32,
+    /// Its length in bytes.
+    pub len: u32,
+}
+
+// The core reads the host's spans in place, as its own `Span`s.
+const _: () = assert!(
+    std::mem::size_of::<CSpan>() == std::mem::size_of::<Span>()
+        && std::mem::align_of::<CSpan>() == std::mem::align_of::<Span>()
+        && std::mem::offset_of!(CSpan, off) == std::mem::offset_of!(Span, off)
+        && std::mem::offset_of!(CSpan, len) == std::mem::offset_of!(Span, len)
+);
+
+impl From<CSpan> for Span {
+    fn from(c: CSpan) -> Span {
+        Span {
+            off: c.off,
+            len: c.len,
+        }
+    }
+}
+
+/// sipguard_reply.flags: it carries a stale=true challenge.
+pub const SIPGUARD_REPLY_STALE: u32 = 1;
+/// sipguard_reply.flags: nonce_id and nonce_pool_flags are set.
+pub const SIPGUARD_REPLY_NONCE_ID: u32 = 2;
+
+/// A reply about to leave, as the host's parser read it.
 #[repr(C)]
 pub struct CReply {
+    /// The whole reply.
     pub buf: *const c_char,
+    /// Its length.
     pub len: usize,
+    /// Its status code.
     pub status: u32,
+    /// SIPGUARD_REPLY_* flags.
     pub flags: u32,
+    /// Parsed as for sipguard_request.
     pub call_id: CStr,
+    /// CSeq number.
     pub cseq_num: CStr,
+    /// CSeq method.
     pub cseq_method: CStr,
+    /// From tag.
     pub from_tag: CStr,
+    /// Host of the To URI ($td).
     pub to_host: CStr,
+    /// Host of the From URI ($fd).
     pub from_host: CStr,
+    /// The reply's line end: "\r\n" or "\n".
     pub eol: CStr,
-    pub keep: *const Span,
+    /// Via, From, To, Call-ID, CSeq in order.
+    pub keep: *const CSpan,
+    /// Spans at keep.
     pub keep_count: usize,
-    pub server: Span,
+    /// The Server header; len 0: none.
+    pub server: CSpan,
+    /// Next id of the auth module's nonce counter.
     pub nonce_id: u32,
+    /// Its pool number | nonce-count/one-time flags.
     pub nonce_pool_flags: u32,
 }
 
-/// `SIPGUARD_REPLY_STALE`
-pub const REPLY_STALE: u32 = 1;
-/// `SIPGUARD_REPLY_NONCE_ID`: `nonce_id` and `nonce_pool_flags` are set.
-pub const REPLY_NONCE_ID: u32 = 2;
+/// sipguard_reply_wanted(): the reply may be an authentication failure to
+/// count.
+pub const SIPGUARD_REPLY_COUNTED: c_int = 1;
+/// sipguard_reply_wanted(): the reply may be rewritten (if it cannot be, it
+/// must not leave).
+pub const SIPGUARD_REPLY_REWRITABLE: c_int = 2;
 
+/// sipguard_check() plus the request-time defences: a scanner fingerprint
+/// (SIPGUARD_SCANNER) or too many distinct user names without credentials
+/// (SIPGUARD_ENUMERATION) bans the source now; a request with credentials
+/// is noted so that a 401/407/403 reply to it counts as a failure.
+///
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `req` as for `request`; `out` writable.
 #[no_mangle]
@@ -141,6 +227,9 @@ pub unsafe extern "C" fn sipguard_check_request(
     })
 }
 
+/// The script authenticated this request: its replies are left alone and
+/// the source is trusted for its user name (auth_trust_time).
+///
 /// # Safety
 /// As for `sipguard_check_request`.
 #[no_mangle]
@@ -159,6 +248,9 @@ pub unsafe extern "C" fn sipguard_authenticated(
     })
 }
 
+/// Count a failed authentication (once per transaction); *banned = 1 if it
+/// banned the source.
+///
 /// # Safety
 /// As for `sipguard_check_request`; `banned` writable.
 #[no_mangle]
@@ -185,6 +277,10 @@ pub unsafe extern "C" fn sipguard_auth_failed(
     })
 }
 
+/// *allowed = 0 when the request's user name is throttled and this source
+/// has not authenticated as it recently: its credentials must not be
+/// checked.
+///
 /// # Safety
 /// As for `sipguard_check_request`; `allowed` writable.
 #[no_mangle]
@@ -211,6 +307,11 @@ pub unsafe extern "C" fn sipguard_auth_allowed(
     })
 }
 
+/// *wanted: whether replies with this status need sipguard_reply_out(): 0
+/// no (no parsing needed), SIPGUARD_REPLY_COUNTED (it may be a failure to
+/// count), SIPGUARD_REPLY_REWRITABLE (it may be rewritten: if it cannot be,
+/// it must not leave).
+///
 /// # Safety
 /// `region` live; `wanted` writable.
 #[no_mangle]
@@ -227,6 +328,13 @@ pub unsafe extern "C" fn sipguard_reply_wanted(
     })
 }
 
+/// A reply is about to be sent to dst (4 or 16 address bytes). Counts it as
+/// an authentication failure when it is one, and when it would tell an
+/// existing user from a missing one, writes its replacement (a digest
+/// challenge) into buf and sets *out_len; *out_len = 0: send it unchanged.
+/// SIPGUARD_ERR_FULL: buf too small, *out_len is the size needed (call
+/// again with a buffer that large; the failure is not counted twice).
+///
 /// # Safety
 /// `region` live; `reply` valid with every pointer valid for its length and
 /// every span inside its buffer; `dst` valid for `dst_len`; `buf` writable
@@ -261,10 +369,12 @@ pub unsafe extern "C" fn sipguard_reply_out(
         let keep: &[Span] = if r.keep_count == 0 {
             &[]
         } else {
-            // SAFETY: `keep` valid for `keep_count` spans, per the contract.
-            unsafe { std::slice::from_raw_parts(handle(r.keep)?, r.keep_count) }
+            // SAFETY: `keep` valid for `keep_count` spans, per the contract;
+            // a `CSpan` has the layout of a `Span` (asserted above).
+            unsafe { std::slice::from_raw_parts(handle(r.keep.cast::<Span>())?, r.keep_count) }
         };
-        if !keep.iter().chain([&r.server]).all(|s| s.inside(text.len())) {
+        let server = Span::from(r.server);
+        if !keep.iter().chain([&server]).all(|s| s.inside(text.len())) {
             return Err(Status::Invalid);
         }
         // SAFETY: per the function contract.
@@ -272,7 +382,7 @@ pub unsafe extern "C" fn sipguard_reply_out(
             Reply {
                 buf: text,
                 status: r.status.min(999) as u16,
-                stale: r.flags & REPLY_STALE != 0,
+                stale: r.flags & SIPGUARD_REPLY_STALE != 0,
                 call_id: r.call_id.get()?,
                 cseq_num: r.cseq_num.get()?,
                 cseq_method: r.cseq_method.get()?,
@@ -281,8 +391,9 @@ pub unsafe extern "C" fn sipguard_reply_out(
                 from_host: r.from_host.get()?,
                 eol: r.eol.get()?,
                 keep,
-                server: (r.server.len > 0).then_some(r.server),
-                nonce_id: (r.flags & REPLY_NONCE_ID != 0).then_some((r.nonce_id, r.nonce_pool_flags as u8)),
+                server: (server.len > 0).then_some(server),
+                nonce_id: (r.flags & SIPGUARD_REPLY_NONCE_ID != 0)
+                    .then_some((r.nonce_id, r.nonce_pool_flags as u8)),
             }
         };
         let buf: &mut [u8] = if cap == 0 {
@@ -305,19 +416,28 @@ pub unsafe extern "C" fn sipguard_reply_out(
     })
 }
 
-/// `sipguard_user_info`: one user name as RPC shows it.
+/// One user name with state, as RPC shows it.
 #[repr(C)]
 pub struct CUserInfo {
+    /// The user name; valid during the callback only, not NUL-terminated.
     pub name: *const c_char,
+    /// Its length.
     pub name_len: usize,
+    /// Failures within user_findtime.
     pub failures: u32,
+    /// Remaining throttle in seconds; 0 = not throttled.
     pub throttled_s: u32,
+    /// Times throttled.
     pub throttles: u32,
+    /// Sources that authenticated as it recently.
     pub trusted_sources: u32,
 }
 
-pub type UserFn = extern "C" fn(ctx: *mut c_void, user: *const CUserInfo) -> c_int;
+/// Called once per user name; return 0 to continue, non-zero to stop.
+pub type UserFn = Option<extern "C" fn(ctx: *mut c_void, user: *const CUserInfo) -> c_int>;
 
+/// Up to max user names with state; return non-zero from fn to stop.
+///
 /// # Safety
 /// `region` live; `f` callable with `ctx`.
 #[no_mangle]
@@ -325,7 +445,7 @@ pub unsafe extern "C" fn sipguard_list_users(
     region: *const Region,
     now_ns: u64,
     max: u32,
-    f: Option<UserFn>,
+    f: UserFn,
     ctx: *mut c_void,
 ) -> Status {
     boundary(|| {
@@ -349,6 +469,8 @@ pub unsafe extern "C" fn sipguard_list_users(
     })
 }
 
+/// Lift a user name's throttle; SIPGUARD_ERR_NOT_FOUND if it had none.
+///
 /// # Safety
 /// `region` live; `name` valid for `len`.
 #[no_mangle]

@@ -1,7 +1,10 @@
-//! The C side of the boundary: tests/c/abi_check.c is compiled against
-//! include/sipguard.h, linked with the staticlib, and run (under valgrind
-//! when installed, which then fails the test on any memory error or leak
-//! of the C program's own).
+//! The C side of the boundary: tests/c/abi_check.c and
+//! tests/c/fraud_abi_check.c are compiled against include/sipguard.h (which
+//! tests/header.rs keeps equal to what the Rust declarations generate),
+//! linked with the staticlib, and run (under valgrind when installed, which
+//! then fails the test on any memory error or leak of the C program's own).
+//! Between them they call every exported function and check a real result
+//! of each.
 
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
 use sipguard::fraud::accounts::CallTicket;

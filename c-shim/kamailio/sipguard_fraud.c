@@ -37,9 +37,6 @@
 #include "sipguard_mod.h"
 #include "sipguard_fraud.h"
 
-/* sipguard_call_start(): not an initial INVITE with a dialog */
-#define SG_CALL_NO_DIALOG (-7)
-
 /* dialog variable marking a dialog whose call is counted: the same dialog's
  * INVITE seen again (a spiral, a retransmission handled by another worker
  * before the transaction existed) is not counted twice */
@@ -293,19 +290,19 @@ int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit)
 	if(msg->first_line.type != SIP_REQUEST
 			|| msg->first_line.u.request.method_value != METHOD_INVITE) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason), "not an INVITE");
-		return SG_CALL_NO_DIALOG;
+		return SIPGUARD_RET_CALL_NO_DIALOG;
 	}
 	/* a re-INVITE: get_dlg() would find the call's dialog */
 	if(parse_to_header(msg) < 0 || get_to(msg)->tag_value.len > 0) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
 				"not an initial INVITE (To tag)");
-		return SG_CALL_NO_DIALOG;
+		return SIPGUARD_RET_CALL_NO_DIALOG;
 	}
 	dlg = _sg_dlgb.get_dlg(msg);
 	if(dlg == NULL) {
 		snprintf(_sg_call.reason, sizeof(_sg_call.reason),
 				"no dialog: call dlg_manage() first");
-		return SG_CALL_NO_DIALOG;
+		return SIPGUARD_RET_CALL_NO_DIALOG;
 	}
 	/* a spiral, or a retransmission that came before the transaction: the
 	 * dialog module hands it the dialog whose call is counted already */

@@ -25,8 +25,6 @@
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
 
-/* returned when the core fails: fail closed for media policy */
-#define SG_SDP_ERROR (-5)
 /* sipguard_require_tls(): not over TLS / REGISTER contact not TLS */
 #define SG_TLS_NO (-1)
 #define SG_TLS_CONTACT_NO (-2)
@@ -129,7 +127,7 @@ static int sg_sdp_check(sip_msg_t *msg, const sipguard_sdp_policy *policy)
 
 	_sg_sdp_reason[0] = '\0';
 	if(msg == NULL || policy == NULL)
-		return SG_SDP_ERROR;
+		return SIPGUARD_RET_SDP_ERROR;
 	_sg_sdp_reason_msg_id = msg->id;
 	_sg_sdp_reason_msg_pid = msg->pid;
 	if(parse_headers(msg, HDR_CONTENTTYPE_F | HDR_CONTENTLENGTH_F, 0) == 0
@@ -152,7 +150,7 @@ static int sg_sdp_check(sip_msg_t *msg, const sipguard_sdp_policy *policy)
 			_sg_sdp_reason, sizeof(_sg_sdp_reason));
 	if(st != SIPGUARD_OK) {
 		SG_LOG_STATUS("sipguard_sdp_check", st);
-		return SG_SDP_ERROR;
+		return SIPGUARD_RET_SDP_ERROR;
 	}
 	return (int)verdict;
 }

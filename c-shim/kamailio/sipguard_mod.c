@@ -33,9 +33,6 @@
 
 MODULE_VERSION
 
-/* verdict returned by sipguard_check_ip() when the address is invalid */
-#define SG_RET_INVALID (-3)
-
 sipguard_region *_sg_region = NULL;
 sipguard_settings _sg_settings;
 
@@ -461,7 +458,7 @@ static int sg_verdict(sipguard_status st, const sipguard_check_result *res)
 	if(st == SIPGUARD_OK)
 		return (int)res->verdict;
 	if(st == SIPGUARD_ERR_INVALID)
-		return SG_RET_INVALID;
+		return SIPGUARD_RET_INVALID_ADDRESS;
 	if(st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_check", st);
 	return SIPGUARD_PASS;
@@ -498,7 +495,7 @@ static int ki_sipguard_check_ip(sip_msg_t *msg, str *addr)
 
 	if(addr == NULL || addr->s == NULL || addr->len <= 0) {
 		LM_ERR("empty address\n");
-		return SG_RET_INVALID;
+		return SIPGUARD_RET_INVALID_ADDRESS;
 	}
 	if(_sg_region == NULL)
 		return SIPGUARD_PASS;
@@ -521,7 +518,7 @@ static int w_sipguard_check_ip(sip_msg_t *msg, char *addr, char *p2)
 
 	if(fixup_get_svalue(msg, (gparam_t *)addr, &s) != 0) {
 		LM_ERR("cannot get the address value\n");
-		return SG_RET_INVALID;
+		return SIPGUARD_RET_INVALID_ADDRESS;
 	}
 	return ki_sipguard_check_ip(msg, &s);
 }

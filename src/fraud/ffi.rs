@@ -5,18 +5,122 @@
 use super::accounts::{CallTicket, Reason};
 use super::money::Money;
 use super::rules::Class;
-use super::Fraud;
+use super::{DialVerdict, Fraud, StartVerdict};
 use crate::clock::wall_ms;
 use crate::config::Config;
-use crate::ffi::{boundary, bytes, handle, out, write_err, Status};
+use crate::ffi::{boundary, bytes, handle, mirror, out, write_err, Status};
 use crate::keyed::KeyedError;
 use crate::sdp::ReasonBuf;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// `sipguard_call`: the host allocates it (zeroed) in shared memory.
-const _: () = assert!(std::mem::size_of::<CallTicket>() == 40);
+/// sipguard_fraud_dial_check() verdicts; the shim returns them as is.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CDialVerdict {
+    /// The account may call the number.
+    SIPGUARD_DIAL_ALLOWED = 1,
+    /// The account may not dial this class (or has no rule, and there is no
+    /// default).
+    SIPGUARD_DIAL_CLASS_DENIED = -1,
+    /// The account is suspended.
+    SIPGUARD_DIAL_SUSPENDED = -2,
+    /// This attempt crossed a critical threshold: suspended now.
+    SIPGUARD_DIAL_VELOCITY = -3,
+    /// Bad number, or no prefix rule matches it.
+    SIPGUARD_DIAL_NO_RULE = -4,
+    /// The account's table bucket holds only live accounts.
+    SIPGUARD_DIAL_TABLE_FULL = -5,
+    /// Bad account name, busy, rules mid-reload, internal error.
+    SIPGUARD_DIAL_UNAVAILABLE = -6,
+}
+
+mirror!(CDialVerdict <=> DialVerdict, DIAL_VERDICT_VALUES {
+    SIPGUARD_DIAL_ALLOWED = DialVerdict::Allowed,
+    SIPGUARD_DIAL_CLASS_DENIED = DialVerdict::ClassDenied,
+    SIPGUARD_DIAL_SUSPENDED = DialVerdict::Suspended,
+    SIPGUARD_DIAL_VELOCITY = DialVerdict::Velocity,
+    SIPGUARD_DIAL_NO_RULE = DialVerdict::NoRule,
+    SIPGUARD_DIAL_TABLE_FULL = DialVerdict::TableFull,
+    SIPGUARD_DIAL_UNAVAILABLE = DialVerdict::Unavailable,
+});
+
+/// sipguard_fraud_call_start() verdicts; the shim returns them as is.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CCallVerdict {
+    /// The call is admitted and counted.
+    SIPGUARD_CALL_ADMITTED = 1,
+    /// The account has `limit` calls up.
+    SIPGUARD_CALL_LIMIT = -1,
+    /// The account is suspended.
+    SIPGUARD_CALL_SUSPENDED = -2,
+    /// The account's table bucket holds only live accounts.
+    SIPGUARD_CALL_TABLE_FULL = -5,
+    /// Bad account name, busy, rules mid-reload, internal error.
+    SIPGUARD_CALL_UNAVAILABLE = -6,
+}
+
+mirror!(CCallVerdict <=> StartVerdict, CALL_VERDICT_VALUES {
+    SIPGUARD_CALL_ADMITTED = StartVerdict::Admitted,
+    SIPGUARD_CALL_LIMIT = StartVerdict::LimitReached,
+    SIPGUARD_CALL_SUSPENDED = StartVerdict::Suspended,
+    SIPGUARD_CALL_TABLE_FULL = StartVerdict::TableFull,
+    SIPGUARD_CALL_UNAVAILABLE = StartVerdict::Unavailable,
+});
+
+/// Destination classes (sipguard_dial_result.class_id); 0 = none matched.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CDialClass {
+    /// "domestic"
+    SIPGUARD_CLASS_DOMESTIC = 1,
+    /// "mobile"
+    SIPGUARD_CLASS_MOBILE = 2,
+    /// "international"
+    SIPGUARD_CLASS_INTERNATIONAL = 3,
+    /// "premium"
+    SIPGUARD_CLASS_PREMIUM = 4,
+    /// "high-risk"
+    SIPGUARD_CLASS_HIGH_RISK = 5,
+}
+
+mirror!(CDialClass <=> Class, DIAL_CLASS_VALUES {
+    SIPGUARD_CLASS_DOMESTIC = Class::Domestic,
+    SIPGUARD_CLASS_MOBILE = Class::Mobile,
+    SIPGUARD_CLASS_INTERNATIONAL = Class::International,
+    SIPGUARD_CLASS_PREMIUM = Class::Premium,
+    SIPGUARD_CLASS_HIGH_RISK = Class::HighRisk,
+});
+
+/// One call. The host allocates it in memory shared by all its processes
+/// (Kamailio shm), zeroed, and passes it to start, answered and end; the
+/// contents are the core's. The end counts the call down exactly once,
+/// whichever process and however many times it is called.
+#[repr(C)]
+pub struct CCall {
+    /// The core's state of the call; zero before start.
+    pub opaque: [u64; 5],
+}
+
+// The core uses the host's memory in place as its own `CallTicket`.
+const _: () = assert!(
+    std::mem::size_of::<CallTicket>() == 40
+        && std::mem::size_of::<CCall>() == std::mem::size_of::<CallTicket>()
+        && std::mem::align_of::<CCall>() == std::mem::align_of::<CallTicket>()
+);
+
+/// # Safety
+/// `call` null, or valid for a `CCall` for `'a`.
+unsafe fn ticket<'a>(call: *mut CCall) -> Result<&'a CallTicket, Status> {
+    // SAFETY: a `CCall` has the size and alignment of a `CallTicket`, whose
+    // every bit pattern the core accepts (atomics; zero = never armed).
+    unsafe { handle(call.cast_const().cast::<CallTicket>()) }
+}
 
 fn status(e: KeyedError) -> Status {
     match e {
@@ -45,6 +149,11 @@ fn with_reason<R>(reason: *mut c_char, reason_len: usize, f: impl FnOnce(&mut Re
     r
 }
 
+/// Map the fraud state shared by every process, load fraud_rules (errors:
+/// "file:line: message") and fraud_state_file, from the same parameter set
+/// as the region (the fraud_* parameters in README.md). Before the fork;
+/// children inherit the opaque, process-local handle.
+///
 /// # Safety
 /// `cfg` live; `out` writable; `err` writable for `err_len`.
 #[no_mangle]
@@ -67,6 +176,8 @@ pub unsafe extern "C" fn sipguard_fraud_create(
     })
 }
 
+/// Unmap the fraud state and free the handle (NULL is ignored).
+///
 /// # Safety
 /// `f` null or from `sipguard_fraud_create`, not yet destroyed.
 #[no_mangle]
@@ -77,14 +188,21 @@ pub unsafe extern "C" fn sipguard_fraud_destroy(f: *mut Fraud) {
     }
 }
 
+/// Settings of the fraud handle that the shim acts on.
 #[repr(C)]
 pub struct FraudSettings {
+    /// 1: fraud_rules is set.
     pub has_rules: u32,
+    /// 1: fraud_state_file is set.
     pub has_state_file: u32,
+    /// Accounts, after rounding.
     pub account_table_size: u64,
+    /// Shared bytes mapped.
     pub bytes: u64,
 }
 
+/// Read the settings of the fraud handle.
+///
 /// # Safety
 /// `f` live, `out` writable.
 #[no_mangle]
@@ -102,13 +220,23 @@ pub unsafe extern "C" fn sipguard_fraud_settings_get(f: *const Fraud, out: *mut 
     })
 }
 
+/// What sipguard_fraud_dial_check() decided. Money is in ten-thousandths
+/// of the currency unit (1.5 = 15000).
 #[repr(C)]
 pub struct CDialResult {
+    /// A sipguard_dial_verdict.
     pub verdict: i32,
-    pub class: i32,
+    /// sipguard_dial_class of the matched prefix, 0 none.
+    pub class_id: i32,
+    /// Rate per minute of the matched prefix (money).
     pub rate: u64,
 }
 
+/// May `account` call `number` (a dialled number: the R-URI user) now?
+/// Counts a call attempt of the account (velocity). reason (may be NULL)
+/// receives a NUL-terminated text: the class when allowed, else why not.
+/// Allocates nothing; one account bucket lock; no file read.
+///
 /// # Safety
 /// `f` live; buffers valid for their lengths; `out` writable; `reason`
 /// null or writable for `reason_len`.
@@ -139,16 +267,17 @@ pub unsafe extern "C" fn sipguard_fraud_dial_check(
         });
         *out = CDialResult {
             verdict: d.verdict as i32,
-            class: d.class.map_or(0, |c| c as i32),
+            class_id: d.class.map_or(0, |c| c as i32),
             rate: d.rate.0,
         };
         Ok(())
     })
 }
 
+/// Static name of a class ("premium"), "" for 0 or unknown.
 #[no_mangle]
-pub extern "C" fn sipguard_fraud_class_name(class: c_int) -> *const c_char {
-    let s: &'static [u8] = match u32::try_from(class).ok().and_then(Class::from_u32) {
+pub extern "C" fn sipguard_fraud_class_name(class_id: c_int) -> *const c_char {
+    let s: &'static [u8] = match u32::try_from(class_id).ok().and_then(Class::from_u32) {
         Some(Class::Domestic) => b"domestic\0",
         Some(Class::Mobile) => b"mobile\0",
         Some(Class::International) => b"international\0",
@@ -159,6 +288,8 @@ pub extern "C" fn sipguard_fraud_class_name(class: c_int) -> *const c_char {
     s.as_ptr().cast()
 }
 
+/// Rate per minute of the prefix `number` matches (0 when none).
+///
 /// # Safety
 /// `f` live; `number` valid for `number_len`; `rate_out` writable.
 #[no_mangle]
@@ -177,6 +308,12 @@ pub unsafe extern "C" fn sipguard_fraud_rate(
     })
 }
 
+/// Admit a call of `account` while it has fewer than `limit` calls up
+/// (limit 0: the account's rule, else call_limit; 0 there = no limit).
+/// *verdict_out receives a sipguard_call_verdict; on SIPGUARD_CALL_ADMITTED
+/// `call` is armed. rate is the call's rate per minute for spend (money).
+/// Allocates nothing.
+///
 /// # Safety
 /// `f` live; `account` valid for `account_len`; `call` writable shared
 /// memory; `verdict_out` writable; `reason` null or writable for `reason_len`.
@@ -188,7 +325,7 @@ pub unsafe extern "C" fn sipguard_fraud_call_start(
     limit: u32,
     rate: u64,
     now_ns: u64,
-    call: *mut CallTicket,
+    call: *mut CCall,
     verdict_out: *mut i32,
     reason: *mut c_char,
     reason_len: usize,
@@ -199,7 +336,7 @@ pub unsafe extern "C" fn sipguard_fraud_call_start(
             (
                 handle(f)?,
                 bytes(account.cast(), account_len)?,
-                handle(call)?,
+                ticket(call)?,
                 out(verdict_out)?,
             )
         };
@@ -211,33 +348,39 @@ pub unsafe extern "C" fn sipguard_fraud_call_start(
     })
 }
 
+/// The call was answered: its spend runs from now. Idempotent.
+///
 /// # Safety
 /// `f` live; `call` armed by `sipguard_fraud_call_start`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_call_answered(
     f: *const Fraud,
-    call: *mut CallTicket,
+    call: *mut CCall,
     now_ns: u64,
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
-        let (f, call) = unsafe { (handle(f)?, handle(call)?) };
+        let (f, call) = unsafe { (handle(f)?, ticket(call)?) };
         f.call_answered(call, now_ns).map_err(status)
     })
 }
 
+/// The call ended (any way). *ended_out (may be NULL) = 1 when this call
+/// counted it down, 0 when it already was (or never admitted).
+/// SIPGUARD_ERR_BUSY: nothing changed; call again later.
+///
 /// # Safety
 /// `f` live; `call` as for answered; `ended_out` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_call_end(
     f: *const Fraud,
-    call: *mut CallTicket,
+    call: *mut CCall,
     now_ns: u64,
     ended_out: *mut i32,
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
-        let (f, call) = unsafe { (handle(f)?, handle(call)?) };
+        let (f, call) = unsafe { (handle(f)?, ticket(call)?) };
         let ended = f.call_end(call, now_ns).map_err(status)?;
         // SAFETY: null or writable, per the contract.
         if let Some(o) = unsafe { ended_out.as_mut() } {
@@ -247,6 +390,10 @@ pub unsafe extern "C" fn sipguard_fraud_call_end(
     })
 }
 
+/// Suspend an account now (reason rpc); logs the SUSPEND line; the event
+/// is handed over by the next tick. *changed_out (may be NULL) = 0: it
+/// already was.
+///
 /// # Safety
 /// `f` live; `account` valid for `account_len`; `changed_out` null or writable.
 #[no_mangle]
@@ -272,6 +419,9 @@ pub unsafe extern "C" fn sipguard_fraud_suspend(
     })
 }
 
+/// Lift a suspension and forgive what was counted so far. Logs.
+/// SIPGUARD_ERR_NOT_FOUND: not suspended.
+///
 /// # Safety
 /// `f` live; `account` valid for `account_len`.
 #[no_mangle]
@@ -288,6 +438,10 @@ pub unsafe extern "C" fn sipguard_fraud_unsuspend(
     })
 }
 
+/// Re-read fraud_rules and publish it to every process. On error (message
+/// in err, "file:line: ...") the rules in force stay. The counts (may be
+/// NULL) receive the prefix and account rules loaded.
+///
 /// # Safety
 /// `f` live; `err` writable for `err_len`; counts null or writable.
 #[no_mangle]
@@ -318,14 +472,22 @@ pub unsafe extern "C" fn sipguard_fraud_reload(
     })
 }
 
+/// One tracked account, as RPC shows it.
 #[repr(C)]
 pub struct CAccountInfo {
+    /// NUL-terminated, cut at 64 bytes.
     pub name: [c_char; 72],
+    /// Calls up.
     pub active: u32,
+    /// 1 while suspended.
     pub suspended: i32,
+    /// Why suspended: "cpm", "spend", "rpc" or "".
     pub reason: [c_char; 8],
+    /// Call attempts in the last minute (sliding).
     pub cpm: u64,
+    /// Spend in the last hour incl. calls up (money).
     pub spend: u64,
+    /// When suspended (Unix time in ms).
     pub since_unix_ms: u64,
 }
 
@@ -337,15 +499,20 @@ fn fill(dst: &mut [c_char], src: &[u8]) {
     dst[n] = 0;
 }
 
-pub type AccountFn = extern "C" fn(ctx: *mut c_void, a: *const CAccountInfo) -> c_int;
+/// Called once per account; return 0 to continue, non-zero to stop.
+pub type AccountFn = Option<extern "C" fn(ctx: *mut c_void, a: *const CAccountInfo) -> c_int>;
 
+/// Every tracked account; fn returns non-zero to stop. fn runs with no lock
+/// of the account table held (on copies taken a bucket at a time), so it may
+/// allocate: workers are not held up while it builds a reply.
+///
 /// # Safety
 /// `f` live; `cb` callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_list(
     f: *const Fraud,
     now_ns: u64,
-    cb: Option<AccountFn>,
+    cb: AccountFn,
     ctx: *mut c_void,
 ) -> Status {
     boundary(|| {
@@ -370,16 +537,24 @@ pub unsafe extern "C" fn sipguard_fraud_list(
     })
 }
 
+/// Called once per new suspension; account is not NUL-terminated, reason
+/// ("cpm", "spend", "rpc") is.
 pub type SuspendEventFn =
-    extern "C" fn(ctx: *mut c_void, account: *const c_char, len: usize, reason: *const c_char);
+    Option<extern "C" fn(ctx: *mut c_void, account: *const c_char, len: usize, reason: *const c_char)>;
 
+/// Timer work, once a second from one process: suspends accounts whose
+/// spend with calls up crossed spend_critical, calls fn for every suspension
+/// made since the last tick (from any process), saves fraud_state_file when
+/// suspensions changed. fn NULL (shutdown): the same, but the suspensions'
+/// events stay pending for a later tick with fn.
+///
 /// # Safety
 /// `f` live; `cb` null (pending events stay pending) or callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_tick(
     f: *const Fraud,
     now_ns: u64,
-    cb: Option<SuspendEventFn>,
+    cb: SuspendEventFn,
     ctx: *mut c_void,
 ) -> Status {
     boundary(|| {
@@ -402,13 +577,19 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
     })
 }
 
+/// Toll-fraud statistics.
 #[repr(C)]
 pub struct CFraudStats {
+    /// Dial checks not allowed.
     pub denied: u64,
+    /// Accounts suspended (all reasons).
     pub suspensions: u64,
+    /// Calls up, all accounts.
     pub active_calls: u64,
 }
 
+/// Read the toll-fraud statistics.
+///
 /// # Safety
 /// `f` live, `out` writable.
 #[no_mangle]
@@ -426,7 +607,8 @@ pub unsafe extern "C" fn sipguard_fraud_stats_get(f: *const Fraud, out: *mut CFr
     })
 }
 
-/// Text of a money amount in ten-thousandths ("1.5000"), for RPC replies.
+/// Text of a money amount in ten-thousandths: "1.5000" for 15000;
+/// NUL-terminated, truncated to len. For RPC replies.
 ///
 /// # Safety
 /// `buf` writable for `len`.
@@ -451,7 +633,7 @@ mod tests {
     fn null_handles_are_refused() {
         let mut r = CDialResult {
             verdict: 0,
-            class: 0,
+            class_id: 0,
             rate: 0,
         };
         // SAFETY: deliberately null arguments.

@@ -3,11 +3,16 @@
  * does, and checks that the header's structs have the Rust side's layout
  * (sizes and offsets arrive as -D defines from tests/c_abi.rs).
  */
+/* mkstemp, close, unlink under -std=c99 */
+#define _POSIX_C_SOURCE 200809L
+
 #include "sipguard.h"
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int failures;
 
@@ -30,6 +35,34 @@ static int count_entry(void *ctx, const sipguard_entry_info *e)
 	int *n = ctx;
 	(*n)++;
 	CHECK(strcmp(e->key, "127.0.0.2") == 0 || strcmp(e->key, "192.0.2.1") == 0);
+	return 0;
+}
+
+/* sipguard_list_top(): the one unbanned source with load */
+static int top_entry(void *ctx, const sipguard_entry_info *e)
+{
+	int *n = ctx;
+	(*n)++;
+	CHECK(strcmp(e->key, "127.0.0.3") == 0);
+	CHECK(e->banned == 0 && e->load_pct > 0 && e->hits == 5);
+	return 0;
+}
+
+/* sipguard_list_users(): what it says of the guessed user name */
+struct user_seen {
+	int alice;
+	uint32_t throttled_s, throttles, trusted_sources;
+};
+
+static int see_user(void *ctx, const sipguard_user_info *u)
+{
+	struct user_seen *seen = ctx;
+	if (u->name_len == 5 && memcmp(u->name, "alice", 5) == 0) {
+		seen->alice++;
+		seen->throttled_s = u->throttled_s;
+		seen->throttles = u->throttles;
+		seen->trusted_sources = u->trusted_sources;
+	}
 	return 0;
 }
 
@@ -58,6 +91,8 @@ int main(void)
 	CHECK(sipguard_config_new(&cfg) == SIPGUARD_OK);
 	CHECK(set(cfg, "table_size", "1024") == SIPGUARD_OK);
 	CHECK(set(cfg, "allow", "10.0.0.0/8") == SIPGUARD_OK);
+	CHECK(set(cfg, "auth_maxretry", "2") == SIPGUARD_OK);
+	CHECK(set(cfg, "user_maxretry", "2") == SIPGUARD_OK);
 	CHECK(set(cfg, "rate", "10/x") == SIPGUARD_ERR_INVALID);
 	CHECK(set(cfg, "no_such", "1") == SIPGUARD_ERR_UNKNOWN_PARAM);
 
@@ -109,6 +144,14 @@ int main(void)
 	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK && s.active_bans == 1);
 	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
 
+	/* The top list: unbanned sources by load (the banned 127.0.0.2 is not one). */
+	const uint8_t busy[4] = {127, 0, 0, 3};
+	for (int i = 0; i < 5; i++)
+		CHECK(sipguard_check(r, busy, 4, now, &res) == SIPGUARD_OK && res.verdict == SIPGUARD_PASS);
+	n = 0;
+	CHECK(sipguard_list_top(r, now, 10, top_entry, &n) == SIPGUARD_OK && n == 1);
+	CHECK(sipguard_list_top(r, now, 101, top_entry, &n) == SIPGUARD_ERR_INVALID && n == 1);
+
 	/* Guessing defences: a scanner is banned, a 404 to a REGISTER leaves as a 401. */
 	CHECK(sizeof(sipguard_request) == RUST_REQUEST_SIZE);
 	CHECK(sizeof(sipguard_reply) == RUST_REPLY_SIZE);
@@ -153,7 +196,70 @@ int main(void)
 	CHECK(sipguard_reply_out(r, NULL, scanner, 4, now, rewritten, sizeof rewritten, &rlen) == SIPGUARD_ERR_NULL);
 	CHECK(sipguard_unthrottle(r, "nobody", 6, now) == SIPGUARD_ERR_NOT_FOUND);
 
+	/* Password guessing (auth_maxretry = user_maxretry = 2): the owner's phone
+	 * authenticates; two failed transactions ban the guesser and throttle the
+	 * user name for every source but the phone. */
+	const uint8_t phone[4] = {203, 0, 113, 6}, guesser[4] = {203, 0, 113, 5},
+		other[4] = {203, 0, 113, 7};
+	sipguard_request login;
+	memset(&login, 0, sizeof login);
+	login.method = (sipguard_str){"REGISTER", 8};
+	login.to_user = (sipguard_str){"alice", 5};
+	login.auth_user = (sipguard_str){"alice", 5};
+	login.credentials = (sipguard_str){"Digest username=\"alice\"", 23};
+	login.call_id = (sipguard_str){"c1", 2};
+	login.cseq_num = (sipguard_str){"1", 1};
+	login.cseq_method = (sipguard_str){"REGISTER", 8};
+	login.from_tag = (sipguard_str){"t", 1};
+	CHECK(sipguard_authenticated(r, phone, 4, &login, now) == SIPGUARD_OK);
+	CHECK(sipguard_authenticated(r, phone, 4, NULL, now) == SIPGUARD_ERR_NULL);
+	int allowed = -1, banned_now = -1;
+	login.call_id = (sipguard_str){"c2", 2};
+	CHECK(sipguard_auth_allowed(r, guesser, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
+	CHECK(sipguard_auth_failed(r, guesser, 4, &login, now, &banned_now) == SIPGUARD_OK && banned_now == 0);
+	/* the same transaction again (a retransmission) counts once */
+	CHECK(sipguard_auth_failed(r, guesser, 4, &login, now, &banned_now) == SIPGUARD_OK && banned_now == 0);
+	login.call_id = (sipguard_str){"c3", 2};
+	CHECK(sipguard_auth_failed(r, guesser, 4, &login, now, &banned_now) == SIPGUARD_OK && banned_now == 1);
+	drop = -1;
+	CHECK(sipguard_drop_check(r, guesser, 4, now, &drop) == SIPGUARD_OK && drop == 1);
+	login.call_id = (sipguard_str){"c4", 2};
+	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 0);
+	CHECK(sipguard_auth_allowed(r, phone, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
+	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, NULL) == SIPGUARD_ERR_NULL);
+	struct user_seen seen = {0, 0, 0, 0};
+	CHECK(sipguard_list_users(r, now, 100, see_user, &seen) == SIPGUARD_OK);
+	CHECK(seen.alice == 1 && seen.throttled_s > 0 && seen.throttles == 1 && seen.trusted_sources == 1);
+	CHECK(sipguard_unthrottle(r, "alice", 5, now) == SIPGUARD_OK);
+	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
+	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK);
+	CHECK(s.auth_failures == 2 && s.auth_bans == 1 && s.throttles == 1 && s.throttled_auth == 1);
+
 	sipguard_region_destroy(r);
+
+	/* Bans survive a restart through state_file. */
+	char state[] = "/tmp/sipguard-abi-state-XXXXXX";
+	int fd = mkstemp(state);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(sipguard_config_new(&cfg) == SIPGUARD_OK);
+	CHECK(set(cfg, "table_size", "1024") == SIPGUARD_OK);
+	CHECK(set(cfg, "state_file", state) == SIPGUARD_OK);
+	sipguard_region *before = NULL, *after = NULL;
+	CHECK(sipguard_region_create(cfg, &before, err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_region_create(cfg, &after, err, sizeof err) == SIPGUARD_OK);
+	sipguard_config_free(cfg);
+	CHECK(sipguard_ban(before, "192.0.2.44", 10, 600, now, err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_state_save(before, now) == SIPGUARD_OK);
+	uint32_t loaded = 0;
+	CHECK(sipguard_state_load(after, now, &loaded) == SIPGUARD_OK && loaded == 1);
+	const uint8_t saved[4] = {192, 0, 2, 44};
+	drop = -1;
+	CHECK(sipguard_drop_check(after, saved, 4, now, &drop) == SIPGUARD_OK && drop == 1);
+	CHECK(sipguard_state_load(NULL, now, &loaded) == SIPGUARD_ERR_NULL);
+	sipguard_region_destroy(before);
+	sipguard_region_destroy(after);
+	unlink(state);
 
 	/* Media policy: a bad spec is refused with a message, a good one checks bodies. */
 	sipguard_sdp_policy *pol = NULL;

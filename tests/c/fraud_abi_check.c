@@ -76,6 +76,11 @@ int fraud_abi_check(void)
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, "1212", 4, now, &d, NULL, 0) == SIPGUARD_OK);
 	CHECK(d.verdict == SIPGUARD_DIAL_ALLOWED && d.rate == 5000);
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, NULL, 3, now, &d, NULL, 0) == SIPGUARD_ERR_NULL);
+	uint64_t rate = 1;
+	CHECK(sipguard_fraud_rate(f, "1212", 4, &rate) == SIPGUARD_OK && rate == 5000);
+	CHECK(sipguard_fraud_rate(f, "+44 20", 6, &rate) == SIPGUARD_OK && rate == 10000);
+	CHECK(sipguard_fraud_rate(f, "999", 3, &rate) == SIPGUARD_OK && rate == 0);
+	CHECK(sipguard_fraud_rate(f, "1212", 4, NULL) == SIPGUARD_ERR_NULL);
 
 	sipguard_call *call = calloc(1, sizeof *call);
 	int32_t verdict = 0, ended = -1;
