@@ -17,7 +17,7 @@ use crate::ban::Reason;
 use crate::clock::NS_PER_SEC;
 use crate::counters::Counter;
 use crate::guess_config::GuessConfig;
-use crate::keyed::{load_name, load_name_into, store_name, Entry, KeyedTable};
+use crate::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
 use crate::log::{log, Level};
 use crate::region::Region;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -79,11 +79,13 @@ impl Entry for SourceEntry {
 /// Sources remembered per user name as trusted.
 const TRUSTED: usize = 4;
 const USER_ANNOUNCED: u32 = 1;
+/// Bytes of a user name kept in a [`UserEntry`].
+const USER_NAME_BYTES: usize = 32;
 
 /// What happens to one user name.
 #[repr(C)]
 pub struct UserEntry {
-    name: [AtomicU64; 4],
+    name: [AtomicU64; USER_NAME_BYTES / 8],
     name_len: AtomicU32,
     fail_start: AtomicU32,
     fails: AtomicU32,
@@ -632,20 +634,32 @@ impl Region {
     /// Once a second: log throttles that ended.
     pub fn guess_sweep(&self, now: u64) {
         let now_s = secs(now);
-        let mut ended: Vec<Vec<u8>> = Vec::new();
         let mut active = 0u64;
-        self.guess().users.for_each(|cell| {
-            let u = cell.entry();
-            if u.throttled_until.load(Relaxed) > now_s {
-                active += 1;
-            } else if u.flags.fetch_and(!USER_ANNOUNCED, Relaxed) & USER_ANNOUNCED != 0 {
-                ended.push(load_name(&u.name, &u.name_len));
-            }
-            true
-        });
+        // Under each bucket lock: count, and copy the names of ended
+        // throttles into fixed arrays; they are logged once it is released.
+        let mut ended = Vec::new();
+        self.guess().users.for_each_copied(
+            |cell| {
+                let u = cell.entry();
+                if u.throttled_until.load(Relaxed) > now_s {
+                    active += 1;
+                    None
+                } else if u.flags.fetch_and(!USER_ANNOUNCED, Relaxed) & USER_ANNOUNCED != 0 {
+                    Some(FixedName::<USER_NAME_BYTES>::load(&u.name, &u.name_len))
+                } else {
+                    None
+                }
+            },
+            |name| {
+                if let Some(name) = name {
+                    ended.push(name);
+                }
+                true
+            },
+        );
         self.counters().set_gauge(Counter::ThrottledUsers, active);
         for name in ended {
-            log_unthrottle(&name, "expired");
+            log_unthrottle(name.as_bytes(), "expired");
         }
     }
 
@@ -654,35 +668,50 @@ impl Region {
         let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
         let findtime = secs_of(self.cfg.guess.user_findtime_ns);
         let mut out = Vec::new();
-        self.guess().users.for_each(|cell| {
-            let u = cell.entry();
-            let failures = if within(u.fail_start.load(Relaxed), now_s, findtime) {
-                u.fails.load(Relaxed)
-            } else {
-                0
-            };
-            let until = u.throttled_until.load(Relaxed);
-            let trusted = u
-                .trusted
-                .iter()
-                .filter(|t| {
-                    let v = t.load(Relaxed);
-                    v != 0 && within(v as u32, now_s, trust)
+        if max == 0 {
+            return out;
+        }
+        // Copied under the bucket lock into fixed arrays; the Vec grows
+        // after the lock is released.
+        self.guess().users.for_each_copied(
+            |cell| {
+                let u = cell.entry();
+                let failures = if within(u.fail_start.load(Relaxed), now_s, findtime) {
+                    u.fails.load(Relaxed)
+                } else {
+                    0
+                };
+                let until = u.throttled_until.load(Relaxed);
+                let trusted = u
+                    .trusted
+                    .iter()
+                    .filter(|t| {
+                        let v = t.load(Relaxed);
+                        v != 0 && within(v as u32, now_s, trust)
+                    })
+                    .count() as u32;
+                let throttles = u.throttles.load(Relaxed);
+                let throttled_s = until.saturating_sub(now_s);
+                (failures > 0 || throttled_s > 0 || throttles > 0 || trusted > 0).then(|| {
+                    (
+                        FixedName::<USER_NAME_BYTES>::load(&u.name, &u.name_len),
+                        [failures, throttled_s, throttles, trusted],
+                    )
                 })
-                .count() as u32;
-            let throttles = u.throttles.load(Relaxed);
-            let throttled_s = until.saturating_sub(now_s);
-            if failures > 0 || throttled_s > 0 || throttles > 0 || trusted > 0 {
-                out.push(UserInfo {
-                    name: load_name(&u.name, &u.name_len),
-                    failures,
-                    throttled_s,
-                    throttles,
-                    trusted_sources: trusted,
-                });
-            }
-            out.len() < max
-        });
+            },
+            |user| {
+                if let Some((name, [failures, throttled_s, throttles, trusted_sources])) = user {
+                    out.push(UserInfo {
+                        name: name.as_bytes().to_vec(),
+                        failures,
+                        throttled_s,
+                        throttles,
+                        trusted_sources,
+                    });
+                }
+                out.len() < max
+            },
+        );
         out
     }
 

@@ -219,8 +219,10 @@ impl<T: Entry> KeyedTable<T> {
     }
 
     /// Visit every used cell, bucket by bucket, under that bucket's lock
-    /// (`f` copies out what it needs; returning false stops). Returns how
-    /// many buckets could not be locked and were left out.
+    /// (returning false stops). `f` runs with the lock held: it must not
+    /// allocate or log (a visitor that does uses
+    /// [`KeyedTable::for_each_copied`]). Returns how many buckets could not
+    /// be locked and were left out.
     pub fn for_each(&self, mut f: impl FnMut(&Cell<T>) -> bool) -> usize {
         let mut skipped = 0;
         for i in 0..self.buckets {
@@ -292,6 +294,28 @@ pub fn store_name<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, name:
 pub fn load_name_into<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32, out: &mut [u8]) -> usize {
     get_bytes(field, &mut out[..N * 8]);
     (len.load(Relaxed) as usize).min(N * 8)
+}
+
+/// A name copied out of a table into a fixed array: what a visitor takes
+/// under a bucket lock (no allocation there) and turns into a `Vec` or a
+/// log line after the lock is released.
+#[derive(Clone, Copy)]
+pub struct FixedName<const B: usize> {
+    bytes: [u8; B],
+    len: usize,
+}
+
+impl<const B: usize> FixedName<B> {
+    /// Copy a name stored by [`store_name`]; `B` must be at least `N * 8`.
+    pub fn load<const N: usize>(field: &[AtomicU64; N], len: &AtomicU32) -> Self {
+        let mut bytes = [0u8; B];
+        let len = load_name_into(field, len, &mut bytes);
+        FixedName { bytes, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Read back a name stored by [`store_name`].

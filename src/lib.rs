@@ -12,6 +12,7 @@
 //! The C ABI is in [`ffi`] and `include/sipguard.h`.
 
 pub mod addr;
+pub mod atomic_file;
 pub mod ban;
 pub mod clock;
 pub mod config;

@@ -9,9 +9,17 @@
 //! if it was killed mid-update, the waiter takes the lock over. A holder that
 //! is alive but stuck (stopped by a debugger) makes waiters give up after
 //! `GIVE_UP_NS`, and the caller fails open rather than wedging a worker.
+//! A holder that exited but is not yet reaped (a zombie: `kill(pid, 0)`
+//! still succeeds on it) counts as dead too.
+//!
+//! Unlocking clears the word only if it still holds this process's pid (a
+//! compare-exchange, not a blind store): if a waiter took the lock over
+//! (it judged this process dead), a late unlock must not free the lock the
+//! new holder holds. Such a mismatch is counted ([`unlock_mismatches`]) and
+//! logged; it never panics.
 
 use crate::clock::clock_ns;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 
 /// Spin this long before checking whether the holder is alive.
@@ -40,20 +48,152 @@ pub fn my_pid() -> u32 {
     MY_PID.load(Ordering::Relaxed)
 }
 
+/// Whether `pid` no longer runs: gone (ESRCH), or a zombie (exited, not
+/// yet reaped by its parent; `kill(pid, 0)` succeeds on it). Allocates
+/// nothing.
 fn holder_is_dead(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return true;
+    }
+    is_zombie(pid)
+}
+
+/// `/proc/<pid>/stat` says state `Z` (zombie) or `X` (dead). Unknown (no
+/// /proc, unreadable) is "not a zombie".
+fn is_zombie(pid: u32) -> bool {
+    let mut path = [0u8; 32];
+    let mut n = 0;
+    for b in b"/proc/" {
+        path[n] = *b;
+        n += 1;
+    }
+    let mut digits = [0u8; 10];
+    let (mut d, mut v) = (0, pid);
+    loop {
+        digits[d] = b'0' + (v % 10) as u8;
+        d += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    while d > 0 {
+        d -= 1;
+        path[n] = digits[d];
+        n += 1;
+    }
+    for b in b"/stat" {
+        path[n] = *b;
+        n += 1;
+    }
+    // path[n] is already the terminating NUL.
+    let mut buf = [0u8; 512];
+    // SAFETY: a NUL-terminated path; read into a stack buffer of its size.
+    let len = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        len
+    };
+    if len <= 0 {
+        return false;
+    }
+    stat_state(&buf[..len as usize]).is_some_and(|s| s == b'Z' || s == b'X')
+}
+
+/// The state letter of a `/proc/<pid>/stat` line: the field after the
+/// command name, which is in parentheses and may itself hold `)`.
+fn stat_state(stat: &[u8]) -> Option<u8> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 1..)?.iter().copied().find(|b| *b != b' ')
+}
+
+static UNLOCK_MISMATCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many unlocks in this process found the word no longer holding this
+/// process's pid (the lock was taken over meanwhile) and left it alone.
+pub fn unlock_mismatches() -> u64 {
+    UNLOCK_MISMATCHES.load(Ordering::Relaxed)
 }
 
 /// Held lock; released on drop, including during a panic unwind.
 pub struct Guard<'a> {
     word: &'a AtomicU32,
+    me: u32,
+}
+
+impl Guard<'_> {
+    fn new(word: &AtomicU32, me: u32) -> Guard<'_> {
+        probe::taken();
+        Guard { word, me }
+    }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.word.store(0, Ordering::Release);
+        probe::released();
+        if let Err(holder) = self
+            .word
+            .compare_exchange(self.me, 0, Ordering::Release, Ordering::Relaxed)
+        {
+            unlock_mismatch(self.me, holder);
+        }
+    }
+}
+
+#[cold]
+fn unlock_mismatch(me: u32, holder: u32) {
+    UNLOCK_MISMATCHES.fetch_add(1, Ordering::Relaxed);
+    crate::log::log(
+        crate::log::Level::Err,
+        format_args!(
+            "sipguard: bucket lock released by pid {me} was held by pid {holder} \
+             (taken over while {me} held it); left as it was"
+        ),
+    );
+}
+
+/// For tests: whether this thread holds a bucket lock, so a test can check
+/// that nothing allocates under one. Off unless a test turns it on; then
+/// costs one relaxed load of a static per lock and unlock.
+#[doc(hidden)]
+pub mod probe {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    static ON: AtomicBool = AtomicBool::new(false);
+
+    thread_local! {
+        static HELD: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Start counting the locks each thread holds.
+    pub fn enable() {
+        ON.store(true, Relaxed);
+    }
+
+    /// How many bucket locks this thread holds (0 unless [`enable`]d).
+    pub fn held() -> u32 {
+        HELD.try_with(Cell::get).unwrap_or(0)
+    }
+
+    #[inline]
+    pub(super) fn taken() {
+        if ON.load(Relaxed) {
+            let _ = HELD.try_with(|h| h.set(h.get() + 1));
+        }
+    }
+
+    #[inline]
+    pub(super) fn released() {
+        if ON.load(Relaxed) {
+            let _ = HELD.try_with(|h| h.set(h.get().saturating_sub(1)));
+        }
     }
 }
 
@@ -64,7 +204,7 @@ pub fn lock(word: &AtomicU32) -> Option<Guard<'_>> {
         .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
         .is_ok()
     {
-        return Some(Guard { word });
+        return Some(Guard::new(word, me));
     }
     lock_slow(word, me)
 }
@@ -80,7 +220,7 @@ fn lock_slow(word: &AtomicU32, me: u32) -> Option<Guard<'_>> {
                 .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                return Some(Guard { word });
+                return Some(Guard::new(word, me));
             }
             continue;
         }
@@ -97,7 +237,7 @@ fn lock_slow(word: &AtomicU32, me: u32) -> Option<Guard<'_>> {
                 .compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                return Some(Guard { word });
+                return Some(Guard::new(word, me));
             }
         }
         if waited >= GIVE_UP_NS {
@@ -131,6 +271,56 @@ mod tests {
         let g = lock(&w).expect("stolen from a dead holder");
         assert_eq!(w.load(Ordering::Relaxed), my_pid());
         drop(g);
+    }
+
+    #[test]
+    fn unlock_releases_only_its_own_word() {
+        let w = AtomicU32::new(0);
+        let g = lock(&w).unwrap();
+        // Taken over meanwhile (this process was judged dead).
+        w.store(1, Ordering::Relaxed);
+        let before = unlock_mismatches();
+        drop(g);
+        assert_eq!(w.load(Ordering::Relaxed), 1, "the new holder keeps its lock");
+        assert_eq!(unlock_mismatches(), before + 1);
+    }
+
+    #[test]
+    fn stat_state_reads_past_the_command_name() {
+        assert_eq!(stat_state(b"42 (sh) S 1 42"), Some(b'S'));
+        assert_eq!(stat_state(b"42 (a) b) Z 1 42"), Some(b'Z'));
+        assert_eq!(stat_state(b"42 (sh"), None);
+        assert!(!is_zombie(my_pid()));
+        assert!(!holder_is_dead(my_pid()));
+    }
+
+    #[test]
+    fn zombie_holder_is_taken_over() {
+        // SAFETY: the child only calls _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe { libc::_exit(0) };
+        }
+        // Wait for the exit but leave the child unreaped: a zombie.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child with a valid siginfo buffer.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert_eq!(rc, 0);
+        // SAFETY: kill with signal 0 only checks for existence.
+        assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "a zombie still exists");
+        assert!(holder_is_dead(pid as u32));
+        let w = AtomicU32::new(pid as u32);
+        assert!(lock(&w).is_some(), "taken over from a zombie");
+        // SAFETY: reap it now.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
 
     #[test]

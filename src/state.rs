@@ -1,8 +1,10 @@
 //! Bans survive a restart: saved to `state_file` (periodically and at
 //! shutdown), restored at start.
 //!
-//! A text file, one entry per line, written to a temporary file and renamed
-//! so a crash mid-save leaves the previous file intact:
+//! A text file, one entry per line, replaced atomically
+//! ([`crate::atomic_file`]: a temporary file in the same directory, fsynced,
+//! renamed over the file, the directory fsynced) so a crash mid-save leaves
+//! the previous file intact:
 //!
 //! ```text
 //! # sipguard state v1
@@ -17,7 +19,8 @@
 //! count for escalation. Monotonic time does not survive a reboot, so end
 //! times are stored as wall time and turned back into monotonic time on load.
 //!
-//! Loading reads line by line through a bounded buffer. A file whose first
+//! Loading reads line by line through a bounded buffer ([`read_lines`], the
+//! policy shared with the fraud state file). A file whose first
 //! line is not ours is refused whole (moved aside to `<file>.corrupt`); a
 //! bad line is skipped with a `file:line` warning and the others restored;
 //! a file larger than this table could have written is not read at all
@@ -30,8 +33,9 @@ use crate::clock::{wall_ms, NS_PER_MS};
 use crate::log::{log, Level};
 use crate::region::Region;
 use crate::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::io::{BufRead, BufReader, Read as _};
 use std::path::Path;
 
 const MAGIC_LINE: &str = "# sipguard state v1";
@@ -125,22 +129,12 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
             path.display()
         )));
     }
-    // Per process: the timer's periodic save may overlap the shutdown save.
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", tmp.display()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| StateError::Io(format!("{}: {e}", path.display())))?;
+    crate::atomic_file::write(path, text.as_bytes()).map_err(StateError::Io)?;
     Ok(count)
 }
 
-/// One line: None for a comment or a blank line, else the entry or why not.
-fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Option<Saved>, &'static str> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
+/// One line (not blank, not a comment): the entry or why not.
+fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Saved, &'static str> {
     let mut f = line.split_ascii_whitespace();
     let (Some(key), Some(until), Some(offences), Some(reason)) = (f.next(), f.next(), f.next(), f.next())
     else {
@@ -162,18 +156,18 @@ fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Option<Saved>, &'static str
     };
     let offences = offences.parse().map_err(|_| "bad offence count")?;
     let reason = Reason::from_name(reason).ok_or("unknown reason")?;
-    Ok(Some(Saved {
+    Ok(Saved {
         key,
         prefix,
         until_ms,
         offences,
         reason,
-    }))
+    })
 }
 
 /// How reading one line went.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Line {
+enum Line {
     /// The line is in the buffer (without its newline or a final CR).
     Read,
     /// Longer than the limit: skipped without being stored.
@@ -181,17 +175,9 @@ pub(crate) enum Line {
     End,
 }
 
-fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<Line> {
-    read_bounded_line(r, out, MAX_LINE)
-}
-
 /// Read one line into `out` (cleared first), never holding more than
 /// `max` bytes of it (and a CR).
-pub(crate) fn read_bounded_line(
-    r: &mut impl BufRead,
-    out: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<Line> {
+fn read_bounded_line(r: &mut impl BufRead, out: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
     out.clear();
     let (mut any, mut too_long) = (false, false);
     loop {
@@ -226,7 +212,7 @@ pub(crate) fn read_bounded_line(
 }
 
 /// Move a file we refuse out of the way of the next save.
-pub(crate) fn move_aside(path: &Path, ext: &str) -> String {
+fn move_aside(path: &Path, ext: &str) -> String {
     let aside = path.with_extension(ext);
     match std::fs::rename(path, &aside) {
         Ok(()) => format!("moved to {}", aside.display()),
@@ -234,122 +220,151 @@ pub(crate) fn move_aside(path: &Path, ext: &str) -> String {
     }
 }
 
-/// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
+/// A state file's format, for [`read_lines`].
+pub(crate) struct Format<'a> {
+    /// The first line; a file that does not start with it is not ours.
+    pub magic: &'a str,
+    /// Longer than any line a save writes.
+    pub max_line: usize,
+    /// The most bytes a save can write; a larger file is not read.
+    pub max_bytes: u64,
+    /// What wrote the file, for the oversize message ("a table of N entries").
+    pub table: &'a dyn std::fmt::Display,
+}
+
+/// The one corruption policy of both state files (bans and suspensions).
 ///
-/// A file whose first line is not ours is refused whole and moved aside
-/// to `<path>.corrupt` (it is not a state file; the next save would erase
-/// what an operator may want from it). A bad line is skipped with one
-/// warning naming its line number, and the other lines are restored. A file
-/// larger than [`max_file_bytes`] is not read (moved aside to
-/// `<path>.too-large`): checked before reading, and the reading is bounded
-/// by it too.
-pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+/// A missing file is empty: Ok(()) with no line seen. A file larger than
+/// `max_bytes` is not read (checked before reading, and the reading is
+/// bounded by it too) and moved aside to `<path>.too-large`. A file whose
+/// first line is not `magic` is refused whole and moved aside to
+/// `<path>.corrupt` (it is not a state file; the next save would erase
+/// what an operator may want from it). Blank and `#` lines are skipped.
+/// Every other line goes to `line` with its number; a line that is too
+/// long, not UTF-8, or that `line` rejects is skipped with a warning
+/// `<path>:<n>: <why>; line skipped` passed to `warn` (the first
+/// [`MAX_REPORTED`], then one `<path>: <k> more bad lines skipped`).
+pub(crate) fn read_lines(
+    path: &Path,
+    format: &Format<'_>,
+    mut line: impl FnMut(usize, &str) -> Result<(), Cow<'static, str>>,
+    mut warn: impl FnMut(String),
+) -> Result<(), StateError> {
     let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", path.display()));
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(e)),
     };
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
         return Err(StateError::Io(format!("{}: not a regular file", path.display())));
     }
-    let limit = max_file_bytes(region);
+    let limit = format.max_bytes;
     if meta.len() > limit {
         let moved = move_aside(path, "too-large");
         return Err(StateError::Io(format!(
-            "{}: {} bytes, more than a table of {} entries can have saved ({limit} bytes); not read ({moved})",
+            "{}: {} bytes, more than {} can have saved ({limit} bytes); not read ({moved})",
             path.display(),
             meta.len(),
-            region.layout().entries()
+            format.table
         )));
     }
     let mut reader = BufReader::new(file.take(limit));
-    let mut buf = Vec::with_capacity(MAX_LINE + 1);
-    let magic = read_line(&mut reader, &mut buf).map_err(io)?;
-    if magic != Line::Read || buf != MAGIC_LINE.as_bytes() {
+    let mut buf = Vec::with_capacity(format.max_line + 1);
+    let first = read_bounded_line(&mut reader, &mut buf, format.max_line).map_err(io)?;
+    if first != Line::Read || buf != format.magic.as_bytes() {
         drop(reader);
         let moved = move_aside(path, "corrupt");
         return Err(StateError::Corrupt(format!(
-            "{}: line 1: expected \"{MAGIC_LINE}\" ({moved})",
-            path.display()
+            "{}: line 1: expected \"{}\" ({moved})",
+            path.display(),
+            format.magic
         )));
     }
-    let wall_now = wall_ms();
-    let (mut active, mut bad) = (0, 0usize);
-    let mut skip = |n: usize, why: &dyn std::fmt::Display| {
-        bad += 1;
-        if bad <= MAX_REPORTED {
-            log(
-                Level::Warn,
-                format_args!("sipguard: state_file {}:{n}: {why}; line skipped", path.display()),
-            );
-        }
-    };
+    let file = path.display();
+    let mut bad = 0usize;
     for n in 2.. {
-        let entry = match read_line(&mut reader, &mut buf).map_err(io)? {
+        let res = match read_bounded_line(&mut reader, &mut buf, format.max_line).map_err(io)? {
             Line::End => break,
-            Line::TooLong => Err("line too long"),
-            Line::Read => std::str::from_utf8(&buf)
-                .map_err(|_| "not text")
-                .and_then(|l| parse_line(l, region.cfg.ipv6_prefix)),
-        };
-        let s = match entry {
-            Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(why) => {
-                skip(n, &why);
-                continue;
-            }
-        };
-        let until = match s.until_ms {
-            None => PERMANENT,
-            Some(ms) => match wall_to_mono(ms, now, wall_now) {
-                Some(t) => t,
-                None => {
-                    skip(n, &"end time out of range");
-                    continue;
+            Line::TooLong => Err("line too long".into()),
+            Line::Read => match std::str::from_utf8(&buf) {
+                Err(_) => Err("not text".into()),
+                Ok(l) => {
+                    let l = l.trim();
+                    if l.is_empty() || l.starts_with('#') {
+                        continue;
+                    }
+                    line(n, l)
                 }
             },
         };
-        if until != PERMANENT && until <= now && until.saturating_add(region.cfg.ban_forget_ns) <= now {
-            continue; // offences already forgotten
-        }
-        match region.restore(s.key, s.prefix, until, s.offences, s.reason, now) {
-            Ok(Restored::Ban) => active += 1,
-            Ok(Restored::History) => {}
-            Ok(Restored::Crowded) => log(
-                Level::Warn,
-                format_args!(
-                    "sipguard: state_file {}:{n}: ban of {} not restored: its table bucket holds \
-                     {BAN_WAYS} bans that outrank it (raise table_size); its offences are kept",
-                    path.display(),
-                    s.key
-                ),
-            ),
-            Err(crate::table::TableError::BadAddress) => skip(
-                n,
-                &format_args!(
-                    "{} is not a network of ban_prefix_v4/ban_prefix_v6 bits (or prefix bans are off)",
-                    s.key
-                ),
-            ),
-            Err(e) => log(
-                Level::Warn,
-                format_args!("sipguard: state_file entry {} not restored: {e:?}", s.key),
-            ),
+        if let Err(why) = res {
+            bad += 1;
+            if bad <= MAX_REPORTED {
+                warn(format!("{file}:{n}: {why}; line skipped"));
+            }
         }
     }
     if bad > MAX_REPORTED {
-        log(
-            Level::Warn,
-            format_args!(
-                "sipguard: state_file {}: {} more bad lines skipped",
-                path.display(),
-                bad - MAX_REPORTED
-            ),
-        );
+        warn(format!("{file}: {} more bad lines skipped", bad - MAX_REPORTED));
     }
+    Ok(())
+}
+
+/// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
+/// Bad lines and files as [`read_lines`] says; a file is too large past
+/// [`max_file_bytes`].
+pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+    let wall_now = wall_ms();
+    let table = format!("a table of {} entries", region.layout().entries());
+    let format = Format {
+        magic: MAGIC_LINE,
+        max_line: MAX_LINE,
+        max_bytes: max_file_bytes(region),
+        table: &table,
+    };
+    let mut active = 0;
+    read_lines(
+        path,
+        &format,
+        |n, l| {
+            let s = parse_line(l, region.cfg.ipv6_prefix)?;
+            let until = match s.until_ms {
+                None => PERMANENT,
+                Some(ms) => wall_to_mono(ms, now, wall_now).ok_or("end time out of range")?,
+            };
+            if until != PERMANENT && until <= now && until.saturating_add(region.cfg.ban_forget_ns) <= now {
+                return Ok(()); // offences already forgotten
+            }
+            match region.restore(s.key, s.prefix, until, s.offences, s.reason, now) {
+                Ok(Restored::Ban) => active += 1,
+                Ok(Restored::History) => {}
+                Ok(Restored::Crowded) => log(
+                    Level::Warn,
+                    format_args!(
+                        "sipguard: state_file {}:{n}: ban of {} not restored: its table bucket holds \
+                         {BAN_WAYS} bans that outrank it (raise table_size); its offences are kept",
+                        path.display(),
+                        s.key
+                    ),
+                ),
+                Err(crate::table::TableError::BadAddress) => {
+                    return Err(format!(
+                        "{} is not a network of ban_prefix_v4/ban_prefix_v6 bits (or prefix bans are off)",
+                        s.key
+                    )
+                    .into())
+                }
+                Err(e) => log(
+                    Level::Warn,
+                    format_args!("sipguard: state_file entry {} not restored: {e:?}", s.key),
+                ),
+            }
+            Ok(())
+        },
+        |w| log(Level::Warn, format_args!("sipguard: state_file {w}")),
+    )?;
     Ok(active)
 }
 
@@ -444,6 +459,78 @@ mod tests {
                 .any(|l| l.contains(&format!(":{at}: 198.51.100.0/24 is not a network of"))),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn a_failed_save_keeps_the_old_file_and_leaves_no_temporary() {
+        let path = tmp("failedsave");
+        let d = path.parent().unwrap();
+        let r = region();
+        r.ban("192.0.2.7", Some(100 * S), S).unwrap();
+        assert_eq!(save(&r, &path, S).unwrap(), 1);
+        let before = std::fs::read(&path).unwrap();
+        // The directory turns read-only (or the target cannot be replaced):
+        // here, a directory in the way of the temporary file.
+        std::fs::create_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        assert!(matches!(save(&r, &path, S), Err(StateError::Io(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the old file is kept");
+        std::fs::remove_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        // The target is a directory: the rename over it fails, and the
+        // temporary file is removed.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(matches!(save(&r, &path, S), Err(StateError::Io(_))));
+        let names: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["bans.state"], "no temporary file left behind");
+    }
+
+    #[test]
+    fn both_state_files_share_one_corruption_policy() {
+        // The same damage, in a ban file and in an account file, is
+        // reported the same way.
+        let path = tmp("policy");
+        let damage = |magic: &str| {
+            let mut b = format!("{magic}\n\n# c\njunk\n{}\n", "x".repeat(300)).into_bytes();
+            b.extend_from_slice(b"\xff\n");
+            b
+        };
+        std::fs::write(&path, damage(MAGIC_LINE)).unwrap();
+        let lines = crate::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
+        let file = path.display().to_string();
+        let bans: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("sipguard: state_file "))
+            .map(|l| l.replacen(&file, "F", 1))
+            .collect();
+        let acc = path.with_file_name("accounts.state");
+        std::fs::write(&acc, damage("# sipguard accounts v1")).unwrap();
+        let a = crate::fraud::accounts::Accounts::create(64, Default::default()).unwrap();
+        let got = crate::fraud::persist::load(&a, &acc, S).unwrap();
+        let accs: Vec<String> = got
+            .warnings
+            .iter()
+            .map(|w| w.replacen(&acc.display().to_string(), "F", 1))
+            .collect();
+        assert_eq!(
+            bans,
+            [
+                "F:4: expected 4 fields (or 5 with \"prefix\"); line skipped",
+                "F:5: line too long; line skipped",
+                "F:6: not text; line skipped"
+            ]
+        );
+        assert_eq!(accs[1..], bans[1..], "{accs:?}");
+        // A first line not ours: both refuse the file whole and move it aside.
+        std::fs::write(&path, "junk\n").unwrap();
+        std::fs::write(&acc, "junk\n").unwrap();
+        assert!(matches!(load(&region(), &path, S), Err(StateError::Corrupt(m)) if m.contains("line 1")));
+        assert!(crate::fraud::persist::load(&a, &acc, S)
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(path.with_extension("corrupt").exists() && acc.with_extension("corrupt").exists());
     }
 
     #[test]

@@ -125,6 +125,72 @@ fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
     check_eq("passed after takeover", Stats::of(&r).passed, 40_000)
 }
 
+/// A worker that exits holding bucket locks and is not reaped yet (a
+/// zombie: `kill(pid, 0)` still succeeds on it) does not wedge the others:
+/// they take its locks over within the takeover time.
+fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
+    let r = region(|c| c.set("rate", "1000000/1s").unwrap());
+    let buckets = r.layout().buckets;
+    let victim = spawn(|| {
+        for i in 0..buckets {
+            std::mem::forget(lock(r.bucket(i).0).expect("lock"));
+        }
+    });
+    // Wait for its exit but leave it unreaped.
+    // SAFETY: a zeroed siginfo is a valid out-buffer for waitid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child; WNOWAIT leaves it a zombie.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            victim as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    if rc != 0 {
+        return Err(format!("waitid: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: signal 0 only checks for existence.
+    if unsafe { libc::kill(victim, 0) } != 0 {
+        return Err("the victim was reaped early: not a zombie".into());
+    }
+    let r = &r;
+    let pids: Vec<_> = (0..2usize)
+        .map(|c| {
+            spawn(move || {
+                // Each lock the victim left is taken over within the
+                // takeover time (1 ms of spinning, then the check), before a
+                // waiter gives up (20 ms): `lock` returns it. (Before, a
+                // zombie counted as alive and every waiter gave up.) Each
+                // child takes over its own half of the buckets.
+                for i in (c..buckets).step_by(2) {
+                    let g = lock(r.bucket(i).0);
+                    assert!(g.is_some(), "bucket {i}: lock not taken over from a zombie");
+                }
+            })
+        })
+        .collect();
+    let res = wait_all(&pids);
+    wait_all(&[victim])?;
+    res?;
+    // Then every bucket is free for all.
+    let pids: Vec<_> = (0..2)
+        .map(|_| {
+            spawn(|| {
+                for i in 0..2_000u32 {
+                    assert_eq!(
+                        r.check(&addr(i % 256), S + i as u64).unwrap().verdict,
+                        Verdict::Pass
+                    );
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    check_eq("passed after takeover", Stats::of(r).passed, 4_000)
+}
+
 /// Workers killed at random points of their updates; survivors and later workers go on.
 fn random_kills_mid_update() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
@@ -324,6 +390,10 @@ fn main() {
             (
                 "killed_lock_holder_does_not_wedge",
                 killed_lock_holder_does_not_wedge,
+            ),
+            (
+                "unreaped_lock_holder_does_not_wedge",
+                unreaped_lock_holder_does_not_wedge,
             ),
             ("random_kills_mid_update", random_kills_mid_update),
             ("ban_cap_under_contention", ban_cap_under_contention),

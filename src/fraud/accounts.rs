@@ -10,7 +10,7 @@
 //! count cannot be lost; a bucket full of such entries fails closed.
 
 use super::money::{cost, Money};
-use crate::keyed::{load_name, store_name, Entry, KeyedError, KeyedTable};
+use crate::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
@@ -515,45 +515,71 @@ impl Accounts {
     pub fn sweep(&self, now: u64, wall_ms: u64, take_events: bool) -> Swept {
         let mut crossed = Vec::new();
         let mut pending = Vec::new();
-        self.table.for_each(|cell| {
-            let a = cell.entry();
-            if a.run_rate.load(Relaxed) > 0 && !a.flag(SUSPENDED) {
-                let v = self.th.evaluate(a, now, wall_ms);
-                if v.suspended_now.is_some() || v.warnings.iter().any(Option::is_some) {
-                    crossed.push((load_name(&a.name, &a.name_len), v));
+        // Under each bucket lock: evaluate, and copy what was found into
+        // fixed arrays; the Vecs grow after the lock is released.
+        self.table.for_each_copied(
+            |cell| {
+                let a = cell.entry();
+                let mut found = (None, None);
+                if a.run_rate.load(Relaxed) > 0 && !a.flag(SUSPENDED) {
+                    let v = self.th.evaluate(a, now, wall_ms);
+                    if v.suspended_now.is_some() || v.warnings.iter().any(Option::is_some) {
+                        found.0 = Some(v);
+                    }
                 }
-            }
-            if take_events && a.flag(EVENT_PENDING) {
-                a.flags.fetch_and(!EVENT_PENDING, Relaxed);
-                let reason = Reason::from_u32(a.reason.load(Relaxed)).unwrap_or(Reason::Rpc);
-                pending.push((load_name(&a.name, &a.name_len), reason));
-            }
-            true
-        });
+                if take_events && a.flag(EVENT_PENDING) {
+                    a.flags.fetch_and(!EVENT_PENDING, Relaxed);
+                    found.1 = Some(Reason::from_u32(a.reason.load(Relaxed)).unwrap_or(Reason::Rpc));
+                }
+                let name = (found.0.is_some() || found.1.is_some())
+                    .then(|| FixedName::<NAME_BYTES>::load(&a.name, &a.name_len));
+                (name, found)
+            },
+            |(name, (v, reason))| {
+                if let Some(name) = name {
+                    if let Some(v) = v {
+                        crossed.push((name.as_bytes().to_vec(), v));
+                    }
+                    if let Some(reason) = reason {
+                        pending.push((name.as_bytes().to_vec(), reason));
+                    }
+                }
+                true
+            },
+        );
         (crossed, pending)
     }
 
     /// Every account in use (`f` returns false to stop); returns buckets
     /// skipped. `f` runs with no bucket lock held (it may be slow: an RPC
-    /// reply, the state file), on copies taken a bucket at a time.
-    pub fn list(&self, now: u64, f: impl FnMut(AccountInfo) -> bool) -> usize {
+    /// reply, the state file), on copies taken a bucket at a time into
+    /// fixed arrays (nothing is allocated under the lock).
+    pub fn list(&self, now: u64, mut f: impl FnMut(AccountInfo) -> bool) -> usize {
         self.table.for_each_copied(
             |cell| {
                 let a = cell.entry();
                 let suspended = a.flag(SUSPENDED);
-                AccountInfo {
-                    name: load_name(&a.name, &a.name_len),
-                    active: a.active.load(Relaxed),
-                    usage: a.usage(now),
-                    suspended: if suspended {
+                (
+                    FixedName::<NAME_BYTES>::load(&a.name, &a.name_len),
+                    a.active.load(Relaxed),
+                    a.usage(now),
+                    if suspended {
                         Reason::from_u32(a.reason.load(Relaxed)).or(Some(Reason::Rpc))
                     } else {
                         None
                     },
-                    since_wall_ms: a.since_wall_ms.load(Relaxed),
-                }
+                    a.since_wall_ms.load(Relaxed),
+                )
             },
-            f,
+            |(name, active, usage, suspended, since_wall_ms)| {
+                f(AccountInfo {
+                    name: name.as_bytes().to_vec(),
+                    active,
+                    usage,
+                    suspended,
+                    since_wall_ms,
+                })
+            },
         )
     }
 

@@ -8,17 +8,18 @@
 //! ```
 //!
 //! Names are percent-encoded outside printable ASCII (they come from SIP
-//! headers). Written to a temporary file and renamed, like the ban state.
-//! At start a bad line is skipped with a `file:line` warning and the others
-//! restored; a suspension the account table has no room for is kept in the
-//! file by every later save (restored at a later start). The file is read
-//! line by line through a bounded buffer, and not at all when it is larger
-//! than the account table could have written.
+//! headers). Written by the same atomic writer as the ban state
+//! ([`crate::atomic_file`]), and read under the same corruption policy
+//! ([`crate::state::read_lines`]): at start a bad line is skipped with a
+//! `file:line` warning and the others restored; a file whose first line is
+//! not ours, or that is larger than the account table could have written,
+//! is not read and is moved aside. A suspension the account table has no
+//! room for is kept in the file by every later save (restored at a later
+//! start).
 
 use super::accounts::{Accounts, Reason};
-use crate::state::{move_aside, read_bounded_line, Line};
+use crate::state::{read_lines, Format};
 use std::fmt::Write as _;
-use std::io::{BufReader, Read as _, Write as _};
 use std::path::Path;
 
 const MAGIC: &str = "# sipguard accounts v1";
@@ -26,9 +27,6 @@ const MAGIC: &str = "# sipguard accounts v1";
 /// Longer than any line a save writes (a 64-byte name percent-encoded is
 /// 192 bytes, plus reason and time); a longer line is skipped unread.
 pub const MAX_LINE: usize = 256;
-
-/// Bad lines reported one by one; past this, one summary warning.
-const MAX_REPORTED: usize = 100;
 
 /// The most bytes a save can write for `accounts`: one line per account,
 /// with room for comments and for suspensions carried over.
@@ -92,12 +90,7 @@ pub fn save(accounts: &Accounts, path: &Path, now: u64, carried: &[Saved]) -> Re
             n += 1;
         }
     }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let io = |e: std::io::Error| format!("{}: {e}", tmp.display());
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::atomic_file::write(path, text.as_bytes())?;
     Ok(n)
 }
 
@@ -106,11 +99,8 @@ fn line(text: &mut String, name: &[u8], reason: Reason, since: u64) {
     let _ = writeln!(text, " {} {since}", reason.name());
 }
 
-fn parse_line(line: &str) -> Result<Option<Saved>, &'static str> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return Ok(None);
-    }
+/// One line (not blank, not a comment): the suspension or why not.
+fn parse_line(line: &str) -> Result<Saved, &'static str> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
     let [name, reason, since] = f[..] else {
         return Err("expected 3 fields");
@@ -118,7 +108,7 @@ fn parse_line(line: &str) -> Result<Option<Saved>, &'static str> {
     let name = decode(name).filter(|n| !n.is_empty()).ok_or("bad account name")?;
     let reason = Reason::from_name(reason).ok_or("unknown reason")?;
     let since = since.parse().map_err(|_| "bad time")?;
-    Ok(Some((name, reason, since)))
+    Ok((name, reason, since))
 }
 
 /// What [`load`] restored.
@@ -133,72 +123,36 @@ pub struct Loaded {
     pub unrestored: Vec<Saved>,
 }
 
-/// Restore suspensions. A missing file is none; a bad line is skipped
-/// (with a warning) and the others restored; a file whose first line is not
-/// ours is refused whole and moved aside to `<path>.corrupt`; a file larger
-/// than [`max_file_bytes`] is not read (checked before reading) and moved
-/// aside to `<path>.too-large`.
+/// Restore suspensions. A missing file is none; bad lines and files as
+/// [`read_lines`] says (the policy of the ban state file too); a file is
+/// too large past [`max_file_bytes`].
 pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String> {
-    let io = |e: std::io::Error| format!("{}: {e}", path.display());
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::default()),
-        Err(e) => return Err(io(e)),
+    let table = format!("an account table of {}", accounts.capacity());
+    let format = Format {
+        magic: MAGIC,
+        max_line: MAX_LINE,
+        max_bytes: max_file_bytes(accounts),
+        table: &table,
     };
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
-    }
-    let limit = max_file_bytes(accounts);
-    if meta.len() > limit {
-        let moved = move_aside(path, "too-large");
-        return Err(format!(
-            "{}: {} bytes, more than an account table of {} can have saved ({limit} bytes); not read ({moved})",
-            path.display(),
-            meta.len(),
-            accounts.capacity()
-        ));
-    }
-    let mut reader = BufReader::new(file.take(limit));
-    let mut buf = Vec::with_capacity(MAX_LINE + 1);
-    let first = read_bounded_line(&mut reader, &mut buf, MAX_LINE).map_err(io)?;
-    if first != Line::Read || buf != MAGIC.as_bytes() {
-        drop(reader);
-        let moved = move_aside(path, "corrupt");
-        return Err(format!(
-            "{}: line 1: expected \"{MAGIC}\" ({moved})",
-            path.display()
-        ));
-    }
-    let file = path.display().to_string();
     let mut out = Loaded::default();
-    let mut bad = 0usize;
-    for n in 2.. {
-        let parsed = match read_bounded_line(&mut reader, &mut buf, MAX_LINE).map_err(io)? {
-            Line::End => break,
-            Line::TooLong => Err("line too long"),
-            Line::Read => std::str::from_utf8(&buf)
-                .map_err(|_| "not text")
-                .and_then(parse_line),
-        };
-        match parsed {
-            Ok(Some((name, reason, since))) => match accounts.restore(&name, reason, since, now) {
+    let mut warnings = Vec::new();
+    read_lines(
+        path,
+        &format,
+        |_, l| {
+            let (name, reason, since) = parse_line(l)?;
+            match accounts.restore(&name, reason, since, now) {
                 Ok(()) => out.restored += 1,
                 Err(_) => out.unrestored.push((name, reason, since)),
-            },
-            Ok(None) => {}
-            Err(why) => {
-                bad += 1;
-                if bad <= MAX_REPORTED {
-                    out.warnings.push(format!("{file}:{n}: {why}; line skipped"));
-                }
             }
-        }
-    }
-    if bad > MAX_REPORTED {
-        out.warnings
-            .push(format!("{file}: {} more bad lines skipped", bad - MAX_REPORTED));
-    }
+            Ok(())
+        },
+        |w| warnings.push(w),
+    )
+    .map_err(|e| match e {
+        crate::state::StateError::Io(m) | crate::state::StateError::Corrupt(m) => m,
+    })?;
+    out.warnings = warnings;
     Ok(out)
 }
 
@@ -324,6 +278,31 @@ mod tests {
             got.warnings[100],
             format!("{}: 30 more bad lines skipped", path.display())
         );
+    }
+
+    #[test]
+    fn a_failed_save_keeps_the_old_file_and_leaves_no_temporary() {
+        let d = dir("failedsave");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("accounts.state");
+        let a = Accounts::create(64, Thresholds::default()).unwrap();
+        a.suspend(b"alice", Reason::Spend, 1, 1234).unwrap();
+        // The target is a directory: the rename over it fails.
+        std::fs::create_dir(&path).unwrap();
+        assert!(save(&a, &path, 2, &[]).is_err());
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["accounts.state"], "no temporary file left behind");
+        std::fs::remove_dir(&path).unwrap();
+        assert_eq!(save(&a, &path, 2, &[]).unwrap(), 1);
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["accounts.state"]);
     }
 
     #[test]

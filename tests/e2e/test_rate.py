@@ -143,13 +143,19 @@ def test_tcp_flood_is_blocked(kam):
         r = t.run(60, wait=1.5)
     assert 30 <= r.answered <= 32, r
     assert_one_flood_ban(kam, src)
-    # a new connection from the banned source gets nothing answered
-    try:
-        with sipg.TcpClient(src, DST, kam.port) as t:
-            r2 = t.run(3, wait=1.0)
-        assert r2.answered == 0, r2
-    except OSError:
-        pass  # refusing/closing the connection of a banned source is fine too
+    # a new connection from the banned source: accepted, and each message
+    # rejected by the check (counted), with no reply of any kind within the
+    # wait; a control source on the same transport is answered
+    before = kam.stats()
+    with sipg.TcpClient(src, DST, kam.port) as t:
+        r2 = t.run(3, wait=1.5)
+    assert r2.sent == 3 and r2.codes == {}, r2
+    s = kam.wait_log(lambda: (s := kam.stats())["rejected"] - before["rejected"] >= 3 and s,
+                     timeout=3, what="3 TCP messages rejected")
+    assert s["rejected"] - before["rejected"] == 3, (before, s)
+    with sipg.TcpClient("127.0.0.55", DST, kam.port) as t:
+        ctl = t.run(3, wait=1.5)
+    assert ctl.answered == 3, ctl
 
 
 def test_tcp_normal_rate_never_affected(kam):

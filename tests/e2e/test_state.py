@@ -13,6 +13,22 @@ def restored(kam):
     return [b for b in kam.bans() if b["reason"] == "restored"]
 
 
+def wait_stats(kam, pred, timeout=5.0, what="statistics"):
+    """Poll the statistics until pred(stats) holds, within `timeout`; returns
+    them. For what the once-a-second sweep recounts: polled instead of
+    sleeping past a sweep."""
+    last = []
+
+    def check():
+        last[:] = [kam.stats()]
+        return last[0] if pred(last[0]) else None
+
+    try:
+        return kam.wait_log(check, timeout=timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nlast statistics: {last}") from None
+
+
 @pytest.fixture(scope="module")
 def restarted(kam_module_factory):
     """Bans made, Kamailio stopped (SIGTERM: shutdown save) and started again."""
@@ -26,31 +42,33 @@ def restarted(kam_module_factory):
     kam.kamcmd("sipguard.ban", "127.0.0.4", "permanent")
     kam.kamcmd("sipguard.ban", "127.0.0.5", "2")     # will have expired by the restart
     kam.wait_log(lambda: len(kam.bans()) == 5, timeout=3, what="5 BAN lines")
-    time.sleep(2.5)
+    t_banned = time.monotonic()
+    # the 2 s ban ends (the sweep logs it), and at least 2 s pass for the
+    # remaining times to show
+    kam.wait_log(lambda: kam.unbans(key="127.0.0.5"), timeout=5, what="UNBAN of 127.0.0.5")
+    time.sleep(max(0.0, t_banned + 2.0 - time.monotonic()))
     t_stop = time.monotonic()
     rc = kam.stop()
     assert rc == 0, f"kamailio exited with {rc}\n{kam.log_tail()}"
     assert state.exists() and state.stat().st_size > 0, "state file not written on shutdown"
     n_before = len(kam.bans())
-    time.sleep(1.0)
-    kam.start()
+    time.sleep(1.0)  # down for a while: restored end times are wall time
+    kam.start()      # returns once the control socket answers
     down = time.monotonic() - t_stop
-    time.sleep(0.5)
-    return kam, down, n_before
+    return kam, down, t_stop - t_banned
 
 
 def test_bans_restored_after_restart(restarted):
-    kam, down, _ = restarted
+    kam, down, up = restarted
     bans = kam.sg_list()["bans"]
     assert set(bans) == {"127.0.0.2", "127.0.0.3", "2001:db8:5::/64", "127.0.0.4"}, \
         kam.last_list_raw
     # remaining time, not the original duration
-    assert 60 - 2.5 - down - 2 <= bans["127.0.0.2"]["remaining"] <= 58, bans["127.0.0.2"]
-    assert 300 - 2.5 - down - 2 <= bans["127.0.0.3"]["remaining"] <= 298, bans["127.0.0.3"]
+    assert 60 - up - down - 2 <= bans["127.0.0.2"]["remaining"] <= 58, bans["127.0.0.2"]
+    assert 300 - up - down - 2 <= bans["127.0.0.3"]["remaining"] <= 298, bans["127.0.0.3"]
     assert bans["127.0.0.4"]["remaining"] == "permanent"
     assert bans["127.0.0.2"]["offences"] == 1
-    time.sleep(1.2)  # the sweep recounts active bans
-    assert kam.stats()["active_bans"] == 4, kam.stats()
+    wait_stats(kam, lambda s: s["active_bans"] == 4, what="active_bans 4 (the sweep recounts)")
 
     assert sipg.udp_run("127.0.0.2", DST, kam.port, 2, wait=0.5).answered == 0
     assert sipg.udp_run("127.0.0.3", DST, kam.port, 2, wait=0.5).answered == 0
@@ -63,12 +81,12 @@ def test_bans_restored_after_restart(restarted):
 def test_restored_bans_logged(restarted):
     """Each restored ban logs its BAN line (reason=restored, the remaining
     duration), so fail2ban re-bans after a restart too."""
-    kam, down, _ = restarted
+    kam, down, up = restarted
     rest = {b["key"]: b for b in restored(kam)}
     assert set(rest) == {"127.0.0.2", "127.0.0.3", "2001:db8:5::/64", "127.0.0.4"}, \
         (rest, kam.log_tail(30))
-    assert 60 - 2.5 - down - 3 <= int(rest["127.0.0.2"]["duration"]) <= 60 - 2.5, rest
-    assert 300 - 2.5 - down - 3 <= int(rest["127.0.0.3"]["duration"]) <= 300 - 2.5, rest
+    assert 60 - up - down - 3 <= int(rest["127.0.0.2"]["duration"]) <= 60 - 2, rest
+    assert 300 - up - down - 3 <= int(rest["127.0.0.3"]["duration"]) <= 300 - 2, rest
     assert rest["127.0.0.4"]["duration"] == "permanent", rest
     assert rest["127.0.0.2"]["offences"] == "1", rest
     assert rest["127.0.0.2"]["src"] == "127.0.0.2"
@@ -92,11 +110,11 @@ def test_periodic_save_survives_kill(kam_factory, tmp_path):
     kam = kam_factory(name="psave", ban_time='"60s"', state_file=q(str(state)),
                       save_interval='"1s"')
     kam.kamcmd("sipguard.ban", "127.0.0.7", "300")
-    time.sleep(3.0)  # at least one periodic save
-    assert state.exists() and state.stat().st_size > 0, "no periodic save"
+    # a periodic save writes the ban (within a second or two)
+    kam.wait_log(lambda: state.exists() and "127.0.0.7 " in state.read_text(), timeout=5,
+                 what="a periodic save with the ban")
     kam.kill()  # SIGKILL: no shutdown save
-    kam.start()
-    time.sleep(0.5)
+    kam.start()  # returns once the control socket answers
     assert "127.0.0.7" in kam.sg_list()["bans"], kam.last_list_raw
     assert sipg.udp_run("127.0.0.7", DST, kam.port, 2, wait=0.5).answered == 0
 

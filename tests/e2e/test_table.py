@@ -10,6 +10,22 @@ RATE = 20_000        # packets/s sent by the sprayer
 MAX_SECONDS = 20     # hard bound on the spray
 
 
+def wait_stats(kam, pred, timeout=5.0, what="statistics", sg=False):
+    """Poll the statistics (`sipguard.stats` if sg) until pred(stats) holds,
+    within `timeout`; returns them. For what the once-a-second sweep
+    recounts: polled instead of sleeping past a sweep."""
+    last = []
+
+    def check():
+        last[:] = [kam.sg_stats() if sg else kam.stats()]
+        return last[0] if pred(last[0]) else None
+
+    try:
+        return kam.wait_log(check, timeout=timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nlast statistics: {last}") from None
+
+
 def test_many_sources_memory_bounded_and_bans_intact(kam_factory):
     kam = kam_factory(name="table", table_size=4096, ban_time='"300s"')
     # existing bans: one by flood, one by RPC, one IPv6 by RPC
@@ -26,18 +42,21 @@ def test_many_sources_memory_bounded_and_bans_intact(kam_factory):
     try:
         warm = sp.spray(sipg.source_addresses(10_000, first_octet2=200), rate=RATE,
                         max_seconds=MAX_SECONDS)
-        time.sleep(1.2)
+        # the warm-up handled (the statistics count what was checked)
+        sg1 = wait_stats(kam, lambda g: g["checked"] - sg0["checked"] >= 0.95 * warm["sent"],
+                         what="the warm-up checked", sg=True)
         rss1, pss1, shm1 = kam.rss_kb(), kam.pss_kb(), kam.shm_used()
-        sg1 = kam.sg_stats()
 
         sp.replies = 0
         res = sp.spray(sipg.source_addresses(SOURCES, first_octet2=10), rate=RATE,
                        max_seconds=MAX_SECONDS)
     finally:
         sp.close()
-    time.sleep(1.5)  # sweep recounts
+    # the spray handled, and a sweep after it (it recounts the active bans:
+    # the 3 bans are still there)
+    sg2 = wait_stats(kam, lambda g: g["checked"] - sg1["checked"] >= 0.95 * SOURCES
+                     and g["active_bans"] == 3, what="the spray checked", sg=True)
     rss2, pss2, shm2 = kam.rss_kb(), kam.pss_kb(), kam.shm_used()
-    sg2 = kam.sg_stats()
     print(f"\nwarm-up {warm}\nspray {res}\nregion_bytes {sg0['region_bytes']} "
           f"rss_kb {rss1}->{rss2} pss_kb {pss1}->{pss2} shm {shm0}->{shm1}->{shm2} "
           f"entries_used {sg2['entries_used']} evictions {sg2['evictions']} "
@@ -93,9 +112,7 @@ def test_list_with_many_bans(kam_factory):
             assert time.monotonic() - t0 < 30
     finally:
         sp.close()
-    time.sleep(1.5)
-    s = kam.stats()
-    assert s["active_bans"] >= 1900, s
+    s = wait_stats(kam, lambda s: s["active_bans"] >= 1900, what="1900 active bans")
     r = kam.kamcmd("sipguard.list", check=False)
     assert r.returncode == 0, f"sipguard.list with {s['active_bans']} bans: {r.stdout[-300:]}{r.stderr}"
     lst = kam.sg_list()
@@ -199,8 +216,8 @@ def test_bans_from_many_addresses_of_one_network(kam_factory):
     e = lst["bans"].get("127.1.2.0/24")
     assert e is not None and e["reason"] == "scanner" and 290 <= e["remaining"] <= 300, \
         kam.last_list_raw
-    time.sleep(1.2)  # the sweep recounts
-    assert kam.stats()["active_bans"] == len(own) + 1 + 2, kam.stats()
+    wait_stats(kam, lambda s: s["active_bans"] == len(own) + 1 + 2,
+               what="active_bans (the sweep recounts)")
 
     # Covered: any address of the /24 gets no answer; the allowlist wins.
     assert sipg.udp_run("127.1.2.222", DST, kam.port, 2, wait=0.5).answered == 0
@@ -231,8 +248,10 @@ def test_bans_from_many_networks_never_fill_a_bucket(kam_factory):
     kam.wait_log(lambda: kam.stats()["scanners"] >= 300, timeout=5, what="300 scanner packets")
 
     new_flooder_is_limited_and_rpc_ban_works(kam, "127.9.0.1", "127.9.0.2")
-    time.sleep(1.2)  # the sweep recounts
-    s = kam.stats()
+    # the sweep recounts active_bans (0 until its first run): bans less
+    # those lifted
+    s = wait_stats(kam, lambda s: s["bans"] == 302 and 0 < s["active_bans"] == s["bans"] - s["unbans"],
+                   what="active_bans recounted")
     assert s["untracked"] == 0, s
     assert s["bans"] == 300 + 2, s                # every ban recorded, none refused
     assert s["active_bans"] <= 6 * 8, s           # at most 6 of 8 ways
