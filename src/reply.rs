@@ -178,15 +178,14 @@ impl Out<'_> {
 }
 
 /// A quoted-string's content: `"` and `\\` escaped, so a realm taken from
-/// the message cannot end the quotes and add parameters.
+/// the message cannot end the quotes and add parameters; control bytes
+/// (which no parsed host holds) are left out, so it cannot add lines.
 fn put_quoted(w: &mut Out, v: &[u8]) {
-    for part in v.split_inclusive(|&b| b == b'"' || b == b'\\') {
-        match part.split_last() {
-            Some((&last, head)) if last == b'"' || last == b'\\' => {
-                w.put(head);
-                w.put(&[b'\\', last]);
-            }
-            _ => w.put(part),
+    for &b in v {
+        match b {
+            b'"' | b'\\' => w.put(&[b'\\', b]),
+            0..=0x1f | 0x7f => {}
+            _ => w.put(&[b]),
         }
     }
 }
