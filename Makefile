@@ -60,6 +60,8 @@ module: $(MODULE)
 
 $(MODULE): $(CORE_LIB) $(KSRC_STAMP) $(SHIM_SRC) $(HEADER)
 	mkdir -p $(KMOD_DIR)
+	@# the shim's files as they are now: none left from an older layout
+	rm -f $(KMOD_DIR)/*.c $(KMOD_DIR)/*.h $(KMOD_DIR)/*.o $(KMOD_DIR)/*.d
 	cp -p $(ROOT)/c-shim/kamailio/Makefile $(ROOT)/c-shim/kamailio/*.c \
 		$(ROOT)/c-shim/kamailio/*.h $(KMOD_DIR)/
 	$(MAKE) -C $(KSRC_LINK) modules modules=src/modules/sipguard \
