@@ -17,7 +17,7 @@
 //! room for is kept in the file by every later save (restored at a later
 //! start).
 
-use super::accounts::{Accounts, Reason};
+use super::accounts::{Accounts, Reason, NAME_BYTES};
 use crate::state::{read_lines, Format};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -105,7 +105,11 @@ fn parse_line(line: &str) -> Result<Saved, &'static str> {
     let [name, reason, since] = f[..] else {
         return Err("expected 3 fields");
     };
-    let name = decode(name).filter(|n| !n.is_empty()).ok_or("bad account name")?;
+    // As the script functions take them: a longer name would be stored cut,
+    // and come back as another account.
+    let name = decode(name)
+        .filter(|n| !n.is_empty() && n.len() <= NAME_BYTES)
+        .ok_or("bad account name")?;
     let reason = Reason::from_name(reason).ok_or("unknown reason")?;
     let since = since.parse().map_err(|_| "bad time")?;
     Ok((name, reason, since))
@@ -161,6 +165,15 @@ mod tests {
     use super::super::accounts::{CallTicket, Thresholds};
     use super::super::money::Money;
     use super::*;
+
+    #[test]
+    fn a_name_longer_than_an_account_name_is_a_bad_line() {
+        assert!(parse_line(&format!("{} rpc 1", "a".repeat(NAME_BYTES))).is_ok());
+        assert_eq!(
+            parse_line(&format!("{} rpc 1", "a".repeat(NAME_BYTES + 1))).unwrap_err(),
+            "bad account name"
+        );
+    }
 
     #[test]
     fn suspensions_round_trip() {
