@@ -34,7 +34,7 @@
 #include "../../core/ut.h"
 #include "../../modules/dialog/dlg_load.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
 
 /* dialog variable marking a dialog whose call is counted: the same dialog's
@@ -66,7 +66,6 @@ typedef struct sg_fraud_call {
 	char account[72];
 } sg_fraud_call_t;
 
-static sipguard_fraud *_sg_fraud = NULL;
 static struct dlg_binds _sg_dlgb;
 static str _sg_dlg_marker = str_init(SG_DLG_MARKER);
 static str _sg_dlg_marked = str_init("1");
@@ -89,25 +88,6 @@ static int _sg_dial_class = 0;
 static char _sg_ev_account[72];
 static char _sg_ev_reason[8];
 static int _sg_ev_running = 0;
-
-#define SG_FRAUD_SETTER(pname)                              \
-	int sg_fraud_param_##pname(modparam_t type, void *val) \
-	{                                                       \
-		return sg_param_set(#pname, type, val);             \
-	}
-
-SG_FRAUD_SETTER(fraud_rules)
-SG_FRAUD_SETTER(fraud_max_rules)
-SG_FRAUD_SETTER(account_table_size)
-SG_FRAUD_SETTER(intl_prefixes)
-SG_FRAUD_SETTER(home_country_code)
-SG_FRAUD_SETTER(national_prefix)
-SG_FRAUD_SETTER(cpm_warning)
-SG_FRAUD_SETTER(cpm_critical)
-SG_FRAUD_SETTER(spend_warning)
-SG_FRAUD_SETTER(spend_critical)
-SG_FRAUD_SETTER(call_limit)
-SG_FRAUD_SETTER(fraud_state_file)
 
 static void sg_last_reset(sg_last_t *last, sip_msg_t *msg)
 {
@@ -733,21 +713,10 @@ static stat_export_t sg_fraud_stats[] = {
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-int sg_fraud_init(const sipguard_config *cfg)
+int sg_fraud_init(void)
 {
-	char err[512];
 	sipguard_fraud_settings fs;
-	sipguard_status st;
 
-	err[0] = '\0';
-	st = sipguard_fraud_create(
-			cfg, sipguard_clock_ns(), &_sg_fraud, err, sizeof(err));
-	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
-		err[sizeof(err) - 1] = '\0';
-		LM_ERR("%s\n", err[0] ? err : sipguard_status_message(st));
-		_sg_fraud = NULL;
-		return -1;
-	}
 	if(rpc_register_array(sg_fraud_rpc) != 0) {
 		LM_ERR("cannot register the toll-fraud RPC commands\n");
 		return -1;
@@ -768,16 +737,4 @@ int sg_fraud_init(const sipguard_config *cfg)
 				fs.has_state_file ? "saved" : "not saved",
 				_sg_evrt_suspended >= 0 ? "set" : "not set");
 	return 0;
-}
-
-void sg_fraud_destroy(void)
-{
-	if(_sg_fraud == NULL)
-		return;
-	/* saves suspensions that changed since the timer's last save; with no
-	 * event callback the events not yet run stay pending (the timer
-	 * process may still run them) */
-	sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
-	sipguard_fraud_destroy(_sg_fraud);
-	_sg_fraud = NULL;
 }

@@ -12,36 +12,6 @@
 
 #include "sipguard.h"
 
-/* parameter setters: the core parses and checks each value */
-#define SG_FRAUD_SETTER_DECL(pname) int sg_fraud_param_##pname(modparam_t type, void *val);
-SG_FRAUD_SETTER_DECL(fraud_rules)
-SG_FRAUD_SETTER_DECL(fraud_max_rules)
-SG_FRAUD_SETTER_DECL(account_table_size)
-SG_FRAUD_SETTER_DECL(intl_prefixes)
-SG_FRAUD_SETTER_DECL(home_country_code)
-SG_FRAUD_SETTER_DECL(national_prefix)
-SG_FRAUD_SETTER_DECL(cpm_warning)
-SG_FRAUD_SETTER_DECL(cpm_critical)
-SG_FRAUD_SETTER_DECL(spend_warning)
-SG_FRAUD_SETTER_DECL(spend_critical)
-SG_FRAUD_SETTER_DECL(call_limit)
-SG_FRAUD_SETTER_DECL(fraud_state_file)
-
-#define SG_FRAUD_PARAM(pname)                                                     \
-	{#pname, PARAM_STRING | PARAM_USE_FUNC, (void *)sg_fraud_param_##pname}, \
-	{                                                                             \
-		#pname, PARAM_INT | PARAM_USE_FUNC, (void *)sg_fraud_param_##pname  \
-	}
-
-/* entries of the module's param_export_t array */
-#define SG_FRAUD_PARAMS                                                        \
-	SG_FRAUD_PARAM(fraud_rules), SG_FRAUD_PARAM(fraud_max_rules),              \
-	SG_FRAUD_PARAM(account_table_size), SG_FRAUD_PARAM(intl_prefixes),         \
-	SG_FRAUD_PARAM(home_country_code), SG_FRAUD_PARAM(national_prefix),        \
-	SG_FRAUD_PARAM(cpm_warning), SG_FRAUD_PARAM(cpm_critical),                 \
-	SG_FRAUD_PARAM(spend_warning), SG_FRAUD_PARAM(spend_critical),             \
-	SG_FRAUD_PARAM(call_limit), SG_FRAUD_PARAM(fraud_state_file)
-
 int w_sipguard_dial_check(sip_msg_t *msg, char *account, char *number);
 int w_sipguard_call_start(sip_msg_t *msg, char *account, char *limit);
 int sipguard_fixup_call_start(void **param, int param_no);
@@ -84,12 +54,10 @@ int ki_sipguard_call_start_default(sip_msg_t *msg, str *account);
 		}                                                                      \
 	}
 
-/* in mod_init, with the parameter set (before it is freed) */
-int sg_fraud_init(const sipguard_config *cfg);
+/* in mod_init, once _sg_fraud is created */
+int sg_fraud_init(void);
 /* once a second in the timer process */
 void sg_fraud_timer(void);
-/* in mod_destroy */
-void sg_fraud_destroy(void);
 
 /* $sipguard(name) for the fraud names; 0 when `in` is one of them */
 int sg_fraud_pv_parse(pv_spec_t *sp, str *in);

@@ -21,7 +21,7 @@
 #include "../../core/sr_module.h"
 #include "../../core/ut.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
 

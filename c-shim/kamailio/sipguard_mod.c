@@ -23,7 +23,7 @@
 #include "../../core/timer_proc.h"
 #include "../../core/parser/msg_parser.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_netdrop.h"
@@ -33,8 +33,8 @@
 
 MODULE_VERSION
 
-sipguard_region *_sg_region = NULL;
-sipguard_settings _sg_settings;
+/* settings the shim acts on, read from the parameter set in mod_init */
+static sipguard_settings _sg_settings;
 
 /* parameter set built by the modparam setters; freed in mod_init */
 static sipguard_config *_sg_cfg = NULL;
@@ -103,7 +103,8 @@ static int _sg_set_nonce_bytes = 0;
 static int _sg_set_nonce_expire = 0;
 static int _sg_set_algorithm = 0;
 
-int sg_param_set(const char *name, modparam_t type, void *val)
+/* hand one modparam to the core as text; logs and returns -1 when refused */
+static int sg_param_set(const char *name, modparam_t type, void *val)
 {
 	char num[32];
 	char err[256];
@@ -191,6 +192,18 @@ SG_PARAM_SETTER(user_throttle_time)
 SG_PARAM_SETTER(auth_trust_time)
 SG_PARAM_SETTER(user_table_size)
 SG_PARAM_SETTER(txn_table_size)
+SG_PARAM_SETTER(fraud_rules)
+SG_PARAM_SETTER(fraud_max_rules)
+SG_PARAM_SETTER(account_table_size)
+SG_PARAM_SETTER(intl_prefixes)
+SG_PARAM_SETTER(home_country_code)
+SG_PARAM_SETTER(national_prefix)
+SG_PARAM_SETTER(cpm_warning)
+SG_PARAM_SETTER(cpm_critical)
+SG_PARAM_SETTER(spend_warning)
+SG_PARAM_SETTER(spend_critical)
+SG_PARAM_SETTER(call_limit)
+SG_PARAM_SETTER(fraud_state_file)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -243,7 +256,19 @@ static param_export_t params[] = {
 	/* media policy: read by the shim, parsed by the core in mod_init */
 	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", PARAM_INT, &_sg_tls_contact},
-	SG_FRAUD_PARAMS,
+	/* toll fraud */
+	SG_PARAM(fraud_rules),
+	SG_PARAM(fraud_max_rules),
+	SG_PARAM(account_table_size),
+	SG_PARAM(intl_prefixes),
+	SG_PARAM(home_country_code),
+	SG_PARAM(national_prefix),
+	SG_PARAM(cpm_warning),
+	SG_PARAM(cpm_critical),
+	SG_PARAM(spend_warning),
+	SG_PARAM(spend_critical),
+	SG_PARAM(call_limit),
+	SG_PARAM(fraud_state_file),
 	{0, 0, 0}
 };
 
@@ -319,6 +344,7 @@ static void sg_timer(unsigned int ticks, void *param)
 static int mod_init(void)
 {
 	char err[256];
+	char ferr[512];
 	sipguard_status st;
 	uint32_t loaded = 0;
 
@@ -355,7 +381,16 @@ static int mod_init(void)
 		_sg_region = NULL;
 		return -1;
 	}
-	if(sg_fraud_init(_sg_cfg) < 0)
+	ferr[0] = '\0';
+	st = sipguard_fraud_create(
+			_sg_cfg, sipguard_clock_ns(), &_sg_fraud, ferr, sizeof(ferr));
+	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
+		ferr[sizeof(ferr) - 1] = '\0';
+		LM_ERR("%s\n", ferr[0] ? ferr : sipguard_status_message(st));
+		_sg_fraud = NULL;
+		return -1;
+	}
+	if(sg_fraud_init() < 0)
 		return -1;
 	sipguard_config_free(_sg_cfg);
 	_sg_cfg = NULL;
@@ -449,7 +484,14 @@ static void mod_destroy(void)
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
 	sipguard_media_destroy();
-	sg_fraud_destroy();
+	if(_sg_fraud != NULL) {
+		/* saves suspensions that changed since the timer's last save; with
+		 * no event callback the events not yet run stay pending (the timer
+		 * process may still run them) */
+		sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
+		sipguard_fraud_destroy(_sg_fraud);
+		_sg_fraud = NULL;
+	}
 }
 
 /* core status -> script value; errors fail open (1) */

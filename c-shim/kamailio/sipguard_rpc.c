@@ -20,7 +20,7 @@
 #include "../../core/str.h"
 #include "../../core/ut.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_rpc.h"
 
 #define SG_TOP_DEFAULT 10

@@ -15,7 +15,7 @@
 #include "../../core/dprint.h"
 #include "../../core/counters.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_stats.h"
 
 /* one snapshot of the core's counters; zero when there is no region */
