@@ -1,6 +1,6 @@
 /*
  * sipguard module - toll fraud: sipguard_dial_check(), sipguard_call_start(),
- * event_route[sipguard:account-suspended], sipguard.accounts & co (RPC).
+ * event_route[sipguard:account-suspended].
  */
 
 #ifndef _SIPGUARD_FRAUD_H_
@@ -11,6 +11,9 @@
 #include "../../core/sr_module.h"
 
 #include "sipguard.h"
+
+/* the event route run, in the timer process, for each new suspension */
+#define SG_EVRT_SUSPENDED "sipguard:account-suspended"
 
 int w_sipguard_dial_check(sip_msg_t *msg, char *account, char *number);
 int w_sipguard_call_start(sip_msg_t *msg, char *account, char *limit);
