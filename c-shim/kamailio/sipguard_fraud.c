@@ -359,58 +359,33 @@ int sipguard_fixup_free_call_start(void **param, int param_no)
 	return 0;
 }
 
-/* ---- pseudo-variables ---------------------------------------------------- */
+/* ---- values of $sipguard(...) --------------------------------------------- */
 
-static const char *_sg_fraud_pv_names[] = {
-		"dial_reason", "dial_class", "call_reason", "account", "suspend_reason"};
-#define SG_FRAUD_PV_COUNT \
-	(int)(sizeof(_sg_fraud_pv_names) / sizeof(_sg_fraud_pv_names[0]))
-
-int sg_fraud_pv_parse(pv_spec_t *sp, str *in)
+const char *sg_fraud_dial_reason(sip_msg_t *msg)
 {
-	int i;
-
-	for(i = 0; i < SG_FRAUD_PV_COUNT; i++) {
-		if(in->len == (int)strlen(_sg_fraud_pv_names[i])
-				&& strncmp(in->s, _sg_fraud_pv_names[i], in->len) == 0) {
-			sp->pvp.pvn.type = PV_NAME_INTSTR;
-			sp->pvp.pvn.u.isname.type = 0;
-			sp->pvp.pvn.u.isname.name.n = SG_FRAUD_PV_BASE + i;
-			return 0;
-		}
-	}
-	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, call_reason, account or suspend_reason\n",
-			in->len, in->s);
-	return -1;
+	return sg_last_valid(&_sg_dial, msg) ? _sg_dial.reason : NULL;
 }
 
-int sg_fraud_pv_get(sip_msg_t *msg, pv_param_t *param, pv_value_t *res)
+const char *sg_fraud_dial_class(sip_msg_t *msg)
 {
-	switch(param->pvn.u.isname.name.n - SG_FRAUD_PV_BASE) {
-		case 0:
-			if(sg_last_valid(&_sg_dial, msg))
-				return pv_get_strzval(msg, param, res, _sg_dial.reason);
-			break;
-		case 1:
-			if(sg_last_valid(&_sg_dial, msg) && _sg_dial_class != 0)
-				return pv_get_strzval(msg, param, res,
-						(char *)sipguard_fraud_class_name(_sg_dial_class));
-			break;
-		case 2:
-			if(sg_last_valid(&_sg_call, msg))
-				return pv_get_strzval(msg, param, res, _sg_call.reason);
-			break;
-		case 3:
-			if(_sg_ev_running)
-				return pv_get_strzval(msg, param, res, _sg_ev_account);
-			break;
-		case 4:
-			if(_sg_ev_running)
-				return pv_get_strzval(msg, param, res, _sg_ev_reason);
-			break;
-	}
-	return pv_get_strempty(msg, param, res);
+	if(!sg_last_valid(&_sg_dial, msg) || _sg_dial_class == 0)
+		return NULL;
+	return sipguard_fraud_class_name(_sg_dial_class);
+}
+
+const char *sg_fraud_call_reason(sip_msg_t *msg)
+{
+	return sg_last_valid(&_sg_call, msg) ? _sg_call.reason : NULL;
+}
+
+const char *sg_fraud_suspended_account(sip_msg_t *msg)
+{
+	return _sg_ev_running ? _sg_ev_account : NULL;
+}
+
+const char *sg_fraud_suspend_reason(sip_msg_t *msg)
+{
+	return _sg_ev_running ? _sg_ev_reason : NULL;
 }
 
 /* ---- event route, timer --------------------------------------------------- */

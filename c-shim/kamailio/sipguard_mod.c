@@ -1,6 +1,13 @@
 /*
  * sipguard module - exports, parameters, init/destroy, script functions
  *
+ * The one place that knows the whole module: the tables Kamailio reads
+ * (script functions, KEMI, parameters, RPC, $sipguard), the life cycle
+ * (mod_init, child_init, the timer process, mod_destroy) and the core's
+ * handles it creates there (sipguard_ctx.h). sipguard_check() and
+ * sipguard_check_ip() are here too; the other script functions are in
+ * their capability's file (guess, media, fraud), early drop in netdrop.
+ *
  * This file is part of sipguard, a Kamailio module whose logic is a Rust
  * core reached through include/sipguard.h.
  *
@@ -24,12 +31,13 @@
 #include "../../core/parser/msg_parser.h"
 
 #include "sipguard_ctx.h"
+#include "sipguard_guess.h"
+#include "sipguard_media.h"
+#include "sipguard_fraud.h"
+#include "sipguard_netdrop.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
-#include "sipguard_netdrop.h"
-#include "sipguard_media.h"
-#include "sipguard_guess.h"
-#include "sipguard_fraud.h"
+#include "sipguard_pv.h"
 
 MODULE_VERSION
 
@@ -65,7 +73,14 @@ static cmd_export_t cmds[] = {
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
-	SG_FRAUD_CMDS,
+	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,
+		fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE|FAILURE_ROUTE},
+	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 1,
+		sipguard_fixup_call_start, sipguard_fixup_free_call_start,
+		REQUEST_ROUTE},
+	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 2,
+		sipguard_fixup_call_start, sipguard_fixup_free_call_start,
+		REQUEST_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -603,7 +618,21 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
-	SG_FRAUD_KEMI,
+	{ str_init("sipguard"), str_init("sipguard_dial_check"),
+		SR_KEMIP_INT, ki_sipguard_dial_check,
+		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_call_start"),
+		SR_KEMIP_INT, ki_sipguard_call_start_default,
+		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_call_start_limit"),
+		SR_KEMIP_INT, ki_sipguard_call_start,
+		{ SR_KEMIP_STR, SR_KEMIP_INT, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
 
 	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
 };
