@@ -10,7 +10,7 @@
 //! count cannot be lost; a bucket full of such entries fails closed.
 
 use super::money::{cost, Money};
-use crate::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
+use crate::shm::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 

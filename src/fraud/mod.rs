@@ -12,16 +12,15 @@
 
 pub mod accounts;
 pub mod config;
-pub mod ffi;
 pub mod money;
 pub mod number;
 pub mod persist;
 pub mod published;
 pub mod rules;
 
-use crate::keyed::KeyedError;
-use crate::log::{log, Level};
+use crate::shm::keyed::KeyedError;
 use crate::shm::{Mapping, Shared};
+use crate::util::log::{log, Level};
 use accounts::{Accounts, CallTicket, Crossing, Reason, Start, Thresholds, Verdict, NAME_BYTES};
 use config::FraudConfig;
 use money::Money;

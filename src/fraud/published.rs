@@ -6,8 +6,8 @@
 
 use super::money::Money;
 use super::rules::{Class, RuleSet, MAX_NAME, MAX_PREFIX};
-use crate::keyed::store_name;
-use crate::lock::lock;
+use crate::shm::keyed::store_name;
+use crate::shm::lock::lock;
 use crate::shm::{align64, get_bytes, Mapping, Shared};
 use std::cmp::Ordering as Cmp;
 use std::mem::size_of;

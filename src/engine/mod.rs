@@ -19,12 +19,12 @@
 //! plus the header. Entries are rounded up to a power of two of 8-entry
 //! buckets.
 
-use crate::clock::clock_ns;
 use crate::config::Config;
-use crate::counters::Counters;
+use crate::flood::table::{Slot, SLOTS_PER_BUCKET};
 use crate::guess::Guess;
+use crate::shm::counters::Counters;
 use crate::shm::{align64, random_seed, Mapping};
-use crate::table::{Slot, SLOTS_PER_BUCKET};
+use crate::util::clock::clock_ns;
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -60,7 +60,7 @@ pub struct Layout {
     pub locks_offset: usize,
     pub slots_offset: usize,
     /// The prefix table: banned networks and the count of first bans per
-    /// network ([`crate::table`]).
+    /// network ([`crate::flood::table`]).
     pub prefix_buckets: usize,
     pub prefix_locks_offset: usize,
     pub prefix_slots_offset: usize,
@@ -135,7 +135,7 @@ impl Region {
         h.seed[1].store(seed[1], Ordering::Relaxed);
         h.created_ns.store(clock_ns(), Ordering::Relaxed);
         h.magic.store(MAGIC, Ordering::Release);
-        crate::lock::my_pid();
+        crate::shm::lock::my_pid();
         Ok(region)
     }
 

@@ -6,7 +6,7 @@
 //! the tables they drive live in shared memory.
 
 use crate::config::{invalid, parse_bool, parse_duration, parse_int, parse_nonzero_duration, ConfigError};
-use crate::fingerprint::Patterns;
+use crate::sip::fingerprint::Patterns;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 

@@ -15,12 +15,12 @@
 //! Replies to requests the script marked authenticated, and replies going
 //! to allowlisted addresses (trusted peers), are left alone.
 
-use crate::addr::address_bits;
-use crate::clock::wall_ms;
-use crate::guess_config::GuessConfig;
-use crate::lock::my_pid;
-use crate::region::Region;
+use crate::engine::Region;
+use crate::guess::config::GuessConfig;
+use crate::shm::lock::my_pid;
 use crate::shm::random_seed;
+use crate::sip::addr::address_bits;
+use crate::util::clock::wall_ms;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -229,7 +229,7 @@ impl Region {
         if n > out.len() {
             return Outcome::TooSmall(n);
         }
-        self.counters().bump(crate::counters::Counter::Normalized);
+        self.counters().bump(crate::shm::counters::Counter::Normalized);
         Outcome::Rewritten(n)
     }
 
@@ -420,7 +420,7 @@ pub mod test_reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::small_region;
+    use crate::engine::small_region;
 
     fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)

@@ -2,9 +2,9 @@
 //! that needs state across processes besides the source table (what a
 //! source targets, what happens to a user name, an account's calls).
 //!
-//! Same design as the source table ([`crate::table`]), made generic: an
+//! Same design as the source table ([`crate::flood::table`]), made generic: an
 //! anonymous `MAP_SHARED` mapping made before the fork, 8-way buckets, one
-//! lock word per bucket ([`crate::lock`]), no pointers. An entry type is a
+//! lock word per bucket ([`crate::shm::lock`]), no pointers. An entry type is a
 //! `#[repr(C)]` struct of atomics for which all-zero means "empty". A new key
 //! takes a free cell, else recycles the least recently touched cell whose
 //! entry says it may be evicted; an entry holding live state (a throttle,
@@ -14,9 +14,9 @@
 //! Names are keyed with a per-start random seed, so an attacker cannot aim
 //! many names at one bucket.
 
-use crate::lock::{lock, Guard};
+use crate::flood::table::bucket_hash;
+use crate::shm::lock::{lock, Guard};
 use crate::shm::{align64, get_bytes, random_seed, Mapping};
-use crate::table::bucket_hash;
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;

@@ -2,22 +2,22 @@
 //! [`boundary`], which turns a panic into `SIPGUARD_ERR_PANIC`; every
 //! pointer is checked before use.
 //!
-//! The header is generated from this file, `guess_ffi.rs` and
-//! `fraud/ffi.rs` by cbindgen (`cbindgen.toml`); `tests/header.rs` fails
+//! The header is generated from this file, `guess.rs` and
+//! `fraud.rs` by cbindgen (`cbindgen.toml`); `tests/header.rs` fails
 //! when it differs. The `///` comments here are the header's comments, so
 //! they are written for a C reader. Values the header publishes come from
 //! the C-facing enums and consts below, tied to the core's own enums by
 //! `mirror!`, so neither side can drift from the other.
 
-use crate::ban::Reason;
-use crate::clock::{clock_ns, NS_PER_MS, NS_PER_SEC};
 use crate::config::{Config, ConfigError};
-use crate::counters::Counter;
-use crate::log::{log, Level};
-use crate::region::Region;
-use crate::sdp::{self, ReasonBuf, SdpPolicy, SdpVerdict};
-use crate::state::{self, StateError};
-use crate::table::{CheckResult, EntryInfo, TableError, Verdict, PERMANENT};
+use crate::engine::Region;
+use crate::flood::ban::Reason;
+use crate::flood::state::{self, StateError};
+use crate::flood::table::{CheckResult, EntryInfo, TableError, Verdict, PERMANENT};
+use crate::media::sdp::{self, ReasonBuf, SdpPolicy, SdpVerdict};
+use crate::shm::counters::Counter;
+use crate::util::clock::{clock_ns, NS_PER_MS, NS_PER_SEC};
+use crate::util::log::{log, Level};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,7 +55,8 @@ macro_rules! mirror {
         pub(crate) const $values: &[i64] = &[$( $c::$cv as i64 ),+];
     };
 }
-pub(crate) use mirror;
+// The capability modules of the ABI are declared at the end of this file,
+// after the macro, so `mirror!` is in scope in them.
 
 /// Whether `v` is one of `values` (for compile-time checks).
 pub(crate) const fn contains(values: &[i64], v: i64) -> bool {
@@ -161,7 +162,7 @@ pub enum CShimReturn {
 }
 
 const _: () = {
-    use crate::fraud::ffi::CALL_VERDICT_VALUES;
+    use crate::ffi::fraud::CALL_VERDICT_VALUES;
     assert!(!contains(
         VERDICT_VALUES,
         CShimReturn::SIPGUARD_RET_INVALID_ADDRESS as i64
@@ -344,7 +345,7 @@ pub type CLogFn = Option<extern "C" fn(level: c_int, msg: *const c_char, msg_len
 /// logging.
 #[no_mangle]
 pub extern "C" fn sipguard_set_logger(logger: CLogFn) {
-    let _ = catch_unwind(|| crate::log::set_logger(logger));
+    let _ = catch_unwind(|| crate::util::log::set_logger(logger));
 }
 
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC, a vDSO read).
@@ -458,7 +459,7 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let layout = crate::region::Layout::for_entries(cfg.table_size);
+        let layout = crate::engine::Layout::for_entries(cfg.table_size);
         *out = Settings {
             early_drop: cfg.early_drop as u32,
             save_interval_s: (cfg.save_interval_ns / NS_PER_SEC).min(u32::MAX as u64) as u32,
@@ -576,7 +577,7 @@ pub unsafe extern "C" fn sipguard_check_text(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, text(addr, addr_len)?, self::out(out)?) };
-        let raw = crate::addr::parse_address(addr).ok_or(Status::Invalid)?;
+        let raw = crate::sip::addr::parse_address(addr).ok_or(Status::Invalid)?;
         *out = region.check(&raw, now_ns)?.into();
         Ok(())
     })
@@ -695,7 +696,7 @@ pub struct CEntryInfo {
 
 impl From<&EntryInfo> for CEntryInfo {
     fn from(e: &EntryInfo) -> Self {
-        let mut text = crate::addr::FixedBuf::<63>::new();
+        let mut text = crate::sip::addr::FixedBuf::<63>::new();
         let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{}", e.key));
         let mut key = [0 as c_char; 64];
         for (d, s) in key.iter_mut().zip(text.as_bytes()) {
@@ -1068,7 +1069,7 @@ pub unsafe extern "C" fn sipguard_contact_wants_tls(
     boundary(|| {
         // SAFETY: per the function contract.
         let (contact, out) = unsafe { (bytes(contact.cast(), contact_len)?, self::out(out)?) };
-        *out = crate::contact::wants_tls(contact) as i32;
+        *out = crate::media::contact::wants_tls(contact) as i32;
         Ok(())
     })
 }
@@ -1172,3 +1173,8 @@ mod tests {
         assert_eq!(boundary(|| panic!("test panic")), Status::Panic);
     }
 }
+
+// The other capabilities' entry points, in the header's order.
+pub mod guess;
+
+pub mod fraud;

@@ -2,11 +2,11 @@
 //! section). Same rules as [`crate::ffi`]: every entry point inside
 //! `boundary`, every pointer checked.
 
+use crate::engine::Region;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
+use crate::flood::table::Verdict;
+use crate::guess::reply::{Outcome, Reply, Span};
 use crate::guess::{Finding, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
-use crate::region::Region;
-use crate::reply::{Outcome, Reply, Span};
-use crate::table::Verdict;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 

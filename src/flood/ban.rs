@@ -14,11 +14,11 @@
 //! `offences` the network's own count. fail2ban's `<HOST>` is `src`, a plain
 //! address, so the filter matches it unchanged.
 
-use crate::addr::Key;
-use crate::clock::NS_PER_SEC;
 use crate::config::Config;
-use crate::log::{log, Level};
-use crate::table::PERMANENT;
+use crate::flood::table::PERMANENT;
+use crate::sip::addr::Key;
+use crate::util::clock::NS_PER_SEC;
+use crate::util::log::{log, Level};
 use std::fmt;
 
 /// Ban reasons; the values are the ABI's `sipguard_ban_reason`.
@@ -158,7 +158,7 @@ pub enum Ended {
     /// Lifted by RPC.
     Rpc,
     /// Lifted to make room for a newer ban in a bucket whose ban ways were
-    /// all taken (see [`crate::table`]).
+    /// all taken (see [`crate::flood::table`]).
     Evicted,
 }
 

@@ -4,7 +4,7 @@
 //! core would bounce between them on each request. Each process adds to the
 //! stripe its pid picks, and readers (statistics, RPC) sum the stripes.
 
-use crate::lock::my_pid;
+use crate::shm::lock::my_pid;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

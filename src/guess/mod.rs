@@ -12,14 +12,17 @@
 //!
 //! Times inside entries are whole seconds of the monotonic clock (u32).
 
-use crate::addr::{address_bits, Key};
-use crate::ban::Reason;
-use crate::clock::NS_PER_SEC;
-use crate::counters::Counter;
-use crate::guess_config::GuessConfig;
-use crate::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
-use crate::log::{log, Level};
-use crate::region::Region;
+pub mod config;
+pub mod reply;
+
+use crate::engine::Region;
+use crate::flood::ban::Reason;
+use crate::guess::config::GuessConfig;
+use crate::shm::counters::Counter;
+use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
+use crate::sip::addr::{address_bits, Key};
+use crate::util::clock::NS_PER_SEC;
+use crate::util::log::{log, Level};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 fn secs(now_ns: u64) -> u32 {
@@ -748,8 +751,8 @@ fn log_unthrottle(name: &[u8], reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::small_region;
-    use crate::reply::{test_reader, Outcome};
+    use crate::engine::small_region;
+    use crate::guess::reply::{test_reader, Outcome};
 
     fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)

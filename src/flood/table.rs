@@ -43,12 +43,12 @@
 //! what must be logged, and logs only after unlocking. No operation holds
 //! two bucket locks at once.
 
-use crate::addr::{address_bits, display_address, is_v4_mapped, Key};
-use crate::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
-use crate::counters::Counter;
-use crate::gcra::Gcra;
-use crate::lock::{lock, Guard};
-use crate::region::Region;
+use crate::engine::Region;
+use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
+use crate::flood::gcra::Gcra;
+use crate::shm::counters::Counter;
+use crate::shm::lock::{lock, Guard};
+use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 pub const SLOTS_PER_BUCKET: usize = 8;
@@ -596,7 +596,7 @@ impl Region {
 
     /// Ban `text` now: `duration_ns` None = escalated ban_time, PERMANENT = forever.
     pub fn ban(&self, text: &str, duration_ns: Option<u64>, now: u64) -> Result<BanEvent, TableError> {
-        let addr = crate::addr::parse_address(text).ok_or(TableError::BadAddress)?;
+        let addr = crate::sip::addr::parse_address(text).ok_or(TableError::BadAddress)?;
         let bits = u128::from_be_bytes(addr);
         self.ban_bits(bits, duration_ns, Reason::Manual, now)
             .map(|b| b.expect("a manual ban always starts"))
@@ -932,9 +932,9 @@ fn start_ban(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::NS_PER_SEC as S;
+    use crate::util::clock::NS_PER_SEC as S;
 
-    use crate::region::small_region as region;
+    use crate::engine::small_region as region;
     use std::sync::atomic::Ordering::Relaxed;
 
     fn flood(r: &Region, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
@@ -1028,8 +1028,8 @@ mod tests {
     #[test]
     fn ipv6_sources_in_one_prefix_share_an_entry() {
         let r = region(|_| {});
-        let a = crate::addr::parse_address("2001:db8::1").unwrap();
-        let b = crate::addr::parse_address("2001:db8::2").unwrap();
+        let a = crate::sip::addr::parse_address("2001:db8::1").unwrap();
+        let b = crate::sip::addr::parse_address("2001:db8::2").unwrap();
         flood(&r, &a, T0, 30);
         assert_eq!(r.check(&b, T0).unwrap().verdict, Verdict::Limited);
     }
@@ -1145,14 +1145,14 @@ mod tests {
             .find(|l| l.ends_with("reason=evicted"))
             .unwrap();
         let key = last.split_whitespace().nth(2).unwrap().trim_start_matches("key=");
-        let a = crate::addr::parse_address(key).unwrap();
+        let a = crate::sip::addr::parse_address(key).unwrap();
         let v = flood(&r, &a, T0 + 3 * S, 31);
         assert_eq!(v[30], Verdict::Limited, "{v:?}");
         assert_eq!(r.check(&a, T0 + 3 * S).unwrap().offences, 2);
     }
 
     fn v6(text: &str) -> [u8; 16] {
-        crate::addr::parse_address(text).unwrap()
+        crate::sip::addr::parse_address(text).unwrap()
     }
 
     #[test]
@@ -1396,7 +1396,7 @@ mod tests {
 
     /// Log lines the core emitted during `f`, via a test logger.
     fn logged(f: impl FnOnce()) -> Vec<String> {
-        crate::log::capture(f)
+        crate::util::log::capture(f)
     }
 
     #[test]

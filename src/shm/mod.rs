@@ -2,7 +2,11 @@
 //! and committed at once (it never grows), read through `#[repr(C)]`
 //! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
 
-use crate::clock::clock_ns;
+pub mod counters;
+pub mod keyed;
+pub mod lock;
+
+use crate::util::clock::clock_ns;
 use std::sync::atomic::AtomicU64;
 
 pub struct Mapping {

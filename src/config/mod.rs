@@ -3,8 +3,8 @@
 //! Every error names the parameter and quotes the bad token, so Kamailio can
 //! refuse to start with a message the operator can act on.
 
-use crate::addr::Cidr;
-use crate::guess_config::GuessConfig;
+use crate::guess::config::GuessConfig;
+use crate::sip::addr::Cidr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! shutdown), restored at start.
 //!
 //! A text file, one entry per line, replaced atomically
-//! ([`crate::atomic_file`]: a temporary file in the same directory, fsynced,
+//! ([`crate::util::atomic_file`]: a temporary file in the same directory, fsynced,
 //! renamed over the file, the directory fsynced) so a crash mid-save leaves
 //! the previous file intact:
 //!
@@ -27,12 +27,12 @@
 //! (moved aside to `<file>.too-large`), so a huge or sparse file cannot make
 //! the start read gigabytes.
 
-use crate::addr::Key;
-use crate::ban::Reason;
-use crate::clock::{wall_ms, NS_PER_MS};
-use crate::log::{log, Level};
-use crate::region::Region;
-use crate::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use crate::engine::Region;
+use crate::flood::ban::Reason;
+use crate::flood::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use crate::sip::addr::Key;
+use crate::util::clock::{wall_ms, NS_PER_MS};
+use crate::util::log::{log, Level};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read as _};
@@ -129,7 +129,7 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
             path.display()
         )));
     }
-    crate::atomic_file::write(path, text.as_bytes()).map_err(StateError::Io)?;
+    crate::util::atomic_file::write(path, text.as_bytes()).map_err(StateError::Io)?;
     Ok(count)
 }
 
@@ -349,7 +349,7 @@ pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
                         s.key
                     ),
                 ),
-                Err(crate::table::TableError::BadAddress) => {
+                Err(crate::flood::table::TableError::BadAddress) => {
                     return Err(format!(
                         "{} is not a network of ban_prefix_v4/ban_prefix_v6 bits (or prefix bans are off)",
                         s.key
@@ -371,10 +371,10 @@ pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::NS_PER_SEC as S;
+    use crate::util::clock::NS_PER_SEC as S;
 
     fn region() -> Region {
-        crate::region::small_region(|_| {})
+        crate::engine::small_region(|_| {})
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {
@@ -418,10 +418,10 @@ mod tests {
     #[test]
     fn prefix_bans_round_trip() {
         let t0 = 1000 * S;
-        let a = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        let a = crate::engine::small_region(|c| c.ban_prefix_threshold = 3);
         for i in 1..=3 {
             a.ban_offender(
-                u128::from_be_bytes(crate::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
+                u128::from_be_bytes(crate::sip::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
                 Reason::Scanner,
                 t0,
             )
@@ -434,10 +434,10 @@ mod tests {
             text.contains("198.51.100.0/24 ") && text.contains(" 1 scanner prefix\n"),
             "{text}"
         );
-        let b = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        let b = crate::engine::small_region(|c| c.ban_prefix_threshold = 3);
         let t1 = 2000 * S;
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&b, &path, t1)));
+        let lines = crate::util::log::capture(|| n = Some(load(&b, &path, t1)));
         assert_eq!(n.take().unwrap(), Ok(4), "{lines:?}");
         assert!(
             lines
@@ -447,10 +447,10 @@ mod tests {
         );
         // The restored prefix ban covers the whole network.
         let v = b.check(&[198, 51, 100, 200], t1).unwrap();
-        assert_eq!(v.verdict, crate::table::Verdict::Banned);
+        assert_eq!(v.verdict, crate::flood::table::Verdict::Banned);
         // A prefix of another length than configured is skipped, not misread.
-        let c = crate::region::small_region(|c| c.ban_prefix_v4 = 16);
-        let lines = crate::log::capture(|| n = Some(load(&c, &path, t1)));
+        let c = crate::engine::small_region(|c| c.ban_prefix_v4 = 16);
+        let lines = crate::util::log::capture(|| n = Some(load(&c, &path, t1)));
         assert_eq!(n.unwrap(), Ok(3), "{lines:?}");
         let at = text.lines().position(|l| l.ends_with(" prefix")).unwrap() + 1;
         assert!(
@@ -471,10 +471,10 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         // The directory turns read-only (or the target cannot be replaced):
         // here, a directory in the way of the temporary file.
-        std::fs::create_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        std::fs::create_dir(crate::util::atomic_file::temp_path(&path)).unwrap();
         assert!(matches!(save(&r, &path, S), Err(StateError::Io(_))));
         assert_eq!(std::fs::read(&path).unwrap(), before, "the old file is kept");
-        std::fs::remove_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        std::fs::remove_dir(crate::util::atomic_file::temp_path(&path)).unwrap();
         // The target is a directory: the rename over it fails, and the
         // temporary file is removed.
         std::fs::remove_file(&path).unwrap();
@@ -498,7 +498,7 @@ mod tests {
             b
         };
         std::fs::write(&path, damage(MAGIC_LINE)).unwrap();
-        let lines = crate::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
+        let lines = crate::util::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
         let file = path.display().to_string();
         let bans: Vec<String> = lines
             .iter()
@@ -577,7 +577,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let r = region();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(3));
         let file = path.display().to_string();
         let want: Vec<String> = [
@@ -612,7 +612,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let r = region();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(1));
         assert_eq!(
             lines.iter().filter(|l| l.ends_with("; line skipped")).count(),
@@ -657,7 +657,7 @@ mod tests {
         assert_eq!(text.len() as u64, limit);
         std::fs::write(&path, &text).unwrap();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(1));
         assert!(lines.iter().any(|l| l.contains(":3: line too long")), "{lines:?}");
     }
@@ -666,7 +666,7 @@ mod tests {
     fn the_limit_fits_a_full_table() {
         // Every slot of both tables banned, with the longest keys: the file
         // a save writes stays under the limit that load accepts.
-        let r = crate::region::small_region(|c| {
+        let r = crate::engine::small_region(|c| {
             c.ipv6_prefix = 127;
             c.ban_prefix_v6 = 126;
             c.ban_prefix_threshold = 0;

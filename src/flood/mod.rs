@@ -1,0 +1,7 @@
+//! Flood defence: per-source rate limiting (GCRA), escalating bans, prefix
+//! bans, and the state file that keeps bans across a restart.
+
+pub mod ban;
+pub mod gcra;
+pub mod state;
+pub mod table;
