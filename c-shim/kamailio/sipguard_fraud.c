@@ -4,7 +4,8 @@
  *   sipguard_dial_check(account, number)   destination policy + velocity
  *   sipguard_call_start(account[, limit])  concurrent calls, spend clock
  *   event_route[sipguard:account-suspended]
- *   $sipguard(dial_reason|dial_class|call_reason|account|suspend_reason)
+ *   the values of $sipguard(dial_reason|dial_class|call_reason|account|
+ *   suspend_reason), read by sipguard_pv.c
  *
  * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
  * This file finds the values in the SIP message, ties a call to its dialog
