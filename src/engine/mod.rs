@@ -19,7 +19,9 @@
 //! plus the header. Entries are rounded up to a power of two of 8-entry
 //! buckets.
 
-use crate::config::Config;
+pub mod config;
+
+use self::config::Config;
 use crate::flood::table::{Slot, SLOTS_PER_BUCKET};
 use crate::guess::Guess;
 use crate::shm::counters::Counters;
@@ -118,7 +120,7 @@ impl Region {
         // Committed at once: memory use is fixed from the start. Zero-filled:
         // all locks free, all slots empty.
         let map = Mapping::new(layout.bytes).map_err(|e| format!("{e} (table_size {})", cfg.table_size))?;
-        let guess = Guess::create(cfg)?;
+        let guess = Guess::create(cfg.table_size, &cfg.guess)?;
         let region = Region {
             map,
             layout,

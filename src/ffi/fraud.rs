@@ -2,8 +2,8 @@
 //! fraud"). Same rules as [`crate::ffi`]: every entry point in `boundary`,
 //! every pointer checked.
 
-use crate::config::Config;
-use crate::ffi::{boundary, bytes, handle, out, write_err, Status};
+use crate::engine::config::Config;
+use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
 use crate::fraud::accounts::{CallTicket, Reason};
 use crate::fraud::money::Money;
 use crate::fraud::rules::Class;
@@ -71,6 +71,12 @@ mirror!(CCallVerdict <=> StartVerdict, CALL_VERDICT_VALUES {
     SIPGUARD_CALL_TABLE_FULL = StartVerdict::TableFull,
     SIPGUARD_CALL_UNAVAILABLE = StartVerdict::Unavailable,
 });
+
+// The shim's own code for sipguard_call_start() is no call verdict.
+const _: () = assert!(!contains(
+    CALL_VERDICT_VALUES,
+    CShimReturn::SIPGUARD_RET_CALL_NO_DIALOG as i64
+));
 
 /// Destination classes (sipguard_dial_result.class_id); 0 = none matched.
 #[allow(non_camel_case_types)]

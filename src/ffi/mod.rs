@@ -9,7 +9,8 @@
 //! the C-facing enums and consts below, tied to the core's own enums by
 //! `mirror!`, so neither side can drift from the other.
 
-use crate::config::{Config, ConfigError};
+use crate::config::parse::ConfigError;
+use crate::engine::config::Config;
 use crate::engine::Region;
 use crate::flood::ban::Reason;
 use crate::flood::state::{self, StateError};
@@ -162,7 +163,6 @@ pub enum CShimReturn {
 }
 
 const _: () = {
-    use crate::ffi::fraud::CALL_VERDICT_VALUES;
     assert!(!contains(
         VERDICT_VALUES,
         CShimReturn::SIPGUARD_RET_INVALID_ADDRESS as i64
@@ -170,10 +170,6 @@ const _: () = {
     assert!(!contains(
         SDP_VERDICT_VALUES,
         CShimReturn::SIPGUARD_RET_SDP_ERROR as i64
-    ));
-    assert!(!contains(
-        CALL_VERDICT_VALUES,
-        CShimReturn::SIPGUARD_RET_CALL_NO_DIALOG as i64
     ));
 };
 

@@ -46,6 +46,7 @@
 use crate::engine::Region;
 use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
 use crate::flood::gcra::Gcra;
+use crate::shm::bucket_hash;
 use crate::shm::counters::Counter;
 use crate::shm::lock::{lock, Guard};
 use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
@@ -57,8 +58,7 @@ pub const SLOTS_PER_BUCKET: usize = 8;
 /// new sources.
 pub const BAN_WAYS: usize = 6;
 
-/// `ban_until` of a permanent ban.
-pub const PERMANENT: u64 = u64::MAX;
+pub use crate::flood::ban::PERMANENT;
 
 const IN_USE: u32 = 1;
 /// A ban was announced and its end not yet logged.
@@ -225,18 +225,6 @@ fn remaining(until: u64, now: u64) -> u64 {
     }
 }
 
-/// Mix two 64-bit words into one (folded 128-bit multiply).
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The bucket-picking hash of a key under a per-start seed.
-pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
-    let h = fold(key[0] ^ seed[0], key[1] ^ seed[1] ^ 0x9e37_79b9_7f4a_7c15);
-    fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
-}
-
 /// Which table a bucket belongs to, and how its keys read back.
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -392,11 +380,11 @@ impl Region {
     }
 
     fn gcra(&self) -> Gcra {
-        Gcra::from_config(&self.cfg)
+        self.cfg.gcra()
     }
 
     fn escalation(&self) -> Escalation {
-        Escalation::from_config(&self.cfg)
+        self.cfg.escalation()
     }
 
     /// The network of an address ([`address_bits`]) that prefix bans use,
@@ -1295,7 +1283,7 @@ mod tests {
     #[test]
     fn prefix_bans_off() {
         for f in [
-            (|c: &mut crate::config::Config| c.ban_prefix_threshold = 0) as fn(&mut _),
+            (|c: &mut crate::engine::config::Config| c.ban_prefix_threshold = 0) as fn(&mut _),
             |c| c.ban_prefix_v4 = 32,
         ] {
             let r = region(|c| {

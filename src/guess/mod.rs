@@ -17,7 +17,7 @@ pub mod reply;
 
 use crate::engine::Region;
 use crate::flood::ban::Reason;
-use crate::guess::config::GuessConfig;
+use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
 use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
 use crate::sip::addr::{address_bits, Key};
@@ -37,10 +37,6 @@ fn secs_of(ns: u64) -> u32 {
 fn within(start: u32, now: u32, window: u32) -> bool {
     start != 0 && now.wrapping_sub(start) < window
 }
-
-/// Distinct user names remembered per source and window; `enum_threshold`
-/// is at most one less, so crossing it is always seen.
-pub const ENUM_NAMES: usize = 40;
 
 /// What one source does.
 #[repr(C)]
@@ -291,10 +287,11 @@ pub struct UserInfo {
 }
 
 impl Guess {
-    pub fn create(cfg: &crate::config::Config) -> Result<Guess, String> {
-        let g = &cfg.guess;
+    /// Map the tables: `sources` entries for the sources (as many as the
+    /// source table), the rest as `g` says.
+    pub fn create(sources: u64, g: &GuessConfig) -> Result<Guess, String> {
         Ok(Guess {
-            sources: KeyedTable::create(cfg.table_size)?,
+            sources: KeyedTable::create(sources)?,
             users: KeyedTable::create(g.user_table_size)?,
             txns: KeyedTable::create(g.txn_table_size)?,
         })

@@ -14,9 +14,8 @@
 //! Names are keyed with a per-start random seed, so an attacker cannot aim
 //! many names at one bucket.
 
-use crate::flood::table::bucket_hash;
 use crate::shm::lock::{lock, Guard};
-use crate::shm::{align64, get_bytes, random_seed, Mapping};
+use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping};
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;

@@ -96,6 +96,18 @@ pub fn random_seed() -> [u64; 2] {
     seed
 }
 
+/// Mix two 64-bit words into one (folded 128-bit multiply).
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The bucket-picking hash of a key under a per-start seed.
+pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
+    let h = fold(key[0] ^ seed[0], key[1] ^ seed[1] ^ 0x9e37_79b9_7f4a_7c15);
+    fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
+}
+
 pub fn align64(n: usize) -> usize {
     (n + 63) & !63
 }

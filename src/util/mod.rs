@@ -1,6 +1,7 @@
 //! Process-local helpers every layer may use: clocks, the log callback,
-//! atomic file replacement.
+//! the state files' writer and reader.
 
 pub mod atomic_file;
 pub mod clock;
 pub mod log;
+pub mod state_file;
