@@ -1,248 +1,112 @@
-//! The shared region: one anonymous `MAP_SHARED` mapping made before the
-//! fork, fixed in size, never grown.
-//!
-//! Layout (all offsets 64-byte aligned):
-//!
-//! ```text
-//! Header         magic, layout version, sizes, hash seed, prefix-ban
-//!                horizon, counter stripes
-//! locks          one u32 per bucket (holder pid, 0 = free)
-//! slots          buckets × 8 slots × 64 bytes
-//! prefix locks   one u32 per prefix bucket
-//! prefix slots   prefix buckets × 8 slots × 64 bytes (buckets / 8, at least 1)
-//! ```
-//!
-//! Only `#[repr(C)]` structs of atomics live here: no pointers, no heap
-//! types, nothing whose meaning depends on the process that reads it.
-//! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), plus one
-//! eighth of that for the prefix table, so `table_size` 65536 maps 4.5 MiB
-//! plus the header. Entries are rounded up to a power of two of 8-entry
-//! buckets.
+//! The composition root: one [`Engine`] per host, made in the parent before
+//! the fork, owns every capability that lives in shared memory and the
+//! whole parameter set ([`config::Config`]). A request or reply of the C ABI
+//! ([`crate::ffi`]) enters here; the engine hands it to the capabilities in
+//! turn (the flood check, then the guessing defences).
 
 pub mod config;
 
 use self::config::Config;
-use crate::flood::table::{Slot, SLOTS_PER_BUCKET};
-use crate::guess::Guess;
-use crate::shm::counters::Counters;
-use crate::shm::{align64, random_seed, Mapping};
-use crate::util::clock::clock_ns;
-use std::mem::{align_of, size_of};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::flood::region::Flood;
+use crate::guess::reply::{Outcome, Reply};
+use crate::guess::{Defences, Finding, Guess, Request, TxnState, UserInfo};
 
-const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
-const LAYOUT_VERSION: u32 = 3;
-
-#[repr(C, align(64))]
-pub struct Header {
-    magic: AtomicU64,
-    version: AtomicU32,
-    slot_bytes: AtomicU32,
-    region_bytes: AtomicU64,
-    buckets: AtomicU64,
-    seed: [AtomicU64; 2],
-    created_ns: AtomicU64,
-    /// No prefix ban runs past this (monotonic ns): the request path looks
-    /// a prefix up only while `now` is before it. Raised by every prefix
-    /// ban, recomputed by the sweep.
-    pub(crate) prefix_horizon: AtomicU64,
-    /// Prefix bans started so far: tells the sweep that one started while
-    /// it recomputed the horizon.
-    pub(crate) prefix_gen: AtomicU64,
-    pub counters: Counters,
-}
-
-const _: () = assert!(size_of::<Slot>() == 64 && align_of::<Slot>() == 64);
-const _: () = assert!(size_of::<Header>().is_multiple_of(64));
-
-/// Sizes derived from `table_size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    pub buckets: usize,
-    pub locks_offset: usize,
-    pub slots_offset: usize,
-    /// The prefix table: banned networks and the count of first bans per
-    /// network ([`crate::flood::table`]).
-    pub prefix_buckets: usize,
-    pub prefix_locks_offset: usize,
-    pub prefix_slots_offset: usize,
-    pub bytes: usize,
-}
-
-impl Layout {
-    /// Buckets are a power of two so a hash picks one with a mask.
-    pub fn for_entries(entries: u64) -> Layout {
-        let buckets = (entries as usize).div_ceil(SLOTS_PER_BUCKET).next_power_of_two();
-        let prefix_buckets = (buckets / 8).max(1);
-        let locks_offset = align64(size_of::<Header>());
-        let slots_offset = align64(locks_offset + buckets * size_of::<AtomicU32>());
-        let prefix_locks_offset = slots_offset + buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
-        let prefix_slots_offset = align64(prefix_locks_offset + prefix_buckets * size_of::<AtomicU32>());
-        let bytes = prefix_slots_offset + prefix_buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
-        Layout {
-            buckets,
-            locks_offset,
-            slots_offset,
-            prefix_buckets,
-            prefix_locks_offset,
-            prefix_slots_offset,
-            bytes,
-        }
-    }
-
-    pub fn entries(&self) -> u64 {
-        (self.buckets * SLOTS_PER_BUCKET) as u64
-    }
-}
-
-/// Process-local handle: where the mapping is, and the (read-only) config.
-/// Children inherit it through fork together with the mapping.
-pub struct Region {
-    /// Owns the mapping; unmapped on drop.
-    map: Mapping,
-    layout: Layout,
-    pub cfg: Config,
+/// Process-local handle to the shared state of every capability; children
+/// inherit it through fork together with the mappings.
+pub struct Engine {
+    /// Rate limits and bans per source (the region of the source table).
+    pub flood: Flood,
     /// The guessing defences' tables (their own mappings, also pre-fork).
     pub guess: Guess,
 }
 
-// SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl Send for Region {}
-unsafe impl Sync for Region {}
+/// Compatibility name (the engine was called the region); the C ABI's
+/// `sipguard_region` is an engine.
+pub type Region = Engine;
 
-impl Region {
-    /// Map and initialise a new region for `cfg`. Pages are touched now, so
-    /// memory use is fixed from the start and never grows under a flood.
-    pub fn create(cfg: &Config) -> Result<Region, String> {
+impl Engine {
+    /// Check `cfg` as a whole, then map every capability's shared state.
+    /// Pages are touched now, so memory use is fixed from the start and
+    /// never grows under a flood.
+    pub fn create(cfg: &Config) -> Result<Engine, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         cfg.check_state_files().map_err(|e| e.to_string())?;
-        let layout = Layout::for_entries(cfg.table_size);
-        // Committed at once: memory use is fixed from the start. Zero-filled:
-        // all locks free, all slots empty.
-        let map = Mapping::new(layout.bytes).map_err(|e| format!("{e} (table_size {})", cfg.table_size))?;
+        let flood = Flood::create(cfg)?;
         let guess = Guess::create(cfg.table_size, &cfg.guess)?;
-        let region = Region {
-            map,
-            layout,
-            cfg: cfg.clone(),
-            guess,
-        };
-        let h = region.header();
-        let seed = random_seed();
-        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
-        h.slot_bytes.store(size_of::<Slot>() as u32, Ordering::Relaxed);
-        h.region_bytes.store(layout.bytes as u64, Ordering::Relaxed);
-        h.buckets.store(layout.buckets as u64, Ordering::Relaxed);
-        h.seed[0].store(seed[0], Ordering::Relaxed);
-        h.seed[1].store(seed[1], Ordering::Relaxed);
-        h.created_ns.store(clock_ns(), Ordering::Relaxed);
-        h.magic.store(MAGIC, Ordering::Release);
-        crate::shm::lock::my_pid();
-        Ok(region)
+        Ok(Engine { flood, guess })
     }
 
-    pub fn header(&self) -> &Header {
-        // SAFETY: the header is at offset 0 of a live, aligned mapping.
-        unsafe { &*(self.map.base() as *const Header) }
-    }
-
-    /// Refuse a region whose header does not describe this layout.
-    pub fn verify(&self) -> Result<(), String> {
-        let h = self.header();
-        if h.magic.load(Ordering::Acquire) != MAGIC {
-            return Err("shared region has no sipguard header".into());
+    /// The guessing defences at work: their tables, and the source table
+    /// they ban through and count in.
+    pub fn defences(&self) -> Defences<'_> {
+        Defences {
+            guess: &self.guess,
+            flood: &self.flood,
         }
-        let version = h.version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(format!(
-                "shared region layout {version}, expected {LAYOUT_VERSION}"
-            ));
-        }
-        if h.region_bytes.load(Ordering::Relaxed) != self.layout.bytes as u64
-            || h.buckets.load(Ordering::Relaxed) != self.layout.buckets as u64
-            || h.slot_bytes.load(Ordering::Relaxed) != size_of::<Slot>() as u32
-        {
-            return Err("shared region sizes do not match this build".into());
-        }
-        Ok(())
     }
 
-    pub fn layout(&self) -> Layout {
-        self.layout
+    // The guessing defences, by their engine-level names.
+
+    /// Request-time checks after the rate check passed ([`Defences::guess_request`]).
+    pub fn guess_request(&self, addr: &[u8], req: &Request, now: u64) -> Finding {
+        self.defences().guess_request(addr, req, now)
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.header().counters
+    pub fn guess_authenticated(&self, addr: &[u8], req: &Request, now: u64) {
+        self.defences().guess_authenticated(addr, req, now)
     }
 
-    pub fn seed(&self) -> [u64; 2] {
-        let s = &self.header().seed;
-        [s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed)]
+    pub fn guess_auth_failed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
+        self.defences().guess_auth_failed(addr, req, now)
     }
 
-    /// The lock word and slots of bucket `i` (i < buckets).
-    pub fn bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        assert!(i < self.layout.buckets);
-        self.bucket_at(self.layout.locks_offset, self.layout.slots_offset, i)
+    pub fn guess_auth_allowed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
+        self.defences().guess_auth_allowed(addr, req, now)
     }
 
-    /// The lock word and slots of prefix bucket `i` (i < prefix_buckets).
-    pub fn prefix_bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        assert!(i < self.layout.prefix_buckets);
-        self.bucket_at(
-            self.layout.prefix_locks_offset,
-            self.layout.prefix_slots_offset,
-            i,
-        )
+    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
+        self.defences().guess_reply(key, challenge, rewrite, now)
     }
 
-    fn bucket_at(&self, locks: usize, slots: usize, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        // SAFETY: offsets come from `layout`, which sized the mapping, and
-        // callers check `i` against the area's bucket count; the types are
-        // repr(C) atomics, valid for any bit pattern incl. zero.
-        unsafe {
-            let lock = &*(self.map.base().add(locks) as *const AtomicU32).add(i);
-            let slots = &*(self.map.base().add(slots) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
-            (lock, slots)
-        }
+    pub fn guess_sweep(&self, now: u64) {
+        self.defences().guess_sweep(now)
+    }
+
+    pub fn guess_users(&self, now: u64, max: usize) -> Vec<UserInfo> {
+        self.defences().guess_users(now, max)
+    }
+
+    pub fn guess_unthrottle(&self, name: &[u8], now: u64) -> bool {
+        self.defences().guess_unthrottle(name, now)
+    }
+
+    /// Reply normalization on the way out ([`crate::guess::reply`]).
+    pub fn reply_wanted(&self, status: u16) -> u8 {
+        self.defences().reply_wanted(status)
+    }
+
+    pub fn reply_out(&self, reply: &Reply, dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+        self.defences().reply_out(reply, dst, now, out)
     }
 }
 
-/// A 64-entry region for tests, after `f` adjusts the defaults.
+/// Compatibility: the flood operations (`check`, `ban`, `sweep`, ...) and
+/// the region's accessors (`cfg`, `layout`, `counters`) read as the
+/// engine's, as they did when the engine was the region.
+impl std::ops::Deref for Engine {
+    type Target = Flood;
+    fn deref(&self) -> &Flood {
+        &self.flood
+    }
+}
+
+/// A 64-entry engine for tests, after `f` adjusts the defaults.
 #[cfg(test)]
-pub fn small_region(f: impl FnOnce(&mut Config)) -> Region {
+pub fn small_region(f: impl FnOnce(&mut Config)) -> Engine {
     let mut cfg = Config {
         table_size: 64,
         ..Default::default()
     };
     f(&mut cfg);
-    Region::create(&cfg).unwrap()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_math() {
-        let l = Layout::for_entries(65536);
-        assert_eq!(l.buckets, 8192);
-        assert_eq!(l.entries(), 65536);
-        assert_eq!(l.prefix_buckets, 1024);
-        assert_eq!(l.prefix_locks_offset, l.slots_offset + 65536 * 64);
-        assert_eq!(l.bytes, l.prefix_slots_offset + 8192 * 64);
-        assert!(l.bytes < 4 * 1024 * 1024 + 512 * 1024 + 64 * 1024);
-        // Rounded up to whole buckets, then to a power of two.
-        assert_eq!(Layout::for_entries(100).entries(), 128);
-        // The smallest table still has one prefix bucket.
-        assert_eq!(Layout::for_entries(64).prefix_buckets, 1);
-        assert_eq!(Layout::for_entries(64).prefix_slots_offset % 64, 0);
-    }
-
-    #[test]
-    fn created_region_verifies() {
-        let r = small_region(|_| {});
-        r.verify().unwrap();
-        assert_eq!(r.layout().entries(), 64);
-    }
+    Engine::create(&cfg).unwrap()
 }

@@ -2,7 +2,7 @@
 //! section). Same rules as [`crate::ffi`]: every entry point inside
 //! `boundary`, every pointer checked.
 
-use crate::engine::Region;
+use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
 use crate::flood::table::Verdict;
 use crate::guess::reply::{Outcome, Reply, Span};
@@ -197,7 +197,7 @@ pub const SIPGUARD_REPLY_REWRITABLE: c_int = 2;
 /// `region` live; `addr` valid for `addr_len`; `req` as for `request`; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_check_request(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn sipguard_check_request(
 /// As for `sipguard_check_request`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_authenticated(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -255,7 +255,7 @@ pub unsafe extern "C" fn sipguard_authenticated(
 /// As for `sipguard_check_request`; `banned` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_auth_failed(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -285,7 +285,7 @@ pub unsafe extern "C" fn sipguard_auth_failed(
 /// As for `sipguard_check_request`; `allowed` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_auth_allowed(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -316,7 +316,7 @@ pub unsafe extern "C" fn sipguard_auth_allowed(
 /// `region` live; `wanted` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_reply_wanted(
-    region: *const Region,
+    region: *const Engine,
     status: u32,
     wanted: *mut c_int,
 ) -> Status {
@@ -341,7 +341,7 @@ pub unsafe extern "C" fn sipguard_reply_wanted(
 /// for `cap`; `out_len` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_reply_out(
-    region: *const Region,
+    region: *const Engine,
     reply: *const CReply,
     dst: *const u8,
     dst_len: usize,
@@ -442,7 +442,7 @@ pub type UserFn = Option<extern "C" fn(ctx: *mut c_void, user: *const CUserInfo)
 /// `region` live; `f` callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_list_users(
-    region: *const Region,
+    region: *const Engine,
     now_ns: u64,
     max: u32,
     f: UserFn,
@@ -475,7 +475,7 @@ pub unsafe extern "C" fn sipguard_list_users(
 /// `region` live; `name` valid for `len`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_unthrottle(
-    region: *const Region,
+    region: *const Engine,
     name: *const c_char,
     len: usize,
     now_ns: u64,

@@ -11,7 +11,7 @@
 
 use crate::config::parse::ConfigError;
 use crate::engine::config::Config;
-use crate::engine::Region;
+use crate::engine::Engine;
 use crate::flood::ban::Reason;
 use crate::flood::state::{self, StateError};
 use crate::flood::table::{CheckResult, EntryInfo, TableError, Verdict, PERMANENT};
@@ -455,7 +455,7 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let layout = crate::engine::Layout::for_entries(cfg.table_size);
+        let layout = crate::flood::region::Layout::for_entries(cfg.table_size);
         *out = Settings {
             early_drop: cfg.early_drop as u32,
             save_interval_s: (cfg.save_interval_ns / NS_PER_SEC).min(u32::MAX as u64) as u32,
@@ -480,14 +480,14 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_region_create(
     cfg: *const Config,
-    out: *mut *mut Region,
+    out: *mut *mut Engine,
     err: *mut c_char,
     err_len: usize,
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let region = Region::create(cfg).map_err(|e| {
+        let region = Engine::create(cfg).map_err(|e| {
             write_err(err, err_len, &e);
             if e.starts_with("parameter") {
                 Status::Invalid
@@ -505,7 +505,7 @@ pub unsafe extern "C" fn sipguard_region_create(
 /// # Safety
 /// `region` null or from `sipguard_region_create`, not yet destroyed.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_region_destroy(region: *mut Region) {
+pub unsafe extern "C" fn sipguard_region_destroy(region: *mut Engine) {
     if !region.is_null() {
         // SAFETY: made by Box::into_raw in sipguard_region_create.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(region) })));
@@ -543,7 +543,7 @@ impl From<CheckResult> for CCheckResult {
 /// `region` live; `addr` valid for `addr_len`; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_check(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     now_ns: u64,
@@ -564,7 +564,7 @@ pub unsafe extern "C" fn sipguard_check(
 /// As for `sipguard_check`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_check_text(
-    region: *const Region,
+    region: *const Engine,
     addr: *const c_char,
     addr_len: usize,
     now_ns: u64,
@@ -587,7 +587,7 @@ pub unsafe extern "C" fn sipguard_check_text(
 /// `region` live; `addr` valid for `addr_len`; `drop_out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_drop_check(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     now_ns: u64,
@@ -623,7 +623,7 @@ fn table_err(err: *mut c_char, err_len: usize, e: TableError) -> Status {
 /// `region` live; `addr` valid for `addr_len`; `err` writable for `err_len`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_ban(
-    region: *const Region,
+    region: *const Engine,
     addr: *const c_char,
     addr_len: usize,
     seconds: u64,
@@ -655,7 +655,7 @@ pub unsafe extern "C" fn sipguard_ban(
 /// As for `sipguard_ban`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_unban(
-    region: *const Region,
+    region: *const Engine,
     addr: *const c_char,
     addr_len: usize,
     now_ns: u64,
@@ -720,7 +720,7 @@ pub type EntryFn = Option<extern "C" fn(ctx: *mut c_void, entry: *const CEntryIn
 /// `region` live; `f` callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_list_bans(
-    region: *const Region,
+    region: *const Engine,
     now_ns: u64,
     f: EntryFn,
     ctx: *mut c_void,
@@ -741,7 +741,7 @@ pub unsafe extern "C" fn sipguard_list_bans(
 /// As for `sipguard_list_bans`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_list_top(
-    region: *const Region,
+    region: *const Engine,
     now_ns: u64,
     max: u32,
     f: EntryFn,
@@ -815,7 +815,7 @@ pub struct Stats {
 
 impl Stats {
     /// The statistics of `region` now.
-    pub fn of(region: &Region) -> Stats {
+    pub fn of(region: &Engine) -> Stats {
         let c = region.counters();
         let passed = c.get(Counter::Passed);
         let allowlisted = c.get(Counter::Allowlisted);
@@ -854,7 +854,7 @@ impl Stats {
 /// # Safety
 /// `region` live, `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_stats_get(region: *const Region, out: *mut Stats) -> Status {
+pub unsafe extern "C" fn sipguard_stats_get(region: *const Engine, out: *mut Stats) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, out) = unsafe { (handle(region)?, self::out(out)?) };
@@ -869,7 +869,7 @@ pub unsafe extern "C" fn sipguard_stats_get(region: *const Region, out: *mut Sta
 /// # Safety
 /// `region` live.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_sweep(region: *const Region, now_ns: u64) -> Status {
+pub unsafe extern "C" fn sipguard_sweep(region: *const Engine, now_ns: u64) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
@@ -885,7 +885,7 @@ pub unsafe extern "C" fn sipguard_sweep(region: *const Region, now_ns: u64) -> S
 /// # Safety
 /// `region` live.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_state_save(region: *const Region, now_ns: u64) -> Status {
+pub unsafe extern "C" fn sipguard_state_save(region: *const Engine, now_ns: u64) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
@@ -916,7 +916,7 @@ pub unsafe extern "C" fn sipguard_state_save(region: *const Region, now_ns: u64)
 /// `region` live; `loaded_out` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_state_load(
-    region: *const Region,
+    region: *const Engine,
     now_ns: u64,
     loaded_out: *mut u32,
 ) -> Status {

@@ -3,5 +3,6 @@
 
 pub mod ban;
 pub mod gcra;
+pub mod region;
 pub mod state;
 pub mod table;

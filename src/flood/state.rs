@@ -27,8 +27,8 @@
 //! (moved aside to `<file>.too-large`), so a huge or sparse file cannot make
 //! the start read gigabytes.
 
-use crate::engine::Region;
 use crate::flood::ban::Reason;
+use crate::flood::region::Flood;
 use crate::flood::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
 use crate::sip::addr::Key;
 use crate::util::clock::{wall_ms, NS_PER_MS};
@@ -82,7 +82,7 @@ fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
 
 /// The most bytes a save of `region` can write: one line per slot of both
 /// tables, with room for comments and slack.
-pub fn max_file_bytes(region: &Region) -> u64 {
+pub fn max_file_bytes(region: &Flood) -> u64 {
     let l = region.layout();
     let slots = l.entries() + (l.prefix_buckets * SLOTS_PER_BUCKET) as u64;
     (slots + 1024) * MAX_LINE as u64
@@ -90,7 +90,7 @@ pub fn max_file_bytes(region: &Region) -> u64 {
 
 /// Write every ban and remembered offender to `path`. Returns entries written.
 /// If any bucket could not be read, the previous file is kept.
-pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+pub fn save(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
     let mut text = String::new();
     let _ = writeln!(
@@ -161,7 +161,7 @@ fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Saved, &'static str> {
 /// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
 /// Bad lines and files as [`read_lines`] says; a file is too large past
 /// [`max_file_bytes`].
-pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+pub fn load(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
     let table = format!("a table of {} entries", region.layout().entries());
     let format = Format {
@@ -219,8 +219,8 @@ mod tests {
     use super::*;
     use crate::util::clock::NS_PER_SEC as S;
 
-    fn region() -> Region {
-        crate::engine::small_region(|_| {})
+    fn region() -> Flood {
+        crate::flood::region::small_flood(|_| {})
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {
@@ -230,7 +230,7 @@ mod tests {
         dir.join("bans.state")
     }
 
-    fn entries(r: &Region, now: u64) -> Vec<(String, u64, u32, Option<Reason>)> {
+    fn entries(r: &Flood, now: u64) -> Vec<(String, u64, u32, Option<Reason>)> {
         let mut seen = Vec::new();
         r.for_each_entry(now, |e| {
             seen.push((e.key.to_string(), e.ban_ns, e.offences, e.reason));
@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn prefix_bans_round_trip() {
         let t0 = 1000 * S;
-        let a = crate::engine::small_region(|c| c.ban_prefix_threshold = 3);
+        let a = crate::flood::region::small_flood(|c| c.ban_prefix_threshold = 3);
         for i in 1..=3 {
             a.ban_offender(
                 u128::from_be_bytes(crate::sip::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
@@ -280,7 +280,7 @@ mod tests {
             text.contains("198.51.100.0/24 ") && text.contains(" 1 scanner prefix\n"),
             "{text}"
         );
-        let b = crate::engine::small_region(|c| c.ban_prefix_threshold = 3);
+        let b = crate::flood::region::small_flood(|c| c.ban_prefix_threshold = 3);
         let t1 = 2000 * S;
         let mut n = None;
         let lines = crate::util::log::capture(|| n = Some(load(&b, &path, t1)));
@@ -295,7 +295,7 @@ mod tests {
         let v = b.check(&[198, 51, 100, 200], t1).unwrap();
         assert_eq!(v.verdict, crate::flood::table::Verdict::Banned);
         // A prefix of another length than configured is skipped, not misread.
-        let c = crate::engine::small_region(|c| c.ban_prefix_v4 = 16);
+        let c = crate::flood::region::small_flood(|c| c.ban_prefix_v4 = 16);
         let lines = crate::util::log::capture(|| n = Some(load(&c, &path, t1)));
         assert_eq!(n.unwrap(), Ok(3), "{lines:?}");
         let at = text.lines().position(|l| l.ends_with(" prefix")).unwrap() + 1;
@@ -512,7 +512,7 @@ mod tests {
     fn the_limit_fits_a_full_table() {
         // Every slot of both tables banned, with the longest keys: the file
         // a save writes stays under the limit that load accepts.
-        let r = crate::engine::small_region(|c| {
+        let r = crate::flood::region::small_flood(|c| {
             c.ipv6_prefix = 127;
             c.ban_prefix_v6 = 126;
             c.ban_prefix_threshold = 0;

@@ -43,9 +43,9 @@
 //! what must be logged, and logs only after unlocking. No operation holds
 //! two bucket locks at once.
 
-use crate::engine::Region;
 use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
 use crate::flood::gcra::Gcra;
+use crate::flood::region::Flood;
 use crate::shm::bucket_hash;
 use crate::shm::counters::Counter;
 use crate::shm::lock::{lock, Guard};
@@ -188,7 +188,7 @@ pub enum TableError {
     Busy,
 }
 
-/// What [`Region::restore`] made of a saved entry.
+/// What [`Flood::restore`] made of a saved entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restored {
     /// A ban in force.
@@ -257,7 +257,7 @@ impl Locked<'_> {
     /// live bans (the ban cap keeps two ways free of bans). Recycling a slot
     /// whose ended ban the sweep has not reported yet returns that end, for
     /// the caller to log after unlocking.
-    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Region) -> Option<Claimed<'_>> {
+    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Flood) -> Option<Claimed<'_>> {
         if let Some(slot) = self.find(key) {
             return Some(Claimed { slot, evicted: None });
         }
@@ -318,7 +318,7 @@ impl Locked<'_> {
         &self,
         key: [u64; 2],
         now: u64,
-        region: &Region,
+        region: &Flood,
     ) -> Option<(Claimed<'_>, Option<UnbanEvent>)> {
         let lifted = match self.find(key) {
             Some(_) => None,
@@ -328,7 +328,7 @@ impl Locked<'_> {
     }
 }
 
-impl Region {
+impl Flood {
     fn source_shape(&self) -> Shape {
         Shape {
             v4: 32,
@@ -922,10 +922,10 @@ mod tests {
     use super::*;
     use crate::util::clock::NS_PER_SEC as S;
 
-    use crate::engine::small_region as region;
+    use crate::flood::region::small_flood as region;
     use std::sync::atomic::Ordering::Relaxed;
 
-    fn flood(r: &Region, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
+    fn flood(r: &Flood, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
         (0..n).map(|_| r.check(addr, now).unwrap().verdict).collect()
     }
 
@@ -1049,7 +1049,7 @@ mod tests {
     }
 
     /// Live bans in each bucket of the source table.
-    fn bans_per_bucket(r: &Region, now: u64) -> Vec<usize> {
+    fn bans_per_bucket(r: &Flood, now: u64) -> Vec<usize> {
         (0..r.layout().buckets)
             .map(|i| {
                 r.bucket(i)

@@ -15,8 +15,8 @@
 pub mod config;
 pub mod reply;
 
-use crate::engine::Region;
 use crate::flood::ban::Reason;
+use crate::flood::region::Flood;
 use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
 use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
@@ -331,30 +331,40 @@ fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {
         || cfg.scanner_from_to.found_in(req.to)
 }
 
-impl Region {
+/// The guessing defences at work: their tables, and the source table they
+/// ban through and count in ([`crate::engine::Engine::defences`]).
+pub struct Defences<'a> {
+    pub guess: &'a Guess,
+    pub flood: &'a Flood,
+}
+
+impl Defences<'_> {
     fn guess(&self) -> &Guess {
-        &self.guess
+        self.guess
     }
 
     fn source_key(&self, addr: &[u8]) -> Option<(u128, [u64; 2])> {
         let bits = address_bits(addr)?;
-        Some((bits, Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves()))
+        Some((
+            bits,
+            Key::from_address_bits(bits, self.flood.cfg.ipv6_prefix).halves(),
+        ))
     }
 
     /// Request-time checks after the rate check passed: fingerprints, the
     /// enumeration rule, and noting requests that carry credentials.
     pub fn guess_request(&self, addr: &[u8], req: &Request, now: u64) -> Finding {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.flood.cfg.guess;
         let Some((bits, src)) = self.source_key(addr) else {
             return Finding::Clean;
         };
-        if self.allowlisted(bits) {
+        if self.flood.allowlisted(bits) {
             return Finding::Clean;
         }
-        let c = self.counters();
+        let c = self.flood.counters();
         if is_scanner(cfg, req) {
             c.bump(Counter::Scanners);
-            let _ = self.ban_offender(bits, Reason::Scanner, now);
+            let _ = self.flood.ban_offender(bits, Reason::Scanner, now);
             return Finding::Scanner;
         }
         let g = self.guess();
@@ -434,7 +444,7 @@ impl Region {
             return Finding::Clean;
         }
         c.bump(Counter::Enumerations);
-        let _ = self.ban_offender(bits, Reason::Enumeration, now);
+        let _ = self.flood.ban_offender(bits, Reason::Enumeration, now);
         Finding::Enumeration
     }
 
@@ -511,7 +521,7 @@ impl Region {
             return true;
         };
         let g = self.guess();
-        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
+        let (now_s, trust) = (secs(now), secs_of(self.flood.cfg.guess.auth_trust_ns));
         let tag = g.source_tag(src);
         let allowed = g
             .users
@@ -520,7 +530,7 @@ impl Region {
             })
             .unwrap_or(true);
         if !allowed {
-            self.counters().bump(Counter::ThrottledAuth);
+            self.flood.counters().bump(Counter::ThrottledAuth);
             // Its password is not checked: the challenge that follows is no
             // failed guess, and must not ban the owner's new phone.
             let _ = g.txns.with(g.request_txn(req), now, false, |t, _| {
@@ -560,7 +570,7 @@ impl Region {
         };
         if let Some((src, user)) = counted {
             let bits = (u128::from(src[0]) << 64) | u128::from(src[1]);
-            let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves();
+            let key = Key::from_address_bits(bits, self.flood.cfg.ipv6_prefix).halves();
             self.count_failure(bits, key, user, now);
         }
         state
@@ -568,9 +578,9 @@ impl Region {
 
     /// One authentication failure from source `src` against user `user`.
     fn count_failure(&self, bits: u128, src: [u64; 2], user: [u64; 2], now: u64) -> bool {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.flood.cfg.guess;
         let g = self.guess();
-        let c = self.counters();
+        let c = self.flood.counters();
         c.bump(Counter::AuthFailures);
         let now_s = secs(now);
         let bump = |start: &AtomicU32, fails: &AtomicU32, window: u64| {
@@ -581,7 +591,7 @@ impl Region {
             fails.fetch_add(1, Relaxed) + 1
         };
         let mut banned = false;
-        if !self.allowlisted(bits) {
+        if !self.flood.allowlisted(bits) {
             let over = g
                 .sources
                 .with(src, now, true, |s, _| {
@@ -597,7 +607,7 @@ impl Region {
                 })
                 .unwrap_or(false);
             if over {
-                banned = matches!(self.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
+                banned = matches!(self.flood.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
                 if banned {
                     c.bump(Counter::AuthBans);
                 }
@@ -657,7 +667,7 @@ impl Region {
                 true
             },
         );
-        self.counters().set_gauge(Counter::ThrottledUsers, active);
+        self.flood.counters().set_gauge(Counter::ThrottledUsers, active);
         for name in ended {
             log_unthrottle(name.as_bytes(), "expired");
         }
@@ -665,8 +675,8 @@ impl Region {
 
     /// User names with failures, throttles or trusted sources.
     pub fn guess_users(&self, now: u64, max: usize) -> Vec<UserInfo> {
-        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
-        let findtime = secs_of(self.cfg.guess.user_findtime_ns);
+        let (now_s, trust) = (secs(now), secs_of(self.flood.cfg.guess.auth_trust_ns));
+        let findtime = secs_of(self.flood.cfg.guess.user_findtime_ns);
         let mut out = Vec::new();
         if max == 0 {
             return out;
@@ -748,10 +758,10 @@ fn log_unthrottle(name: &[u8], reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::small_region;
+    use crate::engine::{small_region, Engine};
     use crate::guess::reply::{test_reader, Outcome};
 
-    fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+    fn send(r: &Engine, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)
     }
 
