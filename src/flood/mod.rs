@@ -4,5 +4,6 @@
 pub mod ban;
 pub mod gcra;
 pub mod region;
+pub mod slot;
 pub mod state;
 pub mod table;

@@ -21,11 +21,11 @@
 //! buckets.
 
 use crate::engine::config::Config;
-use crate::flood::table::{Slot, SLOTS_PER_BUCKET};
+use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
 use crate::shm::counters::Counters;
-use crate::shm::{align64, random_seed, Mapping};
+use crate::shm::{align64, assert_layout, random_seed, Mapping, Shared};
 use crate::util::clock::clock_ns;
-use std::mem::{align_of, size_of};
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
@@ -50,8 +50,9 @@ pub struct Header {
     pub counters: Counters,
 }
 
-const _: () = assert!(size_of::<Slot>() == 64 && align_of::<Slot>() == 64);
-const _: () = assert!(size_of::<Header>().is_multiple_of(64));
+// SAFETY: repr(C) of atomics and the counters' atomics.
+unsafe impl Shared for Header {}
+const _: () = assert_layout::<Header>(128 + 4096, 64);
 
 /// Sizes derived from `table_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +138,7 @@ impl Flood {
     }
 
     pub fn header(&self) -> &Header {
-        // SAFETY: the header is at offset 0 of a live, aligned mapping.
-        unsafe { &*(self.map.base() as *const Header) }
+        self.map.at::<Header>(0, 0)
     }
 
     /// Refuse a region whose header does not describe this layout.
@@ -192,14 +192,12 @@ impl Flood {
     }
 
     fn bucket_at(&self, locks: usize, slots: usize, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        // SAFETY: offsets come from `layout`, which sized the mapping, and
-        // callers check `i` against the area's bucket count; the types are
-        // repr(C) atomics, valid for any bit pattern incl. zero.
-        unsafe {
-            let lock = &*(self.map.base().add(locks) as *const AtomicU32).add(i);
-            let slots = &*(self.map.base().add(slots) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
-            (lock, slots)
-        }
+        // Offsets come from `layout`, which sized the mapping; callers check
+        // `i` against the area's bucket count.
+        (
+            self.map.at::<AtomicU32>(locks, i),
+            self.map.at::<[Slot; SLOTS_PER_BUCKET]>(slots, i),
+        )
     }
 }
 

@@ -50,100 +50,18 @@ use crate::shm::bucket_hash;
 use crate::shm::counters::Counter;
 use crate::shm::lock::{lock, Guard};
 use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-
-pub const SLOTS_PER_BUCKET: usize = 8;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
 
 /// Most ways of one bucket that live bans may hold; the rest always take
 /// new sources.
 pub const BAN_WAYS: usize = 6;
 
 pub use crate::flood::ban::PERMANENT;
-
-const IN_USE: u32 = 1;
-/// A ban was announced and its end not yet logged.
-const ANNOUNCED: u32 = 2;
-const REASON_SHIFT: u32 = 8;
-/// Prefix entries: first bans counted in the current window.
-const MEMBERS_SHIFT: u32 = 16;
-const LOW_META: u32 = (1 << MEMBERS_SHIFT) - 1;
+use crate::flood::slot::{Shape, ANNOUNCED, IN_USE, REASON_SHIFT};
+pub use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
 
 /// Mixed into the seed of the prefix table's bucket hash.
 const PREFIX_SEED: [u64; 2] = [0x6a09_e667_f3bc_c908, 0xbb67_ae85_84ca_a73b];
-
-/// One source (or, in the prefix table, one network). 64 bytes: one cache line.
-#[repr(C, align(64))]
-pub struct Slot {
-    key: [AtomicU64; 2],
-    /// GCRA theoretical arrival time. In a prefix entry: when the window of
-    /// its member count began.
-    tat: AtomicU64,
-    /// End of the current or last ban; 0 = never banned; PERMANENT.
-    ban_until: AtomicU64,
-    last_seen: AtomicU64,
-    hits: AtomicU64,
-    offences: AtomicU32,
-    /// IN_USE | ANNOUNCED | reason << REASON_SHIFT | members << MEMBERS_SHIFT
-    meta: AtomicU32,
-}
-
-impl Slot {
-    fn in_use(&self) -> bool {
-        self.meta.load(Relaxed) & IN_USE != 0
-    }
-    fn holds(&self, key: [u64; 2]) -> bool {
-        self.in_use() && self.key[0].load(Relaxed) == key[0] && self.key[1].load(Relaxed) == key[1]
-    }
-    fn banned_at(&self, now: u64) -> bool {
-        now < self.ban_until.load(Relaxed)
-    }
-    fn reason(&self) -> Option<Reason> {
-        Reason::from_code((self.meta.load(Relaxed) >> REASON_SHIFT) & 0xff)
-    }
-    fn key(&self, shape: Shape) -> Key {
-        Key::from_halves_with(
-            [self.key[0].load(Relaxed), self.key[1].load(Relaxed)],
-            shape.v4,
-            shape.v6,
-        )
-    }
-    fn members(&self) -> u32 {
-        self.meta.load(Relaxed) >> MEMBERS_SHIFT
-    }
-    fn set_members(&self, n: u32) {
-        let low = self.meta.load(Relaxed) & LOW_META;
-        self.meta
-            .store(low | n.min(u16::MAX as u32) << MEMBERS_SHIFT, Relaxed);
-    }
-    /// Which live ban goes first when a bucket's ban ways are all taken:
-    /// the lowest. Permanent bans last, then manual ones, then by offences,
-    /// then by end.
-    fn ban_rank(&self) -> (bool, bool, u32, u64) {
-        let until = self.ban_until.load(Relaxed);
-        (
-            until == PERMANENT,
-            self.reason() == Some(Reason::Manual),
-            self.offences.load(Relaxed),
-            until,
-        )
-    }
-    /// End a live ban now; the offence count stays.
-    fn lift(&self, now: u64) {
-        self.ban_until.store(now.max(1), Relaxed);
-        self.tat.store(0, Relaxed);
-        self.meta.fetch_and(!ANNOUNCED, Relaxed);
-    }
-    fn reset(&self, key: [u64; 2], now: u64) {
-        self.key[0].store(key[0], Relaxed);
-        self.key[1].store(key[1], Relaxed);
-        self.tat.store(0, Relaxed);
-        self.ban_until.store(0, Relaxed);
-        self.last_seen.store(now, Relaxed);
-        self.hits.store(0, Relaxed);
-        self.offences.store(0, Relaxed);
-        self.meta.store(IN_USE, Relaxed);
-    }
-}
 
 /// Verdict values are the ABI's (`sipguard_verdict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,16 +141,6 @@ fn remaining(until: u64, now: u64) -> u64 {
     } else {
         until.saturating_sub(now)
     }
-}
-
-/// Which table a bucket belongs to, and how its keys read back.
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    /// Bits of an IPv4 key (32: whole addresses) and of an IPv6 key.
-    v4: u8,
-    v6: u8,
-    /// The source table (counted in `entries_used` and `evictions`).
-    sources: bool,
 }
 
 /// A slot found or claimed for a key.

@@ -20,6 +20,7 @@ use crate::flood::region::Flood;
 use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
 use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
+use crate::shm::{assert_layout, Shared};
 use crate::sip::addr::{address_bits, Key};
 use crate::util::clock::NS_PER_SEC;
 use crate::util::log::{log, Level};
@@ -53,6 +54,10 @@ pub struct SourceEntry {
     /// Low half of the user key of the last failure not yet forgiven.
     last_fail_user: AtomicU32,
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for SourceEntry {}
+const _: () = assert_layout::<SourceEntry>(104, 4);
 
 impl Entry for SourceEntry {
     fn clear(&self) {
@@ -94,6 +99,10 @@ pub struct UserEntry {
     /// (source hash << 32 | last success second), most recent anywhere.
     trusted: [AtomicU64; TRUSTED],
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for UserEntry {}
+const _: () = assert_layout::<UserEntry>(88, 8);
 
 impl Entry for UserEntry {
     fn clear(&self) {
@@ -172,6 +181,10 @@ pub struct TxnEntry {
     /// request reusing Call-ID, CSeq and From tag starts over.
     credentials: AtomicU32,
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for TxnEntry {}
+const _: () = assert_layout::<TxnEntry>(40, 8);
 
 impl Entry for TxnEntry {
     fn clear(&self) {

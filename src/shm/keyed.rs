@@ -15,7 +15,7 @@
 //! many names at one bucket.
 
 use crate::shm::lock::{lock, Guard};
-use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping};
+use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping, Shared};
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 pub const WAYS: usize = 8;
 
-/// What an entry type tells the table.
-pub trait Entry: Sync + 'static {
+/// What an entry type tells the table. An entry lives in shared memory, so
+/// it is [`Shared`].
+pub trait Entry: Shared + 'static {
     /// Reset to the empty state (all zero) when a cell is (re)claimed.
     fn clear(&self);
     /// Whether the cell may be recycled for another key at `now`.
@@ -44,6 +45,9 @@ pub struct Cell<T> {
     touched: AtomicU64,
     entry: T,
 }
+
+// SAFETY: repr(C) of atomics and a shared entry.
+unsafe impl<T: Shared> Shared for Cell<T> {}
 
 impl<T: Entry> Cell<T> {
     fn in_use(&self) -> bool {
@@ -181,14 +185,9 @@ impl<T: Entry> KeyedTable<T> {
 
     fn lock_index(&self, i: usize) -> Option<Bucket<'_, T>> {
         debug_assert!(i < self.buckets);
-        // SAFETY: offsets derive from the sizes that made the mapping; the
-        // types are repr(C) atomics, valid for any bit pattern incl. zero.
-        let (word, cells) = unsafe {
-            (
-                &*(self.map.base() as *const AtomicU32).add(i),
-                &*(self.map.base().add(self.cells_offset) as *const [Cell<T>; WAYS]).add(i),
-            )
-        };
+        // Offsets derive from the sizes that made the mapping.
+        let word = self.map.at::<AtomicU32>(0, i);
+        let cells = self.map.at::<[Cell<T>; WAYS]>(self.cells_offset, i);
         lock(word).map(|g| Bucket { cells, _guard: g })
     }
 
@@ -335,6 +334,10 @@ mod tests {
         n: AtomicU64,
         pinned: AtomicU32,
     }
+
+    // SAFETY: repr(C) of atomics.
+    unsafe impl Shared for Counted {}
+    const _: () = crate::shm::assert_layout::<Counted>(16, 8);
 
     impl Entry for Counted {
         fn clear(&self) {
