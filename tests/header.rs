@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 /// The file that declares the C ABI. cbindgen follows its `mod` items into
-/// `src/ffi/guess.rs` and `src/ffi/fraud.rs`, in the order they are
-/// declared, which is the order the header follows.
+/// `src/ffi/flood.rs`, `media.rs`, `guess.rs` and `fraud.rs`, in the order
+/// they are declared, which is the order the header follows.
 const SOURCES: [&str; 1] = ["src/ffi/mod.rs"];
 
 fn generate(root: &Path) -> String {
