@@ -7,8 +7,7 @@ use crate::config::parse::{
     check_writable, invalid, parse_bool, parse_duration, parse_in, parse_int, parse_nonzero_duration,
     parse_rate, ConfigError, Rate, NS_PER_SEC,
 };
-use crate::flood::ban::Escalation;
-use crate::flood::gcra::Gcra;
+use crate::flood::config::{parse_allow, FloodConfig};
 use crate::fraud::config::FraudConfig;
 use crate::guess::config::GuessConfig;
 use crate::sip::addr::Cidr;
@@ -47,26 +46,25 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        // The flood defaults are the flood defence's own.
+        let f = FloodConfig::default();
         Config {
-            table_size: 65536,
-            rate: Rate {
-                count: 30,
-                period_ns: 2 * NS_PER_SEC,
-            },
-            burst: None,
-            ipv6_prefix: 64,
-            ban_time_ns: 300 * NS_PER_SEC,
-            ban_factor: 2,
-            ban_max_ns: 86_400 * NS_PER_SEC,
-            ban_permanent: false,
-            ban_forget_ns: 86_400 * NS_PER_SEC,
-            allow: Vec::new(),
+            table_size: f.table_size,
+            rate: f.rate,
+            burst: f.burst,
+            ipv6_prefix: f.ipv6_prefix,
+            ban_time_ns: f.ban_time_ns,
+            ban_factor: f.ban_factor,
+            ban_max_ns: f.ban_max_ns,
+            ban_permanent: f.ban_permanent,
+            ban_forget_ns: f.ban_forget_ns,
+            allow: f.allow,
             early_drop: false,
-            state_file: None,
+            state_file: f.state_file,
             save_interval_ns: 60 * NS_PER_SEC,
-            ban_prefix_v4: 24,
-            ban_prefix_v6: 48,
-            ban_prefix_threshold: 16,
+            ban_prefix_v4: f.ban_prefix_v4,
+            ban_prefix_v6: f.ban_prefix_v6,
+            ban_prefix_threshold: f.ban_prefix_threshold,
             guess: GuessConfig::default(),
             fraud: Default::default(),
         }
@@ -138,16 +136,7 @@ impl Config {
             "ban_max" => self.ban_max_ns = parse_nonzero_duration("ban_max", v)?,
             "ban_permanent" => self.ban_permanent = parse_bool("ban_permanent", v)?,
             "ban_forget" => self.ban_forget_ns = parse_duration("ban_forget", v)?,
-            "allow" => {
-                for token in v.split(|c: char| c == ',' || c.is_whitespace()) {
-                    if token.is_empty() {
-                        continue;
-                    }
-                    let cidr =
-                        Cidr::parse(token).map_err(|m| invalid("allow", format!("\"{token}\": {m}")))?;
-                    self.allow.push(cidr);
-                }
-            }
+            "allow" => parse_allow(v, &mut self.allow)?,
             "early_drop" => self.early_drop = parse_bool("early_drop", v)?,
             "state_file" => {
                 self.state_file = if v.is_empty() {
@@ -174,19 +163,23 @@ impl Config {
         self.burst.unwrap_or(self.rate.count)
     }
 
-    /// The rate rule of every source.
-    pub fn gcra(&self) -> Gcra {
-        Gcra::new(self.rate.count, self.rate.period_ns, self.burst())
-    }
-
-    /// How ban durations grow with offences.
-    pub fn escalation(&self) -> Escalation {
-        Escalation {
-            base_ns: self.ban_time_ns,
-            factor: self.ban_factor,
-            max_ns: self.ban_max_ns,
-            permanent_at_max: self.ban_permanent,
-            forget_ns: self.ban_forget_ns,
+    /// The flood defence's parameters.
+    pub fn flood(&self) -> FloodConfig {
+        FloodConfig {
+            table_size: self.table_size,
+            rate: self.rate,
+            burst: self.burst,
+            ipv6_prefix: self.ipv6_prefix,
+            ban_time_ns: self.ban_time_ns,
+            ban_factor: self.ban_factor,
+            ban_max_ns: self.ban_max_ns,
+            ban_permanent: self.ban_permanent,
+            ban_forget_ns: self.ban_forget_ns,
+            allow: self.allow.clone(),
+            state_file: self.state_file.clone(),
+            ban_prefix_v4: self.ban_prefix_v4,
+            ban_prefix_v6: self.ban_prefix_v6,
+            ban_prefix_threshold: self.ban_prefix_threshold,
         }
     }
 

@@ -31,7 +31,7 @@ impl Engine {
     pub fn create(cfg: &Config) -> Result<Engine, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         cfg.check_state_files().map_err(|e| e.to_string())?;
-        let flood = Flood::create(cfg)?;
+        let flood = Flood::create(&cfg.flood())?;
         let guess = Guess::create(cfg.table_size, &cfg.guess)?;
         Ok(Engine { flood, guess })
     }

@@ -2,6 +2,7 @@
 //! bans, and the state file that keeps bans across a restart.
 
 pub mod ban;
+pub mod config;
 pub mod gcra;
 pub mod region;
 pub mod slot;

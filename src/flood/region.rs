@@ -20,7 +20,7 @@
 //! plus the header. Entries are rounded up to a power of two of 8-entry
 //! buckets.
 
-use crate::engine::config::Config;
+use crate::flood::config::FloodConfig;
 use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
 use crate::shm::counters::Counters;
 use crate::shm::{align64, assert_layout, random_seed, Mapping, Shared};
@@ -102,7 +102,7 @@ pub struct Flood {
     /// Owns the mapping; unmapped on drop.
     map: Mapping,
     layout: Layout,
-    pub cfg: Config,
+    pub cfg: FloodConfig,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics.
@@ -113,7 +113,7 @@ impl Flood {
     /// Map and initialise a new region for `cfg`. Pages are touched now, so
     /// memory use is fixed from the start and never grows under a flood.
     /// `cfg` is validated already ([`crate::engine::Engine::create`]).
-    pub fn create(cfg: &Config) -> Result<Flood, String> {
+    pub fn create(cfg: &FloodConfig) -> Result<Flood, String> {
         let layout = Layout::for_entries(cfg.table_size);
         // Committed at once: memory use is fixed from the start. Zero-filled:
         // all locks free, all slots empty.
@@ -203,8 +203,8 @@ impl Flood {
 
 /// A 64-entry source table for tests, after `f` adjusts the defaults.
 #[cfg(test)]
-pub fn small_flood(f: impl FnOnce(&mut Config)) -> Flood {
-    let mut cfg = Config {
+pub fn small_flood(f: impl FnOnce(&mut FloodConfig)) -> Flood {
+    let mut cfg = FloodConfig {
         table_size: 64,
         ..Default::default()
     };

@@ -916,7 +916,7 @@ mod tests {
 
     #[test]
     fn allowlisted_sources_are_never_limited() {
-        let r = region(|c| c.set("allow", "127.0.0.0/30").unwrap());
+        let r = region(|c| c.add_allow("127.0.0.0/30").unwrap());
         assert!(flood(&r, &A, T0, 1000).iter().all(|v| *v == Verdict::Allowlisted));
         assert_eq!(r.ban("127.0.0.2", None, T0), Err(TableError::Allowlisted));
     }
@@ -1057,7 +1057,7 @@ mod tests {
         let r = region(|c| {
             c.table_size = 64;
             c.ban_prefix_threshold = 8;
-            c.set("allow", "2001:db8:1:ffff::/64").unwrap();
+            c.add_allow("2001:db8:1:ffff::/64").unwrap();
         });
         let lines = logged(|| {
             for n in 0..65_536u32 {
@@ -1191,7 +1191,7 @@ mod tests {
     #[test]
     fn prefix_bans_off() {
         for f in [
-            (|c: &mut crate::engine::config::Config| c.ban_prefix_threshold = 0) as fn(&mut _),
+            (|c: &mut crate::flood::config::FloodConfig| c.ban_prefix_threshold = 0) as fn(&mut _),
             |c| c.ban_prefix_v4 = 32,
         ] {
             let r = region(|c| {

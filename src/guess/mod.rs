@@ -283,6 +283,8 @@ pub enum Finding {
 
 /// The shared tables of the guessing defences.
 pub struct Guess {
+    /// The defences' parameters (process-local, read-only).
+    pub cfg: GuessConfig,
     sources: KeyedTable<SourceEntry>,
     users: KeyedTable<UserEntry>,
     txns: KeyedTable<TxnEntry>,
@@ -304,6 +306,7 @@ impl Guess {
     /// source table), the rest as `g` says.
     pub fn create(sources: u64, g: &GuessConfig) -> Result<Guess, String> {
         Ok(Guess {
+            cfg: g.clone(),
             sources: KeyedTable::create(sources)?,
             users: KeyedTable::create(g.user_table_size)?,
             txns: KeyedTable::create(g.txn_table_size)?,
@@ -367,7 +370,7 @@ impl Defences<'_> {
     /// Request-time checks after the rate check passed: fingerprints, the
     /// enumeration rule, and noting requests that carry credentials.
     pub fn guess_request(&self, addr: &[u8], req: &Request, now: u64) -> Finding {
-        let cfg = &self.flood.cfg.guess;
+        let cfg = &self.guess.cfg;
         let Some((bits, src)) = self.source_key(addr) else {
             return Finding::Clean;
         };
@@ -534,7 +537,7 @@ impl Defences<'_> {
             return true;
         };
         let g = self.guess();
-        let (now_s, trust) = (secs(now), secs_of(self.flood.cfg.guess.auth_trust_ns));
+        let (now_s, trust) = (secs(now), secs_of(self.guess.cfg.auth_trust_ns));
         let tag = g.source_tag(src);
         let allowed = g
             .users
@@ -591,7 +594,7 @@ impl Defences<'_> {
 
     /// One authentication failure from source `src` against user `user`.
     fn count_failure(&self, bits: u128, src: [u64; 2], user: [u64; 2], now: u64) -> bool {
-        let cfg = &self.flood.cfg.guess;
+        let cfg = &self.guess.cfg;
         let g = self.guess();
         let c = self.flood.counters();
         c.bump(Counter::AuthFailures);
@@ -688,8 +691,8 @@ impl Defences<'_> {
 
     /// User names with failures, throttles or trusted sources.
     pub fn guess_users(&self, now: u64, max: usize) -> Vec<UserInfo> {
-        let (now_s, trust) = (secs(now), secs_of(self.flood.cfg.guess.auth_trust_ns));
-        let findtime = secs_of(self.flood.cfg.guess.user_findtime_ns);
+        let (now_s, trust) = (secs(now), secs_of(self.guess.cfg.auth_trust_ns));
+        let findtime = secs_of(self.guess.cfg.user_findtime_ns);
         let mut out = Vec::new();
         if max == 0 {
             return out;

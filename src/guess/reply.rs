@@ -195,7 +195,7 @@ impl Defences<'_> {
     /// count, 2 a reply that may be rewritten (the host parses only these,
     /// and sends none of the last kind that it cannot hand over).
     pub fn reply_wanted(&self, status: u16) -> u8 {
-        let cfg = &self.flood.cfg.guess;
+        let cfg = &self.guess.cfg;
         if cfg.normalize && cfg.normalizes_code(status) {
             2
         } else {
@@ -207,7 +207,7 @@ impl Defences<'_> {
     /// count it as an authentication failure if it is one, and rewrite it
     /// into `out` if it would leak whether a user exists.
     pub fn reply_out(&self, reply: &Reply, dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
-        let cfg = &self.flood.cfg.guess;
+        let cfg = &self.guess.cfg;
         if self.reply_wanted(reply.status) == 0 {
             return Outcome::Unchanged;
         }
@@ -239,7 +239,7 @@ impl Defences<'_> {
     /// own (its header order and parameter order); returns its length,
     /// which may exceed `out` (then nothing usable was written).
     fn write_challenge(&self, reply: &Reply, stale: bool, out: &mut [u8]) -> usize {
-        let cfg = &self.flood.cfg.guess;
+        let cfg = &self.guess.cfg;
         let register = reply.cseq_method.eq_ignore_ascii_case(b"REGISTER");
         let realm = if !cfg.challenge_realm.is_empty() {
             &cfg.challenge_realm[..]
