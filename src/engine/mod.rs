@@ -8,6 +8,7 @@ pub mod config;
 
 use self::config::Config;
 use crate::flood::region::Flood;
+use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::guess::reply::{Outcome, Reply};
 use crate::guess::{Defences, Finding, Guess, Request, TxnState, UserInfo};
 
@@ -43,6 +44,21 @@ impl Engine {
             guess: &self.guess,
             flood: &self.flood,
         }
+    }
+
+    /// One request from `addr`: the flood check (rate limit, bans), then,
+    /// if it lets the request through, the guessing defences' request-time
+    /// checks (a scanner or an enumeration bans the source now).
+    pub fn check_request(&self, addr: &[u8], req: &Request, now: u64) -> Result<CheckResult, TableError> {
+        let mut res = self.flood.check(addr, now)?;
+        if matches!(res.verdict, Verdict::Pass | Verdict::Untracked) {
+            res.verdict = match self.guess_request(addr, req, now) {
+                Finding::Clean => res.verdict,
+                Finding::Scanner => Verdict::Scanner,
+                Finding::Enumeration => Verdict::Enumeration,
+            };
+        }
+        Ok(res)
     }
 
     // The guessing defences, by their engine-level names.

@@ -4,9 +4,8 @@
 
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
-use crate::flood::table::Verdict;
 use crate::guess::reply::{Outcome, Reply, Span};
-use crate::guess::{Finding, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
+use crate::guess::{Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
@@ -214,15 +213,7 @@ pub unsafe extern "C" fn sipguard_check_request(
                 self::out(out)?,
             )
         };
-        let mut res = region.check(addr, now_ns)?;
-        if matches!(res.verdict, Verdict::Pass | Verdict::Untracked) {
-            res.verdict = match region.guess_request(addr, &req, now_ns) {
-                Finding::Clean => res.verdict,
-                Finding::Scanner => Verdict::Scanner,
-                Finding::Enumeration => Verdict::Enumeration,
-            };
-        }
-        *out = res.into();
+        *out = region.check_request(addr, &req, now_ns)?.into();
         Ok(())
     })
 }
