@@ -15,6 +15,8 @@ use crate::guess::{Defences, Finding, Guess, Request, TxnState, UserInfo};
 /// Process-local handle to the shared state of every capability; children
 /// inherit it through fork together with the mappings.
 pub struct Engine {
+    /// The whole parameter set, as validated (read-only).
+    pub cfg: Config,
     /// Rate limits and bans per source (the region of the source table).
     pub flood: Flood,
     /// The guessing defences' tables (their own mappings, also pre-fork).
@@ -34,7 +36,11 @@ impl Engine {
         cfg.check_state_files().map_err(|e| e.to_string())?;
         let flood = Flood::create(&cfg.flood())?;
         let guess = Guess::create(cfg.table_size, &cfg.guess)?;
-        Ok(Engine { flood, guess })
+        Ok(Engine {
+            cfg: cfg.clone(),
+            flood,
+            guess,
+        })
     }
 
     /// The guessing defences at work: their tables, and the source table
@@ -107,8 +113,8 @@ impl Engine {
 }
 
 /// Compatibility: the flood operations (`check`, `ban`, `sweep`, ...) and
-/// the region's accessors (`cfg`, `layout`, `counters`) read as the
-/// engine's, as they did when the engine was the region.
+/// the region's accessors (`layout`, `counters`) read as the engine's, as
+/// they did when the engine was the region.
 impl std::ops::Deref for Engine {
     type Target = Flood;
     fn deref(&self) -> &Flood {
