@@ -203,7 +203,7 @@ pub struct CEntryInfo {
 
 impl From<&EntryInfo> for CEntryInfo {
     fn from(e: &EntryInfo) -> Self {
-        let mut text = crate::sip::addr::FixedBuf::<63>::new();
+        let mut text = crate::util::fixed_buf::FixedBuf::<63>::new();
         let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{}", e.key));
         let mut key = [0 as c_char; 64];
         for (d, s) in key.iter_mut().zip(text.as_bytes()) {

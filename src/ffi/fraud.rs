@@ -624,7 +624,7 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
         if buf.is_null() {
             return Err(Status::Null);
         }
-        let mut t = crate::sip::addr::FixedBuf::<32>::new();
+        let mut t = crate::util::fixed_buf::FixedBuf::<32>::new();
         let _ = std::fmt::Write::write_fmt(&mut t, format_args!("{}", Money(amount)));
         write_err(buf, len, t.as_str());
         Ok(())

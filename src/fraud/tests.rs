@@ -1,5 +1,5 @@
 use super::*;
-use crate::sip::addr::FixedBuf;
+use crate::util::fixed_buf::FixedBuf;
 
 const S: u64 = 1_000_000_000;
 

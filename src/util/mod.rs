@@ -3,5 +3,6 @@
 
 pub mod atomic_file;
 pub mod clock;
+pub mod fixed_buf;
 pub mod log;
 pub mod state_file;
