@@ -1,37 +1,46 @@
-//! sipguard core: per-source rate limiting and bans for a forking SIP proxy.
+//! sipguard core: per-source rate limiting and bans, defences against
+//! guessing, encrypted-media policy and toll-fraud controls for a forking
+//! SIP proxy. See `ARCHITECTURE.md` for the layers.
 //!
-//! The state every Kamailio process shares lives in one anonymous
-//! `MAP_SHARED` mapping made before the fork ([`region`]). It holds only
-//! `#[repr(C)]` structs of atomics at fixed offsets: atomics are
+//! The state every Kamailio process shares lives in anonymous `MAP_SHARED`
+//! mappings made before the fork ([`shm`]). They hold only `#[repr(C)]`
+//! structs of atomics at fixed offsets ([`shm::Shared`]): atomics are
 //! address-free, so they work across processes, whereas a `std` or
 //! `parking_lot` lock (process-private futex) or any heap type would not.
 //! Mutual exclusion is a per-bucket lock word that survives a killed holder
-//! ([`lock`]). The request path allocates nothing and makes no syscall
+//! ([`shm::lock`]). The request path allocates nothing and makes no syscall
 //! beyond a vDSO clock read.
 //!
-//! The C ABI is in [`ffi`] and `include/sipguard.h`.
+//! Layers, each using only those listed before it:
+//!
+//! - substrate: [`util`], [`shm`], [`sip`], [`config`] (value parsers);
+//! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`];
+//! - [`engine`]: the composition root that owns the capabilities;
+//! - [`ffi`]: the C ABI (`include/sipguard.h`).
 
-pub mod addr;
-pub mod atomic_file;
-pub mod ban;
-pub mod clock;
 pub mod config;
-pub mod contact;
-pub mod counters;
-pub mod ffi;
-pub mod fingerprint;
-pub mod fraud;
-pub mod gcra;
-pub mod guess;
-pub mod guess_config;
-pub mod guess_ffi;
-pub mod keyed;
-pub mod lock;
-pub mod log;
-pub mod region;
-pub mod reply;
-pub mod sdp;
 pub mod shm;
+pub mod sip;
+pub mod util;
 
-pub mod state;
-pub mod table;
+pub mod flood;
+pub mod fraud;
+pub mod guess;
+pub mod media;
+
+pub mod engine;
+
+pub mod ffi;
+
+// ---- compatibility paths ----------------------------------------------------
+// The module paths before the layered layout, kept for tests, benches and
+// fuzz targets. New code uses the paths above.
+pub use crate::engine as region;
+pub use crate::ffi::guess as guess_ffi;
+pub use crate::flood::{ban, gcra, state, table};
+pub use crate::guess::config as guess_config;
+pub use crate::guess::reply;
+pub use crate::media::{contact, sdp};
+pub use crate::shm::{counters, keyed, lock};
+pub use crate::sip::{addr, fingerprint};
+pub use crate::util::{atomic_file, clock, log};

@@ -6,9 +6,9 @@
 //! Between them they call every exported function and check a real result
 //! of each.
 
+use sipguard::ffi::fraud::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
 use sipguard::fraud::accounts::CallTicket;
-use sipguard::fraud::ffi::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
 use sipguard::guess_ffi::{CReply, CRequest, CUserInfo};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;

@@ -13,8 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// The files that declare the C ABI, in the order the header follows.
-const SOURCES: [&str; 3] = ["src/ffi.rs", "src/guess_ffi.rs", "src/fraud/ffi.rs"];
+/// The file that declares the C ABI. cbindgen follows its `mod` items into
+/// `src/ffi/flood.rs`, `media.rs`, `guess.rs` and `fraud.rs`, in the order
+/// they are declared, which is the order the header follows.
+const SOURCES: [&str; 1] = ["src/ffi/mod.rs"];
 
 fn generate(root: &Path) -> String {
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml"))

@@ -4,9 +4,8 @@
  *   sipguard_dial_check(account, number)   destination policy + velocity
  *   sipguard_call_start(account[, limit])  concurrent calls, spend clock
  *   event_route[sipguard:account-suspended]
- *   $sipguard(dial_reason|dial_class|call_reason|account|suspend_reason)
- *   RPC sipguard.accounts, .suspend, .unsuspend, .reload_rules
- *   statistics sipguard:fraud_denied, fraud_suspended, active_calls
+ *   the values of $sipguard(dial_reason|dial_class|call_reason|account|
+ *   suspend_reason), read by sipguard_pv.c
  *
  * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
  * This file finds the values in the SIP message, ties a call to its dialog
@@ -21,7 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../core/counters.h"
 #include "../../core/dprint.h"
 #include "../../core/fmsg.h"
 #include "../../core/mem/shm_mem.h"
@@ -29,12 +27,10 @@
 #include "../../core/parser/parse_to.h"
 #include "../../core/parser/parse_uri.h"
 #include "../../core/route.h"
-#include "../../core/rpc.h"
-#include "../../core/rpc_lookup.h"
 #include "../../core/ut.h"
 #include "../../modules/dialog/dlg_load.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
 
 /* dialog variable marking a dialog whose call is counted: the same dialog's
@@ -46,12 +42,6 @@
  * this often, pausing between tries */
 #define SG_END_TRIES 100
 #define SG_END_PAUSE_US 1000
-
-#define SG_EVRT_SUSPENDED "sipguard:account-suspended"
-
-/* accounts listed by sipguard.accounts unless told */
-#define SG_ACCOUNTS_DEFAULT 500
-#define SG_ACCOUNTS_MAX 100000
 
 /* dialog callbacks of an admitted call */
 #define SG_DLG_ANSWER (DLGCB_CONFIRMED_NA | DLGCB_CONFIRMED)
@@ -66,7 +56,6 @@ typedef struct sg_fraud_call {
 	char account[72];
 } sg_fraud_call_t;
 
-static sipguard_fraud *_sg_fraud = NULL;
 static struct dlg_binds _sg_dlgb;
 static str _sg_dlg_marker = str_init(SG_DLG_MARKER);
 static str _sg_dlg_marked = str_init("1");
@@ -89,25 +78,6 @@ static int _sg_dial_class = 0;
 static char _sg_ev_account[72];
 static char _sg_ev_reason[8];
 static int _sg_ev_running = 0;
-
-#define SG_FRAUD_SETTER(pname)                              \
-	int sg_fraud_param_##pname(modparam_t type, void *val) \
-	{                                                       \
-		return sg_param_set(#pname, type, val);             \
-	}
-
-SG_FRAUD_SETTER(fraud_rules)
-SG_FRAUD_SETTER(fraud_max_rules)
-SG_FRAUD_SETTER(account_table_size)
-SG_FRAUD_SETTER(intl_prefixes)
-SG_FRAUD_SETTER(home_country_code)
-SG_FRAUD_SETTER(national_prefix)
-SG_FRAUD_SETTER(cpm_warning)
-SG_FRAUD_SETTER(cpm_critical)
-SG_FRAUD_SETTER(spend_warning)
-SG_FRAUD_SETTER(spend_critical)
-SG_FRAUD_SETTER(call_limit)
-SG_FRAUD_SETTER(fraud_state_file)
 
 static void sg_last_reset(sg_last_t *last, sip_msg_t *msg)
 {
@@ -390,58 +360,33 @@ int sipguard_fixup_free_call_start(void **param, int param_no)
 	return 0;
 }
 
-/* ---- pseudo-variables ---------------------------------------------------- */
+/* ---- values of $sipguard(...) --------------------------------------------- */
 
-static const char *_sg_fraud_pv_names[] = {
-		"dial_reason", "dial_class", "call_reason", "account", "suspend_reason"};
-#define SG_FRAUD_PV_COUNT \
-	(int)(sizeof(_sg_fraud_pv_names) / sizeof(_sg_fraud_pv_names[0]))
-
-int sg_fraud_pv_parse(pv_spec_t *sp, str *in)
+const char *sg_fraud_dial_reason(sip_msg_t *msg)
 {
-	int i;
-
-	for(i = 0; i < SG_FRAUD_PV_COUNT; i++) {
-		if(in->len == (int)strlen(_sg_fraud_pv_names[i])
-				&& strncmp(in->s, _sg_fraud_pv_names[i], in->len) == 0) {
-			sp->pvp.pvn.type = PV_NAME_INTSTR;
-			sp->pvp.pvn.u.isname.type = 0;
-			sp->pvp.pvn.u.isname.name.n = SG_FRAUD_PV_BASE + i;
-			return 0;
-		}
-	}
-	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, call_reason, account or suspend_reason\n",
-			in->len, in->s);
-	return -1;
+	return sg_last_valid(&_sg_dial, msg) ? _sg_dial.reason : NULL;
 }
 
-int sg_fraud_pv_get(sip_msg_t *msg, pv_param_t *param, pv_value_t *res)
+const char *sg_fraud_dial_class(sip_msg_t *msg)
 {
-	switch(param->pvn.u.isname.name.n - SG_FRAUD_PV_BASE) {
-		case 0:
-			if(sg_last_valid(&_sg_dial, msg))
-				return pv_get_strzval(msg, param, res, _sg_dial.reason);
-			break;
-		case 1:
-			if(sg_last_valid(&_sg_dial, msg) && _sg_dial_class != 0)
-				return pv_get_strzval(msg, param, res,
-						(char *)sipguard_fraud_class_name(_sg_dial_class));
-			break;
-		case 2:
-			if(sg_last_valid(&_sg_call, msg))
-				return pv_get_strzval(msg, param, res, _sg_call.reason);
-			break;
-		case 3:
-			if(_sg_ev_running)
-				return pv_get_strzval(msg, param, res, _sg_ev_account);
-			break;
-		case 4:
-			if(_sg_ev_running)
-				return pv_get_strzval(msg, param, res, _sg_ev_reason);
-			break;
-	}
-	return pv_get_strempty(msg, param, res);
+	if(!sg_last_valid(&_sg_dial, msg) || _sg_dial_class == 0)
+		return NULL;
+	return sipguard_fraud_class_name(_sg_dial_class);
+}
+
+const char *sg_fraud_call_reason(sip_msg_t *msg)
+{
+	return sg_last_valid(&_sg_call, msg) ? _sg_call.reason : NULL;
+}
+
+const char *sg_fraud_suspended_account(sip_msg_t *msg)
+{
+	return _sg_ev_running ? _sg_ev_account : NULL;
+}
+
+const char *sg_fraud_suspend_reason(sip_msg_t *msg)
+{
+	return _sg_ev_running ? _sg_ev_reason : NULL;
 }
 
 /* ---- event route, timer --------------------------------------------------- */
@@ -485,277 +430,12 @@ void sg_fraud_timer(void)
 		SG_LOG_STATUS("sipguard_fraud_tick", st);
 }
 
-/* ---- RPC ------------------------------------------------------------------ */
-
-static int sg_fraud_rpc_ready(rpc_t *rpc, void *c)
-{
-	if(_sg_fraud != NULL)
-		return 1;
-	rpc->fault(c, 500, "sipguard is not initialized");
-	return 0;
-}
-
-/* the account argument; on failure the fault is sent */
-static int sg_fraud_rpc_account(rpc_t *rpc, void *c, str *account)
-{
-	if(!sg_fraud_rpc_ready(rpc, c))
-		return -1;
-	if(rpc->scan(c, ".S", account) < 1 || account->s == NULL
-			|| account->len <= 0) {
-		rpc->fault(c, 400, "account required");
-		return -1;
-	}
-	return 0;
-}
-
-typedef struct sg_accounts_ctx {
-	rpc_t *rpc;
-	void *ah;
-	int limit;
-	int listed;
-	int total;
-	int error;
-} sg_accounts_ctx_t;
-
-static int sg_fraud_rpc_account_entry(void *ctx, const sipguard_account_info *a)
-{
-	sg_accounts_ctx_t *lc = (sg_accounts_ctx_t *)ctx;
-	rpc_t *rpc;
-	void *eh;
-	char spend[32];
-
-	if(lc == NULL || a == NULL)
-		return 1;
-	rpc = lc->rpc;
-	lc->total++;
-	if(lc->listed >= lc->limit)
-		return 0;
-	if(sipguard_fraud_money_text(a->spend, spend, sizeof(spend)) != SIPGUARD_OK)
-		spend[0] = '\0';
-	if(rpc->array_add(lc->ah, "{", &eh) < 0
-			|| rpc->struct_add(eh, "s", "account", a->name) < 0
-			|| rpc->struct_add(eh, "s", "state",
-					   a->suspended ? "suspended" : "active")
-					   < 0
-			|| rpc->struct_add(eh, "s", "reason", a->reason) < 0
-			|| rpc->struct_add(eh, "u", "calls", (unsigned int)a->active) < 0
-			|| rpc->struct_add(eh, "J", "cpm", (unsigned long long)a->cpm) < 0
-			|| rpc->struct_add(eh, "s", "spend_hour", spend) < 0
-			|| rpc->struct_add(eh, "J", "since_ms",
-					   (unsigned long long)a->since_unix_ms)
-					   < 0) {
-		lc->error = 1;
-		return 1;
-	}
-	lc->listed++;
-	return 0;
-}
-
-static const char *sg_fraud_rpc_accounts_doc[] = {
-		"List tracked accounts: state (active/suspended), suspension reason,"
-		" calls up, call attempts in the last minute, spend in the last hour"
-		" incl. calls up, since_ms (suspension time, Unix ms). Optional"
-		" parameter: most accounts listed (default 500, max 100000).",
-		0};
-
-static void sg_fraud_rpc_accounts(rpc_t *rpc, void *c)
-{
-	sg_accounts_ctx_t lc;
-	sipguard_fraud_stats s;
-	sipguard_status st;
-	str arg = STR_NULL;
-	void *th;
-	int max = SG_ACCOUNTS_DEFAULT;
-
-	if(!sg_fraud_rpc_ready(rpc, c))
-		return;
-	if(rpc->scan(c, "*.S", &arg) >= 1 && arg.s != NULL && arg.len > 0) {
-		if(str2sint(&arg, &max) != 0 || max < 0 || max > SG_ACCOUNTS_MAX) {
-			rpc->fault(c, 400, "max must be 0..%d", SG_ACCOUNTS_MAX);
-			return;
-		}
-	}
-	memset(&lc, 0, sizeof(lc));
-	lc.rpc = rpc;
-	lc.limit = max;
-	if(rpc->add(c, "{", &th) < 0
-			|| rpc->struct_add(th, "[", "accounts", &lc.ah) < 0) {
-		rpc->fault(c, 500, "Internal error creating the reply");
-		return;
-	}
-	st = sipguard_fraud_list(
-			_sg_fraud, sipguard_clock_ns(), sg_fraud_rpc_account_entry, &lc);
-	if(st != SIPGUARD_OK || lc.error) {
-		rpc->fault(c, 500, "Listing accounts failed: %s",
-				lc.error ? "cannot build the reply" : sipguard_status_message(st));
-		return;
-	}
-	memset(&s, 0, sizeof(s));
-	sipguard_fraud_stats_get(_sg_fraud, &s);
-	if(rpc->struct_add(th, "ddJ", "accounts_total", lc.total, "accounts_listed",
-			   lc.listed, "active_calls", (unsigned long long)s.active_calls)
-			< 0)
-		rpc->fault(c, 500, "Internal error creating the reply");
-}
-
-static const char *sg_fraud_rpc_suspend_doc[] = {
-		"Suspend outbound calling of an account now. Parameters: account,"
-		" optional note (logged). Runs event_route[" SG_EVRT_SUSPENDED "]"
-		" within a second.",
-		0};
-
-static void sg_fraud_rpc_suspend(rpc_t *rpc, void *c)
-{
-	str account = STR_NULL;
-	str note = STR_NULL;
-	int32_t changed = 0;
-	sipguard_status st;
-
-	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
-		return;
-	if(rpc->scan(c, "*.S", &note) < 1)
-		note.len = 0;
-	st = sipguard_fraud_suspend(_sg_fraud, account.s, (size_t)account.len,
-			sipguard_clock_ns(), &changed);
-	if(st != SIPGUARD_OK) {
-		rpc->fault(c, st == SIPGUARD_ERR_INVALID ? 400 : 500, "%s",
-				st == SIPGUARD_ERR_INVALID ? "account name: 1..64 bytes"
-										   : sipguard_status_message(st));
-		return;
-	}
-	if(changed && note.len > 0 && note.s != NULL)
-		LM_NOTICE("sipguard: account %.*s suspended by RPC: %.*s\n",
-				account.len, account.s, note.len, note.s);
-	rpc->rpl_printf(c, changed ? "Ok. %.*s suspended"
-							   : "Ok. %.*s was already suspended",
-			account.len, account.s);
-}
-
-static const char *sg_fraud_rpc_unsuspend_doc[] = {
-		"Lift the suspension of an account; its attempts and spend so far"
-		" are forgiven. Parameter: account.",
-		0};
-
-static void sg_fraud_rpc_unsuspend(rpc_t *rpc, void *c)
-{
-	str account = STR_NULL;
-	sipguard_status st;
-
-	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
-		return;
-	st = sipguard_fraud_unsuspend(
-			_sg_fraud, account.s, (size_t)account.len, sipguard_clock_ns());
-	if(st == SIPGUARD_ERR_NOT_FOUND) {
-		rpc->fault(c, 404, "not suspended");
-		return;
-	}
-	if(st != SIPGUARD_OK) {
-		rpc->fault(c, 500, "%s", sipguard_status_message(st));
-		return;
-	}
-	rpc->rpl_printf(c, "Ok. %.*s unsuspended", account.len, account.s);
-}
-
-static const char *sg_fraud_rpc_reload_doc[] = {
-		"Re-read the fraud_rules file and publish it to every process. On an"
-		" error (file:line) the rules in force stay.",
-		0};
-
-static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
-{
-	char err[512];
-	uint32_t prefixes = 0;
-	uint32_t accounts = 0;
-	sipguard_status st;
-
-	if(!sg_fraud_rpc_ready(rpc, c))
-		return;
-	err[0] = '\0';
-	st = sipguard_fraud_reload(
-			_sg_fraud, err, sizeof(err), &prefixes, &accounts);
-	if(st != SIPGUARD_OK) {
-		err[sizeof(err) - 1] = '\0';
-		LM_ERR("sipguard: rules reload failed, old rules kept: %s\n",
-				err[0] ? err : sipguard_status_message(st));
-		rpc->fault(c, 500, "reload failed, old rules kept: %s",
-				err[0] ? err : sipguard_status_message(st));
-		return;
-	}
-	rpc->rpl_printf(c, "Ok. %u prefixes, %u account rules", prefixes, accounts);
-}
-
-/* clang-format off */
-static rpc_export_t sg_fraud_rpc[] = {
-	{"sipguard.accounts", sg_fraud_rpc_accounts, sg_fraud_rpc_accounts_doc, 0},
-	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
-	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
-	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
-	{0, 0, 0, 0}
-};
-/* clang-format on */
-
-/* ---- statistics ---------------------------------------------------------- */
-
-static sipguard_fraud_stats sg_fraud_stats_read(void)
-{
-	sipguard_fraud_stats s;
-
-	memset(&s, 0, sizeof(s));
-	if(_sg_fraud != NULL
-			&& sipguard_fraud_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
-		memset(&s, 0, sizeof(s));
-	return s;
-}
-
-static counter_val_t sg_stat_fraud_denied(void)
-{
-	return (counter_val_t)sg_fraud_stats_read().denied;
-}
-
-static counter_val_t sg_stat_fraud_suspended(void)
-{
-	return (counter_val_t)sg_fraud_stats_read().suspensions;
-}
-
-static counter_val_t sg_stat_active_calls(void)
-{
-	return (counter_val_t)sg_fraud_stats_read().active_calls;
-}
-
-/* clang-format off */
-static stat_export_t sg_fraud_stats[] = {
-	{"fraud_denied", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_denied},
-	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
-	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
-	{0, 0, 0}
-};
-/* clang-format on */
-
 /* ---- life cycle ------------------------------------------------------------ */
 
-int sg_fraud_init(const sipguard_config *cfg)
+int sg_fraud_init(void)
 {
-	char err[512];
 	sipguard_fraud_settings fs;
-	sipguard_status st;
 
-	err[0] = '\0';
-	st = sipguard_fraud_create(
-			cfg, sipguard_clock_ns(), &_sg_fraud, err, sizeof(err));
-	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
-		err[sizeof(err) - 1] = '\0';
-		LM_ERR("%s\n", err[0] ? err : sipguard_status_message(st));
-		_sg_fraud = NULL;
-		return -1;
-	}
-	if(rpc_register_array(sg_fraud_rpc) != 0) {
-		LM_ERR("cannot register the toll-fraud RPC commands\n");
-		return -1;
-	}
-	if(register_module_stats("sipguard", sg_fraud_stats) != 0) {
-		LM_ERR("cannot register the toll-fraud statistics\n");
-		return -1;
-	}
 	_sg_evrt_suspended = route_lookup(&event_rt, SG_EVRT_SUSPENDED);
 	if(_sg_evrt_suspended >= 0 && event_rt.rlist[_sg_evrt_suspended] == NULL)
 		_sg_evrt_suspended = -1;
@@ -768,16 +448,4 @@ int sg_fraud_init(const sipguard_config *cfg)
 				fs.has_state_file ? "saved" : "not saved",
 				_sg_evrt_suspended >= 0 ? "set" : "not set");
 	return 0;
-}
-
-void sg_fraud_destroy(void)
-{
-	if(_sg_fraud == NULL)
-		return;
-	/* saves suspensions that changed since the timer's last save; with no
-	 * event callback the events not yet run stay pending (the timer
-	 * process may still run them) */
-	sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
-	sipguard_fraud_destroy(_sg_fraud);
-	_sg_fraud = NULL;
 }

@@ -1,100 +1,41 @@
 /*
  * sipguard module - toll fraud: sipguard_dial_check(), sipguard_call_start(),
- * event_route[sipguard:account-suspended], sipguard.accounts & co (RPC).
+ * event_route[sipguard:account-suspended], the values of the toll-fraud
+ * names of $sipguard(...).
  */
 
 #ifndef _SIPGUARD_FRAUD_H_
 #define _SIPGUARD_FRAUD_H_
 
 #include "../../core/parser/msg_parser.h"
-#include "../../core/pvar.h"
-#include "../../core/sr_module.h"
+#include "../../core/str.h"
 
-#include "sipguard.h"
+/* the event route run, in the timer process, for each new suspension */
+#define SG_EVRT_SUSPENDED "sipguard:account-suspended"
 
-/* parameter setters: the core parses and checks each value */
-#define SG_FRAUD_SETTER_DECL(pname) int sg_fraud_param_##pname(modparam_t type, void *val);
-SG_FRAUD_SETTER_DECL(fraud_rules)
-SG_FRAUD_SETTER_DECL(fraud_max_rules)
-SG_FRAUD_SETTER_DECL(account_table_size)
-SG_FRAUD_SETTER_DECL(intl_prefixes)
-SG_FRAUD_SETTER_DECL(home_country_code)
-SG_FRAUD_SETTER_DECL(national_prefix)
-SG_FRAUD_SETTER_DECL(cpm_warning)
-SG_FRAUD_SETTER_DECL(cpm_critical)
-SG_FRAUD_SETTER_DECL(spend_warning)
-SG_FRAUD_SETTER_DECL(spend_critical)
-SG_FRAUD_SETTER_DECL(call_limit)
-SG_FRAUD_SETTER_DECL(fraud_state_file)
-
-#define SG_FRAUD_PARAM(pname)                                                     \
-	{#pname, PARAM_STRING | PARAM_USE_FUNC, (void *)sg_fraud_param_##pname}, \
-	{                                                                             \
-		#pname, PARAM_INT | PARAM_USE_FUNC, (void *)sg_fraud_param_##pname  \
-	}
-
-/* entries of the module's param_export_t array */
-#define SG_FRAUD_PARAMS                                                        \
-	SG_FRAUD_PARAM(fraud_rules), SG_FRAUD_PARAM(fraud_max_rules),              \
-	SG_FRAUD_PARAM(account_table_size), SG_FRAUD_PARAM(intl_prefixes),         \
-	SG_FRAUD_PARAM(home_country_code), SG_FRAUD_PARAM(national_prefix),        \
-	SG_FRAUD_PARAM(cpm_warning), SG_FRAUD_PARAM(cpm_critical),                 \
-	SG_FRAUD_PARAM(spend_warning), SG_FRAUD_PARAM(spend_critical),             \
-	SG_FRAUD_PARAM(call_limit), SG_FRAUD_PARAM(fraud_state_file)
+/* in mod_init, once _sg_fraud is created */
+int sg_fraud_init(void);
+/* once a second in the timer process */
+void sg_fraud_timer(void);
 
 int w_sipguard_dial_check(sip_msg_t *msg, char *account, char *number);
 int w_sipguard_call_start(sip_msg_t *msg, char *account, char *limit);
+/* the fixup loads the dialog API; with KEMI there is no fixup:
+ * sipguard_call_start() finds it on first use */
 int sipguard_fixup_call_start(void **param, int param_no);
 int sipguard_fixup_free_call_start(void **param, int param_no);
-
-/* entries of the module's cmd_export_t array */
-#define SG_FRAUD_CMDS                                                          \
-	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,            \
-			fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE | FAILURE_ROUTE}, \
-	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 1,        \
-			sipguard_fixup_call_start, sipguard_fixup_free_call_start,         \
-			REQUEST_ROUTE},                                                    \
-	{                                                                          \
-		"sipguard_call_start", (cmd_function)w_sipguard_call_start, 2,         \
-				sipguard_fixup_call_start, sipguard_fixup_free_call_start,     \
-				REQUEST_ROUTE                                                  \
-	}
 
 int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number);
 int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit);
 int ki_sipguard_call_start_default(sip_msg_t *msg, str *account);
 
-/* entries of the module's sr_kemi_t array (KSR.sipguard.*); with KEMI
- * there is no fixup: sipguard_call_start() finds the dialog API on first use */
-#define SG_FRAUD_KEMI                                                          \
-	{str_init("sipguard"), str_init("sipguard_dial_check"), SR_KEMIP_INT,      \
-			ki_sipguard_dial_check,                                            \
-			{SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,         \
-					SR_KEMIP_NONE, SR_KEMIP_NONE}},                            \
-	{str_init("sipguard"), str_init("sipguard_call_start"), SR_KEMIP_INT,      \
-			ki_sipguard_call_start_default,                                    \
-			{SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,        \
-					SR_KEMIP_NONE, SR_KEMIP_NONE}},                            \
-	{                                                                          \
-		str_init("sipguard"), str_init("sipguard_call_start_limit"),           \
-				SR_KEMIP_INT, ki_sipguard_call_start,                          \
-		{                                                                      \
-			SR_KEMIP_STR, SR_KEMIP_INT, SR_KEMIP_NONE, SR_KEMIP_NONE,          \
-					SR_KEMIP_NONE, SR_KEMIP_NONE                               \
-		}                                                                      \
-	}
-
-/* in mod_init, with the parameter set (before it is freed) */
-int sg_fraud_init(const sipguard_config *cfg);
-/* once a second in the timer process */
-void sg_fraud_timer(void);
-/* in mod_destroy */
-void sg_fraud_destroy(void);
-
-/* $sipguard(name) for the fraud names; 0 when `in` is one of them */
-int sg_fraud_pv_parse(pv_spec_t *sp, str *in);
-int sg_fraud_pv_get(sip_msg_t *msg, pv_param_t *param, pv_value_t *res);
-/* PV name numbers at and above this one are the fraud file's */
-#define SG_FRAUD_PV_BASE 10
+/* values of $sipguard(dial_reason|dial_class|call_reason) for this
+ * message, of $sipguard(account|suspend_reason) in the event route; NULL
+ * when there is none */
+const char *sg_fraud_dial_reason(sip_msg_t *msg);
+const char *sg_fraud_dial_class(sip_msg_t *msg);
+const char *sg_fraud_call_reason(sip_msg_t *msg);
+const char *sg_fraud_suspended_account(sip_msg_t *msg);
+const char *sg_fraud_suspend_reason(sip_msg_t *msg);
 
 #endif

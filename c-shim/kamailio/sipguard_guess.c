@@ -34,7 +34,7 @@
 #include "../auth/nid.h"
 #include <dlfcn.h>
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_guess.h"
 
 /* a parsed str into a sipguard_str */

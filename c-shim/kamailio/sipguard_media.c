@@ -1,6 +1,7 @@
 /*
  * sipguard module - encrypted signalling and media:
- *   sipguard_require_tls(), sipguard_sdp_check([policy]), $sipguard(sdp_reason)
+ *   sipguard_require_tls(), sipguard_sdp_check([policy]), the value of
+ *   $sipguard(sdp_reason)
  *
  * The SDP/SRTP decision is the core's (sipguard_sdp_check() in the C ABI);
  * this file finds the body, the Content-Type and the transport in the SIP
@@ -17,13 +18,11 @@
 #include "../../core/mem/mem.h"
 #include "../../core/parser/msg_parser.h"
 #include "../../core/parser/parse_content.h"
-#include "../../core/pvar.h"
 #include "../../core/sr_module.h"
 #include "../../core/ut.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_media.h"
-#include "sipguard_fraud.h"
 
 /* sipguard_require_tls(): not over TLS / REGISTER contact not TLS */
 #define SG_TLS_NO (-1)
@@ -204,31 +203,11 @@ int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2)
 	return ki_sipguard_require_tls(msg);
 }
 
-/* $sipguard(name): "sdp_reason" here, the toll-fraud names in sipguard_fraud.c */
-int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
+/* $sipguard(sdp_reason): the reason of the last check, if made for msg */
+const char *sipguard_media_sdp_reason(sip_msg_t *msg)
 {
-	if(sp == NULL || in == NULL || in->s == NULL)
-		return -1;
-	if(in->len == 10 && strncmp(in->s, "sdp_reason", 10) == 0) {
-		sp->pvp.pvn.type = PV_NAME_INTSTR;
-		sp->pvp.pvn.u.isname.type = 0;
-		sp->pvp.pvn.u.isname.name.n = 1;
-		return 0;
-	}
-	return sg_fraud_pv_parse(sp, in);
-}
-
-int pv_get_sipguard(sip_msg_t *msg, pv_param_t *param, pv_value_t *res)
-{
-	str s;
-
-	if(param != NULL && param->pvn.u.isname.name.n >= SG_FRAUD_PV_BASE)
-		return sg_fraud_pv_get(msg, param, res);
-	if(param == NULL || param->pvn.u.isname.name.n != 1 || msg == NULL
-			|| msg->id != _sg_sdp_reason_msg_id
+	if(msg == NULL || msg->id != _sg_sdp_reason_msg_id
 			|| msg->pid != _sg_sdp_reason_msg_pid)
-		return pv_get_strempty(msg, param, res);
-	s.s = _sg_sdp_reason;
-	s.len = (int)strlen(_sg_sdp_reason);
-	return pv_get_strval(msg, param, res, &s);
+		return NULL;
+	return _sg_sdp_reason;
 }

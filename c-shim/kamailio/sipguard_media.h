@@ -6,7 +6,6 @@
 #define _SIPGUARD_MEDIA_H_
 
 #include "../../core/parser/msg_parser.h"
-#include "../../core/pvar.h"
 
 #include "../../core/sr_module.h"
 
@@ -26,7 +25,7 @@ int ki_sipguard_sdp_check(sip_msg_t *msg);
 int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2);
 int ki_sipguard_require_tls(sip_msg_t *msg);
 
-int pv_parse_sipguard_name(pv_spec_t *sp, str *in);
-int pv_get_sipguard(sip_msg_t *msg, pv_param_t *param, pv_value_t *res);
+/* the value of $sipguard(sdp_reason) for msg, NULL when there is none */
+const char *sipguard_media_sdp_reason(sip_msg_t *msg);
 
 #endif

@@ -1,6 +1,13 @@
 /*
  * sipguard module - exports, parameters, init/destroy, script functions
  *
+ * The one place that knows the whole module: the tables Kamailio reads
+ * (script functions, KEMI, parameters, RPC, $sipguard), the life cycle
+ * (mod_init, child_init, the timer process, mod_destroy) and the core's
+ * handles it creates there (sipguard_ctx.h). sipguard_check() and
+ * sipguard_check_ip() are here too; the other script functions are in
+ * their capability's file (guess, media, fraud), early drop in netdrop.
+ *
  * This file is part of sipguard, a Kamailio module whose logic is a Rust
  * core reached through include/sipguard.h.
  *
@@ -23,18 +30,19 @@
 #include "../../core/timer_proc.h"
 #include "../../core/parser/msg_parser.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
+#include "sipguard_guess.h"
+#include "sipguard_media.h"
+#include "sipguard_fraud.h"
+#include "sipguard_netdrop.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
-#include "sipguard_netdrop.h"
-#include "sipguard_media.h"
-#include "sipguard_guess.h"
-#include "sipguard_fraud.h"
+#include "sipguard_pv.h"
 
 MODULE_VERSION
 
-sipguard_region *_sg_region = NULL;
-sipguard_settings _sg_settings;
+/* settings the shim acts on, read from the parameter set in mod_init */
+static sipguard_settings _sg_settings;
 
 /* parameter set built by the modparam setters; freed in mod_init */
 static sipguard_config *_sg_cfg = NULL;
@@ -65,7 +73,14 @@ static cmd_export_t cmds[] = {
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
-	SG_FRAUD_CMDS,
+	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,
+		fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE|FAILURE_ROUTE},
+	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 1,
+		sipguard_fixup_call_start, sipguard_fixup_free_call_start,
+		REQUEST_ROUTE},
+	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 2,
+		sipguard_fixup_call_start, sipguard_fixup_free_call_start,
+		REQUEST_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
 
@@ -103,7 +118,8 @@ static int _sg_set_nonce_bytes = 0;
 static int _sg_set_nonce_expire = 0;
 static int _sg_set_algorithm = 0;
 
-int sg_param_set(const char *name, modparam_t type, void *val)
+/* hand one modparam to the core as text; logs and returns -1 when refused */
+static int sg_param_set(const char *name, modparam_t type, void *val)
 {
 	char num[32];
 	char err[256];
@@ -191,6 +207,18 @@ SG_PARAM_SETTER(user_throttle_time)
 SG_PARAM_SETTER(auth_trust_time)
 SG_PARAM_SETTER(user_table_size)
 SG_PARAM_SETTER(txn_table_size)
+SG_PARAM_SETTER(fraud_rules)
+SG_PARAM_SETTER(fraud_max_rules)
+SG_PARAM_SETTER(account_table_size)
+SG_PARAM_SETTER(intl_prefixes)
+SG_PARAM_SETTER(home_country_code)
+SG_PARAM_SETTER(national_prefix)
+SG_PARAM_SETTER(cpm_warning)
+SG_PARAM_SETTER(cpm_critical)
+SG_PARAM_SETTER(spend_warning)
+SG_PARAM_SETTER(spend_critical)
+SG_PARAM_SETTER(call_limit)
+SG_PARAM_SETTER(fraud_state_file)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -243,7 +271,19 @@ static param_export_t params[] = {
 	/* media policy: read by the shim, parsed by the core in mod_init */
 	{"sdp_policy", PARAM_STRING | PARAM_USE_FUNC, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", PARAM_INT, &_sg_tls_contact},
-	SG_FRAUD_PARAMS,
+	/* toll fraud */
+	SG_PARAM(fraud_rules),
+	SG_PARAM(fraud_max_rules),
+	SG_PARAM(account_table_size),
+	SG_PARAM(intl_prefixes),
+	SG_PARAM(home_country_code),
+	SG_PARAM(national_prefix),
+	SG_PARAM(cpm_warning),
+	SG_PARAM(cpm_critical),
+	SG_PARAM(spend_warning),
+	SG_PARAM(spend_critical),
+	SG_PARAM(call_limit),
+	SG_PARAM(fraud_state_file),
 	{0, 0, 0}
 };
 
@@ -319,6 +359,7 @@ static void sg_timer(unsigned int ticks, void *param)
 static int mod_init(void)
 {
 	char err[256];
+	char ferr[512];
 	sipguard_status st;
 	uint32_t loaded = 0;
 
@@ -355,7 +396,16 @@ static int mod_init(void)
 		_sg_region = NULL;
 		return -1;
 	}
-	if(sg_fraud_init(_sg_cfg) < 0)
+	ferr[0] = '\0';
+	st = sipguard_fraud_create(
+			_sg_cfg, sipguard_clock_ns(), &_sg_fraud, ferr, sizeof(ferr));
+	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
+		ferr[sizeof(ferr) - 1] = '\0';
+		LM_ERR("%s\n", ferr[0] ? ferr : sipguard_status_message(st));
+		_sg_fraud = NULL;
+		return -1;
+	}
+	if(sg_fraud_init() < 0)
 		return -1;
 	sipguard_config_free(_sg_cfg);
 	_sg_cfg = NULL;
@@ -449,7 +499,14 @@ static void mod_destroy(void)
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
 	sipguard_media_destroy();
-	sg_fraud_destroy();
+	if(_sg_fraud != NULL) {
+		/* saves suspensions that changed since the timer's last save; with
+		 * no event callback the events not yet run stay pending (the timer
+		 * process may still run them) */
+		sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
+		sipguard_fraud_destroy(_sg_fraud);
+		_sg_fraud = NULL;
+	}
 }
 
 /* core status -> script value; errors fail open (1) */
@@ -561,7 +618,21 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
-	SG_FRAUD_KEMI,
+	{ str_init("sipguard"), str_init("sipguard_dial_check"),
+		SR_KEMIP_INT, ki_sipguard_dial_check,
+		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_call_start"),
+		SR_KEMIP_INT, ki_sipguard_call_start_default,
+		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("sipguard"), str_init("sipguard_call_start_limit"),
+		SR_KEMIP_INT, ki_sipguard_call_start,
+		{ SR_KEMIP_STR, SR_KEMIP_INT, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
 
 	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
 };

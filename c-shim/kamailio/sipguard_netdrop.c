@@ -34,7 +34,7 @@
 #include "../../core/parser/msg_parser.h"
 #include "../../core/script_cb.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_netdrop.h"
 
 /* this module holds the SREV_NET_DGRAM_IN slot */

@@ -7,6 +7,10 @@
  *   sipguard.stats               counters of the shared table
  *   sipguard.users [max]         user names with failures, throttles, trust
  *   sipguard.unthrottle <user>   lift a user name's throttle
+ *   sipguard.accounts [max]      toll-fraud accounts: state, calls, spend
+ *   sipguard.suspend <account> [note]   suspend an account's outbound calls
+ *   sipguard.unsuspend <account>        lift a suspension
+ *   sipguard.reload_rules        re-read the fraud_rules file
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -20,7 +24,8 @@
 #include "../../core/str.h"
 #include "../../core/ut.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
+#include "sipguard_fraud.h"
 #include "sipguard_rpc.h"
 
 #define SG_TOP_DEFAULT 10
@@ -492,6 +497,209 @@ static void sg_rpc_unthrottle(rpc_t *rpc, void *c)
 	rpc->rpl_printf(c, "Ok. %.*s unthrottled", user.len, user.s);
 }
 
+/* ---- toll fraud ---------------------------------------------------------- */
+
+/* accounts listed by sipguard.accounts unless told */
+#define SG_ACCOUNTS_DEFAULT 500
+#define SG_ACCOUNTS_MAX 100000
+
+static int sg_fraud_rpc_ready(rpc_t *rpc, void *c)
+{
+	if(_sg_fraud != NULL)
+		return 1;
+	rpc->fault(c, 500, "sipguard is not initialized");
+	return 0;
+}
+
+/* the account argument; on failure the fault is sent */
+static int sg_fraud_rpc_account(rpc_t *rpc, void *c, str *account)
+{
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return -1;
+	if(rpc->scan(c, ".S", account) < 1 || account->s == NULL
+			|| account->len <= 0) {
+		rpc->fault(c, 400, "account required");
+		return -1;
+	}
+	return 0;
+}
+
+typedef struct sg_accounts_ctx {
+	rpc_t *rpc;
+	void *ah;
+	int limit;
+	int listed;
+	int total;
+	int error;
+} sg_accounts_ctx_t;
+
+static int sg_fraud_rpc_account_entry(void *ctx, const sipguard_account_info *a)
+{
+	sg_accounts_ctx_t *lc = (sg_accounts_ctx_t *)ctx;
+	rpc_t *rpc;
+	void *eh;
+	char spend[32];
+
+	if(lc == NULL || a == NULL)
+		return 1;
+	rpc = lc->rpc;
+	lc->total++;
+	if(lc->listed >= lc->limit)
+		return 0;
+	if(sipguard_fraud_money_text(a->spend, spend, sizeof(spend)) != SIPGUARD_OK)
+		spend[0] = '\0';
+	if(rpc->array_add(lc->ah, "{", &eh) < 0
+			|| rpc->struct_add(eh, "s", "account", a->name) < 0
+			|| rpc->struct_add(eh, "s", "state",
+					   a->suspended ? "suspended" : "active")
+					   < 0
+			|| rpc->struct_add(eh, "s", "reason", a->reason) < 0
+			|| rpc->struct_add(eh, "u", "calls", (unsigned int)a->active) < 0
+			|| rpc->struct_add(eh, "J", "cpm", (unsigned long long)a->cpm) < 0
+			|| rpc->struct_add(eh, "s", "spend_hour", spend) < 0
+			|| rpc->struct_add(eh, "J", "since_ms",
+					   (unsigned long long)a->since_unix_ms)
+					   < 0) {
+		lc->error = 1;
+		return 1;
+	}
+	lc->listed++;
+	return 0;
+}
+
+static const char *sg_fraud_rpc_accounts_doc[] = {
+		"List tracked accounts: state (active/suspended), suspension reason,"
+		" calls up, call attempts in the last minute, spend in the last hour"
+		" incl. calls up, since_ms (suspension time, Unix ms). Optional"
+		" parameter: most accounts listed (default 500, max 100000).",
+		0};
+
+static void sg_fraud_rpc_accounts(rpc_t *rpc, void *c)
+{
+	sg_accounts_ctx_t lc;
+	sipguard_fraud_stats s;
+	sipguard_status st;
+	str arg = STR_NULL;
+	void *th;
+	int max = SG_ACCOUNTS_DEFAULT;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	if(rpc->scan(c, "*.S", &arg) >= 1 && arg.s != NULL && arg.len > 0) {
+		if(str2sint(&arg, &max) != 0 || max < 0 || max > SG_ACCOUNTS_MAX) {
+			rpc->fault(c, 400, "max must be 0..%d", SG_ACCOUNTS_MAX);
+			return;
+		}
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.rpc = rpc;
+	lc.limit = max;
+	if(rpc->add(c, "{", &th) < 0
+			|| rpc->struct_add(th, "[", "accounts", &lc.ah) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	st = sipguard_fraud_list(
+			_sg_fraud, sipguard_clock_ns(), sg_fraud_rpc_account_entry, &lc);
+	if(st != SIPGUARD_OK || lc.error) {
+		rpc->fault(c, 500, "Listing accounts failed: %s",
+				lc.error ? "cannot build the reply" : sipguard_status_message(st));
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	sipguard_fraud_stats_get(_sg_fraud, &s);
+	if(rpc->struct_add(th, "ddJ", "accounts_total", lc.total, "accounts_listed",
+			   lc.listed, "active_calls", (unsigned long long)s.active_calls)
+			< 0)
+		rpc->fault(c, 500, "Internal error creating the reply");
+}
+
+static const char *sg_fraud_rpc_suspend_doc[] = {
+		"Suspend outbound calling of an account now. Parameters: account,"
+		" optional note (logged). Runs event_route[" SG_EVRT_SUSPENDED "]"
+		" within a second.",
+		0};
+
+static void sg_fraud_rpc_suspend(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	str note = STR_NULL;
+	int32_t changed = 0;
+	sipguard_status st;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	if(rpc->scan(c, "*.S", &note) < 1)
+		note.len = 0;
+	st = sipguard_fraud_suspend(_sg_fraud, account.s, (size_t)account.len,
+			sipguard_clock_ns(), &changed);
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, st == SIPGUARD_ERR_INVALID ? 400 : 500, "%s",
+				st == SIPGUARD_ERR_INVALID ? "account name: 1..64 bytes"
+										   : sipguard_status_message(st));
+		return;
+	}
+	if(changed && note.len > 0 && note.s != NULL)
+		LM_NOTICE("sipguard: account %.*s suspended by RPC: %.*s\n",
+				account.len, account.s, note.len, note.s);
+	rpc->rpl_printf(c, changed ? "Ok. %.*s suspended"
+							   : "Ok. %.*s was already suspended",
+			account.len, account.s);
+}
+
+static const char *sg_fraud_rpc_unsuspend_doc[] = {
+		"Lift the suspension of an account; its attempts and spend so far"
+		" are forgiven. Parameter: account.",
+		0};
+
+static void sg_fraud_rpc_unsuspend(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	sipguard_status st;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	st = sipguard_fraud_unsuspend(
+			_sg_fraud, account.s, (size_t)account.len, sipguard_clock_ns());
+	if(st == SIPGUARD_ERR_NOT_FOUND) {
+		rpc->fault(c, 404, "not suspended");
+		return;
+	}
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %.*s unsuspended", account.len, account.s);
+}
+
+static const char *sg_fraud_rpc_reload_doc[] = {
+		"Re-read the fraud_rules file and publish it to every process. On an"
+		" error (file:line) the rules in force stay.",
+		0};
+
+static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
+{
+	char err[512];
+	uint32_t prefixes = 0;
+	uint32_t accounts = 0;
+	sipguard_status st;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	err[0] = '\0';
+	st = sipguard_fraud_reload(
+			_sg_fraud, err, sizeof(err), &prefixes, &accounts);
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("sipguard: rules reload failed, old rules kept: %s\n",
+				err[0] ? err : sipguard_status_message(st));
+		rpc->fault(c, 500, "reload failed, old rules kept: %s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %u prefixes, %u account rules", prefixes, accounts);
+}
+
 /* clang-format off */
 rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
@@ -500,6 +708,10 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.stats", sg_rpc_stats, sg_rpc_stats_doc, 0},
 	{"sipguard.users", sg_rpc_users, sg_rpc_users_doc, RET_ARRAY},
 	{"sipguard.unthrottle", sg_rpc_unthrottle, sg_rpc_unthrottle_doc, 0},
+	{"sipguard.accounts", sg_fraud_rpc_accounts, sg_fraud_rpc_accounts_doc, 0},
+	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
+	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
+	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

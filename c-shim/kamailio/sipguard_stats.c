@@ -15,7 +15,7 @@
 #include "../../core/dprint.h"
 #include "../../core/counters.h"
 
-#include "sipguard_mod.h"
+#include "sipguard_ctx.h"
 #include "sipguard_stats.h"
 
 /* one snapshot of the core's counters; zero when there is no region */
@@ -57,6 +57,33 @@ SG_STAT_FUNC(normalized)
 SG_STAT_FUNC(entries_used)
 SG_STAT_FUNC(table_size)
 
+/* toll fraud: one snapshot of the account table's counters */
+static sipguard_fraud_stats sg_fraud_stats_read(void)
+{
+	sipguard_fraud_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_fraud != NULL
+			&& sipguard_fraud_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+static counter_val_t sg_stat_fraud_denied(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().denied;
+}
+
+static counter_val_t sg_stat_fraud_suspended(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().suspensions;
+}
+
+static counter_val_t sg_stat_active_calls(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().active_calls;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -85,6 +112,10 @@ static stat_export_t sg_stats[] = {
 	SG_STAT(normalized),
 	SG_STAT(entries_used),
 	SG_STAT(table_size),
+	/* toll fraud */
+	{"fraud_denied", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_denied},
+	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
+	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
 	{0, 0, 0}
 };
 /* clang-format on */

@@ -10,7 +10,8 @@
 //! count cannot be lost; a bucket full of such entries fails closed.
 
 use super::money::{cost, Money};
-use crate::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
+use crate::shm::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
+use crate::shm::{assert_layout, Shared};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
@@ -143,6 +144,10 @@ impl Account {
         self.since_wall_ms.store(wall_ms, Relaxed);
     }
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for Account {}
+const _: () = assert_layout::<Account>(176, 8);
 
 impl Entry for Account {
     fn clear(&self) {
@@ -298,7 +303,9 @@ pub struct CallTicket {
 }
 
 // SAFETY: repr(C) struct of atomics; the host may also keep it in its own shared memory.
-unsafe impl crate::shm::Shared for CallTicket {}
+unsafe impl Shared for CallTicket {}
+// The C header's sipguard_call: uint64_t opaque[5].
+const _: () = assert_layout::<CallTicket>(40, 8);
 
 /// States of a ticket; 0 is "never armed".
 const CALL_UP: u32 = 1;

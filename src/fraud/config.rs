@@ -2,7 +2,7 @@
 //! know; errors name the parameter like the others.
 
 use super::money::{parse_money, Money};
-use crate::config::ConfigError;
+use crate::config::parse::ConfigError;
 use std::path::PathBuf;
 
 fn invalid(param: &'static str, msg: String) -> ConfigError {

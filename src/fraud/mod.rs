@@ -12,16 +12,15 @@
 
 pub mod accounts;
 pub mod config;
-pub mod ffi;
 pub mod money;
 pub mod number;
 pub mod persist;
 pub mod published;
 pub mod rules;
 
-use crate::keyed::KeyedError;
-use crate::log::{log, Level};
-use crate::shm::{Mapping, Shared};
+use crate::shm::keyed::KeyedError;
+use crate::shm::{assert_layout, Mapping, Shared};
+use crate::util::log::{log, Level};
 use accounts::{Accounts, CallTicket, Crossing, Reason, Start, Thresholds, Verdict, NAME_BYTES};
 use config::FraudConfig;
 use money::Money;
@@ -85,6 +84,7 @@ struct Counters {
 
 // SAFETY: repr(C) struct of atomics.
 unsafe impl Shared for Counters {}
+const _: () = assert_layout::<Counters>(48, 8);
 
 /// Counters for statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 //!
 //! Names are percent-encoded outside printable ASCII (they come from SIP
 //! headers). Written by the same atomic writer as the ban state
-//! ([`crate::atomic_file`]), and read under the same corruption policy
-//! ([`crate::state::read_lines`]): at start a bad line is skipped with a
+//! ([`crate::util::atomic_file`]), and read under the same corruption policy
+//! ([`crate::util::state_file::read_lines`]): at start a bad line is skipped with a
 //! `file:line` warning and the others restored; a file whose first line is
 //! not ours, or that is larger than the account table could have written,
 //! is not read and is moved aside. A suspension the account table has no
@@ -18,7 +18,7 @@
 //! start).
 
 use super::accounts::{Accounts, Reason, NAME_BYTES};
-use crate::state::{read_lines, Format};
+use crate::util::state_file::{read_lines, Format, StateError};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -90,7 +90,7 @@ pub fn save(accounts: &Accounts, path: &Path, now: u64, carried: &[Saved]) -> Re
             n += 1;
         }
     }
-    crate::atomic_file::write(path, text.as_bytes())?;
+    crate::util::atomic_file::write(path, text.as_bytes())?;
     Ok(n)
 }
 
@@ -154,7 +154,7 @@ pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String
         |w| warnings.push(w),
     )
     .map_err(|e| match e {
-        crate::state::StateError::Io(m) | crate::state::StateError::Corrupt(m) => m,
+        StateError::Io(m) | StateError::Corrupt(m) => m,
     })?;
     out.warnings = warnings;
     Ok(out)

@@ -6,9 +6,9 @@
 
 use super::money::Money;
 use super::rules::{Class, RuleSet, MAX_NAME, MAX_PREFIX};
-use crate::keyed::store_name;
-use crate::lock::lock;
-use crate::shm::{align64, get_bytes, Mapping, Shared};
+use crate::shm::keyed::store_name;
+use crate::shm::lock::lock;
+use crate::shm::{align64, assert_layout, get_bytes, Mapping, Shared};
 use std::cmp::Ordering as Cmp;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
@@ -57,6 +57,10 @@ unsafe impl Shared for Control {}
 unsafe impl Shared for SetHeader {}
 unsafe impl Shared for PrefixCell {}
 unsafe impl Shared for AccountCell {}
+const _: () = assert_layout::<Control>(64, 64);
+const _: () = assert_layout::<SetHeader>(64, 64);
+const _: () = assert_layout::<PrefixCell>(PREFIX_WORDS * 8 + 16, 8);
+const _: () = assert_layout::<AccountCell>(NAME_WORDS * 8 + 16, 8);
 
 /// A destination found by prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::addr::FixedBuf;
+use crate::util::fixed_buf::FixedBuf;
 
 const S: u64 = 1_000_000_000;
 
@@ -168,7 +168,7 @@ fn a_failed_save_is_retried_a_minute_later() {
         c.state_file = Some(dir.join("missing-dir/accounts.state"))
     });
     f.suspend(b"alice", S, 0).unwrap();
-    let lines = crate::log::capture(|| {
+    let lines = crate::util::log::capture(|| {
         for sec in 1..=3 {
             f.tick(sec * S, 0, |_, _| {});
         }
@@ -246,7 +246,7 @@ fn a_tick_without_an_event_route_leaves_events_pending() {
     f.suspend(b"alice", S, 0).unwrap();
     // The shim's shutdown tick: no event callback.
     // SAFETY: a live handle; a null callback and context.
-    let st = unsafe { super::ffi::sipguard_fraud_tick(&f, 2 * S, None, std::ptr::null_mut()) };
+    let st = unsafe { crate::ffi::fraud::sipguard_fraud_tick(&f, 2 * S, None, std::ptr::null_mut()) };
     assert_eq!(st, crate::ffi::Status::Ok);
     let mut events = Vec::new();
     f.tick(3 * S, 0, |n, r| events.push((n.to_vec(), r)));

@@ -43,107 +43,25 @@
 //! what must be logged, and logs only after unlocking. No operation holds
 //! two bucket locks at once.
 
-use crate::addr::{address_bits, display_address, is_v4_mapped, Key};
-use crate::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
-use crate::counters::Counter;
-use crate::gcra::Gcra;
-use crate::lock::{lock, Guard};
-use crate::region::Region;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-
-pub const SLOTS_PER_BUCKET: usize = 8;
+use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
+use crate::flood::gcra::Gcra;
+use crate::flood::region::Flood;
+use crate::shm::bucket_hash;
+use crate::shm::counters::Counter;
+use crate::shm::lock::{lock, Guard};
+use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
 
 /// Most ways of one bucket that live bans may hold; the rest always take
 /// new sources.
 pub const BAN_WAYS: usize = 6;
 
-/// `ban_until` of a permanent ban.
-pub const PERMANENT: u64 = u64::MAX;
-
-const IN_USE: u32 = 1;
-/// A ban was announced and its end not yet logged.
-const ANNOUNCED: u32 = 2;
-const REASON_SHIFT: u32 = 8;
-/// Prefix entries: first bans counted in the current window.
-const MEMBERS_SHIFT: u32 = 16;
-const LOW_META: u32 = (1 << MEMBERS_SHIFT) - 1;
+pub use crate::flood::ban::PERMANENT;
+use crate::flood::slot::{Shape, ANNOUNCED, IN_USE, REASON_SHIFT};
+pub use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
 
 /// Mixed into the seed of the prefix table's bucket hash.
 const PREFIX_SEED: [u64; 2] = [0x6a09_e667_f3bc_c908, 0xbb67_ae85_84ca_a73b];
-
-/// One source (or, in the prefix table, one network). 64 bytes: one cache line.
-#[repr(C, align(64))]
-pub struct Slot {
-    key: [AtomicU64; 2],
-    /// GCRA theoretical arrival time. In a prefix entry: when the window of
-    /// its member count began.
-    tat: AtomicU64,
-    /// End of the current or last ban; 0 = never banned; PERMANENT.
-    ban_until: AtomicU64,
-    last_seen: AtomicU64,
-    hits: AtomicU64,
-    offences: AtomicU32,
-    /// IN_USE | ANNOUNCED | reason << REASON_SHIFT | members << MEMBERS_SHIFT
-    meta: AtomicU32,
-}
-
-impl Slot {
-    fn in_use(&self) -> bool {
-        self.meta.load(Relaxed) & IN_USE != 0
-    }
-    fn holds(&self, key: [u64; 2]) -> bool {
-        self.in_use() && self.key[0].load(Relaxed) == key[0] && self.key[1].load(Relaxed) == key[1]
-    }
-    fn banned_at(&self, now: u64) -> bool {
-        now < self.ban_until.load(Relaxed)
-    }
-    fn reason(&self) -> Option<Reason> {
-        Reason::from_code((self.meta.load(Relaxed) >> REASON_SHIFT) & 0xff)
-    }
-    fn key(&self, shape: Shape) -> Key {
-        Key::from_halves_with(
-            [self.key[0].load(Relaxed), self.key[1].load(Relaxed)],
-            shape.v4,
-            shape.v6,
-        )
-    }
-    fn members(&self) -> u32 {
-        self.meta.load(Relaxed) >> MEMBERS_SHIFT
-    }
-    fn set_members(&self, n: u32) {
-        let low = self.meta.load(Relaxed) & LOW_META;
-        self.meta
-            .store(low | n.min(u16::MAX as u32) << MEMBERS_SHIFT, Relaxed);
-    }
-    /// Which live ban goes first when a bucket's ban ways are all taken:
-    /// the lowest. Permanent bans last, then manual ones, then by offences,
-    /// then by end.
-    fn ban_rank(&self) -> (bool, bool, u32, u64) {
-        let until = self.ban_until.load(Relaxed);
-        (
-            until == PERMANENT,
-            self.reason() == Some(Reason::Manual),
-            self.offences.load(Relaxed),
-            until,
-        )
-    }
-    /// End a live ban now; the offence count stays.
-    fn lift(&self, now: u64) {
-        self.ban_until.store(now.max(1), Relaxed);
-        self.tat.store(0, Relaxed);
-        self.meta.fetch_and(!ANNOUNCED, Relaxed);
-    }
-    fn reset(&self, key: [u64; 2], now: u64) {
-        self.key[0].store(key[0], Relaxed);
-        self.key[1].store(key[1], Relaxed);
-        self.tat.store(0, Relaxed);
-        self.ban_until.store(0, Relaxed);
-        self.last_seen.store(now, Relaxed);
-        self.hits.store(0, Relaxed);
-        self.offences.store(0, Relaxed);
-        self.meta.store(IN_USE, Relaxed);
-    }
-}
 
 /// Verdict values are the ABI's (`sipguard_verdict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +106,7 @@ pub enum TableError {
     Busy,
 }
 
-/// What [`Region::restore`] made of a saved entry.
+/// What [`Flood::restore`] made of a saved entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restored {
     /// A ban in force.
@@ -225,28 +143,6 @@ fn remaining(until: u64, now: u64) -> u64 {
     }
 }
 
-/// Mix two 64-bit words into one (folded 128-bit multiply).
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The bucket-picking hash of a key under a per-start seed.
-pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
-    let h = fold(key[0] ^ seed[0], key[1] ^ seed[1] ^ 0x9e37_79b9_7f4a_7c15);
-    fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
-}
-
-/// Which table a bucket belongs to, and how its keys read back.
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    /// Bits of an IPv4 key (32: whole addresses) and of an IPv6 key.
-    v4: u8,
-    v6: u8,
-    /// The source table (counted in `entries_used` and `evictions`).
-    sources: bool,
-}
-
 /// A slot found or claimed for a key.
 struct Claimed<'a> {
     slot: &'a Slot,
@@ -269,7 +165,7 @@ impl Locked<'_> {
     /// live bans (the ban cap keeps two ways free of bans). Recycling a slot
     /// whose ended ban the sweep has not reported yet returns that end, for
     /// the caller to log after unlocking.
-    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Region) -> Option<Claimed<'_>> {
+    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Flood) -> Option<Claimed<'_>> {
         if let Some(slot) = self.find(key) {
             return Some(Claimed { slot, evicted: None });
         }
@@ -330,7 +226,7 @@ impl Locked<'_> {
         &self,
         key: [u64; 2],
         now: u64,
-        region: &Region,
+        region: &Flood,
     ) -> Option<(Claimed<'_>, Option<UnbanEvent>)> {
         let lifted = match self.find(key) {
             Some(_) => None,
@@ -340,7 +236,7 @@ impl Locked<'_> {
     }
 }
 
-impl Region {
+impl Flood {
     fn source_shape(&self) -> Shape {
         Shape {
             v4: 32,
@@ -392,11 +288,11 @@ impl Region {
     }
 
     fn gcra(&self) -> Gcra {
-        Gcra::from_config(&self.cfg)
+        self.cfg.gcra()
     }
 
     fn escalation(&self) -> Escalation {
-        Escalation::from_config(&self.cfg)
+        self.cfg.escalation()
     }
 
     /// The network of an address ([`address_bits`]) that prefix bans use,
@@ -596,7 +492,7 @@ impl Region {
 
     /// Ban `text` now: `duration_ns` None = escalated ban_time, PERMANENT = forever.
     pub fn ban(&self, text: &str, duration_ns: Option<u64>, now: u64) -> Result<BanEvent, TableError> {
-        let addr = crate::addr::parse_address(text).ok_or(TableError::BadAddress)?;
+        let addr = crate::sip::addr::parse_address(text).ok_or(TableError::BadAddress)?;
         let bits = u128::from_be_bytes(addr);
         self.ban_bits(bits, duration_ns, Reason::Manual, now)
             .map(|b| b.expect("a manual ban always starts"))
@@ -932,12 +828,12 @@ fn start_ban(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::NS_PER_SEC as S;
+    use crate::util::clock::NS_PER_SEC as S;
 
-    use crate::region::small_region as region;
+    use crate::flood::region::small_flood as region;
     use std::sync::atomic::Ordering::Relaxed;
 
-    fn flood(r: &Region, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
+    fn flood(r: &Flood, addr: &[u8], now: u64, n: usize) -> Vec<Verdict> {
         (0..n).map(|_| r.check(addr, now).unwrap().verdict).collect()
     }
 
@@ -1020,7 +916,7 @@ mod tests {
 
     #[test]
     fn allowlisted_sources_are_never_limited() {
-        let r = region(|c| c.set("allow", "127.0.0.0/30").unwrap());
+        let r = region(|c| c.add_allow("127.0.0.0/30").unwrap());
         assert!(flood(&r, &A, T0, 1000).iter().all(|v| *v == Verdict::Allowlisted));
         assert_eq!(r.ban("127.0.0.2", None, T0), Err(TableError::Allowlisted));
     }
@@ -1028,8 +924,8 @@ mod tests {
     #[test]
     fn ipv6_sources_in_one_prefix_share_an_entry() {
         let r = region(|_| {});
-        let a = crate::addr::parse_address("2001:db8::1").unwrap();
-        let b = crate::addr::parse_address("2001:db8::2").unwrap();
+        let a = crate::sip::addr::parse_address("2001:db8::1").unwrap();
+        let b = crate::sip::addr::parse_address("2001:db8::2").unwrap();
         flood(&r, &a, T0, 30);
         assert_eq!(r.check(&b, T0).unwrap().verdict, Verdict::Limited);
     }
@@ -1061,7 +957,7 @@ mod tests {
     }
 
     /// Live bans in each bucket of the source table.
-    fn bans_per_bucket(r: &Region, now: u64) -> Vec<usize> {
+    fn bans_per_bucket(r: &Flood, now: u64) -> Vec<usize> {
         (0..r.layout().buckets)
             .map(|i| {
                 r.bucket(i)
@@ -1145,14 +1041,14 @@ mod tests {
             .find(|l| l.ends_with("reason=evicted"))
             .unwrap();
         let key = last.split_whitespace().nth(2).unwrap().trim_start_matches("key=");
-        let a = crate::addr::parse_address(key).unwrap();
+        let a = crate::sip::addr::parse_address(key).unwrap();
         let v = flood(&r, &a, T0 + 3 * S, 31);
         assert_eq!(v[30], Verdict::Limited, "{v:?}");
         assert_eq!(r.check(&a, T0 + 3 * S).unwrap().offences, 2);
     }
 
     fn v6(text: &str) -> [u8; 16] {
-        crate::addr::parse_address(text).unwrap()
+        crate::sip::addr::parse_address(text).unwrap()
     }
 
     #[test]
@@ -1161,7 +1057,7 @@ mod tests {
         let r = region(|c| {
             c.table_size = 64;
             c.ban_prefix_threshold = 8;
-            c.set("allow", "2001:db8:1:ffff::/64").unwrap();
+            c.add_allow("2001:db8:1:ffff::/64").unwrap();
         });
         let lines = logged(|| {
             for n in 0..65_536u32 {
@@ -1295,7 +1191,7 @@ mod tests {
     #[test]
     fn prefix_bans_off() {
         for f in [
-            (|c: &mut crate::config::Config| c.ban_prefix_threshold = 0) as fn(&mut _),
+            (|c: &mut crate::flood::config::FloodConfig| c.ban_prefix_threshold = 0) as fn(&mut _),
             |c| c.ban_prefix_v4 = 32,
         ] {
             let r = region(|c| {
@@ -1396,7 +1292,7 @@ mod tests {
 
     /// Log lines the core emitted during `f`, via a test logger.
     fn logged(f: impl FnOnce()) -> Vec<String> {
-        crate::log::capture(f)
+        crate::util::log::capture(f)
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! network of the address, shown and written as a CIDR (`198.51.100.0/24`,
 //! `2001:db8:1::/48`).
 
+pub use crate::util::fixed_buf::FixedBuf;
 use std::fmt::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -218,44 +219,6 @@ pub fn parse_address(text: &str) -> Option<[u8; 16]> {
     }
 }
 
-/// A fixed buffer that `write!` fills without allocating; output past the end is dropped.
-pub struct FixedBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> FixedBuf<N> {
-    pub fn new() -> Self {
-        FixedBuf { buf: [0; N], len: 0 }
-    }
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-    pub fn as_str(&self) -> &str {
-        // Only whole `&str` pieces are ever appended, cut at a char boundary.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl<const N: usize> Default for FixedBuf<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> Write for FixedBuf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = N - self.len;
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        Ok(())
-    }
-}
-
 /// Text of a raw source address for log lines.
 pub fn display_address(addr: &[u8]) -> FixedBuf<48> {
     let mut out = FixedBuf::new();
@@ -351,12 +314,5 @@ mod tests {
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("300.0.0.0/8").is_err());
         assert!(Cidr::parse("::/129").is_err());
-    }
-
-    #[test]
-    fn fixed_buf_truncates() {
-        let mut b = FixedBuf::<4>::new();
-        write!(b, "abcdef").unwrap();
-        assert_eq!(b.as_str(), "abcd");
     }
 }

@@ -2,7 +2,11 @@
 //! and committed at once (it never grows), read through `#[repr(C)]`
 //! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
 
-use crate::clock::clock_ns;
+pub mod counters;
+pub mod keyed;
+pub mod lock;
+
+use crate::util::clock::clock_ns;
 use std::sync::atomic::AtomicU64;
 
 pub struct Mapping {
@@ -14,11 +18,45 @@ pub struct Mapping {
 unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
-/// Types that may live in the mapping: all-zero is valid, no pointers.
+/// Types that may live in a shared mapping: the only types [`Mapping::at`]
+/// (and so every table) hands out references to.
+///
+/// Several processes read and write the same bytes, each at its own
+/// address, from a zero-filled start: so a shared type holds no pointer or
+/// reference, no heap or process-local type (a `std` lock, a `Vec`), and
+/// nothing that is not valid as all zero bytes or that needs a `Drop`.
+/// Each implementor also states its size and alignment at compile time
+/// with [`assert_layout`], so a field added by mistake changes no layout
+/// unseen.
 ///
 /// # Safety
-/// The implementor is `#[repr(C)]`, made only of atomics (or arrays of them).
-pub unsafe trait Shared {}
+/// The implementor is `#[repr(C)]` (or an atomic, or an array of shared
+/// types), made only of atomics and arrays of them, plain integers that
+/// are never written after the fork, and padding; all zero is a valid
+/// value of it.
+pub unsafe trait Shared: Sync {}
+
+// SAFETY: atomics are address-free, valid as zero, and work across processes.
+unsafe impl Shared for std::sync::atomic::AtomicU8 {}
+// SAFETY: as above.
+unsafe impl Shared for std::sync::atomic::AtomicU16 {}
+// SAFETY: as above.
+unsafe impl Shared for std::sync::atomic::AtomicU32 {}
+// SAFETY: as above.
+unsafe impl Shared for AtomicU64 {}
+// SAFETY: an array of shared types has their layout, repeated.
+unsafe impl<T: Shared, const N: usize> Shared for [T; N] {}
+
+/// The compile-time layout check of a shared type:
+/// `const _: () = assert_layout::<Slot>(64, 64);` fails the build when the
+/// size or alignment of `Slot` is not 64.
+pub const fn assert_layout<T: Shared>(size: usize, align: usize) {
+    assert!(std::mem::size_of::<T>() == size, "size of a shared type changed");
+    assert!(
+        std::mem::align_of::<T>() == align,
+        "alignment of a shared type changed"
+    );
+}
 
 impl Mapping {
     pub fn new(bytes: usize) -> Result<Mapping, String> {
@@ -54,11 +92,8 @@ impl Mapping {
         self.bytes
     }
 
-    pub fn base(&self) -> *mut u8 {
-        self.base
-    }
-
-    /// The `i`th `T` of an array starting at `offset`.
+    /// The `i`th `T` of an array starting at `offset`: the one way into the
+    /// mapping's bytes, for [`Shared`] types only.
     pub fn at<T: Shared>(&self, offset: usize, i: usize) -> &T {
         let off = offset + i * std::mem::size_of::<T>();
         assert!(
@@ -90,6 +125,18 @@ pub fn random_seed() -> [u64; 2] {
         ];
     }
     seed
+}
+
+/// Mix two 64-bit words into one (folded 128-bit multiply).
+fn fold(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The bucket-picking hash of a key under a per-start seed.
+pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
+    let h = fold(key[0] ^ seed[0], key[1] ^ seed[1] ^ 0x9e37_79b9_7f4a_7c15);
+    fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
 }
 
 pub fn align64(n: usize) -> usize {

@@ -1,5 +1,6 @@
-//! The shared region: one anonymous `MAP_SHARED` mapping made before the
-//! fork, fixed in size, never grown.
+//! The flood defence's shared region: one anonymous `MAP_SHARED` mapping
+//! made before the fork, fixed in size, never grown. Its header also holds
+//! the event counters of every capability.
 //!
 //! Layout (all offsets 64-byte aligned):
 //!
@@ -19,13 +20,12 @@
 //! plus the header. Entries are rounded up to a power of two of 8-entry
 //! buckets.
 
-use crate::clock::clock_ns;
-use crate::config::Config;
-use crate::counters::Counters;
-use crate::guess::Guess;
-use crate::shm::{align64, random_seed, Mapping};
-use crate::table::{Slot, SLOTS_PER_BUCKET};
-use std::mem::{align_of, size_of};
+use crate::flood::config::FloodConfig;
+use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
+use crate::shm::counters::Counters;
+use crate::shm::{align64, assert_layout, random_seed, Mapping, Shared};
+use crate::util::clock::clock_ns;
+use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
@@ -50,8 +50,9 @@ pub struct Header {
     pub counters: Counters,
 }
 
-const _: () = assert!(size_of::<Slot>() == 64 && align_of::<Slot>() == 64);
-const _: () = assert!(size_of::<Header>().is_multiple_of(64));
+// SAFETY: repr(C) of atomics and the counters' atomics.
+unsafe impl Shared for Header {}
+const _: () = assert_layout::<Header>(128 + 4096, 64);
 
 /// Sizes derived from `table_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub struct Layout {
     pub locks_offset: usize,
     pub slots_offset: usize,
     /// The prefix table: banned networks and the count of first bans per
-    /// network ([`crate::table`]).
+    /// network ([`crate::flood::table`]).
     pub prefix_buckets: usize,
     pub prefix_locks_offset: usize,
     pub prefix_slots_offset: usize,
@@ -93,37 +94,34 @@ impl Layout {
     }
 }
 
-/// Process-local handle: where the mapping is, and the (read-only) config.
-/// Children inherit it through fork together with the mapping.
-pub struct Region {
+/// The flood defence: process-local handle to the source and prefix tables
+/// (where the mapping is) and the (read-only) config. Children inherit it
+/// through fork together with the mapping. Its operations are in
+/// [`crate::flood::table`] and [`crate::flood::state`].
+pub struct Flood {
     /// Owns the mapping; unmapped on drop.
     map: Mapping,
     layout: Layout,
-    pub cfg: Config,
-    /// The guessing defences' tables (their own mappings, also pre-fork).
-    pub guess: Guess,
+    pub cfg: FloodConfig,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl Send for Region {}
-unsafe impl Sync for Region {}
+unsafe impl Send for Flood {}
+unsafe impl Sync for Flood {}
 
-impl Region {
+impl Flood {
     /// Map and initialise a new region for `cfg`. Pages are touched now, so
     /// memory use is fixed from the start and never grows under a flood.
-    pub fn create(cfg: &Config) -> Result<Region, String> {
-        cfg.validate().map_err(|e| e.to_string())?;
-        cfg.check_state_files().map_err(|e| e.to_string())?;
+    /// `cfg` is validated already ([`crate::engine::Engine::create`]).
+    pub fn create(cfg: &FloodConfig) -> Result<Flood, String> {
         let layout = Layout::for_entries(cfg.table_size);
         // Committed at once: memory use is fixed from the start. Zero-filled:
         // all locks free, all slots empty.
         let map = Mapping::new(layout.bytes).map_err(|e| format!("{e} (table_size {})", cfg.table_size))?;
-        let guess = Guess::create(cfg)?;
-        let region = Region {
+        let region = Flood {
             map,
             layout,
             cfg: cfg.clone(),
-            guess,
         };
         let h = region.header();
         let seed = random_seed();
@@ -135,13 +133,12 @@ impl Region {
         h.seed[1].store(seed[1], Ordering::Relaxed);
         h.created_ns.store(clock_ns(), Ordering::Relaxed);
         h.magic.store(MAGIC, Ordering::Release);
-        crate::lock::my_pid();
+        crate::shm::lock::my_pid();
         Ok(region)
     }
 
     pub fn header(&self) -> &Header {
-        // SAFETY: the header is at offset 0 of a live, aligned mapping.
-        unsafe { &*(self.map.base() as *const Header) }
+        self.map.at::<Header>(0, 0)
     }
 
     /// Refuse a region whose header does not describe this layout.
@@ -195,26 +192,24 @@ impl Region {
     }
 
     fn bucket_at(&self, locks: usize, slots: usize, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        // SAFETY: offsets come from `layout`, which sized the mapping, and
-        // callers check `i` against the area's bucket count; the types are
-        // repr(C) atomics, valid for any bit pattern incl. zero.
-        unsafe {
-            let lock = &*(self.map.base().add(locks) as *const AtomicU32).add(i);
-            let slots = &*(self.map.base().add(slots) as *const [Slot; SLOTS_PER_BUCKET]).add(i);
-            (lock, slots)
-        }
+        // Offsets come from `layout`, which sized the mapping; callers check
+        // `i` against the area's bucket count.
+        (
+            self.map.at::<AtomicU32>(locks, i),
+            self.map.at::<[Slot; SLOTS_PER_BUCKET]>(slots, i),
+        )
     }
 }
 
-/// A 64-entry region for tests, after `f` adjusts the defaults.
+/// A 64-entry source table for tests, after `f` adjusts the defaults.
 #[cfg(test)]
-pub fn small_region(f: impl FnOnce(&mut Config)) -> Region {
-    let mut cfg = Config {
+pub fn small_flood(f: impl FnOnce(&mut FloodConfig)) -> Flood {
+    let mut cfg = FloodConfig {
         table_size: 64,
         ..Default::default()
     };
     f(&mut cfg);
-    Region::create(&cfg).unwrap()
+    Flood::create(&cfg).unwrap()
 }
 
 #[cfg(test)]
@@ -239,7 +234,7 @@ mod tests {
 
     #[test]
     fn created_region_verifies() {
-        let r = small_region(|_| {});
+        let r = small_flood(|_| {});
         r.verify().unwrap();
         assert_eq!(r.layout().entries(), 64);
     }

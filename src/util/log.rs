@@ -1,7 +1,7 @@
 //! Log lines go to the host through one callback (Kamailio's logger in the
 //! shim). Lines are formatted into a stack buffer: no allocation.
 
-use crate::addr::FixedBuf;
+use crate::util::fixed_buf::FixedBuf;
 use std::fmt::{self, Write};
 use std::os::raw::{c_char, c_int};
 use std::sync::atomic::{AtomicUsize, Ordering};

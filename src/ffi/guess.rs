@@ -2,11 +2,10 @@
 //! section). Same rules as [`crate::ffi`]: every entry point inside
 //! `boundary`, every pointer checked.
 
+use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
-use crate::guess::{Finding, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
-use crate::region::Region;
-use crate::reply::{Outcome, Reply, Span};
-use crate::table::Verdict;
+use crate::guess::reply::{Outcome, Reply, Span};
+use crate::guess::{Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
@@ -197,7 +196,7 @@ pub const SIPGUARD_REPLY_REWRITABLE: c_int = 2;
 /// `region` live; `addr` valid for `addr_len`; `req` as for `request`; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_check_request(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -214,15 +213,7 @@ pub unsafe extern "C" fn sipguard_check_request(
                 self::out(out)?,
             )
         };
-        let mut res = region.check(addr, now_ns)?;
-        if matches!(res.verdict, Verdict::Pass | Verdict::Untracked) {
-            res.verdict = match region.guess_request(addr, &req, now_ns) {
-                Finding::Clean => res.verdict,
-                Finding::Scanner => Verdict::Scanner,
-                Finding::Enumeration => Verdict::Enumeration,
-            };
-        }
-        *out = res.into();
+        *out = region.check_request(addr, &req, now_ns)?.into();
         Ok(())
     })
 }
@@ -234,7 +225,7 @@ pub unsafe extern "C" fn sipguard_check_request(
 /// As for `sipguard_check_request`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_authenticated(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -255,7 +246,7 @@ pub unsafe extern "C" fn sipguard_authenticated(
 /// As for `sipguard_check_request`; `banned` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_auth_failed(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -285,7 +276,7 @@ pub unsafe extern "C" fn sipguard_auth_failed(
 /// As for `sipguard_check_request`; `allowed` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_auth_allowed(
-    region: *const Region,
+    region: *const Engine,
     addr: *const u8,
     addr_len: usize,
     req: *const CRequest,
@@ -316,7 +307,7 @@ pub unsafe extern "C" fn sipguard_auth_allowed(
 /// `region` live; `wanted` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_reply_wanted(
-    region: *const Region,
+    region: *const Engine,
     status: u32,
     wanted: *mut c_int,
 ) -> Status {
@@ -341,7 +332,7 @@ pub unsafe extern "C" fn sipguard_reply_wanted(
 /// for `cap`; `out_len` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_reply_out(
-    region: *const Region,
+    region: *const Engine,
     reply: *const CReply,
     dst: *const u8,
     dst_len: usize,
@@ -442,7 +433,7 @@ pub type UserFn = Option<extern "C" fn(ctx: *mut c_void, user: *const CUserInfo)
 /// `region` live; `f` callable with `ctx`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_list_users(
-    region: *const Region,
+    region: *const Engine,
     now_ns: u64,
     max: u32,
     f: UserFn,
@@ -475,7 +466,7 @@ pub unsafe extern "C" fn sipguard_list_users(
 /// `region` live; `name` valid for `len`.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_unthrottle(
-    region: *const Region,
+    region: *const Engine,
     name: *const c_char,
     len: usize,
     now_ns: u64,

@@ -14,12 +14,13 @@
 //! `offences` the network's own count. fail2ban's `<HOST>` is `src`, a plain
 //! address, so the filter matches it unchanged.
 
-use crate::addr::Key;
-use crate::clock::NS_PER_SEC;
-use crate::config::Config;
-use crate::log::{log, Level};
-use crate::table::PERMANENT;
+use crate::sip::addr::Key;
+use crate::util::clock::NS_PER_SEC;
+use crate::util::log::{log, Level};
 use std::fmt;
+
+/// `ban_until` of a permanent ban.
+pub const PERMANENT: u64 = u64::MAX;
 
 /// Ban reasons; the values are the ABI's `sipguard_ban_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,16 +78,6 @@ pub struct Escalation {
 }
 
 impl Escalation {
-    pub fn from_config(cfg: &Config) -> Escalation {
-        Escalation {
-            base_ns: cfg.ban_time_ns,
-            factor: cfg.ban_factor,
-            max_ns: cfg.ban_max_ns,
-            permanent_at_max: cfg.ban_permanent,
-            forget_ns: cfg.ban_forget_ns,
-        }
-    }
-
     /// base × factor^(offences-1), capped at max (or permanent at the cap).
     pub fn duration_ns(&self, offences: u32) -> u64 {
         let grown = self
@@ -158,7 +149,7 @@ pub enum Ended {
     /// Lifted by RPC.
     Rpc,
     /// Lifted to make room for a newer ban in a bucket whose ban ways were
-    /// all taken (see [`crate::table`]).
+    /// all taken (see [`crate::flood::table`]).
     Evicted,
 }
 

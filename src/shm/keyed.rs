@@ -2,9 +2,9 @@
 //! that needs state across processes besides the source table (what a
 //! source targets, what happens to a user name, an account's calls).
 //!
-//! Same design as the source table ([`crate::table`]), made generic: an
+//! Same design as the source table ([`crate::flood::table`]), made generic: an
 //! anonymous `MAP_SHARED` mapping made before the fork, 8-way buckets, one
-//! lock word per bucket ([`crate::lock`]), no pointers. An entry type is a
+//! lock word per bucket ([`crate::shm::lock`]), no pointers. An entry type is a
 //! `#[repr(C)]` struct of atomics for which all-zero means "empty". A new key
 //! takes a free cell, else recycles the least recently touched cell whose
 //! entry says it may be evicted; an entry holding live state (a throttle,
@@ -14,9 +14,8 @@
 //! Names are keyed with a per-start random seed, so an attacker cannot aim
 //! many names at one bucket.
 
-use crate::lock::{lock, Guard};
-use crate::shm::{align64, get_bytes, random_seed, Mapping};
-use crate::table::bucket_hash;
+use crate::shm::lock::{lock, Guard};
+use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping, Shared};
 use std::hash::Hasher;
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -24,8 +23,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 pub const WAYS: usize = 8;
 
-/// What an entry type tells the table.
-pub trait Entry: Sync + 'static {
+/// What an entry type tells the table. An entry lives in shared memory, so
+/// it is [`Shared`].
+pub trait Entry: Shared + 'static {
     /// Reset to the empty state (all zero) when a cell is (re)claimed.
     fn clear(&self);
     /// Whether the cell may be recycled for another key at `now`.
@@ -45,6 +45,9 @@ pub struct Cell<T> {
     touched: AtomicU64,
     entry: T,
 }
+
+// SAFETY: repr(C) of atomics and a shared entry.
+unsafe impl<T: Shared> Shared for Cell<T> {}
 
 impl<T: Entry> Cell<T> {
     fn in_use(&self) -> bool {
@@ -182,14 +185,9 @@ impl<T: Entry> KeyedTable<T> {
 
     fn lock_index(&self, i: usize) -> Option<Bucket<'_, T>> {
         debug_assert!(i < self.buckets);
-        // SAFETY: offsets derive from the sizes that made the mapping; the
-        // types are repr(C) atomics, valid for any bit pattern incl. zero.
-        let (word, cells) = unsafe {
-            (
-                &*(self.map.base() as *const AtomicU32).add(i),
-                &*(self.map.base().add(self.cells_offset) as *const [Cell<T>; WAYS]).add(i),
-            )
-        };
+        // Offsets derive from the sizes that made the mapping.
+        let word = self.map.at::<AtomicU32>(0, i);
+        let cells = self.map.at::<[Cell<T>; WAYS]>(self.cells_offset, i);
         lock(word).map(|g| Bucket { cells, _guard: g })
     }
 
@@ -336,6 +334,10 @@ mod tests {
         n: AtomicU64,
         pinned: AtomicU32,
     }
+
+    // SAFETY: repr(C) of atomics.
+    unsafe impl Shared for Counted {}
+    const _: () = crate::shm::assert_layout::<Counted>(16, 8);
 
     impl Entry for Counted {
         fn clear(&self) {

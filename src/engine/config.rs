@@ -1,41 +1,17 @@
-//! Module parameters: parsed and validated once, in the parent, before the fork.
-//!
-//! Every error names the parameter and quotes the bad token, so Kamailio can
-//! refuse to start with a message the operator can act on.
+//! The whole parameter set: each capability's parameters, set one by one
+//! from their text form before the fork (`set`) and checked together
+//! (`validate`). The source-table (flood) parameters are kept flat here; the
+//! guessing and toll-fraud parameters are the capabilities' own structs.
 
-use crate::addr::Cidr;
-use crate::guess_config::GuessConfig;
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-const NS_PER_SEC: u64 = 1_000_000_000;
-
-/// Why a parameter was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    UnknownParam(String),
-    Invalid { param: &'static str, msg: String },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::UnknownParam(name) => write!(f, "unknown parameter \"{name}\""),
-            ConfigError::Invalid { param, msg } => write!(f, "parameter {param}: {msg}"),
-        }
-    }
-}
-
-pub(crate) fn invalid(param: &'static str, msg: String) -> ConfigError {
-    ConfigError::Invalid { param, msg }
-}
-
-/// The rate rule: `count` requests per `period_ns`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u64,
-    pub period_ns: u64,
-}
+use crate::config::parse::{
+    check_writable, invalid, parse_bool, parse_duration, parse_in, parse_int, parse_nonzero_duration,
+    parse_rate, ConfigError, Rate, NS_PER_SEC,
+};
+use crate::flood::config::{parse_allow, FloodConfig};
+use crate::fraud::config::FraudConfig;
+use crate::guess::config::GuessConfig;
+use crate::sip::addr::Cidr;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -65,31 +41,30 @@ pub struct Config {
     /// Defences against extension and password guessing.
     pub guess: GuessConfig,
     /// Toll-fraud parameters (`crate::fraud::config`).
-    pub fraud: crate::fraud::config::FraudConfig,
+    pub fraud: FraudConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        // The flood defaults are the flood defence's own.
+        let f = FloodConfig::default();
         Config {
-            table_size: 65536,
-            rate: Rate {
-                count: 30,
-                period_ns: 2 * NS_PER_SEC,
-            },
-            burst: None,
-            ipv6_prefix: 64,
-            ban_time_ns: 300 * NS_PER_SEC,
-            ban_factor: 2,
-            ban_max_ns: 86_400 * NS_PER_SEC,
-            ban_permanent: false,
-            ban_forget_ns: 86_400 * NS_PER_SEC,
-            allow: Vec::new(),
+            table_size: f.table_size,
+            rate: f.rate,
+            burst: f.burst,
+            ipv6_prefix: f.ipv6_prefix,
+            ban_time_ns: f.ban_time_ns,
+            ban_factor: f.ban_factor,
+            ban_max_ns: f.ban_max_ns,
+            ban_permanent: f.ban_permanent,
+            ban_forget_ns: f.ban_forget_ns,
+            allow: f.allow,
             early_drop: false,
-            state_file: None,
+            state_file: f.state_file,
             save_interval_ns: 60 * NS_PER_SEC,
-            ban_prefix_v4: 24,
-            ban_prefix_v6: 48,
-            ban_prefix_threshold: 16,
+            ban_prefix_v4: f.ban_prefix_v4,
+            ban_prefix_v6: f.ban_prefix_v6,
+            ban_prefix_threshold: f.ban_prefix_threshold,
             guess: GuessConfig::default(),
             fraud: Default::default(),
         }
@@ -161,16 +136,7 @@ impl Config {
             "ban_max" => self.ban_max_ns = parse_nonzero_duration("ban_max", v)?,
             "ban_permanent" => self.ban_permanent = parse_bool("ban_permanent", v)?,
             "ban_forget" => self.ban_forget_ns = parse_duration("ban_forget", v)?,
-            "allow" => {
-                for token in v.split(|c: char| c == ',' || c.is_whitespace()) {
-                    if token.is_empty() {
-                        continue;
-                    }
-                    let cidr =
-                        Cidr::parse(token).map_err(|m| invalid("allow", format!("\"{token}\": {m}")))?;
-                    self.allow.push(cidr);
-                }
-            }
+            "allow" => parse_allow(v, &mut self.allow)?,
             "early_drop" => self.early_drop = parse_bool("early_drop", v)?,
             "state_file" => {
                 self.state_file = if v.is_empty() {
@@ -195,6 +161,26 @@ impl Config {
     /// Requests allowed back to back.
     pub fn burst(&self) -> u64 {
         self.burst.unwrap_or(self.rate.count)
+    }
+
+    /// The flood defence's parameters.
+    pub fn flood(&self) -> FloodConfig {
+        FloodConfig {
+            table_size: self.table_size,
+            rate: self.rate,
+            burst: self.burst,
+            ipv6_prefix: self.ipv6_prefix,
+            ban_time_ns: self.ban_time_ns,
+            ban_factor: self.ban_factor,
+            ban_max_ns: self.ban_max_ns,
+            ban_permanent: self.ban_permanent,
+            ban_forget_ns: self.ban_forget_ns,
+            allow: self.allow.clone(),
+            state_file: self.state_file.clone(),
+            ban_prefix_v4: self.ban_prefix_v4,
+            ban_prefix_v6: self.ban_prefix_v6,
+            ban_prefix_threshold: self.ban_prefix_threshold,
+        }
     }
 
     /// Checks that need more than one parameter.
@@ -237,124 +223,6 @@ impl Config {
     }
 }
 
-/// Create and remove the temporary file a save of `path` would write.
-pub fn check_writable(param: &'static str, path: &Path) -> Result<(), ConfigError> {
-    let bad = |why: String| invalid(param, format!("\"{}\": {why}", path.display()));
-    if path.is_dir() {
-        return Err(bad("is a directory".into()));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(bad(format!("directory {} does not exist", dir.display())));
-    }
-    let probe = path.with_extension(format!("tmp.{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(f) => {
-            drop(f);
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(bad(format!("cannot create a file in {}: {e}", dir.display()))),
-    }
-}
-
-/// An integer in `lo..=hi`.
-fn parse_in(param: &'static str, v: &str, lo: u64, hi: u64) -> Result<u64, ConfigError> {
-    let n = parse_int(param, v)?;
-    if !(lo..=hi).contains(&n) {
-        return Err(invalid(
-            param,
-            format!("\"{v}\" out of range: expected {lo}..{hi}"),
-        ));
-    }
-    Ok(n)
-}
-
-pub(crate) fn parse_int(param: &'static str, v: &str) -> Result<u64, ConfigError> {
-    v.parse::<u64>()
-        .map_err(|_| invalid(param, format!("\"{v}\" is not a non-negative integer")))
-}
-
-pub(crate) fn parse_bool(param: &'static str, v: &str) -> Result<bool, ConfigError> {
-    match v {
-        "0" | "no" | "off" | "false" => Ok(false),
-        "1" | "yes" | "on" | "true" => Ok(true),
-        _ => Err(invalid(param, format!("\"{v}\": expected 0 or 1"))),
-    }
-}
-
-/// "300", "300s", "5m", "1h", "1d" → nanoseconds.
-pub fn parse_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (digits, unit) = v.split_at(split);
-    if digits.is_empty() {
-        return Err(invalid(
-            param,
-            format!("\"{v}\": expected a duration like 300, 300s, 5m, 1h or 1d"),
-        ));
-    }
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| invalid(param, format!("\"{v}\": number too large")))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(invalid(
-                param,
-                format!("\"{v}\": unknown unit \"{unit}\": expected s, m, h or d"),
-            ))
-        }
-    };
-    n.checked_mul(unit_secs)
-        .filter(|s| *s <= 10 * 365 * 86_400)
-        .map(|s| s * NS_PER_SEC)
-        .ok_or_else(|| invalid(param, format!("\"{v}\": longer than ten years")))
-}
-
-pub(crate) fn parse_nonzero_duration(param: &'static str, v: &str) -> Result<u64, ConfigError> {
-    match parse_duration(param, v)? {
-        0 => Err(invalid(param, format!("\"{v}\": must be longer than zero"))),
-        ns => Ok(ns),
-    }
-}
-
-/// "30/2s", "100/m", "5/s", "1000/1h" → Rate.
-pub fn parse_rate(v: &str) -> Result<Rate, ConfigError> {
-    let bad = |why: &str| invalid("rate", format!("\"{v}\": {why}"));
-    let (count, per) = v
-        .split_once('/')
-        .ok_or_else(|| bad("expected N/s, N/m, N/h or N/<T>s, e.g. 30/2s"))?;
-    let count: u64 = count
-        .trim()
-        .parse()
-        .map_err(|_| bad("the request count is not a whole number"))?;
-    if count == 0 || count > 1_000_000 {
-        return Err(bad("the request count must be 1..1000000"));
-    }
-    let per = per.trim();
-    // "s" alone means one second: accept "N/s" as well as "N/1s".
-    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
-        per.to_string()
-    } else {
-        format!("1{per}")
-    };
-    let period_ns = match parse_duration("rate", &per) {
-        Ok(0) => return Err(bad("the period must be longer than zero")),
-        Ok(ns) => ns,
-        Err(_) => return Err(bad("unknown period: expected s, m or h, e.g. 30/2s")),
-    };
-    if per.ends_with(|c: char| c.is_ascii_digit()) {
-        return Err(bad("the period needs a unit: s, m or h, e.g. 30/2s"));
-    }
-    Ok(Rate { count, period_ns })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,41 +240,6 @@ mod tests {
         assert_eq!(c.burst(), 30);
         assert_eq!(c.ban_time_ns, 300 * NS_PER_SEC);
         assert_eq!(c.ipv6_prefix, 64);
-    }
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(
-            parse_rate("30/2s").unwrap(),
-            Rate {
-                count: 30,
-                period_ns: 2 * NS_PER_SEC
-            }
-        );
-        assert_eq!(
-            parse_rate("100/m").unwrap(),
-            Rate {
-                count: 100,
-                period_ns: 60 * NS_PER_SEC
-            }
-        );
-        assert_eq!(parse_rate("5/s").unwrap().period_ns, NS_PER_SEC);
-        for bad in ["10/x", "10", "/s", "0/s", "x/s", "10/0s", "10/2", "10/2y"] {
-            let e = parse_rate(bad).unwrap_err().to_string();
-            assert!(e.contains("rate") && e.contains(bad), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("t", "300").unwrap(), 300 * NS_PER_SEC);
-        assert_eq!(parse_duration("t", "5m").unwrap(), 300 * NS_PER_SEC);
-        assert_eq!(parse_duration("t", "1d").unwrap(), 86_400 * NS_PER_SEC);
-        assert!(parse_duration("ban_time", "5w")
-            .unwrap_err()
-            .to_string()
-            .contains("unknown unit"));
-        assert!(parse_duration("ban_time", "abc").is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! shutdown), restored at start.
 //!
 //! A text file, one entry per line, replaced atomically
-//! ([`crate::atomic_file`]: a temporary file in the same directory, fsynced,
+//! ([`crate::util::atomic_file`]: a temporary file in the same directory, fsynced,
 //! renamed over the file, the directory fsynced) so a crash mid-save leaves
 //! the previous file intact:
 //!
@@ -27,15 +27,14 @@
 //! (moved aside to `<file>.too-large`), so a huge or sparse file cannot make
 //! the start read gigabytes.
 
-use crate::addr::Key;
-use crate::ban::Reason;
-use crate::clock::{wall_ms, NS_PER_MS};
-use crate::log::{log, Level};
-use crate::region::Region;
-use crate::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
-use std::borrow::Cow;
+use crate::flood::ban::Reason;
+use crate::flood::region::Flood;
+use crate::flood::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use crate::sip::addr::Key;
+use crate::util::clock::{wall_ms, NS_PER_MS};
+use crate::util::log::{log, Level};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read as _};
+
 use std::path::Path;
 
 const MAGIC_LINE: &str = "# sipguard state v1";
@@ -44,14 +43,8 @@ const MAGIC_LINE: &str = "# sipguard state v1";
 /// not ours and is skipped unread.
 pub const MAX_LINE: usize = 128;
 
-/// Bad lines reported one by one; past this, one summary line.
-const MAX_REPORTED: usize = 100;
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum StateError {
-    Io(String),
-    Corrupt(String),
-}
+pub use crate::util::state_file::StateError;
+use crate::util::state_file::{read_lines, Format};
 
 /// One saved entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +82,7 @@ fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
 
 /// The most bytes a save of `region` can write: one line per slot of both
 /// tables, with room for comments and slack.
-pub fn max_file_bytes(region: &Region) -> u64 {
+pub fn max_file_bytes(region: &Flood) -> u64 {
     let l = region.layout();
     let slots = l.entries() + (l.prefix_buckets * SLOTS_PER_BUCKET) as u64;
     (slots + 1024) * MAX_LINE as u64
@@ -97,7 +90,7 @@ pub fn max_file_bytes(region: &Region) -> u64 {
 
 /// Write every ban and remembered offender to `path`. Returns entries written.
 /// If any bucket could not be read, the previous file is kept.
-pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+pub fn save(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
     let mut text = String::new();
     let _ = writeln!(
@@ -129,7 +122,7 @@ pub fn save(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
             path.display()
         )));
     }
-    crate::atomic_file::write(path, text.as_bytes()).map_err(StateError::Io)?;
+    crate::util::atomic_file::write(path, text.as_bytes()).map_err(StateError::Io)?;
     Ok(count)
 }
 
@@ -165,157 +158,10 @@ fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Saved, &'static str> {
     })
 }
 
-/// How reading one line went.
-#[derive(Debug, PartialEq, Eq)]
-enum Line {
-    /// The line is in the buffer (without its newline or a final CR).
-    Read,
-    /// Longer than the limit: skipped without being stored.
-    TooLong,
-    End,
-}
-
-/// Read one line into `out` (cleared first), never holding more than
-/// `max` bytes of it (and a CR).
-fn read_bounded_line(r: &mut impl BufRead, out: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
-    out.clear();
-    let (mut any, mut too_long) = (false, false);
-    loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
-            break;
-        }
-        any = true;
-        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        if !too_long && out.len() + chunk.len() <= max + 1 {
-            out.extend_from_slice(chunk);
-        } else {
-            too_long = true;
-            out.clear();
-        }
-        r.consume(used);
-        if done {
-            break;
-        }
-    }
-    if out.last() == Some(&b'\r') {
-        out.pop();
-    }
-    Ok(match (any, too_long || out.len() > max) {
-        (false, _) => Line::End,
-        (true, true) => Line::TooLong,
-        (true, false) => Line::Read,
-    })
-}
-
-/// Move a file we refuse out of the way of the next save.
-fn move_aside(path: &Path, ext: &str) -> String {
-    let aside = path.with_extension(ext);
-    match std::fs::rename(path, &aside) {
-        Ok(()) => format!("moved to {}", aside.display()),
-        Err(e) => format!("could not move it aside: {e}"),
-    }
-}
-
-/// A state file's format, for [`read_lines`].
-pub(crate) struct Format<'a> {
-    /// The first line; a file that does not start with it is not ours.
-    pub magic: &'a str,
-    /// Longer than any line a save writes.
-    pub max_line: usize,
-    /// The most bytes a save can write; a larger file is not read.
-    pub max_bytes: u64,
-    /// What wrote the file, for the oversize message ("a table of N entries").
-    pub table: &'a dyn std::fmt::Display,
-}
-
-/// The one corruption policy of both state files (bans and suspensions).
-///
-/// A missing file is empty: Ok(()) with no line seen. A file larger than
-/// `max_bytes` is not read (checked before reading, and the reading is
-/// bounded by it too) and moved aside to `<path>.too-large`. A file whose
-/// first line is not `magic` is refused whole and moved aside to
-/// `<path>.corrupt` (it is not a state file; the next save would erase
-/// what an operator may want from it). Blank and `#` lines are skipped.
-/// Every other line goes to `line` with its number; a line that is too
-/// long, not UTF-8, or that `line` rejects is skipped with a warning
-/// `<path>:<n>: <why>; line skipped` passed to `warn` (the first
-/// [`MAX_REPORTED`], then one `<path>: <k> more bad lines skipped`).
-pub(crate) fn read_lines(
-    path: &Path,
-    format: &Format<'_>,
-    mut line: impl FnMut(usize, &str) -> Result<(), Cow<'static, str>>,
-    mut warn: impl FnMut(String),
-) -> Result<(), StateError> {
-    let io = |e: std::io::Error| StateError::Io(format!("{}: {e}", path.display()));
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(e)),
-    };
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(StateError::Io(format!("{}: not a regular file", path.display())));
-    }
-    let limit = format.max_bytes;
-    if meta.len() > limit {
-        let moved = move_aside(path, "too-large");
-        return Err(StateError::Io(format!(
-            "{}: {} bytes, more than {} can have saved ({limit} bytes); not read ({moved})",
-            path.display(),
-            meta.len(),
-            format.table
-        )));
-    }
-    let mut reader = BufReader::new(file.take(limit));
-    let mut buf = Vec::with_capacity(format.max_line + 1);
-    let first = read_bounded_line(&mut reader, &mut buf, format.max_line).map_err(io)?;
-    if first != Line::Read || buf != format.magic.as_bytes() {
-        drop(reader);
-        let moved = move_aside(path, "corrupt");
-        return Err(StateError::Corrupt(format!(
-            "{}: line 1: expected \"{}\" ({moved})",
-            path.display(),
-            format.magic
-        )));
-    }
-    let file = path.display();
-    let mut bad = 0usize;
-    for n in 2.. {
-        let res = match read_bounded_line(&mut reader, &mut buf, format.max_line).map_err(io)? {
-            Line::End => break,
-            Line::TooLong => Err("line too long".into()),
-            Line::Read => match std::str::from_utf8(&buf) {
-                Err(_) => Err("not text".into()),
-                Ok(l) => {
-                    let l = l.trim();
-                    if l.is_empty() || l.starts_with('#') {
-                        continue;
-                    }
-                    line(n, l)
-                }
-            },
-        };
-        if let Err(why) = res {
-            bad += 1;
-            if bad <= MAX_REPORTED {
-                warn(format!("{file}:{n}: {why}; line skipped"));
-            }
-        }
-    }
-    if bad > MAX_REPORTED {
-        warn(format!("{file}: {} more bad lines skipped", bad - MAX_REPORTED));
-    }
-    Ok(())
-}
-
 /// Restore from `path`. Missing file: Ok(0). Returns active bans restored.
 /// Bad lines and files as [`read_lines`] says; a file is too large past
 /// [`max_file_bytes`].
-pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError> {
+pub fn load(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
     let table = format!("a table of {} entries", region.layout().entries());
     let format = Format {
@@ -349,7 +195,7 @@ pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
                         s.key
                     ),
                 ),
-                Err(crate::table::TableError::BadAddress) => {
+                Err(crate::flood::table::TableError::BadAddress) => {
                     return Err(format!(
                         "{} is not a network of ban_prefix_v4/ban_prefix_v6 bits (or prefix bans are off)",
                         s.key
@@ -371,10 +217,10 @@ pub fn load(region: &Region, path: &Path, now: u64) -> Result<usize, StateError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::NS_PER_SEC as S;
+    use crate::util::clock::NS_PER_SEC as S;
 
-    fn region() -> Region {
-        crate::region::small_region(|_| {})
+    fn region() -> Flood {
+        crate::flood::region::small_flood(|_| {})
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {
@@ -384,7 +230,7 @@ mod tests {
         dir.join("bans.state")
     }
 
-    fn entries(r: &Region, now: u64) -> Vec<(String, u64, u32, Option<Reason>)> {
+    fn entries(r: &Flood, now: u64) -> Vec<(String, u64, u32, Option<Reason>)> {
         let mut seen = Vec::new();
         r.for_each_entry(now, |e| {
             seen.push((e.key.to_string(), e.ban_ns, e.offences, e.reason));
@@ -418,10 +264,10 @@ mod tests {
     #[test]
     fn prefix_bans_round_trip() {
         let t0 = 1000 * S;
-        let a = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        let a = crate::flood::region::small_flood(|c| c.ban_prefix_threshold = 3);
         for i in 1..=3 {
             a.ban_offender(
-                u128::from_be_bytes(crate::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
+                u128::from_be_bytes(crate::sip::addr::parse_address(&format!("198.51.100.{i}")).unwrap()),
                 Reason::Scanner,
                 t0,
             )
@@ -434,10 +280,10 @@ mod tests {
             text.contains("198.51.100.0/24 ") && text.contains(" 1 scanner prefix\n"),
             "{text}"
         );
-        let b = crate::region::small_region(|c| c.ban_prefix_threshold = 3);
+        let b = crate::flood::region::small_flood(|c| c.ban_prefix_threshold = 3);
         let t1 = 2000 * S;
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&b, &path, t1)));
+        let lines = crate::util::log::capture(|| n = Some(load(&b, &path, t1)));
         assert_eq!(n.take().unwrap(), Ok(4), "{lines:?}");
         assert!(
             lines
@@ -447,10 +293,10 @@ mod tests {
         );
         // The restored prefix ban covers the whole network.
         let v = b.check(&[198, 51, 100, 200], t1).unwrap();
-        assert_eq!(v.verdict, crate::table::Verdict::Banned);
+        assert_eq!(v.verdict, crate::flood::table::Verdict::Banned);
         // A prefix of another length than configured is skipped, not misread.
-        let c = crate::region::small_region(|c| c.ban_prefix_v4 = 16);
-        let lines = crate::log::capture(|| n = Some(load(&c, &path, t1)));
+        let c = crate::flood::region::small_flood(|c| c.ban_prefix_v4 = 16);
+        let lines = crate::util::log::capture(|| n = Some(load(&c, &path, t1)));
         assert_eq!(n.unwrap(), Ok(3), "{lines:?}");
         let at = text.lines().position(|l| l.ends_with(" prefix")).unwrap() + 1;
         assert!(
@@ -471,10 +317,10 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         // The directory turns read-only (or the target cannot be replaced):
         // here, a directory in the way of the temporary file.
-        std::fs::create_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        std::fs::create_dir(crate::util::atomic_file::temp_path(&path)).unwrap();
         assert!(matches!(save(&r, &path, S), Err(StateError::Io(_))));
         assert_eq!(std::fs::read(&path).unwrap(), before, "the old file is kept");
-        std::fs::remove_dir(crate::atomic_file::temp_path(&path)).unwrap();
+        std::fs::remove_dir(crate::util::atomic_file::temp_path(&path)).unwrap();
         // The target is a directory: the rename over it fails, and the
         // temporary file is removed.
         std::fs::remove_file(&path).unwrap();
@@ -498,7 +344,7 @@ mod tests {
             b
         };
         std::fs::write(&path, damage(MAGIC_LINE)).unwrap();
-        let lines = crate::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
+        let lines = crate::util::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
         let file = path.display().to_string();
         let bans: Vec<String> = lines
             .iter()
@@ -577,7 +423,7 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let r = region();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(3));
         let file = path.display().to_string();
         let want: Vec<String> = [
@@ -612,7 +458,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let r = region();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(1));
         assert_eq!(
             lines.iter().filter(|l| l.ends_with("; line skipped")).count(),
@@ -657,7 +503,7 @@ mod tests {
         assert_eq!(text.len() as u64, limit);
         std::fs::write(&path, &text).unwrap();
         let mut n = None;
-        let lines = crate::log::capture(|| n = Some(load(&r, &path, S)));
+        let lines = crate::util::log::capture(|| n = Some(load(&r, &path, S)));
         assert_eq!(n.unwrap(), Ok(1));
         assert!(lines.iter().any(|l| l.contains(":3: line too long")), "{lines:?}");
     }
@@ -666,7 +512,7 @@ mod tests {
     fn the_limit_fits_a_full_table() {
         // Every slot of both tables banned, with the longest keys: the file
         // a save writes stays under the limit that load accepts.
-        let r = crate::region::small_region(|c| {
+        let r = crate::flood::region::small_flood(|c| {
             c.ipv6_prefix = 127;
             c.ban_prefix_v6 = 126;
             c.ban_prefix_threshold = 0;

@@ -5,13 +5,19 @@
 //! Lists are parsed once, in the parent, into process-local vectors; only
 //! the tables they drive live in shared memory.
 
-use crate::config::{invalid, parse_bool, parse_duration, parse_int, parse_nonzero_duration, ConfigError};
-use crate::fingerprint::Patterns;
+use crate::config::parse::{
+    invalid, parse_bool, parse_duration, parse_int, parse_nonzero_duration, ConfigError,
+};
+use crate::sip::fingerprint::Patterns;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// Enumeration targets are remembered exactly, up to `ENUM_NAMES` per source.
-pub const MAX_ENUM_THRESHOLD: u64 = crate::guess::ENUM_NAMES as u64 - 1;
+pub const MAX_ENUM_THRESHOLD: u64 = ENUM_NAMES as u64 - 1;
+
+/// Distinct user names remembered per source and window; `enum_threshold`
+/// is at most one less, so crossing it is always seen.
+pub const ENUM_NAMES: usize = 40;
 
 #[derive(Debug, Clone)]
 pub struct GuessConfig {

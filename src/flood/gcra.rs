@@ -6,8 +6,6 @@
 //! window edge: a burst split across a pike window boundary earns no second
 //! allowance, because the allowance only comes back at the steady rate.
 
-use crate::config::Config;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gcra {
     /// Nanoseconds between two requests at the sustained rate.
@@ -23,10 +21,6 @@ impl Gcra {
             interval_ns,
             tolerance_ns: interval_ns.saturating_mul(burst.max(1) - 1),
         }
-    }
-
-    pub fn from_config(cfg: &Config) -> Gcra {
-        Gcra::new(cfg.rate.count, cfg.rate.period_ns, cfg.burst())
     }
 
     /// Decide one request at `now`: Some(new TAT) if allowed, None if over the rate.

@@ -4,7 +4,8 @@
 //! core would bounce between them on each request. Each process adds to the
 //! stripe its pid picks, and readers (statistics, RPC) sum the stripes.
 
-use crate::lock::my_pid;
+use crate::shm::lock::my_pid;
+use crate::shm::{assert_layout, Shared};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,13 @@ struct Stripe([AtomicU64; SLOTS]);
 pub struct Counters {
     stripes: [Stripe; STRIPES],
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for Stripe {}
+const _: () = assert_layout::<Stripe>(SLOTS * 8, 64);
+// SAFETY: repr(C) of stripes.
+unsafe impl Shared for Counters {}
+const _: () = assert_layout::<Counters>(STRIPES * SLOTS * 8, 64);
 
 impl Counters {
     pub fn bump(&self, c: Counter) {

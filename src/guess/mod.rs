@@ -12,14 +12,18 @@
 //!
 //! Times inside entries are whole seconds of the monotonic clock (u32).
 
-use crate::addr::{address_bits, Key};
-use crate::ban::Reason;
-use crate::clock::NS_PER_SEC;
-use crate::counters::Counter;
-use crate::guess_config::GuessConfig;
-use crate::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
-use crate::log::{log, Level};
-use crate::region::Region;
+pub mod config;
+pub mod reply;
+
+use crate::flood::ban::Reason;
+use crate::flood::region::Flood;
+use crate::guess::config::{GuessConfig, ENUM_NAMES};
+use crate::shm::counters::Counter;
+use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
+use crate::shm::{assert_layout, Shared};
+use crate::sip::addr::{address_bits, Key};
+use crate::util::clock::NS_PER_SEC;
+use crate::util::log::{log, Level};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 fn secs(now_ns: u64) -> u32 {
@@ -34,10 +38,6 @@ fn secs_of(ns: u64) -> u32 {
 fn within(start: u32, now: u32, window: u32) -> bool {
     start != 0 && now.wrapping_sub(start) < window
 }
-
-/// Distinct user names remembered per source and window; `enum_threshold`
-/// is at most one less, so crossing it is always seen.
-pub const ENUM_NAMES: usize = 40;
 
 /// What one source does.
 #[repr(C)]
@@ -54,6 +54,10 @@ pub struct SourceEntry {
     /// Low half of the user key of the last failure not yet forgiven.
     last_fail_user: AtomicU32,
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for SourceEntry {}
+const _: () = assert_layout::<SourceEntry>(104, 4);
 
 impl Entry for SourceEntry {
     fn clear(&self) {
@@ -95,6 +99,10 @@ pub struct UserEntry {
     /// (source hash << 32 | last success second), most recent anywhere.
     trusted: [AtomicU64; TRUSTED],
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for UserEntry {}
+const _: () = assert_layout::<UserEntry>(88, 8);
 
 impl Entry for UserEntry {
     fn clear(&self) {
@@ -173,6 +181,10 @@ pub struct TxnEntry {
     /// request reusing Call-ID, CSeq and From tag starts over.
     credentials: AtomicU32,
 }
+
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for TxnEntry {}
+const _: () = assert_layout::<TxnEntry>(40, 8);
 
 impl Entry for TxnEntry {
     fn clear(&self) {
@@ -271,6 +283,8 @@ pub enum Finding {
 
 /// The shared tables of the guessing defences.
 pub struct Guess {
+    /// The defences' parameters (process-local, read-only).
+    pub cfg: GuessConfig,
     sources: KeyedTable<SourceEntry>,
     users: KeyedTable<UserEntry>,
     txns: KeyedTable<TxnEntry>,
@@ -288,10 +302,12 @@ pub struct UserInfo {
 }
 
 impl Guess {
-    pub fn create(cfg: &crate::config::Config) -> Result<Guess, String> {
-        let g = &cfg.guess;
+    /// Map the tables: `sources` entries for the sources (as many as the
+    /// source table), the rest as `g` says.
+    pub fn create(sources: u64, g: &GuessConfig) -> Result<Guess, String> {
         Ok(Guess {
-            sources: KeyedTable::create(cfg.table_size)?,
+            cfg: g.clone(),
+            sources: KeyedTable::create(sources)?,
             users: KeyedTable::create(g.user_table_size)?,
             txns: KeyedTable::create(g.txn_table_size)?,
         })
@@ -331,30 +347,40 @@ fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {
         || cfg.scanner_from_to.found_in(req.to)
 }
 
-impl Region {
+/// The guessing defences at work: their tables, and the source table they
+/// ban through and count in ([`crate::engine::Engine::defences`]).
+pub struct Defences<'a> {
+    pub guess: &'a Guess,
+    pub flood: &'a Flood,
+}
+
+impl Defences<'_> {
     fn guess(&self) -> &Guess {
-        &self.guess
+        self.guess
     }
 
     fn source_key(&self, addr: &[u8]) -> Option<(u128, [u64; 2])> {
         let bits = address_bits(addr)?;
-        Some((bits, Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves()))
+        Some((
+            bits,
+            Key::from_address_bits(bits, self.flood.cfg.ipv6_prefix).halves(),
+        ))
     }
 
     /// Request-time checks after the rate check passed: fingerprints, the
     /// enumeration rule, and noting requests that carry credentials.
     pub fn guess_request(&self, addr: &[u8], req: &Request, now: u64) -> Finding {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.guess.cfg;
         let Some((bits, src)) = self.source_key(addr) else {
             return Finding::Clean;
         };
-        if self.allowlisted(bits) {
+        if self.flood.allowlisted(bits) {
             return Finding::Clean;
         }
-        let c = self.counters();
+        let c = self.flood.counters();
         if is_scanner(cfg, req) {
             c.bump(Counter::Scanners);
-            let _ = self.ban_offender(bits, Reason::Scanner, now);
+            let _ = self.flood.ban_offender(bits, Reason::Scanner, now);
             return Finding::Scanner;
         }
         let g = self.guess();
@@ -434,7 +460,7 @@ impl Region {
             return Finding::Clean;
         }
         c.bump(Counter::Enumerations);
-        let _ = self.ban_offender(bits, Reason::Enumeration, now);
+        let _ = self.flood.ban_offender(bits, Reason::Enumeration, now);
         Finding::Enumeration
     }
 
@@ -511,7 +537,7 @@ impl Region {
             return true;
         };
         let g = self.guess();
-        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
+        let (now_s, trust) = (secs(now), secs_of(self.guess.cfg.auth_trust_ns));
         let tag = g.source_tag(src);
         let allowed = g
             .users
@@ -520,7 +546,7 @@ impl Region {
             })
             .unwrap_or(true);
         if !allowed {
-            self.counters().bump(Counter::ThrottledAuth);
+            self.flood.counters().bump(Counter::ThrottledAuth);
             // Its password is not checked: the challenge that follows is no
             // failed guess, and must not ban the owner's new phone.
             let _ = g.txns.with(g.request_txn(req), now, false, |t, _| {
@@ -560,7 +586,7 @@ impl Region {
         };
         if let Some((src, user)) = counted {
             let bits = (u128::from(src[0]) << 64) | u128::from(src[1]);
-            let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix).halves();
+            let key = Key::from_address_bits(bits, self.flood.cfg.ipv6_prefix).halves();
             self.count_failure(bits, key, user, now);
         }
         state
@@ -568,9 +594,9 @@ impl Region {
 
     /// One authentication failure from source `src` against user `user`.
     fn count_failure(&self, bits: u128, src: [u64; 2], user: [u64; 2], now: u64) -> bool {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.guess.cfg;
         let g = self.guess();
-        let c = self.counters();
+        let c = self.flood.counters();
         c.bump(Counter::AuthFailures);
         let now_s = secs(now);
         let bump = |start: &AtomicU32, fails: &AtomicU32, window: u64| {
@@ -581,7 +607,7 @@ impl Region {
             fails.fetch_add(1, Relaxed) + 1
         };
         let mut banned = false;
-        if !self.allowlisted(bits) {
+        if !self.flood.allowlisted(bits) {
             let over = g
                 .sources
                 .with(src, now, true, |s, _| {
@@ -597,7 +623,7 @@ impl Region {
                 })
                 .unwrap_or(false);
             if over {
-                banned = matches!(self.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
+                banned = matches!(self.flood.ban_offender(bits, Reason::Auth, now), Ok(Some(_)));
                 if banned {
                     c.bump(Counter::AuthBans);
                 }
@@ -657,7 +683,7 @@ impl Region {
                 true
             },
         );
-        self.counters().set_gauge(Counter::ThrottledUsers, active);
+        self.flood.counters().set_gauge(Counter::ThrottledUsers, active);
         for name in ended {
             log_unthrottle(name.as_bytes(), "expired");
         }
@@ -665,8 +691,8 @@ impl Region {
 
     /// User names with failures, throttles or trusted sources.
     pub fn guess_users(&self, now: u64, max: usize) -> Vec<UserInfo> {
-        let (now_s, trust) = (secs(now), secs_of(self.cfg.guess.auth_trust_ns));
-        let findtime = secs_of(self.cfg.guess.user_findtime_ns);
+        let (now_s, trust) = (secs(now), secs_of(self.guess.cfg.auth_trust_ns));
+        let findtime = secs_of(self.guess.cfg.user_findtime_ns);
         let mut out = Vec::new();
         if max == 0 {
             return out;
@@ -748,10 +774,10 @@ fn log_unthrottle(name: &[u8], reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::small_region;
-    use crate::reply::{test_reader, Outcome};
+    use crate::engine::{small_region, Engine};
+    use crate::guess::reply::{test_reader, Outcome};
 
-    fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+    fn send(r: &Engine, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)
     }
 

@@ -2,15 +2,15 @@
 //! fraud"). Same rules as [`crate::ffi`]: every entry point in `boundary`,
 //! every pointer checked.
 
-use super::accounts::{CallTicket, Reason};
-use super::money::Money;
-use super::rules::Class;
-use super::{DialVerdict, Fraud, StartVerdict};
-use crate::clock::wall_ms;
-use crate::config::Config;
-use crate::ffi::{boundary, bytes, handle, mirror, out, write_err, Status};
-use crate::keyed::KeyedError;
-use crate::sdp::ReasonBuf;
+use crate::engine::config::Config;
+use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
+use crate::fraud::accounts::{CallTicket, Reason};
+use crate::fraud::money::Money;
+use crate::fraud::rules::Class;
+use crate::fraud::{DialVerdict, Fraud, StartVerdict};
+use crate::media::sdp::ReasonBuf;
+use crate::shm::keyed::KeyedError;
+use crate::util::clock::wall_ms;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -71,6 +71,12 @@ mirror!(CCallVerdict <=> StartVerdict, CALL_VERDICT_VALUES {
     SIPGUARD_CALL_TABLE_FULL = StartVerdict::TableFull,
     SIPGUARD_CALL_UNAVAILABLE = StartVerdict::Unavailable,
 });
+
+// The shim's own code for sipguard_call_start() is no call verdict.
+const _: () = assert!(!contains(
+    CALL_VERDICT_VALUES,
+    CShimReturn::SIPGUARD_RET_CALL_NO_DIALOG as i64
+));
 
 /// Destination classes (sipguard_dial_result.class_id); 0 = none matched.
 #[allow(non_camel_case_types)]
@@ -407,7 +413,7 @@ pub unsafe extern "C" fn sipguard_fraud_suspend(
     boundary(|| {
         // SAFETY: per the function contract.
         let (f, account) = unsafe { (handle(f)?, bytes(account.cast(), account_len)?) };
-        if account.is_empty() || account.len() > super::accounts::NAME_BYTES {
+        if account.is_empty() || account.len() > crate::fraud::accounts::NAME_BYTES {
             return Err(Status::Invalid);
         }
         let changed = f.suspend(account, now_ns, wall_ms()).map_err(status)?;
@@ -618,7 +624,7 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
         if buf.is_null() {
             return Err(Status::Null);
         }
-        let mut t = crate::addr::FixedBuf::<32>::new();
+        let mut t = crate::util::fixed_buf::FixedBuf::<32>::new();
         let _ = std::fmt::Write::write_fmt(&mut t, format_args!("{}", Money(amount)));
         write_err(buf, len, t.as_str());
         Ok(())

@@ -2,23 +2,21 @@
 //! [`boundary`], which turns a panic into `SIPGUARD_ERR_PANIC`; every
 //! pointer is checked before use.
 //!
-//! The header is generated from this file, `guess_ffi.rs` and
-//! `fraud/ffi.rs` by cbindgen (`cbindgen.toml`); `tests/header.rs` fails
-//! when it differs. The `///` comments here are the header's comments, so
+//! The header is generated from this file and the capability modules it
+//! declares (`flood.rs`, `media.rs`, `guess.rs`, `fraud.rs`) by cbindgen
+//! (`cbindgen.toml`); `tests/header.rs` fails when it differs. The `///` comments here are the header's comments, so
 //! they are written for a C reader. Values the header publishes come from
 //! the C-facing enums and consts below, tied to the core's own enums by
 //! `mirror!`, so neither side can drift from the other.
 
-use crate::ban::Reason;
-use crate::clock::{clock_ns, NS_PER_MS, NS_PER_SEC};
-use crate::config::{Config, ConfigError};
-use crate::counters::Counter;
-use crate::log::{log, Level};
-use crate::region::Region;
-use crate::sdp::{self, ReasonBuf, SdpPolicy, SdpVerdict};
-use crate::state::{self, StateError};
-use crate::table::{CheckResult, EntryInfo, TableError, Verdict, PERMANENT};
-use std::ffi::c_void;
+use crate::config::parse::ConfigError;
+use crate::engine::config::Config;
+use crate::engine::Engine;
+use crate::flood::ban::Reason;
+use crate::flood::table::{TableError, Verdict};
+use crate::media::sdp::SdpVerdict;
+use crate::util::clock::{clock_ns, NS_PER_SEC};
+use crate::util::log::Level;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -55,7 +53,8 @@ macro_rules! mirror {
         pub(crate) const $values: &[i64] = &[$( $c::$cv as i64 ),+];
     };
 }
-pub(crate) use mirror;
+// The capability modules of the ABI are declared at the end of this file,
+// after the macro, so `mirror!` is in scope in them.
 
 /// Whether `v` is one of `values` (for compile-time checks).
 pub(crate) const fn contains(values: &[i64], v: i64) -> bool {
@@ -161,7 +160,6 @@ pub enum CShimReturn {
 }
 
 const _: () = {
-    use crate::fraud::ffi::CALL_VERDICT_VALUES;
     assert!(!contains(
         VERDICT_VALUES,
         CShimReturn::SIPGUARD_RET_INVALID_ADDRESS as i64
@@ -169,10 +167,6 @@ const _: () = {
     assert!(!contains(
         SDP_VERDICT_VALUES,
         CShimReturn::SIPGUARD_RET_SDP_ERROR as i64
-    ));
-    assert!(!contains(
-        CALL_VERDICT_VALUES,
-        CShimReturn::SIPGUARD_RET_CALL_NO_DIALOG as i64
     ));
 };
 
@@ -324,17 +318,6 @@ pub(crate) fn write_err(err: *mut c_char, err_len: usize, msg: &str) {
 /// sipguard_sdp_check() flag: the message came over TLS or WSS.
 pub const SIPGUARD_SDP_SIGNALLING_TLS: u32 = 1;
 
-/// Ten years: an RPC ban longer than this is permanent.
-const MAX_BAN_SECS: u64 = 10 * 365 * 86_400;
-
-fn ns_to_ms(ns: u64) -> u64 {
-    if ns == PERMANENT {
-        u64::MAX
-    } else {
-        ns.div_ceil(NS_PER_MS)
-    }
-}
-
 /// Logger: the core sends every log line here (ban/unban lines, state file
 /// reports, panic messages). `level` is a sipguard_log_level; `msg` is not
 /// NUL-terminated. Called from any process.
@@ -344,7 +327,7 @@ pub type CLogFn = Option<extern "C" fn(level: c_int, msg: *const c_char, msg_len
 /// logging.
 #[no_mangle]
 pub extern "C" fn sipguard_set_logger(logger: CLogFn) {
-    let _ = catch_unwind(|| crate::log::set_logger(logger));
+    let _ = catch_unwind(|| crate::util::log::set_logger(logger));
 }
 
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC, a vDSO read).
@@ -458,7 +441,7 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let layout = crate::region::Layout::for_entries(cfg.table_size);
+        let layout = crate::flood::region::Layout::for_entries(cfg.table_size);
         *out = Settings {
             early_drop: cfg.early_drop as u32,
             save_interval_s: (cfg.save_interval_ns / NS_PER_SEC).min(u32::MAX as u64) as u32,
@@ -483,14 +466,14 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_region_create(
     cfg: *const Config,
-    out: *mut *mut Region,
+    out: *mut *mut Engine,
     err: *mut c_char,
     err_len: usize,
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let region = Region::create(cfg).map_err(|e| {
+        let region = Engine::create(cfg).map_err(|e| {
             write_err(err, err_len, &e);
             if e.starts_with("parameter") {
                 Status::Invalid
@@ -508,573 +491,16 @@ pub unsafe extern "C" fn sipguard_region_create(
 /// # Safety
 /// `region` null or from `sipguard_region_create`, not yet destroyed.
 #[no_mangle]
-pub unsafe extern "C" fn sipguard_region_destroy(region: *mut Region) {
+pub unsafe extern "C" fn sipguard_region_destroy(region: *mut Engine) {
     if !region.is_null() {
         // SAFETY: made by Box::into_raw in sipguard_region_create.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(region) })));
     }
 }
 
-// ---- per request ------------------------------------------------------------
-
-/// What sipguard_check() and sipguard_check_request() decided.
-#[repr(C)]
-pub struct CCheckResult {
-    /// A sipguard_verdict.
-    pub verdict: i32,
-    /// Bans of this source so far (incl. a new one).
-    pub offences: u32,
-    /// Remaining ban in ms; UINT64_MAX = permanent; 0 = none.
-    pub ban_ms: u64,
-}
-
-impl From<CheckResult> for CCheckResult {
-    fn from(r: CheckResult) -> Self {
-        CCheckResult {
-            verdict: r.verdict as i32,
-            offences: r.offences,
-            ban_ms: ns_to_ms(r.ban_ns),
-        }
-    }
-}
-
-/// Count one request from addr (4 bytes IPv4 or 16 bytes IPv6, network
-/// order) at monotonic time now_ns. Allocates nothing; takes one bucket
-/// lock for a few loads and stores; no syscall.
-///
-/// # Safety
-/// `region` live; `addr` valid for `addr_len`; `out` writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_check(
-    region: *const Region,
-    addr: *const u8,
-    addr_len: usize,
-    now_ns: u64,
-    out: *mut CCheckResult,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr, out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, self::out(out)?) };
-        *out = region.check(addr, now_ns)?.into();
-        Ok(())
-    })
-}
-
-/// Same as sipguard_check(), with the address as text (`"192.0.2.1"`,
-/// `"2001:db8::1"`, `"[::1]"`); SIPGUARD_ERR_INVALID when it is not one.
-///
-/// # Safety
-/// As for `sipguard_check`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_check_text(
-    region: *const Region,
-    addr: *const c_char,
-    addr_len: usize,
-    now_ns: u64,
-    out: *mut CCheckResult,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr, out) = unsafe { (handle(region)?, text(addr, addr_len)?, self::out(out)?) };
-        let raw = crate::addr::parse_address(addr).ok_or(Status::Invalid)?;
-        *out = region.check(&raw, now_ns)?.into();
-        Ok(())
-    })
-}
-
-/// Early-drop test for the network hook: *drop_out = 1 when addr is banned
-/// (the drop is counted in statistics and in the ban's hits), else 0.
-/// Does not count a request against the rate.
-///
-/// # Safety
-/// `region` live; `addr` valid for `addr_len`; `drop_out` writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_drop_check(
-    region: *const Region,
-    addr: *const u8,
-    addr_len: usize,
-    now_ns: u64,
-    drop_out: *mut i32,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr, drop_out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, out(drop_out)?) };
-        *drop_out = region.drop_check(addr, now_ns)? as i32;
-        Ok(())
-    })
-}
-
-// ---- operations ---------------------------------------------------------------
-
-fn table_err(err: *mut c_char, err_len: usize, e: TableError) -> Status {
-    let msg = match e {
-        TableError::BadAddress => "not an IPv4 or IPv6 address",
-        TableError::Allowlisted => "address is allowlisted",
-        TableError::NotFound => "not banned",
-        TableError::Full => "table bucket is full of bans",
-        TableError::Busy => "entry busy, try again",
-    };
-    write_err(err, err_len, msg);
-    e.into()
-}
-
-/// Ban addr (text: an address) now. seconds == 0: the escalated ban_time
-/// for this source; seconds == UINT64_MAX (or over ten years): permanent.
-/// Logs the ban line.
-///
-/// # Safety
-/// `region` live; `addr` valid for `addr_len`; `err` writable for `err_len`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_ban(
-    region: *const Region,
-    addr: *const c_char,
-    addr_len: usize,
-    seconds: u64,
-    now_ns: u64,
-    err: *mut c_char,
-    err_len: usize,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr) = unsafe { (handle(region)?, text(addr, addr_len)?) };
-        let duration = match seconds {
-            0 => None,
-            u64::MAX => Some(PERMANENT),
-            // Longer than the config's ten-year limit means permanent.
-            s if s > MAX_BAN_SECS => Some(PERMANENT),
-            s => Some(s * NS_PER_SEC),
-        };
-        region
-            .ban(addr, duration, now_ns)
-            .map(|_| ())
-            .map_err(|e| table_err(err, err_len, e))
-    })
-}
-
-/// Lift a ban on addr (text: an address, or a prefix ban as a CIDR).
-/// SIPGUARD_ERR_NOT_FOUND when not banned. Logs.
-///
-/// # Safety
-/// As for `sipguard_ban`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_unban(
-    region: *const Region,
-    addr: *const c_char,
-    addr_len: usize,
-    now_ns: u64,
-    err: *mut c_char,
-    err_len: usize,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr) = unsafe { (handle(region)?, text(addr, addr_len)?) };
-        region.unban(addr, now_ns).map_err(|e| table_err(err, err_len, e))
-    })
-}
-
-/// One entry as reported by the list calls.
-#[repr(C)]
-pub struct CEntryInfo {
-    /// NUL-terminated: "192.0.2.1", "2001:db8::/64", or a prefix ban "198.51.100.0/24".
-    pub key: [c_char; 64],
-    /// 1 while banned.
-    pub banned: i32,
-    /// sipguard_ban_reason of the current or last ban, 0 none.
-    pub reason: i32,
-    /// Remaining ban in ms; UINT64_MAX = permanent.
-    pub ban_ms: u64,
-    /// Bans so far.
-    pub offences: u32,
-    /// Share of the burst allowance in use now, 0..100+.
-    pub load_pct: u32,
-    /// Requests and dropped packets seen from this key.
-    pub hits: u64,
-    /// Milliseconds since the last request.
-    pub idle_ms: u64,
-}
-
-impl From<&EntryInfo> for CEntryInfo {
-    fn from(e: &EntryInfo) -> Self {
-        let mut text = crate::addr::FixedBuf::<63>::new();
-        let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{}", e.key));
-        let mut key = [0 as c_char; 64];
-        for (d, s) in key.iter_mut().zip(text.as_bytes()) {
-            *d = *s as c_char;
-        }
-        CEntryInfo {
-            key,
-            banned: e.banned as i32,
-            reason: e.reason.map_or(0, |r| r as i32),
-            ban_ms: ns_to_ms(e.ban_ns),
-            offences: e.offences,
-            load_pct: e.load_pct,
-            hits: e.hits,
-            idle_ms: e.idle_ns / NS_PER_MS,
-        }
-    }
-}
-
-/// Called once per entry; return 0 to continue, non-zero to stop.
-pub type EntryFn = Option<extern "C" fn(ctx: *mut c_void, entry: *const CEntryInfo) -> c_int>;
-
-/// Every active ban, in table order.
-///
-/// # Safety
-/// `region` live; `f` callable with `ctx`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_list_bans(
-    region: *const Region,
-    now_ns: u64,
-    f: EntryFn,
-    ctx: *mut c_void,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let region = unsafe { handle(region)? };
-        let f = f.ok_or(Status::Null)?;
-        region.for_each_entry(now_ns, |e| !e.banned || f(ctx, &CEntryInfo::from(e)) == 0);
-        Ok(())
-    })
-}
-
-/// Up to max unbanned sources with the highest load, highest first.
-/// max <= 100.
-///
-/// # Safety
-/// As for `sipguard_list_bans`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_list_top(
-    region: *const Region,
-    now_ns: u64,
-    max: u32,
-    f: EntryFn,
-    ctx: *mut c_void,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let region = unsafe { handle(region)? };
-        let f = f.ok_or(Status::Null)?;
-        if max > 100 {
-            return Err(Status::Invalid);
-        }
-        for e in region.top(now_ns, max as usize) {
-            if f(ctx, &CEntryInfo::from(&e)) != 0 {
-                break;
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Statistics of the shared region, summed over every process.
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    /// sipguard_check() calls.
-    pub checked: u64,
-    /// Verdict PASS or UNTRACKED.
-    pub passed: u64,
-    /// Verdict ALLOWLISTED.
-    pub allowlisted: u64,
-    /// Verdict LIMITED (new bans by rate).
-    pub limited: u64,
-    /// Verdict BANNED.
-    pub rejected: u64,
-    /// Bans created, all reasons.
-    pub bans: u64,
-    /// Bans lifted (expired or RPC).
-    pub unbans: u64,
-    /// Packets dropped early.
-    pub dropped: u64,
-    /// Verdict UNTRACKED.
-    pub untracked: u64,
-    /// Entries recycled for new sources.
-    pub evictions: u64,
-    /// Bans in force now (counted by the sweep).
-    pub active_bans: u64,
-    /// Occupied entries.
-    pub entries_used: u64,
-    /// Capacity in entries.
-    pub table_size: u64,
-    /// Mapped bytes, fixed (all shared tables).
-    pub region_bytes: u64,
-    /// Requests with a scanner fingerprint.
-    pub scanners: u64,
-    /// Sources caught enumerating user names.
-    pub enumerations: u64,
-    /// Authentication failures counted.
-    pub auth_failures: u64,
-    /// Sources over auth_maxretry.
-    pub auth_bans: u64,
-    /// User names throttled (distributed guess).
-    pub throttles: u64,
-    /// Credentials not checked: user name throttled.
-    pub throttled_auth: u64,
-    /// User names throttled now (counted by the sweep).
-    pub throttled_users: u64,
-    /// Replies rewritten into a challenge.
-    pub normalized: u64,
-}
-
-impl Stats {
-    /// The statistics of `region` now.
-    pub fn of(region: &Region) -> Stats {
-        let c = region.counters();
-        let passed = c.get(Counter::Passed);
-        let allowlisted = c.get(Counter::Allowlisted);
-        let limited = c.get(Counter::Limited);
-        let rejected = c.get(Counter::Rejected);
-        let untracked = c.get(Counter::Untracked);
-        Stats {
-            checked: passed + allowlisted + limited + rejected + untracked,
-            passed: passed + untracked,
-            allowlisted,
-            limited,
-            rejected,
-            bans: c.get(Counter::Bans),
-            unbans: c.get(Counter::Unbans),
-            dropped: c.get(Counter::Dropped),
-            untracked,
-            evictions: c.get(Counter::Evictions),
-            active_bans: c.get(Counter::ActiveBans),
-            entries_used: c.get(Counter::EntriesUsed),
-            table_size: region.layout().entries(),
-            region_bytes: (region.layout().bytes + region.guess.bytes()) as u64,
-            scanners: c.get(Counter::Scanners),
-            enumerations: c.get(Counter::Enumerations),
-            auth_failures: c.get(Counter::AuthFailures),
-            auth_bans: c.get(Counter::AuthBans),
-            throttles: c.get(Counter::Throttles),
-            throttled_auth: c.get(Counter::ThrottledAuth),
-            throttled_users: c.get(Counter::ThrottledUsers),
-            normalized: c.get(Counter::Normalized),
-        }
-    }
-}
-
-/// Read the statistics.
-///
-/// # Safety
-/// `region` live, `out` writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_stats_get(region: *const Region, out: *mut Stats) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, out) = unsafe { (handle(region)?, self::out(out)?) };
-        *out = Stats::of(region);
-        Ok(())
-    })
-}
-
-/// Timer work, once a second from one process: logs expired bans (once),
-/// forgets stale offences, recounts active bans and used entries.
-///
-/// # Safety
-/// `region` live.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_sweep(region: *const Region, now_ns: u64) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let region = unsafe { handle(region)? };
-        region.sweep(now_ns);
-        region.guess_sweep(now_ns);
-        Ok(())
-    })
-}
-
-/// Write active bans and offence history to state_file (atomic rename);
-/// SIPGUARD_OK without a state_file.
-///
-/// # Safety
-/// `region` live.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_state_save(region: *const Region, now_ns: u64) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
-            return Ok(());
-        };
-        match state::save(region, path, now_ns) {
-            Ok(n) => {
-                log(
-                    Level::Debug,
-                    format_args!("sipguard: saved {n} entries to {}", path.display()),
-                );
-                Ok(())
-            }
-            Err(StateError::Io(m) | StateError::Corrupt(m)) => {
-                log(Level::Err, format_args!("sipguard: cannot save state_file: {m}"));
-                Err(Status::Io)
-            }
-        }
-    })
-}
-
-/// Restore from state_file. A missing file returns SIPGUARD_OK (nothing
-/// loaded); a corrupt one is logged and ignored (SIPGUARD_ERR_CORRUPT).
-/// *loaded_out (may be NULL) receives the number of bans restored.
-///
-/// # Safety
-/// `region` live; `loaded_out` null or writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_state_load(
-    region: *const Region,
-    now_ns: u64,
-    loaded_out: *mut u32,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
-            return Ok(());
-        };
-        let n = match state::load(region, path, now_ns) {
-            Ok(n) => n,
-            Err(StateError::Corrupt(m)) => {
-                log(
-                    Level::Err,
-                    format_args!("sipguard: state_file is corrupt, ignored: {m}"),
-                );
-                return Err(Status::Corrupt);
-            }
-            Err(StateError::Io(m)) => {
-                log(
-                    Level::Err,
-                    format_args!("sipguard: cannot read state_file, ignored: {m}"),
-                );
-                return Err(Status::Io);
-            }
-        };
-        log(
-            Level::Notice,
-            format_args!("sipguard: restored {n} bans from {}", path.display()),
-        );
-        // SAFETY: null or writable, per the contract.
-        if let Some(o) = unsafe { loaded_out.as_mut() } {
-            *o = n as u32;
-        }
-        Ok(())
-    })
-}
-
-// ---- encrypted signalling and media -------------------------------------------
-
-/// Parse an SDP policy spec such as
-/// "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
-/// into an opaque, process-local, read-only policy (built at start-up).
-/// An empty spec is the default policy. On error a message naming the bad
-/// token is written to err.
-///
-/// # Safety
-/// `spec` valid for `spec_len`; `out` writable; `err` writable for `err_len`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_sdp_policy_new(
-    spec: *const c_char,
-    spec_len: usize,
-    out: *mut *mut SdpPolicy,
-    err: *mut c_char,
-    err_len: usize,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (spec, out) = unsafe { (text(spec, spec_len)?, self::out(out)?) };
-        let policy = SdpPolicy::parse(spec).map_err(|e| {
-            write_err(err, err_len, &e);
-            Status::Invalid
-        })?;
-        *out = Box::into_raw(Box::new(policy));
-        Ok(())
-    })
-}
-
-/// Free a policy (NULL is ignored).
-///
-/// # Safety
-/// `policy` null or from `sipguard_sdp_policy_new`, not yet freed.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_sdp_policy_free(policy: *mut SdpPolicy) {
-    if !policy.is_null() {
-        // SAFETY: made by Box::into_raw in sipguard_sdp_policy_new.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(policy) })));
-    }
-}
-
-/// Check a message body against policy. content_type is the Content-Type
-/// header value (may be empty: then the body is taken as SDP if it looks
-/// like SDP). flags: SIPGUARD_SDP_SIGNALLING_TLS when the message came over
-/// TLS (with the policy's sdes_tls, SDES keys need it). *verdict_out
-/// receives a sipguard_sdp_verdict; reason (may be NULL) a NUL-terminated
-/// explanation such as "stream 2 (video) is RTP/AVP: cleartext". Allocates
-/// nothing.
-///
-/// # Safety
-/// `policy` live; buffers valid for their lengths; `verdict_out` writable;
-/// `reason` null or writable for `reason_len`.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_sdp_check(
-    policy: *const SdpPolicy,
-    content_type: *const c_char,
-    content_type_len: usize,
-    body: *const u8,
-    body_len: usize,
-    flags: u32,
-    verdict_out: *mut i32,
-    reason: *mut c_char,
-    reason_len: usize,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (policy, ctype, body, verdict_out) = unsafe {
-            (
-                handle(policy)?,
-                bytes(content_type.cast(), content_type_len)?,
-                bytes(body, body_len)?,
-                out(verdict_out)?,
-            )
-        };
-        // Room for the NUL the C side needs; a scratch buffer when it wants no text.
-        let mut scratch = [0u8; 1];
-        let text_buf: &mut [u8] = if reason.is_null() || reason_len == 0 {
-            &mut scratch[..0]
-        } else {
-            // SAFETY: writable for reason_len bytes, per the contract.
-            unsafe { std::slice::from_raw_parts_mut(reason.cast::<u8>(), reason_len - 1) }
-        };
-        let mut why = ReasonBuf::new(text_buf);
-        let signalling_tls = flags & SIPGUARD_SDP_SIGNALLING_TLS != 0;
-        *verdict_out = sdp::check_signalled(ctype, body, policy, signalling_tls, &mut why).code();
-        let n = why.len();
-        if !reason.is_null() && reason_len > 0 {
-            // SAFETY: n <= reason_len - 1.
-            unsafe { *reason.add(n) = 0 };
-        }
-        Ok(())
-    })
-}
-
-/// Whether a Contact header value asks for TLS: every contact URI is
-/// "sips:" or its last transport parameter is "tls" or "wss"
-/// (case-insensitive); "*" counts as yes. *out = 1 yes, 0 no.
-///
-/// # Safety
-/// `contact` valid for `contact_len`; `out` writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_contact_wants_tls(
-    contact: *const c_char,
-    contact_len: usize,
-    out: *mut i32,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (contact, out) = unsafe { (bytes(contact.cast(), contact_len)?, self::out(out)?) };
-        *out = crate::contact::wants_tls(contact) as i32;
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::flood::sipguard_check;
     use super::*;
 
     #[test]
@@ -1172,3 +598,14 @@ mod tests {
         assert_eq!(boundary(|| panic!("test panic")), Status::Panic);
     }
 }
+
+// The capabilities' entry points, in the header's order.
+pub mod flood;
+
+pub mod media;
+
+pub mod guess;
+
+pub mod fraud;
+
+pub use flood::{CCheckResult, CEntryInfo, EntryFn, Stats};

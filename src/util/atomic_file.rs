@@ -1,5 +1,5 @@
 //! Replace a file atomically: the one writer of both state files (bans,
-//! [`crate::state`]; suspensions, [`crate::fraud::persist`]).
+//! [`crate::flood::state`]; suspensions, [`crate::fraud::persist`]).
 //!
 //! The new contents go to a temporary file in the target's own directory
 //! (a rename is atomic only within one file system), which is fsynced,

@@ -18,7 +18,7 @@
 //! new holder holds. Such a mismatch is counted ([`unlock_mismatches`]) and
 //! logged; it never panics.
 
-use crate::clock::clock_ns;
+use crate::util::clock::clock_ns;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Once;
 
@@ -149,8 +149,8 @@ impl Drop for Guard<'_> {
 #[cold]
 fn unlock_mismatch(me: u32, holder: u32) {
     UNLOCK_MISMATCHES.fetch_add(1, Ordering::Relaxed);
-    crate::log::log(
-        crate::log::Level::Err,
+    crate::util::log::log(
+        crate::util::log::Level::Err,
         format_args!(
             "sipguard: bucket lock released by pid {me} was held by pid {holder} \
              (taken over while {me} held it); left as it was"

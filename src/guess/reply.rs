@@ -15,12 +15,12 @@
 //! Replies to requests the script marked authenticated, and replies going
 //! to allowlisted addresses (trusted peers), are left alone.
 
-use crate::addr::address_bits;
-use crate::clock::wall_ms;
-use crate::guess_config::GuessConfig;
-use crate::lock::my_pid;
-use crate::region::Region;
+use crate::guess::config::GuessConfig;
+use crate::guess::Defences;
+use crate::shm::lock::my_pid;
 use crate::shm::random_seed;
+use crate::sip::addr::address_bits;
+use crate::util::clock::wall_ms;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -190,12 +190,12 @@ fn put_quoted(w: &mut Out, v: &[u8]) {
     }
 }
 
-impl Region {
+impl Defences<'_> {
     /// Whether replies with this status need a look: 0 no, 1 a failure to
     /// count, 2 a reply that may be rewritten (the host parses only these,
     /// and sends none of the last kind that it cannot hand over).
     pub fn reply_wanted(&self, status: u16) -> u8 {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.guess.cfg;
         if cfg.normalize && cfg.normalizes_code(status) {
             2
         } else {
@@ -207,12 +207,12 @@ impl Region {
     /// count it as an authentication failure if it is one, and rewrite it
     /// into `out` if it would leak whether a user exists.
     pub fn reply_out(&self, reply: &Reply, dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.guess.cfg;
         if self.reply_wanted(reply.status) == 0 {
             return Outcome::Unchanged;
         }
         let leaky = cfg.normalize && cfg.normalizes_code(reply.status);
-        let trusted_peer = address_bits(dst).is_some_and(|b| self.allowlisted(b));
+        let trusted_peer = address_bits(dst).is_some_and(|b| self.flood.allowlisted(b));
         let rewrite = leaky && !trusted_peer && cfg.normalizes_method(reply.cseq_method);
         // What the client sees decides: a rewritten 404 is a 401 too, or
         // the ban itself would tell existing users from missing ones. A
@@ -229,7 +229,9 @@ impl Region {
         if n > out.len() {
             return Outcome::TooSmall(n);
         }
-        self.counters().bump(crate::counters::Counter::Normalized);
+        self.flood
+            .counters()
+            .bump(crate::shm::counters::Counter::Normalized);
         Outcome::Rewritten(n)
     }
 
@@ -237,7 +239,7 @@ impl Region {
     /// own (its header order and parameter order); returns its length,
     /// which may exceed `out` (then nothing usable was written).
     fn write_challenge(&self, reply: &Reply, stale: bool, out: &mut [u8]) -> usize {
-        let cfg = &self.cfg.guess;
+        let cfg = &self.guess.cfg;
         let register = reply.cseq_method.eq_ignore_ascii_case(b"REGISTER");
         let realm = if !cfg.challenge_realm.is_empty() {
             &cfg.challenge_realm[..]
@@ -420,9 +422,9 @@ pub mod test_reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::region::small_region;
+    use crate::engine::{small_region, Engine};
 
-    fn send(r: &Region, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
+    fn send(r: &Engine, reply: &[u8], dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         r.reply_out(&test_reader::parse(reply).reply(), dst, now, out)
     }
 
