@@ -6,7 +6,9 @@
 #   bash scripts/test.sh -k flood   extra arguments go to pytest
 #
 # Steps: scripts/deps.sh, make, cargo test --release, a bounded cargo fuzz
-# run of the SDP checker, then /usr/bin/python3 -m pytest -v tests/e2e (Debian's python3-pytest, so the
+# run of every fuzz target (fuzz/fuzz_targets: the SDP checker, the state
+# files, the fraud rules, the parameters, dialled numbers), then
+# /usr/bin/python3 -m pytest -v tests/e2e (Debian's python3-pytest, so the
 # interpreter and pytest are those of the distribution, not of a pyenv).
 # A failed build stops here; otherwise both test runners always run, their
 # summary lines are printed at the end, and the script exits non-zero if
@@ -29,18 +31,46 @@ step "Rust tests (cargo test --release)"
 cargo_rc=0
 cargo test --release 2>&1 | tee "$LOGDIR/cargo.log" || cargo_rc=$?
 
-step "fuzz the SDP checker (cargo fuzz, bounded: 2 000 000 runs or 60 s)"
+step "fuzz every target (cargo fuzz, each bounded: 500 000 runs, the SDP checker 2 000 000, or 30 s)"
 # Stable toolchain: no sanitizer (-s none); the core is safe Rust, so a
-# panic or a hang is what the fuzzer looks for. Seeded with tests/sdp.
+# panic (a target's properties assert) or a hang is what the fuzzer looks
+# for. Every target `cargo fuzz list` names runs, one after the other,
+# seeded with fuzz/seeds/<target> (the SDP checker with tests/sdp), each in
+# a fresh corpus. A target that fails leaves its crash input in
+# fuzz/artifacts/<target>/.
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 fuzz_rc=0
-corpus=$(mktemp -d "${TMPDIR:-/tmp}/sipguard-corpus.XXXXXX")
-(cd fuzz && cargo fuzz run -s none sdp_check "$corpus" ../tests/sdp -- \
-	-runs=2000000 -max_total_time=60 -max_len=70000 -print_final_stats=1) \
-	>"$LOGDIR/fuzz.log" 2>&1 || fuzz_rc=$?
-rm -rf "$corpus"
-tail -n 12 "$LOGDIR/fuzz.log"
+fuzz_targets=()
+(cd fuzz && cargo fuzz build -s none) >"$LOGDIR/fuzz-build.log" 2>&1 || fuzz_rc=$?
+if [ "$fuzz_rc" -eq 0 ]; then
+	mapfile -t fuzz_targets < <(cd fuzz && cargo fuzz list)
+	[ "${#fuzz_targets[@]}" -gt 0 ] || fuzz_rc=1
+else
+	tail -n 20 "$LOGDIR/fuzz-build.log"
+fi
+: >"$LOGDIR/fuzz-targets"
+for t in "${fuzz_targets[@]}"; do
+	seeds=()
+	[ -d "fuzz/seeds/$t" ] && seeds+=("seeds/$t")
+	[ "$t" = sdp_check ] && seeds+=(../tests/sdp)
+	runs=500000 max_len=8192
+	case $t in
+	sdp_check) runs=2000000 max_len=70000 ;; # fast; whole SDP bodies
+	config_values) max_len=1024 ;;           # a few name=value lines
+	esac
+	corpus=$(mktemp -d "${TMPDIR:-/tmp}/sipguard-corpus.XXXXXX")
+	t_rc=0
+	(cd fuzz && cargo fuzz run -s none "$t" "$corpus" "${seeds[@]}" -- \
+		-runs="$runs" -max_total_time=30 -max_len="$max_len" -print_final_stats=1) \
+		>"$LOGDIR/fuzz-$t.log" 2>&1 || t_rc=$?
+	rm -rf "$corpus"
+	echo "$t $t_rc" >>"$LOGDIR/fuzz-targets"
+	[ "$t_rc" -eq 0 ] || fuzz_rc=$t_rc
+	printf -- '-- %s (exit %s): %s\n' "$t" "$t_rc" \
+		"$(grep -m1 '^Done [0-9]* runs.*' "$LOGDIR/fuzz-$t.log" || echo 'no final line')"
+	[ "$t_rc" -eq 0 ] || tail -n 30 "$LOGDIR/fuzz-$t.log"
+done
 
 step "end-to-end tests (pytest tests/e2e)"
 pytest_rc=0
@@ -66,9 +96,18 @@ p_skip=$(sed -n 's/.* \([0-9]\+\) skipped.*/\1/p' <<<"$pyline"); p_skip=${p_skip
 p_fail=$((p_fail + p_err))
 [ "$pytest_rc" -eq 0 ] || [ "$p_fail" -gt 0 ] || p_fail=1   # e.g. no tests ran
 
+# One pass per fuzz target that ran to its bound without a failure.
 f_pass=0 f_fail=0
-if [ "$fuzz_rc" -eq 0 ] && grep -q '^Done [0-9]* runs' "$LOGDIR/fuzz.log"; then f_pass=1; else f_fail=1; fi
-echo "fuzz: $(grep -m1 '^Done [0-9]* runs.*' "$LOGDIR/fuzz.log" || echo 'no final line') (exit ${fuzz_rc})"
+while read -r t t_rc; do
+	if [ "$t_rc" -eq 0 ] && grep -q '^Done [0-9]* runs' "$LOGDIR/fuzz-$t.log"; then
+		f_pass=$((f_pass + 1))
+	else
+		f_fail=$((f_fail + 1))
+	fi
+	echo "fuzz $t: $(grep -m1 '^Done [0-9]* runs.*' "$LOGDIR/fuzz-$t.log" || echo 'no final line') (exit ${t_rc})"
+done <"$LOGDIR/fuzz-targets"
+[ "$fuzz_rc" -eq 0 ] || [ "$f_fail" -gt 0 ] || f_fail=1   # did not build, or no target
+echo "fuzz: ${f_pass} targets passed, ${f_fail} failed (exit ${fuzz_rc})"
 
 rm -rf "$LOGDIR"
 echo "total: $((c_pass + p_pass + f_pass)) passed, $((c_fail + p_fail + f_fail)) failed, $((c_ign + p_skip)) skipped"
