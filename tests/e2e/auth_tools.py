@@ -397,13 +397,17 @@ def log_matches(kam, rx) -> list:
 
 class FakePhone:
     """Registers `user` from src with its password, then answers every
-    INVITE that reaches its socket with `code` (ACKs and the rest are
-    ignored), in a thread, until closed. Bounded: at most 200 requests."""
+    request of `methods` (INVITE by default; ACKs and the rest are ignored)
+    that reaches its socket with `code`, its reply lines ended by `eol`
+    ("\\n": bare LF, as some SIP stacks write them), in a thread, until
+    closed. Bounded: at most 200 requests."""
 
     def __init__(self, port: int, src: str, user: str, code: int = 404,
-                 reason: str = "Not Found"):
+                 reason: str = "Not Found", eol: str = "\r\n",
+                 methods: tuple = (b"INVITE",)):
         self.client = SipClient(src, port)
         self.user, self.code, self.reason = user, code, reason
+        self.eol, self.methods = eol, methods
         self.answered = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -431,13 +435,14 @@ class FakePhone:
                 continue
             except OSError:
                 return
-            if not data.startswith(b"INVITE "):
+            if not any(data.startswith(m + b" ") for m in self.methods):
                 continue
-            head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")[1:]
+            head = re.split(r"\r?\n", data.split(b"\r\n\r\n", 1)[0].decode(errors="replace"))[1:]
             keep = [h for h in head if re.match(r"(?i)(via|v|from|f|call-id|i|cseq)\s*:", h)]
             to = next(h for h in head if re.match(r"(?i)(to|t)\s*:", h))
-            rep = (f"SIP/2.0 {self.code} {self.reason}\r\n" + "\r\n".join(keep) +
-                   f"\r\n{to};tag=phone{self.answered}\r\nContent-Length: 0\r\n\r\n")
+            e = self.eol
+            rep = (f"SIP/2.0 {self.code} {self.reason}{e}" + e.join(keep) +
+                   f"{e}{to};tag=phone{self.answered}{e}Content-Length: 0{e}{e}")
             s.sendto(rep.encode(), addr)
             self.answered += 1
 
@@ -662,35 +667,8 @@ def nonce_of(reply) -> bytes:
     return base64.b64decode(parse_challenge(v)["nonce"])
 
 
-class EolPhone(FakePhone):
-    """A FakePhone that answers INVITE and OPTIONS (and ignores the rest)
-    with `code`, its reply lines ended by `eol` ("\\n": bare LF, as some
-    SIP stacks write them). Bounded like FakePhone."""
-
-    def __init__(self, port: int, src: str, user: str, code: int = 404,
-                 reason: str = "Not Found", eol: str = "\n"):
-        super().__init__(port, src, user, code, reason)
-        self.eol = eol
-
-    def _run(self):
-        s = self.client.sock
-        for _ in range(200):
-            if self._stop.is_set():
-                return
-            s.settimeout(0.2)
-            try:
-                data, addr = s.recvfrom(65536)
-            except (socket.timeout, TimeoutError, ConnectionRefusedError):
-                continue
-            except OSError:
-                return
-            if not (data.startswith(b"INVITE ") or data.startswith(b"OPTIONS ")):
-                continue
-            head = re.split(r"\r?\n", data.split(b"\r\n\r\n", 1)[0].decode(errors="replace"))[1:]
-            keep = [h for h in head if re.match(r"(?i)(via|v|from|f|call-id|i|cseq)\s*:", h)]
-            to = next(h for h in head if re.match(r"(?i)(to|t)\s*:", h))
-            e = self.eol
-            rep = (f"SIP/2.0 {self.code} {self.reason}{e}" + e.join(keep) +
-                   f"{e}{to};tag=phone{self.answered}{e}Content-Length: 0{e}{e}")
-            s.sendto(rep.encode(), addr)
-            self.answered += 1
+def EolPhone(port: int, src: str, user: str, code: int = 404,
+             reason: str = "Not Found", eol: str = "\n") -> FakePhone:
+    """A FakePhone answering INVITE and OPTIONS with lines ended by `eol`."""
+    return FakePhone(port, src, user, code, reason, eol=eol,
+                     methods=(b"INVITE", b"OPTIONS"))
