@@ -46,25 +46,33 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     f(level as c_int, bytes.as_ptr().cast(), bytes.len());
 }
 
-/// Run `f` with a logger that records lines, and return them (tests only).
-/// Serialised: the logger is process-wide.
+/// Run `f` with a logger that records the lines `f`'s thread logs, and
+/// return them (tests only). Serialised: the logger is process-wide, and
+/// lines that other tests log meanwhile, from their threads, are left out.
 #[cfg(test)]
 pub fn capture(f: impl FnOnce()) -> Vec<String> {
     use std::sync::Mutex;
+    use std::thread::{self, ThreadId};
     static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static CAPTURING: Mutex<Option<ThreadId>> = Mutex::new(None);
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     extern "C" fn record(_level: c_int, msg: *const c_char, len: usize) {
+        if *CAPTURING.lock().unwrap_or_else(|e| e.into_inner()) != Some(thread::current().id()) {
+            return;
+        }
         // SAFETY: `log` passes a valid buffer of `len` bytes.
         let bytes = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
         LINES
             .lock()
-            .unwrap()
+            .unwrap_or_else(|e| e.into_inner())
             .push(String::from_utf8_lossy(bytes).into_owned());
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    LINES.lock().unwrap().clear();
+    LINES.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    *CAPTURING.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current().id());
     set_logger(Some(record));
     f();
     set_logger(None);
-    std::mem::take(&mut *LINES.lock().unwrap())
+    *CAPTURING.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    std::mem::take(&mut *LINES.lock().unwrap_or_else(|e| e.into_inner()))
 }
