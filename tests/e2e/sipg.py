@@ -62,11 +62,18 @@ def require_module() -> None:
 # ports
 
 
+_GIVEN_PORTS: set = set()
+
+
 def free_port() -> int:
     """A port free for UDP+TCP on 127.0.0.1 and ::1, below Linux's
-    ephemeral range (32768-60999) so that no client socket takes it later."""
+    ephemeral range (32768-60999) so that no client socket takes it later,
+    and never one this run handed out before (two ports asked for one
+    Kamailio, e.g. SIP and TLS, must differ even before it binds them)."""
     for _ in range(200):
         port = random.randint(20000, 32000)
+        if port in _GIVEN_PORTS:
+            continue
         socks = []
         try:
             for fam, typ, host in (
@@ -78,6 +85,7 @@ def free_port() -> int:
                 s = socket.socket(fam, typ)
                 socks.append(s)
                 s.bind((host, port))
+            _GIVEN_PORTS.add(port)
             return port
         except OSError:
             continue
