@@ -6,7 +6,8 @@
 #   make install    copy the module into Kamailio's module directory
 #   make run        build and run kamailio with kamailio-cfg/sipguard.cfg
 #   make test       bash scripts/test.sh
-#   make bench      cargo bench, then bash scripts/bench-kamailio.sh
+#   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir
+#   make bench-ir   bash scripts/bench-ir.sh: instructions per request (callgrind)
 #   make clean      remove build products (keeps the downloaded source)
 #
 # The module is compiled by Kamailio's own build system, in a source tree
@@ -40,7 +41,7 @@ KCFG_ARGS = prefix=/usr cfg_target=/etc/kamailio/ FLAVOUR=kamailio \
 	LIBDIR=lib/$(MULTIARCH) group_include=kstandard \
 	CC_EXTRA_OPTS="$(KCC_EXTRA)" LD_EXTRA_OPTS="$(KLD_EXTRA)"
 
-.PHONY: all core module install run test bench clean distclean FORCE
+.PHONY: all core module install run test bench bench-ir clean distclean FORCE
 
 all: $(MODULE)
 
@@ -86,6 +87,10 @@ test:
 bench:
 	cd $(ROOT) && $(CARGO) bench
 	bash $(ROOT)/scripts/bench-kamailio.sh
+	bash $(ROOT)/scripts/bench-ir.sh
+
+bench-ir:
+	bash $(ROOT)/scripts/bench-ir.sh
 
 clean:
 	cd $(ROOT) && $(CARGO) clean
