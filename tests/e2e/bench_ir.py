@@ -34,7 +34,9 @@ Method (the per-request-cost issue's):
     before the next; a phase ends with one OPTIONS from a clean source
     whose reply shows the worker is done (it cancels in the difference).
 
-Each row starts its own Kamailio. Every loop is bounded in count and time.
+Each row starts its own Kamailio. Below the table, the cost of each part of
+sipguard alone, as differences of rows. Every loop is bounded in count and
+time.
 BENCH_IR_N=<n> sets N (default 5000); BENCH_IR_ROWS=<substring,...> runs
 only the rows whose key contains one of the substrings.
 """
@@ -239,8 +241,14 @@ class Row:
         rundir.mkdir(exist_ok=True)
         k.ctl = rundir / "kamailio_ctl"
         self.k = k
-        k.start(timeout=120)
-        self.worker = self.worker_pid()
+        try:
+            k.start(timeout=120)
+            self.worker = self.worker_pid()
+        except Exception:
+            k.kill()
+            if self.uas:
+                self.uas.kill()
+            raise
         self.dumps = 0
         self.snd = Sender("127.0.0.1", k.port)
         self.drops0 = socket_drops(k.port)
