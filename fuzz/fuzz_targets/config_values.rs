@@ -260,8 +260,8 @@ fn check_set(c: &Config, name: &str, v: &str) {
 }
 
 /// The config's values, to compare (cheaper than its Debug text, which
-/// formats two 256-entry pattern indexes). The scanner pattern lists are
-/// left out: `Patterns::parse` cannot fail and has nothing to remember.
+/// formats two pattern automatons). The scanner pattern lists are left
+/// out: a list that `Patterns::parse` refuses is never assigned.
 type Fraud = (
     Option<std::path::PathBuf>,
     u32,

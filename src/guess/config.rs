@@ -73,8 +73,8 @@ impl Default for GuessConfig {
             challenge_nonce_bytes_register: 0,
             challenge_nonce_expire_s: 300,
             challenge_nonce_flags: 0x80,
-            scanner_user_agents: Patterns::parse(DEFAULT_SCANNER_USER_AGENTS),
-            scanner_from_to: Patterns::parse(DEFAULT_SCANNER_FROM_TO),
+            scanner_user_agents: Patterns::parse(DEFAULT_SCANNER_USER_AGENTS).expect("default list"),
+            scanner_from_to: Patterns::parse(DEFAULT_SCANNER_FROM_TO).expect("default list"),
             enum_threshold: 10,
             enum_window_ns: 60 * NS_PER_SEC,
             auth_maxretry: 10,
@@ -204,8 +204,13 @@ impl GuessConfig {
                 }
                 self.challenge_nonce_flags = n as u8;
             }
-            "scanner_user_agents" => self.scanner_user_agents = Patterns::parse(v),
-            "scanner_from_to" => self.scanner_from_to = Patterns::parse(v),
+            "scanner_user_agents" => {
+                self.scanner_user_agents =
+                    Patterns::parse(v).map_err(|e| invalid("scanner_user_agents", e))?
+            }
+            "scanner_from_to" => {
+                self.scanner_from_to = Patterns::parse(v).map_err(|e| invalid("scanner_from_to", e))?
+            }
             "enum_threshold" => self.enum_threshold = count("enum_threshold", v, MAX_ENUM_THRESHOLD)?,
             "enum_window" => self.enum_window_ns = parse_nonzero_duration("enum_window", v)?,
             "auth_maxretry" => self.auth_maxretry = count("auth_maxretry", v, 1_000_000)?,

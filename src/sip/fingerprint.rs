@@ -6,16 +6,26 @@
 //! still matches), and the Cyrillic and Greek letters that look like Latin
 //! ones are read as those (`friendly-scаnner` with a Cyrillic `а`).
 
-/// Substrings to find in header values. Patterns are stored folded and
-/// indexed by their first byte, so each position of a value is compared
-/// only with the patterns that start with its byte.
+/// Substrings to find in header values, folded, searched all at once by
+/// an automaton (Aho-Corasick, made a table of transitions): one table read
+/// per byte of a value, however many patterns there are.
 #[derive(Debug, Clone)]
 pub struct Patterns {
-    /// Range of `list` starting with each byte (start == end: none).
-    by_first: [(u16, u16); 256],
     /// Folded, non-empty, sorted.
     list: Vec<Vec<u8>>,
+    /// Column of each folded byte in `next` (0: a byte in no pattern).
+    class: [u8; 256],
+    classes: usize,
+    /// `next[state * classes + class]`: the state after a byte, or
+    /// [`FOUND`] once a pattern ends there.
+    next: Vec<u16>,
 }
+
+/// The automaton's state after the last byte of a pattern.
+const FOUND: u16 = u16::MAX;
+/// Most bytes of all patterns of one list together (the automaton has a
+/// state per byte, and a state is a u16).
+pub const MAX_PATTERN_BYTES: usize = 4096;
 
 /// One folded byte of `hay` at `i`: (byte, bytes consumed), or None for white
 /// space. Look-alike letters (two UTF-8 bytes) fold to their Latin twin.
@@ -90,25 +100,89 @@ fn fold(s: &[u8]) -> Vec<u8> {
 }
 
 impl Patterns {
-    /// From a comma-separated list; empty items are skipped.
-    pub fn parse(v: &str) -> Patterns {
+    /// From a comma-separated list; empty items are skipped. Built before
+    /// the fork; the request path only reads it.
+    pub fn parse(v: &str) -> Result<Patterns, String> {
         let mut list: Vec<Vec<u8>> = v
             .split(',')
             .map(|t| fold(t.as_bytes()))
             .filter(|t| !t.is_empty())
-            .take(u16::MAX as usize)
             .collect();
         list.sort();
         list.dedup();
-        let mut by_first = [(0u16, 0u16); 256];
-        for (i, p) in list.iter().enumerate() {
-            let r = &mut by_first[usize::from(p[0])];
-            if r.0 == r.1 {
-                r.0 = i as u16;
-            }
-            r.1 = i as u16 + 1;
+        let bytes: usize = list.iter().map(Vec::len).sum();
+        if bytes > MAX_PATTERN_BYTES {
+            return Err(format!("{bytes} bytes of patterns, at most {MAX_PATTERN_BYTES}"));
         }
-        Patterns { by_first, list }
+        // Folded bytes are never white space nor upper case: at most 226
+        // distinct ones, so a column number fits a byte beside column 0.
+        let mut class = [0u8; 256];
+        let mut classes = 1;
+        for b in list.iter().flatten() {
+            if class[usize::from(*b)] == 0 {
+                class[usize::from(*b)] = classes as u8;
+                classes += 1;
+            }
+        }
+        let (next, _) = Self::automaton(&list, &class, classes);
+        Ok(Patterns {
+            list,
+            class,
+            classes,
+            next,
+        })
+    }
+
+    /// The transition table of the patterns' Aho-Corasick automaton, and
+    /// its number of states.
+    fn automaton(list: &[Vec<u8>], class: &[u8; 256], classes: usize) -> (Vec<u16>, usize) {
+        const NONE: usize = usize::MAX;
+        // The trie: state 0 is the root.
+        let mut go: Vec<Vec<usize>> = vec![vec![NONE; classes]];
+        let mut ends = vec![false];
+        for p in list {
+            let mut s = 0;
+            for b in p {
+                let c = usize::from(class[usize::from(*b)]);
+                if go[s][c] == NONE {
+                    go.push(vec![NONE; classes]);
+                    ends.push(false);
+                    go[s][c] = go.len() - 1;
+                }
+                s = go[s][c];
+            }
+            ends[s] = true;
+        }
+        // Breadth first: each state's missing moves are its fallback's, and
+        // a state ends a pattern if its fallback does.
+        let mut fail = vec![0usize; go.len()];
+        let mut queue = std::collections::VecDeque::new();
+        for t in go[0].iter_mut() {
+            match *t {
+                NONE => *t = 0,
+                child => queue.push_back(child),
+            }
+        }
+        while let Some(r) = queue.pop_front() {
+            ends[r] |= ends[fail[r]];
+            // The fallback is shallower, so its row is complete already.
+            let fallback = go[fail[r]].clone();
+            for (t, f) in go[r].iter_mut().zip(fallback) {
+                match *t {
+                    NONE => *t = f,
+                    u => {
+                        fail[u] = f;
+                        queue.push_back(u);
+                    }
+                }
+            }
+        }
+        let next = go
+            .iter()
+            .flatten()
+            .map(|&t| if ends[t] { FOUND } else { t as u16 })
+            .collect();
+        (next, go.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,57 +194,32 @@ impl Patterns {
         self.list.contains(&p)
     }
 
-    /// Whether `pattern` (folded) starts at byte `i` of `hay`.
-    fn matches_at(hay: &[u8], mut i: usize, pattern: &[u8]) -> bool {
-        let mut want = pattern.iter();
-        let mut next = want.next();
-        while let Some(&w) = next {
-            if i >= hay.len() {
-                return false;
-            }
-            let (b, n) = folded_at(hay, i);
-            i += n;
-            match b {
-                None => continue,
-                Some(b) if b == w => next = want.next(),
-                Some(_) => return false,
-            }
-        }
-        true
-    }
-
-    /// Whether a pattern starting with folded byte `b` starts at `i`.
-    fn starts_at(&self, hay: &[u8], i: usize, b: u8) -> bool {
-        let (from, to) = self.by_first[usize::from(b)];
-        self.list[usize::from(from)..usize::from(to)]
-            .iter()
-            .any(|p| Self::matches_at(hay, i, p))
-    }
-
+    /// Whether a pattern occurs in `hay`, folded. Runs on every request's
+    /// From, To and User-Agent values: an ASCII byte costs two table reads.
     pub fn found_in(&self, hay: &[u8]) -> bool {
-        // Per byte of the common (ASCII) case, one table read and one test:
-        // this runs on every request's From and To.
+        let mut state = 0usize;
         let mut i = 0;
         while i < hay.len() {
             let c = ASCII_FOLD[usize::from(hay[i])];
-            if c == WHITE {
+            let b = if c < WHITE {
                 i += 1;
-            } else if c != NON_ASCII {
-                if self.by_first[usize::from(c)].0 != self.by_first[usize::from(c)].1
-                    && self.starts_at(hay, i, c)
-                {
-                    return true;
-                }
+                c
+            } else if c == WHITE {
                 i += 1;
+                continue;
             } else {
                 let (b, n) = folded_at(hay, i);
-                if let Some(b) = b {
-                    if self.starts_at(hay, i, b) {
-                        return true;
-                    }
-                }
                 i += n;
+                match b {
+                    Some(b) => b,
+                    None => continue,
+                }
+            };
+            let t = self.next[state * self.classes + usize::from(self.class[usize::from(b)])];
+            if t == FOUND {
+                return true;
             }
+            state = usize::from(t);
         }
         false
     }
@@ -203,21 +252,47 @@ mod tests {
 
     #[test]
     fn case_and_position_do_not_matter() {
-        let pats = Patterns::parse("sipcli, Friendly-Scanner,,");
+        let pats = Patterns::parse("sipcli, Friendly-Scanner,,").unwrap();
         assert!(pats.found_in(b"UA: SIPCLI/v1.8"));
         assert!(!pats.found_in(b"Yealink sipcl"));
         let long = [vec![b'x'; 600], b"friendly-scanner".to_vec()].concat();
         assert!(pats.found_in(&long));
-        assert!(!Patterns::parse("").found_in(b"anything"));
+        assert!(!Patterns::parse("").unwrap().found_in(b"anything"));
         assert!(pats.contains(b"FRIENDLY-SCANNER"));
+        // The automaton is bounded: a longer list is refused.
+        let many: Vec<String> = (0..MAX_PATTERN_BYTES / 8).map(|i| format!("{i:08}")).collect();
+        let many = many.join(",");
+        assert!(Patterns::parse(&many).is_ok());
+        let err = Patterns::parse(&(many + ",x")).unwrap_err();
+        assert!(err.contains("4097 bytes"), "{err}");
     }
 
-    /// The plain definition: every position folded with `folded_at`.
+    /// Whether `pattern` (folded) starts at byte `i` of `hay`.
+    fn matches_at(hay: &[u8], mut i: usize, pattern: &[u8]) -> bool {
+        let mut want = pattern.iter();
+        let mut next = want.next();
+        while let Some(&w) = next {
+            if i >= hay.len() {
+                return false;
+            }
+            let (b, n) = folded_at(hay, i);
+            i += n;
+            match b {
+                None => continue,
+                Some(b) if b == w => next = want.next(),
+                Some(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// The plain definition: at each position of `hay` folded with
+    /// `folded_at`, each pattern compared in turn.
     fn found_in_by_definition(pats: &Patterns, hay: &[u8]) -> bool {
         let mut i = 0;
         while i < hay.len() {
             let (b, n) = folded_at(hay, i);
-            if b.is_some_and(|b| pats.starts_at(hay, i, b)) {
+            if b.is_some() && pats.list.iter().any(|p| matches_at(hay, i, p)) {
                 return true;
             }
             i += n;
@@ -226,8 +301,10 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_scan_agrees_with_the_definition() {
-        let pats = Patterns::parse("friendly-scanner,sipcli,\"sipvicious\",x\u{00e9}y, a b");
+    fn the_automaton_agrees_with_the_definition() {
+        let pats =
+            Patterns::parse("friendly-scanner,sipcli,\"sipvicious\",x\u{00e9}y, a b,abab,bac,aabb,ba c")
+                .unwrap();
         // Pieces that make matches, near misses, white space, look-alikes,
         // other UTF-8 and bytes that are not UTF-8.
         let pieces: [&[u8]; 16] = [
@@ -273,7 +350,7 @@ mod tests {
 
     #[test]
     fn white_space_and_look_alikes_do_not_hide_a_scanner() {
-        let pats = Patterns::parse("friendly-scanner");
+        let pats = Patterns::parse("friendly-scanner").unwrap();
         for ua in [
             &b"friendly-\r\n scanner"[..],
             b"friendly-\tscanner",
