@@ -432,6 +432,30 @@ static void sg_keep_free(sipguard_span *keep)
 		pkg_free(keep);
 }
 
+/*
+ * The status code of the reply in obuf (at least 12 bytes), 0 if it is
+ * none. Every reply goes
+ * through here (a relayed 200 too), so the form Kamailio itself writes,
+ * "SIP/2.0 ddd ", is read directly; any other form (a relayed reply's
+ * unusual spacing or case) is left to Kamailio's parse_first_line, which
+ * reads that form the same way.
+ */
+static int sg_status_of(str *obuf)
+{
+	struct msg_start fl;
+	const char *p = obuf->s;
+
+	if(memcmp(p, "SIP/2.0 ", 8) == 0 && p[8] >= '1' && p[8] <= '6'
+			&& p[9] >= '0' && p[9] <= '9' && p[10] >= '0' && p[10] <= '9'
+			&& p[11] == ' ')
+		return (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+	memset(&fl, 0, sizeof(fl));
+	if(parse_first_line(obuf->s, obuf->len, &fl) == NULL
+			|| fl.type != SIP_REPLY)
+		return 0;
+	return fl.u.reply.statuscode;
+}
+
 /* every message Kamailio sends passes here (a pkg copy the core owns) */
 static int sg_data_out(sr_event_param_t *evp)
 {
@@ -442,7 +466,6 @@ static int sg_data_out(sr_event_param_t *evp)
 	ip_addr_t ip;
 	sip_msg_t m;
 	sipguard_reply r;
-	struct msg_start fl;
 	size_t n = 0;
 	char *p;
 	int wanted = 0, rc;
@@ -452,16 +475,12 @@ static int sg_data_out(sr_event_param_t *evp)
 			|| _sg_region == NULL)
 		return 0;
 	obuf = (str *)evp->data;
-	/* requests go out untouched without further ado */
-	if(obuf->s == NULL || obuf->len < 12
-			|| memcmp(obuf->s, "SIP/2.0 ", 8) != 0)
+	/* requests go out untouched without further ado (a method is a
+	 * token: it has no '/') */
+	if(obuf->s == NULL || obuf->len < 12 || strncasecmp(obuf->s, "SIP/", 4) != 0)
 		return 0;
 	/* the status line alone decides whether the rest needs parsing */
-	memset(&fl, 0, sizeof(fl));
-	if(parse_first_line(obuf->s, obuf->len, &fl) == NULL
-			|| fl.type != SIP_REPLY)
-		return 0;
-	if(sipguard_reply_wanted(_sg_region, fl.u.reply.statuscode, &wanted)
+	if(sipguard_reply_wanted(_sg_region, sg_status_of(obuf), &wanted)
 					!= SIPGUARD_OK
 			|| !wanted)
 		return 0;

@@ -399,14 +399,16 @@ class FakePhone:
     """Registers `user` from src with its password, then answers every
     request of `methods` (INVITE by default; ACKs and the rest are ignored)
     that reaches its socket with `code`, its reply lines ended by `eol`
-    ("\\n": bare LF, as some SIP stacks write them), in a thread, until
+    ("\\n": bare LF, as some SIP stacks write them) and its status line
+    starting with `version` (RFC 3261 lets case vary), in a thread, until
     closed. Bounded: at most 200 requests."""
 
     def __init__(self, port: int, src: str, user: str, code: int = 404,
                  reason: str = "Not Found", eol: str = "\r\n",
-                 methods: tuple = (b"INVITE",)):
+                 methods: tuple = (b"INVITE",), version: str = "SIP/2.0"):
         self.client = SipClient(src, port)
         self.user, self.code, self.reason = user, code, reason
+        self.version = version
         self.eol, self.methods = eol, methods
         self.answered = 0
         self._stop = threading.Event()
@@ -441,7 +443,7 @@ class FakePhone:
             keep = [h for h in head if re.match(r"(?i)(via|v|from|f|call-id|i|cseq)\s*:", h)]
             to = next(h for h in head if re.match(r"(?i)(to|t)\s*:", h))
             e = self.eol
-            rep = (f"SIP/2.0 {self.code} {self.reason}{e}" + e.join(keep) +
+            rep = (f"{self.version} {self.code} {self.reason}{e}" + e.join(keep) +
                    f"{e}{to};tag=phone{self.answered}{e}Content-Length: 0{e}{e}")
             s.sendto(rep.encode(), addr)
             self.answered += 1
