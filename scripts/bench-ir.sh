@@ -9,6 +9,7 @@
 # asserts nothing. About 4 minutes.
 #   BENCH_IR_N=<n>            requests per phase (default 5000; 4n in all per row)
 #   BENCH_IR_ROWS=<a,b,...>   only the rows whose key contains a, b, ...
+#   BENCH_IR_KEEP=1           keep the callgrind files (to read with callgrind_annotate)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -481,8 +481,8 @@ def main() -> int:
     print(text)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)
-    if any("error" in x for x in res.values()):
-        print(f"bench-ir: logs kept in {tmp}", file=sys.stderr)
+    if any("error" in x for x in res.values()) or os.environ.get("BENCH_IR_KEEP"):
+        print(f"bench-ir: logs and callgrind files kept in {tmp}", file=sys.stderr)
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if any("ir" in x for x in res.values()) else 1
