@@ -23,7 +23,8 @@
 use crate::flood::config::FloodConfig;
 use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
 use crate::shm::counters::Counters;
-use crate::shm::{align64, assert_layout, random_seed, Mapping, Shared};
+use crate::shm::hash::random_seed;
+use crate::shm::{align64, assert_layout, Mapping, Shared};
 use crate::util::clock::clock_ns;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -46,8 +46,8 @@
 use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
 use crate::flood::gcra::Gcra;
 use crate::flood::region::Flood;
-use crate::shm::bucket_hash;
 use crate::shm::counters::Counter;
+use crate::shm::hash::bucket_hash;
 use crate::shm::lock::{lock, Guard};
 use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};

@@ -17,8 +17,8 @@
 
 use crate::guess::config::GuessConfig;
 use crate::guess::Defences;
+use crate::shm::hash::random_seed;
 use crate::shm::lock::my_pid;
-use crate::shm::random_seed;
 use crate::sip::addr::address_bits;
 use crate::util::clock::wall_ms;
 use std::hash::Hasher;

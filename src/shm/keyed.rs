@@ -14,9 +14,9 @@
 //! Names are keyed with a per-start random seed, so an attacker cannot aim
 //! many names at one bucket.
 
+use crate::shm::hash::{bucket_hash, parts_key, random_seed};
 use crate::shm::lock::{lock, Guard};
-use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping, Shared};
-use std::hash::Hasher;
+use crate::shm::{align64, get_bytes, Mapping, Shared};
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -90,7 +90,10 @@ pub struct KeyedTable<T: Entry> {
     map: Mapping,
     buckets: usize,
     cells_offset: usize,
+    /// Picks a key's bucket.
     seed: [u64; 2],
+    /// Makes a name's key.
+    secret: [u64; 2],
     _entry: PhantomData<T>,
 }
 
@@ -145,6 +148,7 @@ impl<T: Entry> KeyedTable<T> {
             buckets,
             cells_offset,
             seed: random_seed(),
+            secret: random_seed(),
             _entry: PhantomData,
         })
     }
@@ -165,18 +169,7 @@ impl<T: Entry> KeyedTable<T> {
     /// The key of a tuple of byte strings (each length-prefixed, so parts
     /// cannot run into each other).
     pub fn parts_key(&self, parts: &[&[u8]]) -> [u64; 2] {
-        let half = |salt: u64| {
-            // SipHash-1-3 with a secret prefix; allocates nothing.
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            h.write_u64(self.seed[0] ^ salt);
-            h.write_u64(self.seed[1]);
-            for p in parts {
-                h.write_usize(p.len());
-                h.write(p);
-            }
-            h.finish()
-        };
-        [half(0), half(0x5bd1_e995)]
+        parts_key(self.secret, parts)
     }
 
     fn bucket_of(&self, key: [u64; 2]) -> usize {
@@ -365,6 +358,15 @@ mod tests {
             t.with(t.name_key(b"bob"), 5, false, |_, _| ()),
             Err(KeyedError::NotFound)
         );
+    }
+
+    #[test]
+    fn two_tables_key_a_name_differently() {
+        let a: KeyedTable<Counted> = KeyedTable::create(8).unwrap();
+        let b: KeyedTable<Counted> = KeyedTable::create(8).unwrap();
+        assert_eq!(a.name_key(b"alice"), a.name_key(b"alice"));
+        assert_ne!(a.name_key(b"alice"), b.name_key(b"alice"));
+        assert_ne!(a.parts_key(&[b"al", b"ice"]), a.parts_key(&[b"ali", b"ce"]));
     }
 
     #[test]
