@@ -31,16 +31,3 @@ pub mod media;
 pub mod engine;
 
 pub mod ffi;
-
-// ---- compatibility paths ----------------------------------------------------
-// The module paths before the layered layout, kept for tests, benches and
-// fuzz targets. New code uses the paths above.
-pub use crate::engine as region;
-pub use crate::ffi::guess as guess_ffi;
-pub use crate::flood::{ban, gcra, state, table};
-pub use crate::guess::config as guess_config;
-pub use crate::guess::reply;
-pub use crate::media::{contact, sdp};
-pub use crate::shm::{counters, keyed, lock};
-pub use crate::sip::{addr, fingerprint};
-pub use crate::util::{atomic_file, clock, log};

@@ -20,10 +20,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::addr::{address_bits, parse_address, Cidr, Key};
-use sipguard::config::{parse_duration, parse_rate, Config, ConfigError, Rate};
+use sipguard::sip::addr::{address_bits, parse_address, Cidr, Key};
+use sipguard::config::{parse_duration, parse_rate, ConfigError, Rate};
+use sipguard::engine::config::Config;
 use sipguard::fraud::money::{parse_money, Money};
-use sipguard::guess_config::{GuessConfig, MAX_ENUM_THRESHOLD};
+use sipguard::guess::config::{GuessConfig, MAX_ENUM_THRESHOLD};
 
 const S: u64 = 1_000_000_000;
 const TEN_YEARS: u64 = 10 * 365 * 86_400;

@@ -17,13 +17,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::config::Config;
-use sipguard::region::Region;
-use sipguard::reply::{test_reader, Outcome};
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
+use sipguard::guess::reply::{test_reader, Outcome};
 use std::sync::OnceLock;
 
-fn region() -> &'static Region {
-    static R: OnceLock<Region> = OnceLock::new();
+fn region() -> &'static Engine {
+    static R: OnceLock<Engine> = OnceLock::new();
     R.get_or_init(|| {
         let mut cfg = Config {
             table_size: 64,
@@ -32,7 +32,7 @@ fn region() -> &'static Region {
         cfg.guess.user_table_size = 64;
         cfg.guess.txn_table_size = 64;
         cfg.guess.challenge_nonce_bytes = 45;
-        Region::create(&cfg).expect("region")
+        Engine::create(&cfg).expect("region")
     })
 }
 

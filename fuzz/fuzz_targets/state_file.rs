@@ -29,14 +29,14 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::addr::Key;
-use sipguard::ban::Reason;
-use sipguard::clock::wall_ms;
-use sipguard::config::Config;
-use sipguard::counters::Counter;
-use sipguard::region::Region;
-use sipguard::state::{load, save, StateError};
-use sipguard::table::PERMANENT;
+use sipguard::sip::addr::Key;
+use sipguard::flood::ban::Reason;
+use sipguard::util::clock::wall_ms;
+use sipguard::engine::config::Config;
+use sipguard::shm::counters::Counter;
+use sipguard::engine::Engine;
+use sipguard::flood::state::{load, save, StateError};
+use sipguard::flood::table::PERMANENT;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -107,20 +107,20 @@ fn near(a: u64, b: u64) -> bool {
 thread_local! {
     /// A region per shape that a run left empty, for the next run: making
     /// one (five mappings) is a third of a run's time otherwise.
-    static SPARE: std::cell::RefCell<[Option<Region>; 4]> = const { std::cell::RefCell::new([None, None, None, None]) };
+    static SPARE: std::cell::RefCell<[Option<Engine>; 4]> = const { std::cell::RefCell::new([None, None, None, None]) };
 }
 
 /// A region for `shape` with no entry in either table.
-fn empty_region(shape: Shape, i: usize) -> Region {
+fn empty_region(shape: Shape, i: usize) -> Engine {
     SPARE
         .with(|s| s.borrow_mut()[i].take())
         .unwrap_or_else(|| region(shape))
 }
 
 /// Keep `r` for a later run if it is still empty.
-fn give_back(r: Region, i: usize) {
+fn give_back(r: Engine, i: usize) {
     let mut empty = true;
-    r.for_each_entry(0, |_| {
+    r.flood.for_each_entry(0, |_| {
         empty = false;
         false
     });
@@ -129,7 +129,7 @@ fn give_back(r: Region, i: usize) {
     }
 }
 
-fn region(shape: Shape) -> Region {
+fn region(shape: Shape) -> Engine {
     let mut cfg = Config {
         table_size: 64,
         ipv6_prefix: shape.ipv6_prefix,
@@ -140,13 +140,13 @@ fn region(shape: Shape) -> Region {
     };
     cfg.guess.user_table_size = 64;
     cfg.guess.txn_table_size = 64;
-    Region::create(&cfg).expect("region")
+    Engine::create(&cfg).expect("region")
 }
 
 /// Every entry of both tables: key -> (entry, banned now).
-fn entries(r: &Region, now: u64) -> BTreeMap<K, (Entry, bool)> {
+fn entries(r: &Engine, now: u64) -> BTreeMap<K, (Entry, bool)> {
     let mut m = BTreeMap::new();
-    let skipped = r.for_each_entry(now, |e| {
+    let skipped = r.flood.for_each_entry(now, |e| {
         let entry = Entry {
             until: e.ban_until,
             offences: e.offences,
@@ -424,7 +424,7 @@ fuzz_target!(|data: &[u8]| {
 
     scratch::take_log();
     let wall_before = wall_ms();
-    let loaded = load(&a, &path, now);
+    let loaded = load(&a.flood, &path, now);
     let wall_after = wall_ms();
     let log = scratch::take_log();
     let Some(m) = model(data, &a.cfg, &shape, [wall_before, wall_after]) else {
@@ -468,7 +468,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|(k, (e, _))| (*k, *e))
         .collect();
     let path2 = dir.join("bans2.state");
-    let written = save(&a, &path2, now).expect("save");
+    let written = save(&a.flood, &path2, now).expect("save");
     assert_eq!(written, kept.len(), "one line per ban or remembered offender");
     // An end within a few ms of what the clock can count (584 years
     // ahead: only a hand-made file says that) may fall out of range
@@ -492,7 +492,7 @@ fuzz_target!(|data: &[u8]| {
 
     let b = region(shape);
     scratch::take_log();
-    load(&b, &path2, now).expect("a saved file loads");
+    load(&b.flood, &path2, now).expect("a saved file loads");
     let (warned, _, full) = read_log(&scratch::take_log(), &path2);
     assert!(warned.is_empty(), "warnings reading a saved file: {warned:?}");
     let room = b.counters().get(Counter::Evictions) as usize + full;

@@ -5,12 +5,17 @@
 //! turn (the flood check, then the guessing defences).
 
 pub mod config;
+#[cfg(test)]
+mod guess_tests;
+#[cfg(test)]
+mod reply_tests;
 
 use self::config::Config;
 use crate::flood::region::Flood;
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::guess::reply::{Outcome, Reply};
 use crate::guess::{Defences, Finding, Guess, Request, TxnState, UserInfo};
+use crate::shm::counters::Counters;
 
 /// Process-local handle to the shared state of every capability; children
 /// inherit it through fork together with the mappings.
@@ -22,10 +27,6 @@ pub struct Engine {
     /// The guessing defences' tables (their own mappings, also pre-fork).
     pub guess: Guess,
 }
-
-/// Compatibility name (the engine was called the region); the C ABI's
-/// `sipguard_region` is an engine.
-pub type Region = Engine;
 
 impl Engine {
     /// Check `cfg` as a whole, then map every capability's shared state.
@@ -41,6 +42,11 @@ impl Engine {
             flood,
             guess,
         })
+    }
+
+    /// The event counters of every capability.
+    pub fn counters(&self) -> &Counters {
+        self.flood.counters()
     }
 
     /// The guessing defences at work: their tables, and the source table
@@ -109,16 +115,6 @@ impl Engine {
 
     pub fn reply_out(&self, reply: &Reply, dst: &[u8], now: u64, out: &mut [u8]) -> Outcome {
         self.defences().reply_out(reply, dst, now, out)
-    }
-}
-
-/// Compatibility: the flood operations (`check`, `ban`, `sweep`, ...) and
-/// the region's accessors (`layout`, `counters`) read as the engine's, as
-/// they did when the engine was the region.
-impl std::ops::Deref for Engine {
-    type Target = Flood;
-    fn deref(&self) -> &Flood {
-        &self.flood
     }
 }
 
