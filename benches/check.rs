@@ -4,6 +4,7 @@
 
 use sipguard::engine::config::Config;
 use sipguard::engine::Engine;
+use sipguard::flood::config::FloodConfig;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -11,7 +12,10 @@ const N: u64 = 5_000_000;
 
 fn region() -> Engine {
     let mut c = Config {
-        table_size: 65536,
+        flood: FloodConfig {
+            table_size: 65536,
+            ..Default::default()
+        },
         ..Default::default()
     };
     // A rate nobody reaches, so every call does the full counting path.

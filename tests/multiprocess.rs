@@ -11,6 +11,7 @@ use sipguard::engine::config::Config;
 use sipguard::engine::Engine;
 use sipguard::ffi::Stats;
 use sipguard::flood::ban::Reason;
+use sipguard::flood::config::FloodConfig;
 use sipguard::flood::table::{Verdict, BAN_WAYS};
 use sipguard::guess::reply::{test_reader, Outcome};
 use sipguard::guess::Request;
@@ -20,7 +21,10 @@ use std::time::{Duration, Instant};
 const S: u64 = 1_000_000_000;
 fn region(cfg: impl FnOnce(&mut Config)) -> Engine {
     let mut c = Config {
-        table_size: 4096,
+        flood: FloodConfig {
+            table_size: 4096,
+            ..Default::default()
+        },
         ..Default::default()
     };
     cfg(&mut c);
@@ -237,8 +241,8 @@ fn live_bans(r: &Engine, now: u64) -> (u64, u64) {
 /// ways hold bans, and a new flooder is then tracked and banned.
 fn ban_cap_under_contention() -> Result<(), String> {
     let r = region(|c| {
-        c.table_size = 64;
-        c.ban_prefix_threshold = 0;
+        c.flood.table_size = 64;
+        c.flood.ban_prefix_threshold = 0;
     });
     let r = &r;
     let pids: Vec<_> = (0..4u32)
@@ -277,8 +281,8 @@ fn ban_cap_under_contention() -> Result<(), String> {
 /// covered and make no ban.
 fn one_prefix_ban_under_contention() -> Result<(), String> {
     let r = region(|c| {
-        c.table_size = 64;
-        c.ban_prefix_threshold = 8;
+        c.flood.table_size = 64;
+        c.flood.ban_prefix_threshold = 8;
     });
     let r = &r;
     let pids: Vec<_> = (0..4u32)

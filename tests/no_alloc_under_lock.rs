@@ -10,6 +10,7 @@
 
 use sipguard::engine::config::Config;
 use sipguard::engine::Engine;
+use sipguard::flood::config::FloodConfig;
 use sipguard::fraud::accounts::{Accounts, CallTicket, Reason, Thresholds};
 use sipguard::fraud::money::Money;
 use sipguard::guess::Request;
@@ -94,7 +95,10 @@ fn request<'a>(user: &'a [u8], to: &'a [u8], call_id: &'a [u8]) -> Request<'a> {
 fn guessing_sweep_and_listing_allocate_nothing_under_a_lock() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut c = Config {
-        table_size: 256,
+        flood: FloodConfig {
+            table_size: 256,
+            ..Default::default()
+        },
         ..Default::default()
     };
     c.set("auth_maxretry", "1000000").unwrap();
@@ -172,7 +176,10 @@ fn ban_state_save_allocates_nothing_under_a_lock() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Room to spare: 50 bans must never meet the 6-ban cap of a bucket.
     let r = Engine::create(&Config {
-        table_size: 8192,
+        flood: FloodConfig {
+            table_size: 8192,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .expect("region");

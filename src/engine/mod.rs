@@ -35,8 +35,8 @@ impl Engine {
     pub fn create(cfg: &Config) -> Result<Engine, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         cfg.check_state_files().map_err(|e| e.to_string())?;
-        let flood = Flood::create(&cfg.flood())?;
-        let guess = Guess::create(cfg.table_size, &cfg.guess)?;
+        let flood = Flood::create(&cfg.flood)?;
+        let guess = Guess::create(cfg.flood.table_size, &cfg.guess)?;
         Ok(Engine {
             cfg: cfg.clone(),
             flood,
@@ -122,7 +122,10 @@ impl Engine {
 #[cfg(test)]
 pub fn small_region(f: impl FnOnce(&mut Config)) -> Engine {
     let mut cfg = Config {
-        table_size: 64,
+        flood: crate::flood::config::FloodConfig {
+            table_size: 64,
+            ..Default::default()
+        },
         ..Default::default()
     };
     f(&mut cfg);

@@ -406,7 +406,7 @@ pub unsafe extern "C" fn sipguard_state_save(region: *const Engine, now_ns: u64)
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
+        let Some(path) = region.cfg.flood.state_file.as_deref() else {
             return Ok(());
         };
         match state::save(&region.flood, path, now_ns) {
@@ -440,7 +440,7 @@ pub unsafe extern "C" fn sipguard_state_load(
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
+        let Some(path) = region.cfg.flood.state_file.as_deref() else {
             return Ok(());
         };
         let n = match state::load(&region.flood, path, now_ns) {
