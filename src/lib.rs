@@ -2,8 +2,12 @@
 //! guessing, encrypted-media policy and toll-fraud controls for a forking
 //! SIP proxy. See `ARCHITECTURE.md` for the layers.
 //!
-//! The state every Kamailio process shares lives in anonymous `MAP_SHARED`
-//! mappings made before the fork ([`shm`]). They hold only `#[repr(C)]`
+//! The state every Kamailio process shares lives in one anonymous
+//! `MAP_SHARED` mapping made before the fork and owned by the [`engine`]
+//! (the toll-fraud handle has one of its own), carved into areas at offsets
+//! from a header that is checked when the mapping is made
+//! ([`shm::store`]). Every table in it is the one generic 8-way table
+//! ([`shm::keyed::KeyedTable`]). The mapping holds only `#[repr(C)]`
 //! structs of atomics at fixed offsets ([`shm::Shared`]): atomics are
 //! address-free, so they work across processes, whereas a `std` or
 //! `parking_lot` lock (process-private futex) or any heap type would not.

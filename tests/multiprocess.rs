@@ -15,7 +15,6 @@ use sipguard::flood::config::FloodConfig;
 use sipguard::flood::table::{Verdict, BAN_WAYS};
 use sipguard::guess::reply::{test_reader, Outcome};
 use sipguard::guess::Request;
-use sipguard::shm::lock::lock;
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
@@ -92,14 +91,14 @@ fn one_ban_under_contention() -> Result<(), String> {
 /// A worker SIGKILLed while holding bucket locks does not wedge the others.
 fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
-    let buckets = r.flood.layout().buckets;
+    let buckets = r.flood.sources().buckets();
     // The victim takes every bucket lock and then waits to die with them held.
     let mut ready = [0i32; 2];
     // SAFETY: a plain pipe for the victim to say it holds the locks.
     assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
     let victim = spawn(|| {
         for i in 0..buckets {
-            std::mem::forget(lock(r.flood.bucket(i).0).expect("lock"));
+            std::mem::forget(r.flood.sources().lock_index(i).expect("lock"));
         }
         // SAFETY: writing one byte to our pipe.
         unsafe { libc::write(ready[1], b"x".as_ptr().cast(), 1) };
@@ -134,10 +133,10 @@ fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
 /// they take its locks over within the takeover time.
 fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
-    let buckets = r.flood.layout().buckets;
+    let buckets = r.flood.sources().buckets();
     let victim = spawn(|| {
         for i in 0..buckets {
-            std::mem::forget(lock(r.flood.bucket(i).0).expect("lock"));
+            std::mem::forget(r.flood.sources().lock_index(i).expect("lock"));
         }
     });
     // Wait for its exit but leave it unreaped.
@@ -169,7 +168,7 @@ fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
                 // zombie counted as alive and every waiter gave up.) Each
                 // child takes over its own half of the buckets.
                 for i in (c..buckets).step_by(2) {
-                    let g = lock(r.flood.bucket(i).0);
+                    let g = r.flood.sources().lock_index(i);
                     assert!(g.is_some(), "bucket {i}: lock not taken over from a zombie");
                 }
             })

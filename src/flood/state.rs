@@ -29,7 +29,7 @@
 
 use crate::flood::ban::Reason;
 use crate::flood::region::Flood;
-use crate::flood::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use crate::flood::table::{Restored, BAN_WAYS, PERMANENT};
 use crate::sip::addr::Key;
 use crate::util::clock::{wall_ms, NS_PER_MS};
 use crate::util::log::{log, Level};
@@ -83,8 +83,7 @@ fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
 /// The most bytes a save of `region` can write: one line per slot of both
 /// tables, with room for comments and slack.
 pub fn max_file_bytes(region: &Flood) -> u64 {
-    let l = region.layout();
-    let slots = l.entries() + (l.prefix_buckets * SLOTS_PER_BUCKET) as u64;
+    let slots = region.entries() + region.prefixes().capacity();
     (slots + 1024) * MAX_LINE as u64
 }
 
@@ -163,7 +162,7 @@ fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Saved, &'static str> {
 /// [`max_file_bytes`].
 pub fn load(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
-    let table = format!("a table of {} entries", region.layout().entries());
+    let table = format!("a table of {} entries", region.entries());
     let format = Format {
         magic: MAGIC_LINE,
         max_line: MAX_LINE,

@@ -19,12 +19,14 @@ use crate::flood::ban::Reason;
 use crate::flood::region::Flood;
 use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
-use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable};
+use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable, TableArea};
+use crate::shm::store::{Plan, Store};
 use crate::shm::{assert_layout, Shared};
 use crate::sip::addr::{address_bits, Key};
 use crate::util::clock::NS_PER_SEC;
 use crate::util::log::{log, Level};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 fn secs(now_ns: u64) -> u32 {
     (now_ns / NS_PER_SEC).min(u32::MAX as u64 - 1) as u32 + 1
@@ -301,20 +303,32 @@ pub struct UserInfo {
     pub trusted_sources: u32,
 }
 
+/// Where the guessing defences' tables lie in a mapping's [`Plan`].
+pub struct GuessPlan {
+    sources: TableArea<SourceEntry>,
+    users: TableArea<UserEntry>,
+    txns: TableArea<TxnEntry>,
+}
+
 impl Guess {
-    /// Map the tables: `sources` entries for the sources (as many as the
+    /// Plan the tables: `sources` entries for the sources (as many as the
     /// source table), the rest as `g` says.
-    pub fn create(sources: u64, g: &GuessConfig) -> Result<Guess, String> {
-        Ok(Guess {
-            cfg: g.clone(),
-            sources: KeyedTable::create(sources)?,
-            users: KeyedTable::create(g.user_table_size)?,
-            txns: KeyedTable::create(g.txn_table_size)?,
-        })
+    pub fn plan(plan: &mut Plan, sources: u64, g: &GuessConfig) -> GuessPlan {
+        GuessPlan {
+            sources: KeyedTable::plan(plan, *b"GSRC", sources),
+            users: KeyedTable::plan(plan, *b"GUSR", g.user_table_size),
+            txns: KeyedTable::plan(plan, *b"GTXN", g.txn_table_size),
+        }
     }
 
-    pub fn bytes(&self) -> usize {
-        self.sources.bytes() + self.users.bytes() + self.txns.bytes()
+    /// The tables at the areas of `p` in `store`.
+    pub fn attach(store: &Arc<Store>, p: GuessPlan, g: &GuessConfig) -> Guess {
+        Guess {
+            cfg: g.clone(),
+            sources: KeyedTable::attach(store, p.sources),
+            users: KeyedTable::attach(store, p.users),
+            txns: KeyedTable::attach(store, p.txns),
+        }
     }
 
     /// A short per-start hash of a source, for the trusted list.

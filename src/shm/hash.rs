@@ -1,6 +1,6 @@
 //! Keyed hashes of the shared tables: the 128-bit key of a name or a tuple
 //! of byte strings ([`parts_key`]), and the hash that picks a key's bucket
-//! ([`bucket_hash`]).
+//! (`bucket_hash`).
 //!
 //! Both are folded 64×64→128-bit multiplies over 8-byte words under a
 //! 128-bit secret drawn once per start ([`random_seed`]) and kept in the

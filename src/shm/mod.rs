@@ -1,11 +1,22 @@
-//! One anonymous `MAP_SHARED` mapping of fixed size, made before the fork
-//! and committed at once (it never grows), read through `#[repr(C)]`
-//! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
+//! Shared memory: an anonymous `MAP_SHARED` mapping of fixed size, made
+//! before the fork and committed at once (it never grows), read through
+//! `#[repr(C)]` atomics at fixed offsets ([`Mapping`], [`Shared`]).
+//!
+//! - [`store`]: the one mapping of a composition root, carved into areas
+//!   by a [`store::Plan`], with a header checked when it is made;
+//! - [`keyed`]: the one table, generic over its entry, in an area;
+//! - [`hash`]: the keyed hashes of table keys and buckets;
+//! - [`lock`]: the bucket lock that survives a killed holder;
+//! - [`counters`]: the event counters, striped per process.
+//!
+//! Atomics are address-free: the same bytes work at each process's own
+//! address of the mapping, across fork.
 
 pub mod counters;
 pub mod hash;
 pub mod keyed;
 pub mod lock;
+pub mod store;
 
 use std::sync::atomic::AtomicU64;
 
