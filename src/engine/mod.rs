@@ -17,6 +17,8 @@ pub mod config;
 mod guess_tests;
 #[cfg(test)]
 mod reply_tests;
+#[cfg(test)]
+mod state_file_tests;
 
 use self::config::Config;
 use crate::flood::region::{Flood, FloodPlan};
