@@ -1,10 +1,13 @@
-//! The source table: fixed-capacity, 8-way set-associative, in the region.
+//! The source table's policy: the flood defence's operations over its two
+//! tables, the source table and the prefix table, each the generic 8-way
+//! table of [`crate::shm::keyed`] with [`Slot`] entries.
 //!
 //! A keyed hash of the source picks one bucket of 8 slots; one lock word per
 //! bucket guards them. A new source takes an empty slot, else recycles the
 //! least recently active slot that is not banned (sources with no offence
-//! history go first, so escalation memory outlives idle traffic). The hash
-//! seed is random per start, so an attacker cannot aim sources at one bucket.
+//! history go first, so escalation memory outlives idle traffic: [`Slot`]'s
+//! `Entry` ranks). The hash seed is random per start, so an attacker cannot
+//! aim sources at one bucket.
 //!
 //! # No exhaustion
 //!
