@@ -2,16 +2,20 @@
 //! region (hot key and spread keys). Figures are printed, never asserted.
 //! `harness = false`: it forks, which a threaded harness must not do.
 
-use sipguard::config::Config;
-use sipguard::region::Region;
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
+use sipguard::flood::config::FloodConfig;
 use std::hint::black_box;
 use std::time::Instant;
 
 const N: u64 = 5_000_000;
 
-fn region() -> Region {
+fn region() -> Engine {
     let mut c = Config {
-        table_size: 65536,
+        flood: FloodConfig {
+            table_size: 65536,
+            ..Default::default()
+        },
         ..Default::default()
     };
     // A rate nobody reaches, so every call does the full counting path.
@@ -21,7 +25,7 @@ fn region() -> Region {
         c.set("scanner_user_agents", "").unwrap();
         c.set("scanner_from_to", "").unwrap();
     }
-    Region::create(&c).unwrap()
+    Engine::create(&c).unwrap()
 }
 
 fn spread(i: u64) -> [u8; 4] {
@@ -36,8 +40,8 @@ fn hot(_: u64) -> [u8; 4] {
 }
 
 /// Run `n` checks from `procs` processes at once; returns ns per check per process.
-fn run(r: &Region, procs: usize, n: u64, key: fn(u64) -> [u8; 4]) -> f64 {
-    let now = sipguard::clock::clock_ns();
+fn run(r: &Engine, procs: usize, n: u64, key: fn(u64) -> [u8; 4]) -> f64 {
+    let now = sipguard::util::clock::clock_ns();
     let start = Instant::now();
     let mut pids = Vec::new();
     for _ in 0..procs {
@@ -45,7 +49,7 @@ fn run(r: &Region, procs: usize, n: u64, key: fn(u64) -> [u8; 4]) -> f64 {
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             for i in 0..n {
-                black_box(r.check(&key(i), now + i).unwrap());
+                black_box(r.flood.check(&key(i), now + i).unwrap());
             }
             // SAFETY: child exit without parent cleanup.
             unsafe { libc::_exit(0) };
@@ -71,11 +75,11 @@ fn per_call(n: u64, mut f: impl FnMut(u64)) -> f64 {
 
 /// The request-time defences (fingerprints, the enumeration set, noting a
 /// request with credentials) and the outgoing-reply hook.
-fn guessing_defences(r: &Region) {
+fn guessing_defences(r: &Engine) {
+    use sipguard::guess::reply::{test_reader, Outcome};
     use sipguard::guess::Request;
-    use sipguard::reply::{test_reader, Outcome};
     let n = N / 5;
-    let now = sipguard::clock::clock_ns();
+    let now = sipguard::util::clock::clock_ns();
     let users: Vec<String> = (0..64)
         .map(|i| format!("<sip:{}@example.org>", 1000 + i))
         .collect();
@@ -152,10 +156,10 @@ fn main() {
         let ns = run(&r, procs, N, key);
         println!("{name:<34} {ns:>10.1} {:>14.0}", procs as f64 * 1e9 / ns);
     }
-    let now = sipguard::clock::clock_ns();
+    let now = sipguard::util::clock::clock_ns();
     let start = Instant::now();
     for i in 0..N {
-        black_box(r.drop_check(&spread(i), now).unwrap());
+        black_box(r.flood.drop_check(&spread(i), now).unwrap());
     }
     let ns = start.elapsed().as_nanos() as f64 / N as f64;
     println!("{:<34} {ns:>10.1} {:>14.0}", "drop_check, 1 process", 1e9 / ns);

@@ -2,8 +2,12 @@
 //! guessing, encrypted-media policy and toll-fraud controls for a forking
 //! SIP proxy. See `ARCHITECTURE.md` for the layers.
 //!
-//! The state every Kamailio process shares lives in anonymous `MAP_SHARED`
-//! mappings made before the fork ([`shm`]). They hold only `#[repr(C)]`
+//! The state every Kamailio process shares lives in one anonymous
+//! `MAP_SHARED` mapping made before the fork and owned by the [`engine`]
+//! (the toll-fraud handle has one of its own), carved into areas at offsets
+//! from a header that is checked when the mapping is made
+//! ([`shm::store`]). Every table in it is the one generic 8-way table
+//! ([`shm::keyed::KeyedTable`]). The mapping holds only `#[repr(C)]`
 //! structs of atomics at fixed offsets ([`shm::Shared`]): atomics are
 //! address-free, so they work across processes, whereas a `std` or
 //! `parking_lot` lock (process-private futex) or any heap type would not.
@@ -31,16 +35,3 @@ pub mod media;
 pub mod engine;
 
 pub mod ffi;
-
-// ---- compatibility paths ----------------------------------------------------
-// The module paths before the layered layout, kept for tests, benches and
-// fuzz targets. New code uses the paths above.
-pub use crate::engine as region;
-pub use crate::ffi::guess as guess_ffi;
-pub use crate::flood::{ban, gcra, state, table};
-pub use crate::guess::config as guess_config;
-pub use crate::guess::reply;
-pub use crate::media::{contact, sdp};
-pub use crate::shm::{counters, keyed, lock};
-pub use crate::sip::{addr, fingerprint};
-pub use crate::util::{atomic_file, clock, log};

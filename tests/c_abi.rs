@@ -7,9 +7,9 @@
 //! of each.
 
 use sipguard::ffi::fraud::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
+use sipguard::ffi::guess::{CReply, CRequest, CUserInfo};
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
 use sipguard::fraud::accounts::CallTicket;
-use sipguard::guess_ffi::{CReply, CRequest, CUserInfo};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 use std::process::Command;

@@ -6,12 +6,12 @@
 mod forking;
 
 use forking::{check_eq, kill_rounds, spawn, wait_all};
-use sipguard::addr::FixedBuf;
 use sipguard::fraud::accounts::CallTicket;
 use sipguard::fraud::config::FraudConfig;
 use sipguard::fraud::money::Money;
 use sipguard::fraud::{DialVerdict, Fraud, StartVerdict};
 use sipguard::shm::{Mapping, Shared};
+use sipguard::sip::addr::FixedBuf;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

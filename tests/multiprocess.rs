@@ -7,24 +7,27 @@
 mod forking;
 
 use forking::{check_eq, kill_rounds, spawn, wait_all};
-use sipguard::ban::Reason;
-use sipguard::config::Config;
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
 use sipguard::ffi::Stats;
+use sipguard::flood::ban::Reason;
+use sipguard::flood::config::FloodConfig;
+use sipguard::flood::table::{Verdict, BAN_WAYS};
+use sipguard::guess::reply::{test_reader, Outcome};
 use sipguard::guess::Request;
-use sipguard::lock::lock;
-use sipguard::region::Region;
-use sipguard::reply::{test_reader, Outcome};
-use sipguard::table::{Verdict, BAN_WAYS};
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
-fn region(cfg: impl FnOnce(&mut Config)) -> Region {
+fn region(cfg: impl FnOnce(&mut Config)) -> Engine {
     let mut c = Config {
-        table_size: 4096,
+        flood: FloodConfig {
+            table_size: 4096,
+            ..Default::default()
+        },
         ..Default::default()
     };
     cfg(&mut c);
-    Region::create(&c).expect("region")
+    Engine::create(&c).expect("region")
 }
 
 fn addr(i: u32) -> [u8; 4] {
@@ -32,9 +35,9 @@ fn addr(i: u32) -> [u8; 4] {
     [10, b[1], b[2], b[3]]
 }
 
-fn total_hits(r: &Region) -> u64 {
+fn total_hits(r: &Engine) -> u64 {
     let mut n = 0;
-    r.for_each_entry(S, |e| {
+    r.flood.for_each_entry(S, |e| {
         n += e.hits;
         true
     });
@@ -50,7 +53,7 @@ fn exact_totals_across_processes() -> Result<(), String> {
         .map(|_| {
             spawn(|| {
                 for i in 0..PER_CHILD {
-                    let v = r.check(&addr(i % 16), S + i as u64).unwrap().verdict;
+                    let v = r.flood.check(&addr(i % 16), S + i as u64).unwrap().verdict;
                     assert_eq!(v, Verdict::Pass);
                 }
             })
@@ -72,7 +75,7 @@ fn one_ban_under_contention() -> Result<(), String> {
         .map(|_| {
             spawn(|| {
                 for _ in 0..1000 {
-                    r.check(&[127, 0, 0, 2], 10 * S).unwrap();
+                    r.flood.check(&[127, 0, 0, 2], 10 * S).unwrap();
                 }
             })
         })
@@ -88,14 +91,14 @@ fn one_ban_under_contention() -> Result<(), String> {
 /// A worker SIGKILLed while holding bucket locks does not wedge the others.
 fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
-    let buckets = r.layout().buckets;
+    let buckets = r.flood.sources().buckets();
     // The victim takes every bucket lock and then waits to die with them held.
     let mut ready = [0i32; 2];
     // SAFETY: a plain pipe for the victim to say it holds the locks.
     assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
     let victim = spawn(|| {
         for i in 0..buckets {
-            std::mem::forget(lock(r.bucket(i).0).expect("lock"));
+            std::mem::forget(r.flood.sources().lock_index(i).expect("lock"));
         }
         // SAFETY: writing one byte to our pipe.
         unsafe { libc::write(ready[1], b"x".as_ptr().cast(), 1) };
@@ -114,7 +117,7 @@ fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
             spawn(|| {
                 for i in 0..20_000u32 {
                     assert_eq!(
-                        r.check(&addr(i % 256), S + i as u64).unwrap().verdict,
+                        r.flood.check(&addr(i % 256), S + i as u64).unwrap().verdict,
                         Verdict::Pass
                     );
                 }
@@ -130,10 +133,10 @@ fn killed_lock_holder_does_not_wedge() -> Result<(), String> {
 /// they take its locks over within the takeover time.
 fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
     let r = region(|c| c.set("rate", "1000000/1s").unwrap());
-    let buckets = r.layout().buckets;
+    let buckets = r.flood.sources().buckets();
     let victim = spawn(|| {
         for i in 0..buckets {
-            std::mem::forget(lock(r.bucket(i).0).expect("lock"));
+            std::mem::forget(r.flood.sources().lock_index(i).expect("lock"));
         }
     });
     // Wait for its exit but leave it unreaped.
@@ -165,7 +168,7 @@ fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
                 // zombie counted as alive and every waiter gave up.) Each
                 // child takes over its own half of the buckets.
                 for i in (c..buckets).step_by(2) {
-                    let g = lock(r.bucket(i).0);
+                    let g = r.flood.sources().lock_index(i);
                     assert!(g.is_some(), "bucket {i}: lock not taken over from a zombie");
                 }
             })
@@ -180,7 +183,7 @@ fn unreaped_lock_holder_does_not_wedge() -> Result<(), String> {
             spawn(|| {
                 for i in 0..2_000u32 {
                     assert_eq!(
-                        r.check(&addr(i % 256), S + i as u64).unwrap().verdict,
+                        r.flood.check(&addr(i % 256), S + i as u64).unwrap().verdict,
                         Verdict::Pass
                     );
                 }
@@ -200,14 +203,14 @@ fn random_kills_mid_update() -> Result<(), String> {
         // Bounded: at most 5 s of work, killed long before.
         let stop = Instant::now() + Duration::from_secs(5);
         while Instant::now() < stop {
-            r.check(&addr(i % 64), S + i as u64).unwrap();
+            r.flood.check(&addr(i % 64), S + i as u64).unwrap();
             i = i.wrapping_add(1);
         }
     });
     let before = Stats::of(&r).checked;
     let survivor = spawn(|| {
         for i in 0..10_000u32 {
-            r.check(&addr(i % 64), S + i as u64).unwrap();
+            r.flood.check(&addr(i % 64), S + i as u64).unwrap();
         }
     });
     wait_all(&[survivor])?;
@@ -217,9 +220,9 @@ fn random_kills_mid_update() -> Result<(), String> {
 }
 
 /// Bans in force in the table: (source entries, prefix entries).
-fn live_bans(r: &Region, now: u64) -> (u64, u64) {
+fn live_bans(r: &Engine, now: u64) -> (u64, u64) {
     let (mut own, mut prefix) = (0, 0);
-    r.for_each_entry(now, |e| {
+    r.flood.for_each_entry(now, |e| {
         if e.banned {
             if e.prefix {
                 prefix += 1
@@ -237,8 +240,8 @@ fn live_bans(r: &Region, now: u64) -> (u64, u64) {
 /// ways hold bans, and a new flooder is then tracked and banned.
 fn ban_cap_under_contention() -> Result<(), String> {
     let r = region(|c| {
-        c.table_size = 64;
-        c.ban_prefix_threshold = 0;
+        c.flood.table_size = 64;
+        c.flood.ban_prefix_threshold = 0;
     });
     let r = &r;
     let pids: Vec<_> = (0..4u32)
@@ -246,7 +249,7 @@ fn ban_cap_under_contention() -> Result<(), String> {
             spawn(move || {
                 for i in 0..5_000u32 {
                     let bits = u128::from_be_bytes(addr16(addr(p * 5_000 + i)));
-                    let ban = r.ban_offender(bits, Reason::Scanner, S).unwrap();
+                    let ban = r.flood.ban_offender(bits, Reason::Scanner, S).unwrap();
                     assert!(ban.is_some());
                 }
             })
@@ -260,7 +263,7 @@ fn ban_cap_under_contention() -> Result<(), String> {
     check_eq("prefix bans", prefix, 0)?;
     check_eq("unbans (evicted)", s.unbans, 20_000 - own)?;
     let v: Vec<Verdict> = (0..31)
-        .map(|_| r.check(&[192, 0, 2, 1], 2 * S).unwrap().verdict)
+        .map(|_| r.flood.check(&[192, 0, 2, 1], 2 * S).unwrap().verdict)
         .collect();
     check_eq(
         "flooder passed",
@@ -277,8 +280,8 @@ fn ban_cap_under_contention() -> Result<(), String> {
 /// covered and make no ban.
 fn one_prefix_ban_under_contention() -> Result<(), String> {
     let r = region(|c| {
-        c.table_size = 64;
-        c.ban_prefix_threshold = 8;
+        c.flood.table_size = 64;
+        c.flood.ban_prefix_threshold = 8;
     });
     let r = &r;
     let pids: Vec<_> = (0..4u32)
@@ -289,7 +292,7 @@ fn one_prefix_ban_under_contention() -> Result<(), String> {
                     let a = format!("2001:db8:1:{n:x}::1")
                         .parse::<std::net::Ipv6Addr>()
                         .unwrap();
-                    r.ban_offender(u128::from(a), Reason::Scanner, S).unwrap();
+                    r.flood.ban_offender(u128::from(a), Reason::Scanner, S).unwrap();
                 }
             })
         })
@@ -307,7 +310,7 @@ fn one_prefix_ban_under_contention() -> Result<(), String> {
         .octets();
     check_eq(
         "covered",
-        u64::from(r.check(&a, S).unwrap().verdict == Verdict::Banned),
+        u64::from(r.flood.check(&a, S).unwrap().verdict == Verdict::Banned),
         1,
     )
 }

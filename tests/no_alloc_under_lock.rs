@@ -6,14 +6,15 @@
 //! contended arena).
 //!
 //! A counting global allocator records each allocation made by a thread
-//! that holds a bucket lock ([`sipguard::lock::probe`]).
+//! that holds a bucket lock ([`sipguard::shm::lock::probe`]).
 
-use sipguard::config::Config;
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
+use sipguard::flood::config::FloodConfig;
 use sipguard::fraud::accounts::{Accounts, CallTicket, Reason, Thresholds};
 use sipguard::fraud::money::Money;
 use sipguard::guess::Request;
-use sipguard::lock::{lock, probe};
-use sipguard::region::Region;
+use sipguard::shm::lock::{lock, probe};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -94,13 +95,16 @@ fn request<'a>(user: &'a [u8], to: &'a [u8], call_id: &'a [u8]) -> Request<'a> {
 fn guessing_sweep_and_listing_allocate_nothing_under_a_lock() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut c = Config {
-        table_size: 256,
+        flood: FloodConfig {
+            table_size: 256,
+            ..Default::default()
+        },
         ..Default::default()
     };
     c.set("auth_maxretry", "1000000").unwrap();
     c.set("user_maxretry", "2").unwrap();
     c.set("user_throttle_time", "1s").unwrap();
-    let r = Region::create(&c).expect("region");
+    let r = Engine::create(&c).expect("region");
     // Many user names, some throttled, spread over the buckets.
     for u in 0..40u32 {
         let user = format!("user{u}");
@@ -171,18 +175,24 @@ fn fraud_sweep_listing_and_save_allocate_nothing_under_a_lock() {
 fn ban_state_save_allocates_nothing_under_a_lock() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Room to spare: 50 bans must never meet the 6-ban cap of a bucket.
-    let r = Region::create(&Config {
-        table_size: 8192,
+    let r = Engine::create(&Config {
+        flood: FloodConfig {
+            table_size: 8192,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .expect("region");
     for i in 0..50 {
-        r.ban(&format!("192.0.2.{i}"), Some(100 * S), S).unwrap();
+        r.flood.ban(&format!("192.0.2.{i}"), Some(100 * S), S).unwrap();
     }
     let dir = std::env::temp_dir().join(format!("sipguard-noalloc-bans-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let n = under_lock(|| {
-        assert_eq!(sipguard::state::save(&r, &dir.join("bans.state"), S).unwrap(), 50);
+        assert_eq!(
+            sipguard::flood::state::save(&r.flood, &dir.join("bans.state"), S).unwrap(),
+            50
+        );
     });
     assert_eq!(n, 0, "allocations under a bucket lock");
 }

@@ -1,4 +1,4 @@
-//! Real-world-style offers from `tests/sdp/*.sdp` through `sipguard::sdp::check`,
+//! Real-world-style offers from `tests/sdp/*.sdp` through `sipguard::media::sdp::check`,
 //! and hostile input that must give a verdict without panicking.
 //!
 //! File convention: the name starts with the expected verdict
@@ -8,7 +8,7 @@
 //! starts after the first empty line (used for multipart bodies). Each file
 //! is also checked with its line ends converted to LF and to CRLF.
 
-use sipguard::sdp::{check, ReasonBuf, SdpPolicy, SdpVerdict, MAX_BODY};
+use sipguard::media::sdp::{check, ReasonBuf, SdpPolicy, SdpVerdict, MAX_BODY};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;

@@ -20,10 +20,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::addr::{address_bits, parse_address, Cidr, Key};
-use sipguard::config::{parse_duration, parse_rate, Config, ConfigError, Rate};
+use sipguard::config::{parse_duration, parse_rate, ConfigError, Rate};
+use sipguard::engine::config::Config;
 use sipguard::fraud::money::{parse_money, Money};
-use sipguard::guess_config::{GuessConfig, MAX_ENUM_THRESHOLD};
+use sipguard::guess::config::{GuessConfig, MAX_ENUM_THRESHOLD};
+use sipguard::sip::addr::{address_bits, parse_address, Cidr, Key};
 
 const S: u64 = 1_000_000_000;
 const TEN_YEARS: u64 = 10 * 365 * 86_400;
@@ -101,7 +102,10 @@ fn check_duration(v: &str) -> Option<u64> {
 fn check_rate(v: &str) -> Option<Rate> {
     let r = parse_rate(v).ok()?;
     assert!((1..=1_000_000).contains(&r.count), "{v:?}: {r:?}");
-    assert!(r.period_ns > 0 && r.period_ns % S == 0 && r.period_ns / S <= TEN_YEARS, "{v:?}: {r:?}");
+    assert!(
+        r.period_ns > 0 && r.period_ns % S == 0 && r.period_ns / S <= TEN_YEARS,
+        "{v:?}: {r:?}"
+    );
     assert_eq!(parse_rate(&format!("{}/{}s", r.count, r.period_ns / S)), Ok(r));
     Some(r)
 }
@@ -117,7 +121,8 @@ fn check_money(v: &str) {
 fn cidr_contains_itself(token: &str) {
     let Ok(c) = Cidr::parse(token) else { return };
     let addr = token.trim().split('/').next().unwrap_or("");
-    let bytes = parse_address(addr).unwrap_or_else(|| panic!("{token:?}: a CIDR whose address does not parse"));
+    let bytes =
+        parse_address(addr).unwrap_or_else(|| panic!("{token:?}: a CIDR whose address does not parse"));
     let bits = address_bits(&bytes).expect("16 bytes");
     assert!(c.contains(bits), "{token:?} does not contain its own address");
 }
@@ -175,21 +180,32 @@ fn check_patterns(g: &mut GuessConfig, v: &str, hay: &[u8]) {
 fn check_set(c: &Config, name: &str, v: &str) {
     let n = |v: &str| v.parse::<u64>().ok();
     match name {
-        "table_size" => assert!(n(v) == Some(c.table_size) && (64..=1 << 26).contains(&c.table_size)),
-        "rate" => assert_eq!(Some(c.rate), check_rate(v)),
-        "burst" => assert!(c.burst.is_some_and(|b| (1..=1_000_000).contains(&b) && n(v) == Some(b))),
-        "ipv6_prefix" => assert!((1..=128).contains(&c.ipv6_prefix) && n(v) == Some(c.ipv6_prefix.into())),
-        "ban_time" => assert!(c.ban_time_ns > 0 && check_duration(v) == Some(c.ban_time_ns)),
-        "ban_max" => assert!(c.ban_max_ns > 0 && check_duration(v) == Some(c.ban_max_ns)),
-        "save_interval" => assert!(c.save_interval_ns > 0 && check_duration(v) == Some(c.save_interval_ns)),
-        "ban_forget" => assert_eq!(check_duration(v), Some(c.ban_forget_ns)),
-        "ban_factor" => assert!((1..=1000).contains(&c.ban_factor)),
-        "ban_prefix_v4" => assert!((8..=32).contains(&c.ban_prefix_v4) && n(v) == Some(c.ban_prefix_v4.into())),
-        "ban_prefix_v6" => assert!((16..=128).contains(&c.ban_prefix_v6) && n(v) == Some(c.ban_prefix_v6.into())),
-        "ban_prefix_threshold" => {
-            assert!(c.ban_prefix_threshold <= 1000 && n(v) == Some(c.ban_prefix_threshold.into()))
+        "table_size" => {
+            assert!(n(v) == Some(c.flood.table_size) && (64..=1 << 26).contains(&c.flood.table_size))
         }
-        "state_file" => assert_eq!(c.state_file.is_none(), v.is_empty()),
+        "rate" => assert_eq!(Some(c.flood.rate), check_rate(v)),
+        "burst" => assert!(c
+            .flood
+            .burst
+            .is_some_and(|b| (1..=1_000_000).contains(&b) && n(v) == Some(b))),
+        "ipv6_prefix" => {
+            assert!((1..=128).contains(&c.flood.ipv6_prefix) && n(v) == Some(c.flood.ipv6_prefix.into()))
+        }
+        "ban_time" => assert!(c.flood.ban_time_ns > 0 && check_duration(v) == Some(c.flood.ban_time_ns)),
+        "ban_max" => assert!(c.flood.ban_max_ns > 0 && check_duration(v) == Some(c.flood.ban_max_ns)),
+        "save_interval" => assert!(c.save_interval_ns > 0 && check_duration(v) == Some(c.save_interval_ns)),
+        "ban_forget" => assert_eq!(check_duration(v), Some(c.flood.ban_forget_ns)),
+        "ban_factor" => assert!((1..=1000).contains(&c.flood.ban_factor)),
+        "ban_prefix_v4" => {
+            assert!((8..=32).contains(&c.flood.ban_prefix_v4) && n(v) == Some(c.flood.ban_prefix_v4.into()))
+        }
+        "ban_prefix_v6" => {
+            assert!((16..=128).contains(&c.flood.ban_prefix_v6) && n(v) == Some(c.flood.ban_prefix_v6.into()))
+        }
+        "ban_prefix_threshold" => {
+            assert!(c.flood.ban_prefix_threshold <= 1000 && n(v) == Some(c.flood.ban_prefix_threshold.into()))
+        }
+        "state_file" => assert_eq!(c.flood.state_file.is_none(), v.is_empty()),
         "normalize_codes" => assert!(c
             .guess
             .normalize_codes
@@ -198,7 +214,11 @@ fn check_set(c: &Config, name: &str, v: &str) {
         "normalize_methods" => assert!(c.guess.normalize_methods.iter().all(|m| {
             !m.is_empty() && m.iter().all(u8::is_ascii_uppercase) && m != b"ACK" && m != b"CANCEL"
         })),
-        "challenge_realm" => assert!(!c.guess.challenge_realm.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20)),
+        "challenge_realm" => assert!(!c
+            .guess
+            .challenge_realm
+            .iter()
+            .any(|&b| b == b'"' || b == b'\\' || b < 0x20)),
         "challenge_nonce_bytes" | "challenge_nonce_bytes_register" => {
             let b = if name == "challenge_nonce_bytes" {
                 c.guess.challenge_nonce_bytes
@@ -211,7 +231,9 @@ fn check_set(c: &Config, name: &str, v: &str) {
         "enum_threshold" => assert!((1..=MAX_ENUM_THRESHOLD).contains(&c.guess.enum_threshold)),
         "auth_maxretry" => assert!((1..=1_000_000).contains(&c.guess.auth_maxretry)),
         "user_maxretry" => assert!((1..=1_000_000).contains(&c.guess.user_maxretry)),
-        "enum_window" => assert!(c.guess.enum_window_ns > 0 && check_duration(v) == Some(c.guess.enum_window_ns)),
+        "enum_window" => {
+            assert!(c.guess.enum_window_ns > 0 && check_duration(v) == Some(c.guess.enum_window_ns))
+        }
         "auth_findtime" => assert!(c.guess.auth_findtime_ns > 0),
         "user_findtime" => assert!(c.guess.user_findtime_ns > 0),
         "user_throttle_time" => assert!(c.guess.user_throttle_ns > 0),
@@ -232,8 +254,15 @@ fn check_set(c: &Config, name: &str, v: &str) {
         "account_table_size" => assert!((8..=1 << 24).contains(&c.fraud.account_table_size)),
         "intl_prefixes" => {
             let p = &c.fraud.intl_prefixes;
-            assert!(p.iter().all(|d| (1..=8).contains(&d.len()) && d.iter().all(u8::is_ascii_digit)), "{p:?}");
-            assert!(p.windows(2).all(|w| w[0].len() >= w[1].len()), "longest first: {p:?}");
+            assert!(
+                p.iter()
+                    .all(|d| (1..=8).contains(&d.len()) && d.iter().all(u8::is_ascii_digit)),
+                "{p:?}"
+            );
+            assert!(
+                p.windows(2).all(|w| w[0].len() >= w[1].len()),
+                "longest first: {p:?}"
+            );
             let mut sorted = p.clone();
             sorted.sort();
             sorted.dedup();
@@ -279,9 +308,32 @@ type Fraud = (
 
 #[derive(Debug, PartialEq)]
 struct Snapshot {
-    main: (u64, Rate, Option<u64>, u8, u64, u64, u64, bool, u64, Vec<Cidr>, bool),
+    main: (
+        u64,
+        Rate,
+        Option<u64>,
+        u8,
+        u64,
+        u64,
+        u64,
+        bool,
+        u64,
+        Vec<Cidr>,
+        bool,
+    ),
     more: (Option<std::path::PathBuf>, u64, u8, u8, u32),
-    guess: (bool, Vec<u16>, Vec<Vec<u8>>, Vec<u8>, Vec<u8>, Vec<u8>, u32, u32, u32, u8),
+    guess: (
+        bool,
+        Vec<u16>,
+        Vec<Vec<u8>>,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<u8>,
+        u32,
+        u32,
+        u32,
+        u8,
+    ),
     guess_more: (u64, u64, u64, u64, u64, u64, u64, u64, u64, u64),
     fraud: Fraud,
 }
@@ -290,24 +342,24 @@ fn snapshot(c: &Config) -> Snapshot {
     let (g, f) = (&c.guess, &c.fraud);
     Snapshot {
         main: (
-            c.table_size,
-            c.rate,
-            c.burst,
-            c.ipv6_prefix,
-            c.ban_time_ns,
-            c.ban_factor,
-            c.ban_max_ns,
-            c.ban_permanent,
-            c.ban_forget_ns,
-            c.allow.clone(),
+            c.flood.table_size,
+            c.flood.rate,
+            c.flood.burst,
+            c.flood.ipv6_prefix,
+            c.flood.ban_time_ns,
+            c.flood.ban_factor,
+            c.flood.ban_max_ns,
+            c.flood.ban_permanent,
+            c.flood.ban_forget_ns,
+            c.flood.allow.clone(),
             c.early_drop,
         ),
         more: (
-            c.state_file.clone(),
+            c.flood.state_file.clone(),
             c.save_interval_ns,
-            c.ban_prefix_v4,
-            c.ban_prefix_v6,
-            c.ban_prefix_threshold,
+            c.flood.ban_prefix_v4,
+            c.flood.ban_prefix_v6,
+            c.flood.ban_prefix_threshold,
         ),
         guess: (
             g.normalize,
@@ -372,7 +424,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         let before = snapshot(&c);
-        let allow_before = c.allow.len();
+        let allow_before = c.flood.allow.len();
         match c.set(name, value) {
             Err(ConfigError::UnknownParam(n)) => {
                 assert!(!KNOWN.contains(&name), "{name} is known");
@@ -383,7 +435,11 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(param, name, "{e}");
                 assert!(e.to_string().contains(name), "{e}");
                 if name != "allow" {
-                    assert_eq!(snapshot(&c), before, "{name}={value:?} refused, yet the config changed");
+                    assert_eq!(
+                        snapshot(&c),
+                        before,
+                        "{name}={value:?} refused, yet the config changed"
+                    );
                 }
             }
             Ok(()) => {
@@ -393,8 +449,8 @@ fuzz_target!(|data: &[u8]| {
                         .split(|c: char| c == ',' || c.is_whitespace())
                         .filter(|t| !t.is_empty())
                         .collect();
-                    assert_eq!(c.allow.len(), allow_before + tokens.len());
-                    for (cidr, t) in c.allow[allow_before..].iter().zip(&tokens) {
+                    assert_eq!(c.flood.allow.len(), allow_before + tokens.len());
+                    for (cidr, t) in c.flood.allow[allow_before..].iter().zip(&tokens) {
                         assert_eq!(Ok(*cidr), Cidr::parse(t));
                     }
                 } else {

@@ -95,7 +95,9 @@ fn model(dialled: &[u8], cfg: &FraudConfig) -> Result<(Vec<u8>, bool), BadNumber
 }
 
 fn view(r: &Result<Number, BadNumber>) -> Result<(Vec<u8>, bool), BadNumber> {
-    r.as_ref().map(|n| (n.digits().to_vec(), n.international)).map_err(|e| *e)
+    r.as_ref()
+        .map(|n| (n.digits().to_vec(), n.international))
+        .map_err(|e| *e)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -104,11 +106,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let (cfg, dialled) = if sel & 0x80 != 0 {
         let mut parts = rest.splitn(4, |&b| b == 0);
-        let (Some(intl), Some(cc), Some(np), Some(number)) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(intl), Some(cc), Some(np), Some(number)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return;
         };
         let mut c = FraudConfig::default();
-        for (name, v) in [("intl_prefixes", intl), ("home_country_code", cc), ("national_prefix", np)] {
+        for (name, v) in [
+            ("intl_prefixes", intl),
+            ("home_country_code", cc),
+            ("national_prefix", np),
+        ] {
             let Ok(v) = std::str::from_utf8(v) else { return };
             if c.set(name, v).is_err() {
                 return;
@@ -126,11 +134,20 @@ fuzz_target!(|data: &[u8]| {
             "{dialled:?} -> {d:?}"
         );
     }
-    assert_eq!(view(&got), model(dialled, &cfg), "{dialled:?} with {:?}", cfg.intl_prefixes);
+    assert_eq!(
+        view(&got),
+        model(dialled, &cfg),
+        "{dialled:?} with {:?}",
+        cfg.intl_prefixes
+    );
 
     // Separators do not matter.
     let bare: Vec<u8> = dialled.iter().copied().filter(|&b| !separator(b)).collect();
-    assert_eq!(view(&normalize(&bare, &cfg)), view(&got), "{dialled:?} without separators");
+    assert_eq!(
+        view(&normalize(&bare, &cfg)),
+        view(&got),
+        "{dialled:?} without separators"
+    );
 
     // Stable: the result dialled again gives itself.
     if let Ok(n) = &got {
@@ -139,6 +156,10 @@ fuzz_target!(|data: &[u8]| {
         } else {
             n.digits().to_vec()
         };
-        assert_eq!(view(&normalize(&again, &cfg)), view(&got), "{dialled:?} again as {again:?}");
+        assert_eq!(
+            view(&normalize(&again, &cfg)),
+            view(&got),
+            "{dialled:?} again as {again:?}"
+        );
     }
 });

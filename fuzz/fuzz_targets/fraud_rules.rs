@@ -65,9 +65,15 @@ fn well_formed(set: &RuleSet) {
             p.digits
         );
         // Display and parse agree on the rate (4 decimals).
-        assert_eq!(sipguard::fraud::money::parse_money(&p.rate.to_string()), Ok(p.rate));
+        assert_eq!(
+            sipguard::fraud::money::parse_money(&p.rate.to_string()),
+            Ok(p.rate)
+        );
     }
-    assert!(set.prefixes.windows(2).all(|w| w[0].digits < w[1].digits), "prefixes sorted, distinct");
+    assert!(
+        set.prefixes.windows(2).all(|w| w[0].digits < w[1].digits),
+        "prefixes sorted, distinct"
+    );
     let name_ok = |a: &AccountRule| {
         !a.name.is_empty()
             && a.name.len() <= MAX_NAME
@@ -78,7 +84,10 @@ fn well_formed(set: &RuleSet) {
     for a in &set.accounts {
         assert!(name_ok(a) && a.name != b"default", "account {a:?}");
     }
-    assert!(set.accounts.windows(2).all(|w| w[0].name < w[1].name), "accounts sorted, distinct");
+    assert!(
+        set.accounts.windows(2).all(|w| w[0].name < w[1].name),
+        "accounts sorted, distinct"
+    );
     if let Some(d) = &set.default {
         assert!(name_ok(d) && d.name == b"default", "default {d:?}");
     }
@@ -90,9 +99,15 @@ fn names_a_line(e: &str, text: &str) {
         .strip_prefix(FILE)
         .and_then(|r| r.strip_prefix(':'))
         .unwrap_or_else(|| panic!("error without the file name: {e}"));
-    let (n, msg) = rest.split_once(": ").unwrap_or_else(|| panic!("error without a line: {e}"));
+    let (n, msg) = rest
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("error without a line: {e}"));
     let n: usize = n.parse().unwrap_or_else(|_| panic!("bad line number: {e}"));
-    assert!(n >= 1 && n <= text.lines().count(), "line {n} of {}: {e}", text.lines().count());
+    assert!(
+        n >= 1 && n <= text.lines().count(),
+        "line {n} of {}: {e}",
+        text.lines().count()
+    );
     assert!(!msg.is_empty());
 }
 
@@ -111,7 +126,10 @@ fuzz_target!(|data: &[u8]| {
     match parse(text, FILE, MAX_RULES) {
         Err(e) => {
             names_a_line(&e, text);
-            assert!(parse(&reversed, FILE, MAX_RULES).is_err(), "reversed lines accepted: {e}");
+            assert!(
+                parse(&reversed, FILE, MAX_RULES).is_err(),
+                "reversed lines accepted: {e}"
+            );
         }
         Ok(set) => {
             well_formed(&set);
@@ -121,9 +139,17 @@ fuzz_target!(|data: &[u8]| {
                 Ok(&set),
                 "written back as\n{out}"
             );
-            assert_eq!(parse(&reversed, FILE, MAX_RULES).as_ref(), Ok(&set), "lines reversed");
+            assert_eq!(
+                parse(&reversed, FILE, MAX_RULES).as_ref(),
+                Ok(&set),
+                "lines reversed"
+            );
             let most = set.prefixes.len().max(set.accounts.len());
-            assert_eq!(parse(text, FILE, most).as_ref(), Ok(&set), "fraud_max_rules {most}");
+            assert_eq!(
+                parse(text, FILE, most).as_ref(),
+                Ok(&set),
+                "fraud_max_rules {most}"
+            );
             if most > 0 {
                 let e = parse(text, FILE, most - 1).expect_err("one rule too many");
                 assert!(e.contains("fraud_max_rules"), "{e}");

@@ -122,7 +122,10 @@ fn table(a: &Accounts) -> BTreeMap<Vec<u8>, (Reason, u64)> {
     let mut t = BTreeMap::new();
     let skipped = a.list(NOW, |i| {
         let r = i.suspended.expect("only restored suspensions are in the table");
-        assert!(t.insert(i.name, (r, i.since_wall_ms)).is_none(), "a name twice in the table");
+        assert!(
+            t.insert(i.name, (r, i.since_wall_ms)).is_none(),
+            "a name twice in the table"
+        );
         true
     });
     assert_eq!(skipped, 0, "no other process holds a bucket");
@@ -131,10 +134,7 @@ fn table(a: &Accounts) -> BTreeMap<Vec<u8>, (Reason, u64)> {
 
 /// Lines in order, the last of a name winning.
 fn last_wins<'a>(lines: impl IntoIterator<Item = &'a Saved>) -> BTreeMap<Vec<u8>, (Reason, u64)> {
-    lines
-        .into_iter()
-        .map(|(n, r, s)| (n.clone(), (*r, *s)))
-        .collect()
+    lines.into_iter().map(|(n, r, s)| (n.clone(), (*r, *s))).collect()
 }
 
 /// Table and unrestored lines: names apart, together the wanted map.
@@ -172,7 +172,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(l) => l,
     };
     assert!(m.magic, "a file without the magic line accepted");
-    assert_eq!(std::fs::read(&path).ok().as_deref(), Some(data), "a loaded file stays");
+    assert_eq!(
+        std::fs::read(&path).ok().as_deref(),
+        Some(data),
+        "a loaded file stays"
+    );
     let file = path.display().to_string();
     let named = m.bad.len().min(MAX_REPORTED);
     let summary = m.bad.len() > MAX_REPORTED;
@@ -204,9 +208,16 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(written, table(&a).len() + loaded.unrestored.len());
     let text = std::fs::read(&path2).expect("the saved file");
     let saved = model(&text);
-    assert!(saved.magic && saved.bad.is_empty(), "the saver writes only good lines");
+    assert!(
+        saved.magic && saved.bad.is_empty(),
+        "the saver writes only good lines"
+    );
     assert_eq!(saved.good.len(), written);
-    assert_eq!(last_wins(&saved.good), want, "the saved file says what was loaded");
+    assert_eq!(
+        last_wins(&saved.good),
+        want,
+        "the saved file says what was loaded"
+    );
     let b = Accounts::create(entries, Thresholds::default()).expect("account table");
     let again = load(&b, &path2, NOW).expect("a saved file loads");
     assert!(again.warnings.is_empty(), "{:?}", again.warnings);

@@ -17,22 +17,26 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::config::Config;
-use sipguard::region::Region;
-use sipguard::reply::{test_reader, Outcome};
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
+use sipguard::flood::config::FloodConfig;
+use sipguard::guess::reply::{test_reader, Outcome};
 use std::sync::OnceLock;
 
-fn region() -> &'static Region {
-    static R: OnceLock<Region> = OnceLock::new();
+fn region() -> &'static Engine {
+    static R: OnceLock<Engine> = OnceLock::new();
     R.get_or_init(|| {
         let mut cfg = Config {
-            table_size: 64,
+            flood: FloodConfig {
+                table_size: 64,
+                ..Default::default()
+            },
             ..Default::default()
         };
         cfg.guess.user_table_size = 64;
         cfg.guess.txn_table_size = 64;
         cfg.guess.challenge_nonce_bytes = 45;
-        Region::create(&cfg).expect("region")
+        Engine::create(&cfg).expect("region")
     })
 }
 
@@ -72,7 +76,8 @@ fn after_realm(line: &[u8]) -> Option<&[u8]> {
         }
     }
     let rest = &line[i + 1..];
-    (rest.starts_with(b", nonce=\"") && rest.windows(7).filter(|w| *w == b"nonce=\"").count() == 1).then_some(rest)
+    (rest.starts_with(b", nonce=\"") && rest.windows(7).filter(|w| *w == b"nonce=\"").count() == 1)
+        .then_some(rest)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -108,8 +113,18 @@ fuzz_target!(|data: &[u8]| {
         line(&mut text, b"Via", &[b"SIP/2.0/UDP ", &value()[..]].concat(), true);
     }
     line(&mut text, b"X-Junk", &value(), false);
-    line(&mut text, b"From", &[b"<sip:a@h>;tag=", &value()[..]].concat(), true);
-    line(&mut text, b"To", &[b"<sip:b@h>;tag=", &value()[..]].concat(), true);
+    line(
+        &mut text,
+        b"From",
+        &[b"<sip:a@h>;tag=", &value()[..]].concat(),
+        true,
+    );
+    line(
+        &mut text,
+        b"To",
+        &[b"<sip:b@h>;tag=", &value()[..]].concat(),
+        true,
+    );
     line(&mut text, b"Call-ID", &value(), true);
     line(&mut text, b"CSeq", &[b"1 ", method].concat(), true);
     line(&mut text, b"WWW-Authenticate", &value(), false);
@@ -144,7 +159,11 @@ fuzz_target!(|data: &[u8]| {
     let shown = || String::from_utf8_lossy(out).into_owned();
     let ls = lines(out, eol).unwrap_or_else(|| panic!("no final line end: {}", shown()));
     for l in &ls {
-        assert!(!l.contains(&b'\n') && !l.contains(&b'\r'), "stray line break: {}", shown());
+        assert!(
+            !l.contains(&b'\n') && !l.contains(&b'\r'),
+            "stray line break: {}",
+            shown()
+        );
     }
     let [status, headers @ .., content_length, empty] = &ls[..] else {
         panic!("too few lines: {}", shown());
@@ -152,7 +171,11 @@ fuzz_target!(|data: &[u8]| {
     let register = method == b"REGISTER";
     assert_eq!(
         *status,
-        if register { &b"SIP/2.0 401 Unauthorized"[..] } else { b"SIP/2.0 407 Proxy Authentication Required" }
+        if register {
+            &b"SIP/2.0 401 Unauthorized"[..]
+        } else {
+            b"SIP/2.0 407 Proxy Authentication Required"
+        }
     );
     assert_eq!(*content_length, b"Content-Length: 0");
     assert!(empty.is_empty());
@@ -161,7 +184,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(&headers[..expect_kept.len()], &expect_kept[..], "{}", shown());
     let rest = &headers[expect_kept.len()..];
     assert_eq!(rest.len(), 1 + usize::from(server), "{}", shown());
-    let name: &[u8] = if register { b"WWW-Authenticate: Digest " } else { b"Proxy-Authenticate: Digest " };
+    let name: &[u8] = if register {
+        b"WWW-Authenticate: Digest "
+    } else {
+        b"Proxy-Authenticate: Digest "
+    };
     assert!(rest[0].starts_with(name), "{}", shown());
     let params = after_realm(rest[0]).unwrap_or_else(|| panic!("bad realm or nonce: {}", shown()));
     // stale=true comes from the request's nonce (its transaction), never

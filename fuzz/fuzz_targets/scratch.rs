@@ -50,7 +50,7 @@ extern "C" fn record(_level: c_int, msg: *const c_char, len: usize) {
 pub fn install_logger() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        sipguard::log::set_logger(Some(record));
+        sipguard::util::log::set_logger(Some(record));
         std::panic::set_hook(Box::new(|info| {
             eprintln!("{info}");
             std::process::abort();

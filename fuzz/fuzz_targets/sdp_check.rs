@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::sdp::{check, ReasonBuf, SdpPolicy, SdpVerdict};
+use sipguard::media::sdp::{check, ReasonBuf, SdpPolicy, SdpVerdict};
 
 const CONTENT_TYPES: [&[u8]; 4] = [
     b"application/sdp",

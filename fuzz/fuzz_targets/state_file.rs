@@ -29,14 +29,15 @@
 mod scratch;
 
 use libfuzzer_sys::fuzz_target;
-use sipguard::addr::Key;
-use sipguard::ban::Reason;
-use sipguard::clock::wall_ms;
-use sipguard::config::Config;
-use sipguard::counters::Counter;
-use sipguard::region::Region;
-use sipguard::state::{load, save, StateError};
-use sipguard::table::PERMANENT;
+use sipguard::engine::config::Config;
+use sipguard::engine::Engine;
+use sipguard::flood::ban::Reason;
+use sipguard::flood::config::FloodConfig;
+use sipguard::flood::state::{load, save, StateError};
+use sipguard::flood::table::PERMANENT;
+use sipguard::shm::counters::Counter;
+use sipguard::sip::addr::Key;
+use sipguard::util::clock::wall_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -107,20 +108,20 @@ fn near(a: u64, b: u64) -> bool {
 thread_local! {
     /// A region per shape that a run left empty, for the next run: making
     /// one (five mappings) is a third of a run's time otherwise.
-    static SPARE: std::cell::RefCell<[Option<Region>; 4]> = const { std::cell::RefCell::new([None, None, None, None]) };
+    static SPARE: std::cell::RefCell<[Option<Engine>; 4]> = const { std::cell::RefCell::new([None, None, None, None]) };
 }
 
 /// A region for `shape` with no entry in either table.
-fn empty_region(shape: Shape, i: usize) -> Region {
+fn empty_region(shape: Shape, i: usize) -> Engine {
     SPARE
         .with(|s| s.borrow_mut()[i].take())
         .unwrap_or_else(|| region(shape))
 }
 
 /// Keep `r` for a later run if it is still empty.
-fn give_back(r: Region, i: usize) {
+fn give_back(r: Engine, i: usize) {
     let mut empty = true;
-    r.for_each_entry(0, |_| {
+    r.flood.for_each_entry(0, |_| {
         empty = false;
         false
     });
@@ -129,24 +130,27 @@ fn give_back(r: Region, i: usize) {
     }
 }
 
-fn region(shape: Shape) -> Region {
+fn region(shape: Shape) -> Engine {
     let mut cfg = Config {
-        table_size: 64,
-        ipv6_prefix: shape.ipv6_prefix,
-        ban_prefix_v4: shape.ban_prefix_v4,
-        ban_prefix_v6: shape.ban_prefix_v6,
-        ban_forget_ns: shape.ban_forget_ns,
+        flood: FloodConfig {
+            table_size: 64,
+            ipv6_prefix: shape.ipv6_prefix,
+            ban_prefix_v4: shape.ban_prefix_v4,
+            ban_prefix_v6: shape.ban_prefix_v6,
+            ban_forget_ns: shape.ban_forget_ns,
+            ..Default::default()
+        },
         ..Default::default()
     };
     cfg.guess.user_table_size = 64;
     cfg.guess.txn_table_size = 64;
-    Region::create(&cfg).expect("region")
+    Engine::create(&cfg).expect("region")
 }
 
 /// Every entry of both tables: key -> (entry, banned now).
-fn entries(r: &Region, now: u64) -> BTreeMap<K, (Entry, bool)> {
+fn entries(r: &Engine, now: u64) -> BTreeMap<K, (Entry, bool)> {
     let mut m = BTreeMap::new();
-    let skipped = r.for_each_entry(now, |e| {
+    let skipped = r.flood.for_each_entry(now, |e| {
         let entry = Entry {
             until: e.ban_until,
             offences: e.offences,
@@ -210,9 +214,10 @@ fn model_line(line: &[u8], cfg: &Config) -> Line {
     let key = if prefix {
         Key::parse_network(key)
     } else {
-        Key::parse(key, cfg.ipv6_prefix)
+        Key::parse(key, cfg.flood.ipv6_prefix)
     };
-    let (Some(key), Ok(offences), Some(reason)) = (key, offences.parse::<u32>(), Reason::from_name(reason)) else {
+    let (Some(key), Ok(offences), Some(reason)) = (key, offences.parse::<u32>(), Reason::from_name(reason))
+    else {
         return Line::Bad;
     };
     let until_ms = match until {
@@ -224,9 +229,9 @@ fn model_line(line: &[u8], cfg: &Config) -> Line {
     };
     let network_ok = !prefix
         || if is_v4_mapped(key.bits) {
-            cfg.v4_prefix_bans() && key.prefix == 96 + cfg.ban_prefix_v4
+            cfg.flood.v4_prefix_bans() && key.prefix == 96 + cfg.flood.ban_prefix_v4
         } else {
-            cfg.v6_prefix_bans() && key.prefix == cfg.ban_prefix_v6
+            cfg.flood.v6_prefix_bans() && key.prefix == cfg.flood.ban_prefix_v6
         };
     Line::Good {
         key: (prefix, key.bits, key.prefix),
@@ -304,7 +309,10 @@ fn model(bytes: &[u8], cfg: &Config, s: &Shape, walls: [u64; 2]) -> Option<Model
                 reason,
             } => (key, network_ok, until_ms, offences, reason),
         };
-        let (a, b) = (to_mono(until_ms, walls[0], s.now), to_mono(until_ms, walls[1], s.now));
+        let (a, b) = (
+            to_mono(until_ms, walls[0], s.now),
+            to_mono(until_ms, walls[1], s.now),
+        );
         if a.is_some() != b.is_some() {
             return None;
         }
@@ -362,7 +370,10 @@ fn read_log(log: &[String], path: &Path) -> (Vec<usize>, usize, usize) {
         } else if let Some(rest) = l.strip_prefix(&head).filter(|r| r.ends_with("; line skipped")) {
             let n = rest.split(':').next().and_then(|n| n.parse().ok());
             warned.push(n.unwrap_or_else(|| panic!("a warning without a line number: {l}")));
-        } else if let Some(rest) = l.strip_prefix(&more).and_then(|r| r.strip_suffix(" more bad lines skipped")) {
+        } else if let Some(rest) = l
+            .strip_prefix(&more)
+            .and_then(|r| r.strip_suffix(" more bad lines skipped"))
+        {
             extra = rest.parse().unwrap_or_else(|_| panic!("{l}"));
         }
     }
@@ -424,7 +435,7 @@ fuzz_target!(|data: &[u8]| {
 
     scratch::take_log();
     let wall_before = wall_ms();
-    let loaded = load(&a, &path, now);
+    let loaded = load(&a.flood, &path, now);
     let wall_after = wall_ms();
     let log = scratch::take_log();
     let Some(m) = model(data, &a.cfg, &shape, [wall_before, wall_after]) else {
@@ -450,8 +461,16 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(active) => {
             assert!(m.magic, "a file without the magic line accepted");
-            assert!(active <= m.good, "{active} active bans from {} good lines", m.good);
-            assert_eq!(std::fs::read(&path).ok().as_deref(), Some(data), "a loaded file stays");
+            assert!(
+                active <= m.good,
+                "{active} active bans from {} good lines",
+                m.good
+            );
+            assert_eq!(
+                std::fs::read(&path).ok().as_deref(),
+                Some(data),
+                "a loaded file stays"
+            );
             let (warned, extra, full) = read_log(&log, &path);
             let first: Vec<usize> = m.bad.iter().copied().take(MAX_REPORTED).collect();
             assert_eq!(warned, first, "warnings for the bad lines: {log:?}");
@@ -468,12 +487,16 @@ fuzz_target!(|data: &[u8]| {
         .map(|(k, (e, _))| (*k, *e))
         .collect();
     let path2 = dir.join("bans2.state");
-    let written = save(&a, &path2, now).expect("save");
+    let written = save(&a.flood, &path2, now).expect("save");
     assert_eq!(written, kept.len(), "one line per ban or remembered offender");
     // An end within a few ms of what the clock can count (584 years
     // ahead: only a hand-made file says that) may fall out of range
     // between the save and the reload; not checked.
-    if kept.is_empty() || kept.values().any(|e| e.until != PERMANENT && e.until >= PERMANENT - 2 * SLACK) {
+    if kept.is_empty()
+        || kept
+            .values()
+            .any(|e| e.until != PERMANENT && e.until >= PERMANENT - 2 * SLACK)
+    {
         give_back(a, data.len() % 4);
         scratch::clean(dir);
         return;
@@ -481,7 +504,10 @@ fuzz_target!(|data: &[u8]| {
     let text = std::fs::read(&path2).expect("the saved file");
     let wall = wall_ms();
     let saved = model(&text, &a.cfg, &shape, [wall, wall]).expect("saved ends are in range");
-    assert!(saved.magic && saved.bad.is_empty(), "the saver writes only good lines");
+    assert!(
+        saved.magic && saved.bad.is_empty(),
+        "the saver writes only good lines"
+    );
     // One good line per entry; only an ended ban at the edge of being
     // forgotten may count as forgotten by now.
     assert!(
@@ -492,7 +518,7 @@ fuzz_target!(|data: &[u8]| {
 
     let b = region(shape);
     scratch::take_log();
-    load(&b, &path2, now).expect("a saved file loads");
+    load(&b.flood, &path2, now).expect("a saved file loads");
     let (warned, _, full) = read_log(&scratch::take_log(), &path2);
     assert!(warned.is_empty(), "warnings reading a saved file: {warned:?}");
     let room = b.counters().get(Counter::Evictions) as usize + full;

@@ -6,6 +6,3 @@
 pub mod parse;
 
 pub use parse::{check_writable, parse_duration, parse_rate, ConfigError, Rate};
-
-// Compatibility path: the whole parameter set lives in the engine.
-pub use crate::engine::config::{Config, MAX_BAN_PREFIX_THRESHOLD, MAX_TABLE_SIZE, MIN_TABLE_SIZE};

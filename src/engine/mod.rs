@@ -1,31 +1,53 @@
 //! The composition root: one [`Engine`] per host, made in the parent before
-//! the fork, owns every capability that lives in shared memory and the
-//! whole parameter set ([`config::Config`]). A request or reply of the C ABI
-//! ([`crate::ffi`]) enters here; the engine hands it to the capabilities in
-//! turn (the flood check, then the guessing defences).
+//! the fork, owns the one shared mapping ([`crate::shm::store`]), every
+//! capability carved from it and the whole parameter set
+//! ([`config::Config`]). A request or reply of the C ABI ([`crate::ffi`])
+//! enters here; the engine hands it to the capabilities in turn (the flood
+//! check, then the guessing defences).
+//!
+//! The mapping, in the order the engine plans it: the header, the event
+//! counters, the flood defence's areas (its shared values, the source
+//! table, the prefix table), the guessing defences' tables (sources, user
+//! names, transactions). The toll-fraud state has a mapping of its own,
+//! made the same way, because the C ABI makes its handle apart
+//! ([`crate::fraud::Fraud`]).
 
 pub mod config;
+#[cfg(test)]
+mod guess_tests;
+#[cfg(test)]
+mod reply_tests;
+#[cfg(test)]
+mod state_file_tests;
 
 use self::config::Config;
-use crate::flood::region::Flood;
+use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::guess::reply::{Outcome, Reply};
-use crate::guess::{Defences, Finding, Guess, Request, TxnState, UserInfo};
+use crate::guess::{Defences, Finding, Guess, GuessPlan, Request, TxnState, UserInfo};
+use crate::shm::counters::Counters;
+use crate::shm::store::{Area, Plan, Store};
+use std::sync::Arc;
 
 /// Process-local handle to the shared state of every capability; children
-/// inherit it through fork together with the mappings.
+/// inherit it through fork together with the mapping.
 pub struct Engine {
     /// The whole parameter set, as validated (read-only).
     pub cfg: Config,
-    /// Rate limits and bans per source (the region of the source table).
+    store: Arc<Store>,
+    /// Rate limits and bans per source (the source and prefix tables).
     pub flood: Flood,
-    /// The guessing defences' tables (their own mappings, also pre-fork).
+    /// The guessing defences' tables.
     pub guess: Guess,
 }
 
-/// Compatibility name (the engine was called the region); the C ABI's
-/// `sipguard_region` is an engine.
-pub type Region = Engine;
+/// Where everything lies in the engine's mapping.
+struct EnginePlan {
+    plan: Plan,
+    counters: Area,
+    flood: FloodPlan,
+    guess: GuessPlan,
+}
 
 impl Engine {
     /// Check `cfg` as a whole, then map every capability's shared state.
@@ -34,13 +56,51 @@ impl Engine {
     pub fn create(cfg: &Config) -> Result<Engine, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         cfg.check_state_files().map_err(|e| e.to_string())?;
-        let flood = Flood::create(&cfg.flood())?;
-        let guess = Guess::create(cfg.table_size, &cfg.guess)?;
-        Ok(Engine {
+        let p = Self::plan(cfg);
+        let store =
+            Store::create(&p.plan).map_err(|e| format!("{e} (table_size {})", cfg.flood.table_size))?;
+        let engine = Engine {
             cfg: cfg.clone(),
+            flood: Flood::attach(&store, p.flood, p.counters, &cfg.flood),
+            guess: Guess::attach(&store, p.guess, &cfg.guess),
+            store,
+        };
+        engine.verify()?;
+        Ok(engine)
+    }
+
+    fn plan(cfg: &Config) -> EnginePlan {
+        let mut plan = Plan::new();
+        let counters = plan.array::<Counters>(*b"CNTR", 1);
+        let flood = Flood::plan(&mut plan, &cfg.flood);
+        let guess = Guess::plan(&mut plan, cfg.flood.table_size, &cfg.guess);
+        EnginePlan {
+            plan,
+            counters,
             flood,
             guess,
-        })
+        }
+    }
+
+    /// Bytes the engine maps for `cfg`, header included.
+    pub fn mapped_bytes(cfg: &Config) -> usize {
+        Self::plan(cfg).plan.bytes()
+    }
+
+    /// Refuse a mapping whose header does not describe the layout this
+    /// engine's parameters give (checked when the engine is handed out).
+    pub fn verify(&self) -> Result<(), String> {
+        self.store.verify(&Self::plan(&self.cfg).plan)
+    }
+
+    /// Bytes of the mapping.
+    pub fn bytes(&self) -> usize {
+        self.store.bytes()
+    }
+
+    /// The event counters of every capability.
+    pub fn counters(&self) -> &Counters {
+        self.flood.counters()
     }
 
     /// The guessing defences at work: their tables, and the source table
@@ -112,23 +172,39 @@ impl Engine {
     }
 }
 
-/// Compatibility: the flood operations (`check`, `ban`, `sweep`, ...) and
-/// the region's accessors (`layout`, `counters`) read as the engine's, as
-/// they did when the engine was the region.
-impl std::ops::Deref for Engine {
-    type Target = Flood;
-    fn deref(&self) -> &Flood {
-        &self.flood
-    }
-}
-
 /// A 64-entry engine for tests, after `f` adjusts the defaults.
 #[cfg(test)]
 pub fn small_region(f: impl FnOnce(&mut Config)) -> Engine {
     let mut cfg = Config {
-        table_size: 64,
+        flood: crate::flood::config::FloodConfig {
+            table_size: 64,
+            ..Default::default()
+        },
         ..Default::default()
     };
     f(&mut cfg);
     Engine::create(&cfg).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mapping_verifies_and_keys_are_per_start() {
+        let a = small_region(|_| {});
+        let b = small_region(|_| {});
+        a.verify().unwrap();
+        assert_eq!(a.bytes(), Engine::mapped_bytes(&a.cfg));
+        // One name, one key in every process of an engine; another key in
+        // another engine (another start).
+        let key = |e: &Engine| e.guess.txn_key(b"call-1", b"1", b"INVITE", b"tag");
+        assert_eq!(key(&a), key(&a));
+        assert_ne!(key(&a), key(&b));
+        // Parameters that give another layout are refused by the header.
+        let mut other = a.cfg.clone();
+        other.flood.table_size = 128;
+        let e = a.store.verify(&Engine::plan(&other).plan).unwrap_err();
+        assert!(e.contains("bytes"), "{e}");
+    }
 }

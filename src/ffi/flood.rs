@@ -63,7 +63,7 @@ pub unsafe extern "C" fn sipguard_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, crate::ffi::out(out)?) };
-        *out = region.check(addr, now_ns)?.into();
+        *out = region.flood.check(addr, now_ns)?.into();
         Ok(())
     })
 }
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn sipguard_check_text(
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, text(addr, addr_len)?, crate::ffi::out(out)?) };
         let raw = crate::sip::addr::parse_address(addr).ok_or(Status::Invalid)?;
-        *out = region.check(&raw, now_ns)?.into();
+        *out = region.flood.check(&raw, now_ns)?.into();
         Ok(())
     })
 }
@@ -107,7 +107,7 @@ pub unsafe extern "C" fn sipguard_drop_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, drop_out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, out(drop_out)?) };
-        *drop_out = region.drop_check(addr, now_ns)? as i32;
+        *drop_out = region.flood.drop_check(addr, now_ns)? as i32;
         Ok(())
     })
 }
@@ -153,6 +153,7 @@ pub unsafe extern "C" fn sipguard_ban(
             s => Some(s * NS_PER_SEC),
         };
         region
+            .flood
             .ban(addr, duration, now_ns)
             .map(|_| ())
             .map_err(|e| table_err(err, err_len, e))
@@ -176,7 +177,10 @@ pub unsafe extern "C" fn sipguard_unban(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr) = unsafe { (handle(region)?, text(addr, addr_len)?) };
-        region.unban(addr, now_ns).map_err(|e| table_err(err, err_len, e))
+        region
+            .flood
+            .unban(addr, now_ns)
+            .map_err(|e| table_err(err, err_len, e))
     })
 }
 
@@ -240,7 +244,9 @@ pub unsafe extern "C" fn sipguard_list_bans(
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
         let f = f.ok_or(Status::Null)?;
-        region.for_each_entry(now_ns, |e| !e.banned || f(ctx, &CEntryInfo::from(e)) == 0);
+        region
+            .flood
+            .for_each_entry(now_ns, |e| !e.banned || f(ctx, &CEntryInfo::from(e)) == 0);
         Ok(())
     })
 }
@@ -265,7 +271,7 @@ pub unsafe extern "C" fn sipguard_list_top(
         if max > 100 {
             return Err(Status::Invalid);
         }
-        for e in region.top(now_ns, max as usize) {
+        for e in region.flood.top(now_ns, max as usize) {
             if f(ctx, &CEntryInfo::from(&e)) != 0 {
                 break;
             }
@@ -327,7 +333,7 @@ pub struct Stats {
 impl Stats {
     /// The statistics of `region` now.
     pub fn of(region: &Engine) -> Stats {
-        let c = region.counters();
+        let c = region.flood.counters();
         let passed = c.get(Counter::Passed);
         let allowlisted = c.get(Counter::Allowlisted);
         let limited = c.get(Counter::Limited);
@@ -346,8 +352,8 @@ impl Stats {
             evictions: c.get(Counter::Evictions),
             active_bans: c.get(Counter::ActiveBans),
             entries_used: c.get(Counter::EntriesUsed),
-            table_size: region.layout().entries(),
-            region_bytes: (region.layout().bytes + region.guess.bytes()) as u64,
+            table_size: region.flood.entries(),
+            region_bytes: region.bytes() as u64,
             scanners: c.get(Counter::Scanners),
             enumerations: c.get(Counter::Enumerations),
             auth_failures: c.get(Counter::AuthFailures),
@@ -384,7 +390,7 @@ pub unsafe extern "C" fn sipguard_sweep(region: *const Engine, now_ns: u64) -> S
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
-        region.sweep(now_ns);
+        region.flood.sweep(now_ns);
         region.guess_sweep(now_ns);
         Ok(())
     })
@@ -400,10 +406,10 @@ pub unsafe extern "C" fn sipguard_state_save(region: *const Engine, now_ns: u64)
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
+        let Some(path) = region.cfg.flood.state_file.as_deref() else {
             return Ok(());
         };
-        match state::save(region, path, now_ns) {
+        match state::save(&region.flood, path, now_ns) {
             Ok(n) => {
                 log(
                     Level::Debug,
@@ -434,10 +440,10 @@ pub unsafe extern "C" fn sipguard_state_load(
     boundary(|| {
         // SAFETY: per the function contract.
         let region = unsafe { handle(region)? };
-        let Some(path) = region.cfg.state_file.as_deref() else {
+        let Some(path) = region.cfg.flood.state_file.as_deref() else {
             return Ok(());
         };
-        let n = match state::load(region, path, now_ns) {
+        let n = match state::load(&region.flood, path, now_ns) {
             Ok(n) => n,
             Err(StateError::Corrupt(m)) => {
                 log(

@@ -634,6 +634,9 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fraud::accounts::Reason;
+    use crate::fraud::config::FraudConfig;
+    use crate::util::clock::NS_PER_SEC as S;
 
     #[test]
     fn null_handles_are_refused() {
@@ -666,5 +669,18 @@ mod tests {
         // SAFETY: a static NUL-terminated string.
         let name = unsafe { std::ffi::CStr::from_ptr(sipguard_fraud_class_name(4)) };
         assert_eq!(name.to_str().unwrap(), "premium");
+    }
+
+    #[test]
+    fn a_tick_without_an_event_route_leaves_events_pending() {
+        let f = Fraud::create(&FraudConfig::default(), S).unwrap();
+        f.suspend(b"alice", S, 0).unwrap();
+        // The shim's shutdown tick: no event callback.
+        // SAFETY: a live handle; a null callback and context.
+        let st = unsafe { sipguard_fraud_tick(&f, 2 * S, None, std::ptr::null_mut()) };
+        assert_eq!(st, Status::Ok);
+        let mut events = Vec::new();
+        f.tick(3 * S, 0, |n, r| events.push((n.to_vec(), r)));
+        assert_eq!(events, vec![(b"alice".to_vec(), Reason::Rpc)]);
     }
 }

@@ -13,6 +13,8 @@ use crate::config::parse::ConfigError;
 use crate::engine::config::Config;
 use crate::engine::Engine;
 use crate::flood::ban::Reason;
+use crate::flood::region::Flood;
+use crate::flood::slot::SLOTS_PER_BUCKET;
 use crate::flood::table::{TableError, Verdict};
 use crate::media::sdp::SdpVerdict;
 use crate::util::clock::{clock_ns, NS_PER_SEC};
@@ -441,14 +443,13 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
     boundary(|| {
         // SAFETY: per the function contract.
         let (cfg, out) = unsafe { (handle(cfg)?, self::out(out)?) };
-        let layout = crate::flood::region::Layout::for_entries(cfg.table_size);
         *out = Settings {
             early_drop: cfg.early_drop as u32,
             save_interval_s: (cfg.save_interval_ns / NS_PER_SEC).min(u32::MAX as u64) as u32,
-            has_state_file: cfg.state_file.is_some() as u32,
-            ipv6_prefix: cfg.ipv6_prefix as u32,
-            table_size: layout.entries(),
-            region_bytes: layout.bytes as u64,
+            has_state_file: cfg.flood.state_file.is_some() as u32,
+            ipv6_prefix: cfg.flood.ipv6_prefix as u32,
+            table_size: (Flood::buckets_for(cfg.flood.table_size) * SLOTS_PER_BUCKET) as u64,
+            region_bytes: Engine::mapped_bytes(cfg) as u64,
         };
         Ok(())
     })

@@ -1,45 +1,25 @@
-//! The flood defence's shared region: one anonymous `MAP_SHARED` mapping
-//! made before the fork, fixed in size, never grown. Its header also holds
-//! the event counters of every capability.
+//! The flood defence's shared state, in areas of the engine's mapping
+//! ([`crate::shm::store`]): the source table and the prefix table (both
+//! [`KeyedTable`]s of [`Slot`]), and the prefix-ban horizon. The event
+//! counters of every capability are an area the engine hands in.
 //!
-//! Layout (all offsets 64-byte aligned):
-//!
-//! ```text
-//! Header         magic, layout version, sizes, hash seed, prefix-ban
-//!                horizon, counter stripes
-//! locks          one u32 per bucket (holder pid, 0 = free)
-//! slots          buckets × 8 slots × 64 bytes
-//! prefix locks   one u32 per prefix bucket
-//! prefix slots   prefix buckets × 8 slots × 64 bytes (buckets / 8, at least 1)
-//! ```
-//!
-//! Only `#[repr(C)]` structs of atomics live here: no pointers, no heap
-//! types, nothing whose meaning depends on the process that reads it.
-//! Bytes per entry: 64 (slot) + 0.5 (its share of a bucket lock), plus one
-//! eighth of that for the prefix table, so `table_size` 65536 maps 4.5 MiB
-//! plus the header. Entries are rounded up to a power of two of 8-entry
-//! buckets.
+//! Bytes per entry: 64 (a cell: key, last access, the 32-byte [`Slot`]) +
+//! 0.5 (its share of a bucket lock), plus one eighth of that for the prefix
+//! table, so `table_size` 65536 takes 4.5 MiB of the mapping. Entries are
+//! rounded up to a power of two of 8-entry buckets.
 
 use crate::flood::config::FloodConfig;
-use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
+use crate::flood::slot::Slot;
 use crate::shm::counters::Counters;
-use crate::shm::{align64, assert_layout, random_seed, Mapping, Shared};
-use crate::util::clock::clock_ns;
-use std::mem::size_of;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::shm::keyed::{KeyedTable, TableArea};
+use crate::shm::store::{Area, Plan, Store};
+use crate::shm::{assert_layout, Shared};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
-const LAYOUT_VERSION: u32 = 3;
-
+/// What the flood defence shares besides its tables.
 #[repr(C, align(64))]
-pub struct Header {
-    magic: AtomicU64,
-    version: AtomicU32,
-    slot_bytes: AtomicU32,
-    region_bytes: AtomicU64,
-    buckets: AtomicU64,
-    seed: [AtomicU64; 2],
-    created_ns: AtomicU64,
+pub struct FloodShared {
     /// No prefix ban runs past this (monotonic ns): the request path looks
     /// a prefix up only while `now` is before it. Raised by every prefix
     /// ban, recomputed by the sweep.
@@ -47,157 +27,93 @@ pub struct Header {
     /// Prefix bans started so far: tells the sweep that one started while
     /// it recomputed the horizon.
     pub(crate) prefix_gen: AtomicU64,
-    pub counters: Counters,
 }
 
-// SAFETY: repr(C) of atomics and the counters' atomics.
-unsafe impl Shared for Header {}
-const _: () = assert_layout::<Header>(128 + 4096, 64);
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for FloodShared {}
+const _: () = assert_layout::<FloodShared>(64, 64);
 
-/// Sizes derived from `table_size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    pub buckets: usize,
-    pub locks_offset: usize,
-    pub slots_offset: usize,
-    /// The prefix table: banned networks and the count of first bans per
-    /// network ([`crate::flood::table`]).
-    pub prefix_buckets: usize,
-    pub prefix_locks_offset: usize,
-    pub prefix_slots_offset: usize,
-    pub bytes: usize,
-}
-
-impl Layout {
-    /// Buckets are a power of two so a hash picks one with a mask.
-    pub fn for_entries(entries: u64) -> Layout {
-        let buckets = (entries as usize).div_ceil(SLOTS_PER_BUCKET).next_power_of_two();
-        let prefix_buckets = (buckets / 8).max(1);
-        let locks_offset = align64(size_of::<Header>());
-        let slots_offset = align64(locks_offset + buckets * size_of::<AtomicU32>());
-        let prefix_locks_offset = slots_offset + buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
-        let prefix_slots_offset = align64(prefix_locks_offset + prefix_buckets * size_of::<AtomicU32>());
-        let bytes = prefix_slots_offset + prefix_buckets * SLOTS_PER_BUCKET * size_of::<Slot>();
-        Layout {
-            buckets,
-            locks_offset,
-            slots_offset,
-            prefix_buckets,
-            prefix_locks_offset,
-            prefix_slots_offset,
-            bytes,
-        }
-    }
-
-    pub fn entries(&self) -> u64 {
-        (self.buckets * SLOTS_PER_BUCKET) as u64
-    }
+/// Where the flood defence's areas lie in a mapping's [`Plan`].
+pub struct FloodPlan {
+    shared: Area,
+    sources: TableArea<Slot>,
+    prefixes: TableArea<Slot>,
 }
 
 /// The flood defence: process-local handle to the source and prefix tables
-/// (where the mapping is) and the (read-only) config. Children inherit it
-/// through fork together with the mapping. Its operations are in
-/// [`crate::flood::table`] and [`crate::flood::state`].
+/// and the (read-only) config. Children inherit it through fork together
+/// with the mapping. Its operations are in [`crate::flood::table`] and
+/// [`crate::flood::state`].
 pub struct Flood {
-    /// Owns the mapping; unmapped on drop.
-    map: Mapping,
-    layout: Layout,
+    store: Arc<Store>,
+    shared: usize,
+    counters: usize,
+    pub(crate) sources: KeyedTable<Slot>,
+    /// Banned networks and the count of first bans per network
+    /// ([`crate::flood::table`]): one eighth of the source table's buckets.
+    pub(crate) prefixes: KeyedTable<Slot>,
     pub cfg: FloodConfig,
 }
 
-// SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl Send for Flood {}
-unsafe impl Sync for Flood {}
-
 impl Flood {
-    /// Map and initialise a new region for `cfg`. Pages are touched now, so
-    /// memory use is fixed from the start and never grows under a flood.
-    /// `cfg` is validated already ([`crate::engine::Engine::create`]).
-    pub fn create(cfg: &FloodConfig) -> Result<Flood, String> {
-        let layout = Layout::for_entries(cfg.table_size);
-        // Committed at once: memory use is fixed from the start. Zero-filled:
-        // all locks free, all slots empty.
-        let map = Mapping::new(layout.bytes).map_err(|e| format!("{e} (table_size {})", cfg.table_size))?;
-        let region = Flood {
-            map,
-            layout,
+    /// Source-table buckets for `table_size` entries.
+    pub fn buckets_for(table_size: u64) -> usize {
+        KeyedTable::<Slot>::buckets_for(table_size)
+    }
+
+    /// Plan the areas for `cfg` (validated already,
+    /// [`crate::engine::Engine::create`]).
+    pub fn plan(plan: &mut Plan, cfg: &FloodConfig) -> FloodPlan {
+        let buckets = Self::buckets_for(cfg.table_size);
+        FloodPlan {
+            shared: plan.array::<FloodShared>(*b"FSHR", 1),
+            sources: KeyedTable::plan_buckets(plan, *b"FSRC", buckets),
+            prefixes: KeyedTable::plan_buckets(plan, *b"FPFX", (buckets / 8).max(1)),
+        }
+    }
+
+    /// The flood defence at the areas of `p` in `store`, counting in the
+    /// `counters` area.
+    pub fn attach(store: &Arc<Store>, p: FloodPlan, counters: Area, cfg: &FloodConfig) -> Flood {
+        Flood {
+            store: store.clone(),
+            shared: p.shared.offset,
+            counters: counters.offset,
+            sources: KeyedTable::attach(store, p.sources),
+            prefixes: KeyedTable::attach(store, p.prefixes),
             cfg: cfg.clone(),
-        };
-        let h = region.header();
-        let seed = random_seed();
-        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
-        h.slot_bytes.store(size_of::<Slot>() as u32, Ordering::Relaxed);
-        h.region_bytes.store(layout.bytes as u64, Ordering::Relaxed);
-        h.buckets.store(layout.buckets as u64, Ordering::Relaxed);
-        h.seed[0].store(seed[0], Ordering::Relaxed);
-        h.seed[1].store(seed[1], Ordering::Relaxed);
-        h.created_ns.store(clock_ns(), Ordering::Relaxed);
-        h.magic.store(MAGIC, Ordering::Release);
-        crate::shm::lock::my_pid();
-        Ok(region)
+        }
     }
 
-    pub fn header(&self) -> &Header {
-        self.map.at::<Header>(0, 0)
+    /// A flood defence in a mapping of its own, with its own counters.
+    pub fn create(cfg: &FloodConfig) -> Result<Flood, String> {
+        Store::alone(
+            |p| (p.array::<Counters>(*b"CNTR", 1), Flood::plan(p, cfg)),
+            |s, (c, f)| Flood::attach(s, f, c, cfg),
+        )
     }
 
-    /// Refuse a region whose header does not describe this layout.
-    pub fn verify(&self) -> Result<(), String> {
-        let h = self.header();
-        if h.magic.load(Ordering::Acquire) != MAGIC {
-            return Err("shared region has no sipguard header".into());
-        }
-        let version = h.version.load(Ordering::Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(format!(
-                "shared region layout {version}, expected {LAYOUT_VERSION}"
-            ));
-        }
-        if h.region_bytes.load(Ordering::Relaxed) != self.layout.bytes as u64
-            || h.buckets.load(Ordering::Relaxed) != self.layout.buckets as u64
-            || h.slot_bytes.load(Ordering::Relaxed) != size_of::<Slot>() as u32
-        {
-            return Err("shared region sizes do not match this build".into());
-        }
-        Ok(())
-    }
-
-    pub fn layout(&self) -> Layout {
-        self.layout
+    pub(crate) fn shared(&self) -> &FloodShared {
+        self.store.at(self.shared, 0)
     }
 
     pub fn counters(&self) -> &Counters {
-        &self.header().counters
+        self.store.at(self.counters, 0)
     }
 
-    pub fn seed(&self) -> [u64; 2] {
-        let s = &self.header().seed;
-        [s[0].load(Ordering::Relaxed), s[1].load(Ordering::Relaxed)]
+    /// Entries of the source table.
+    pub fn entries(&self) -> u64 {
+        self.sources.capacity()
     }
 
-    /// The lock word and slots of bucket `i` (i < buckets).
-    pub fn bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        assert!(i < self.layout.buckets);
-        self.bucket_at(self.layout.locks_offset, self.layout.slots_offset, i)
+    /// The source table (for tests that hold its buckets).
+    pub fn sources(&self) -> &KeyedTable<Slot> {
+        &self.sources
     }
 
-    /// The lock word and slots of prefix bucket `i` (i < prefix_buckets).
-    pub fn prefix_bucket(&self, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        assert!(i < self.layout.prefix_buckets);
-        self.bucket_at(
-            self.layout.prefix_locks_offset,
-            self.layout.prefix_slots_offset,
-            i,
-        )
-    }
-
-    fn bucket_at(&self, locks: usize, slots: usize, i: usize) -> (&AtomicU32, &[Slot; SLOTS_PER_BUCKET]) {
-        // Offsets come from `layout`, which sized the mapping; callers check
-        // `i` against the area's bucket count.
-        (
-            self.map.at::<AtomicU32>(locks, i),
-            self.map.at::<[Slot; SLOTS_PER_BUCKET]>(slots, i),
-        )
+    /// The prefix table.
+    pub fn prefixes(&self) -> &KeyedTable<Slot> {
+        &self.prefixes
     }
 }
 
@@ -216,26 +132,25 @@ pub fn small_flood(f: impl FnOnce(&mut FloodConfig)) -> Flood {
 mod tests {
     use super::*;
 
-    #[test]
-    fn layout_math() {
-        let l = Layout::for_entries(65536);
-        assert_eq!(l.buckets, 8192);
-        assert_eq!(l.entries(), 65536);
-        assert_eq!(l.prefix_buckets, 1024);
-        assert_eq!(l.prefix_locks_offset, l.slots_offset + 65536 * 64);
-        assert_eq!(l.bytes, l.prefix_slots_offset + 8192 * 64);
-        assert!(l.bytes < 4 * 1024 * 1024 + 512 * 1024 + 64 * 1024);
-        // Rounded up to whole buckets, then to a power of two.
-        assert_eq!(Layout::for_entries(100).entries(), 128);
-        // The smallest table still has one prefix bucket.
-        assert_eq!(Layout::for_entries(64).prefix_buckets, 1);
-        assert_eq!(Layout::for_entries(64).prefix_slots_offset % 64, 0);
-    }
+    use crate::shm::keyed::Cell;
 
     #[test]
-    fn created_region_verifies() {
+    fn layout_math() {
+        let mut plan = Plan::new();
+        let cfg = FloodConfig::default();
+        let p = Flood::plan(&mut plan, &cfg);
+        assert_eq!(std::mem::size_of::<Cell<Slot>>(), 64);
+        assert_eq!(Flood::buckets_for(65536), 8192);
+        assert_eq!(p.sources.area().offset % 64, 0);
+        // Lock words (4 bytes a bucket, 64-aligned), then 64 bytes a cell.
+        assert_eq!(p.sources.area().bytes, 8192 * 4 + 65536 * 64);
+        assert_eq!(p.prefixes.area().bytes, 1024 * 4 + 8192 * 64);
+        let flood = plan.bytes() - p.shared.offset;
+        assert!(flood < 4 * 1024 * 1024 + 512 * 1024 + 64 * 1024, "{flood}");
+        // Rounded up to whole buckets, then to a power of two.
+        assert_eq!(Flood::buckets_for(100) * 8, 128);
+        // The smallest table still has one prefix bucket.
         let r = small_flood(|_| {});
-        r.verify().unwrap();
-        assert_eq!(r.layout().entries(), 64);
+        assert_eq!((r.entries(), r.prefixes().buckets()), (64, 1));
     }
 }

@@ -1,16 +1,18 @@
-//! One entry of the source and prefix tables, as it lies in shared memory:
-//! a 64-byte `#[repr(C)]` line of atomics ([`crate::shm::Shared`]), and how
-//! its fields read. The table logic is in [`crate::flood::table`], the
-//! mapping that holds the slots in [`crate::flood::region`].
+//! One entry of the source and prefix tables: a 32-byte `#[repr(C)]`
+//! struct of atomics ([`crate::shm::Shared`]) that the generic table
+//! ([`crate::shm::keyed`]) keeps in a 64-byte cell beside its key and its
+//! last access, and how its fields read. The table logic is in
+//! [`crate::flood::table`], the areas that hold the tables in
+//! [`crate::flood::region`].
 
 use crate::flood::ban::{Reason, PERMANENT};
+use crate::shm::keyed::{Cell, Entry};
 use crate::shm::{assert_layout, Shared};
 use crate::sip::addr::Key;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-pub const SLOTS_PER_BUCKET: usize = 8;
+pub use crate::shm::keyed::WAYS as SLOTS_PER_BUCKET;
 
-pub(super) const IN_USE: u32 = 1;
 /// A ban was announced and its end not yet logged.
 pub(super) const ANNOUNCED: u32 = 2;
 pub(super) const REASON_SHIFT: u32 = 8;
@@ -28,45 +30,57 @@ pub(super) struct Shape {
     pub(super) sources: bool,
 }
 
-/// One source (or, in the prefix table, one network). 64 bytes: one cache line.
-#[repr(C, align(64))]
+/// One source (or, in the prefix table, one network). Its key and last
+/// access are the cell's ([`Cell::key`], [`Cell::touched`]).
+#[repr(C)]
 pub struct Slot {
-    pub(super) key: [AtomicU64; 2],
     /// GCRA theoretical arrival time. In a prefix entry: when the window of
     /// its member count began.
     pub(super) tat: AtomicU64,
     /// End of the current or last ban; 0 = never banned; PERMANENT.
     pub(super) ban_until: AtomicU64,
-    pub(super) last_seen: AtomicU64,
     pub(super) hits: AtomicU64,
     pub(super) offences: AtomicU32,
-    /// IN_USE | ANNOUNCED | reason << REASON_SHIFT | members << MEMBERS_SHIFT
+    /// ANNOUNCED | reason << REASON_SHIFT | members << MEMBERS_SHIFT
     pub(super) meta: AtomicU32,
 }
 
 // SAFETY: repr(C) of atomics.
 unsafe impl Shared for Slot {}
-const _: () = assert_layout::<Slot>(64, 64);
+const _: () = assert_layout::<Slot>(32, 8);
+// A cell of the source table is one cache line.
+const _: () = assert_layout::<Cell<Slot>>(64, 64);
+
+impl Entry for Slot {
+    fn clear(&self) {
+        self.tat.store(0, Relaxed);
+        self.ban_until.store(0, Relaxed);
+        self.hits.store(0, Relaxed);
+        self.offences.store(0, Relaxed);
+        self.meta.store(0, Relaxed);
+    }
+    /// A live ban is never recycled for a new source.
+    fn evictable(&self, now: u64) -> bool {
+        !self.banned_at(now)
+    }
+    /// Recycled first: entries with no offence history, so escalation
+    /// memory outlives idle traffic; an ended ban whose end is not logged
+    /// yet goes last.
+    fn keep_rank(&self) -> u8 {
+        2 * u8::from(self.unreported()) + u8::from(self.offences.load(Relaxed) > 0)
+    }
+}
 
 impl Slot {
-    pub(super) fn in_use(&self) -> bool {
-        self.meta.load(Relaxed) & IN_USE != 0
-    }
-    pub(super) fn holds(&self, key: [u64; 2]) -> bool {
-        self.in_use() && self.key[0].load(Relaxed) == key[0] && self.key[1].load(Relaxed) == key[1]
-    }
     pub(super) fn banned_at(&self, now: u64) -> bool {
         now < self.ban_until.load(Relaxed)
     }
+    /// A ban was announced and its end not logged yet.
+    pub(super) fn unreported(&self) -> bool {
+        self.meta.load(Relaxed) & ANNOUNCED != 0
+    }
     pub(super) fn reason(&self) -> Option<Reason> {
         Reason::from_code((self.meta.load(Relaxed) >> REASON_SHIFT) & 0xff)
-    }
-    pub(super) fn key(&self, shape: Shape) -> Key {
-        Key::from_halves_with(
-            [self.key[0].load(Relaxed), self.key[1].load(Relaxed)],
-            shape.v4,
-            shape.v6,
-        )
     }
     pub(super) fn members(&self) -> u32 {
         self.meta.load(Relaxed) >> MEMBERS_SHIFT
@@ -94,14 +108,9 @@ impl Slot {
         self.tat.store(0, Relaxed);
         self.meta.fetch_and(!ANNOUNCED, Relaxed);
     }
-    pub(super) fn reset(&self, key: [u64; 2], now: u64) {
-        self.key[0].store(key[0], Relaxed);
-        self.key[1].store(key[1], Relaxed);
-        self.tat.store(0, Relaxed);
-        self.ban_until.store(0, Relaxed);
-        self.last_seen.store(now, Relaxed);
-        self.hits.store(0, Relaxed);
-        self.offences.store(0, Relaxed);
-        self.meta.store(IN_USE, Relaxed);
-    }
+}
+
+/// The key of a cell of the table of `shape`.
+pub(super) fn cell_key(cell: &Cell<Slot>, shape: Shape) -> Key {
+    Key::from_halves_with(cell.key(), shape.v4, shape.v6)
 }

@@ -29,7 +29,7 @@
 
 use crate::flood::ban::Reason;
 use crate::flood::region::Flood;
-use crate::flood::table::{Restored, BAN_WAYS, PERMANENT, SLOTS_PER_BUCKET};
+use crate::flood::table::{Restored, BAN_WAYS, PERMANENT};
 use crate::sip::addr::Key;
 use crate::util::clock::{wall_ms, NS_PER_MS};
 use crate::util::log::{log, Level};
@@ -83,8 +83,7 @@ fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
 /// The most bytes a save of `region` can write: one line per slot of both
 /// tables, with room for comments and slack.
 pub fn max_file_bytes(region: &Flood) -> u64 {
-    let l = region.layout();
-    let slots = l.entries() + (l.prefix_buckets * SLOTS_PER_BUCKET) as u64;
+    let slots = region.entries() + region.prefixes().capacity();
     (slots + 1024) * MAX_LINE as u64
 }
 
@@ -163,7 +162,7 @@ fn parse_line(line: &str, ipv6_prefix: u8) -> Result<Saved, &'static str> {
 /// [`max_file_bytes`].
 pub fn load(region: &Flood, path: &Path, now: u64) -> Result<usize, StateError> {
     let wall_now = wall_ms();
-    let table = format!("a table of {} entries", region.layout().entries());
+    let table = format!("a table of {} entries", region.entries());
     let format = Format {
         magic: MAGIC_LINE,
         max_line: MAX_LINE,
@@ -331,52 +330,6 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["bans.state"], "no temporary file left behind");
-    }
-
-    #[test]
-    fn both_state_files_share_one_corruption_policy() {
-        // The same damage, in a ban file and in an account file, is
-        // reported the same way.
-        let path = tmp("policy");
-        let damage = |magic: &str| {
-            let mut b = format!("{magic}\n\n# c\njunk\n{}\n", "x".repeat(300)).into_bytes();
-            b.extend_from_slice(b"\xff\n");
-            b
-        };
-        std::fs::write(&path, damage(MAGIC_LINE)).unwrap();
-        let lines = crate::util::log::capture(|| assert_eq!(load(&region(), &path, S), Ok(0)));
-        let file = path.display().to_string();
-        let bans: Vec<String> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix("sipguard: state_file "))
-            .map(|l| l.replacen(&file, "F", 1))
-            .collect();
-        let acc = path.with_file_name("accounts.state");
-        std::fs::write(&acc, damage("# sipguard accounts v1")).unwrap();
-        let a = crate::fraud::accounts::Accounts::create(64, Default::default()).unwrap();
-        let got = crate::fraud::persist::load(&a, &acc, S).unwrap();
-        let accs: Vec<String> = got
-            .warnings
-            .iter()
-            .map(|w| w.replacen(&acc.display().to_string(), "F", 1))
-            .collect();
-        assert_eq!(
-            bans,
-            [
-                "F:4: expected 4 fields (or 5 with \"prefix\"); line skipped",
-                "F:5: line too long; line skipped",
-                "F:6: not text; line skipped"
-            ]
-        );
-        assert_eq!(accs[1..], bans[1..], "{accs:?}");
-        // A first line not ours: both refuse the file whole and move it aside.
-        std::fs::write(&path, "junk\n").unwrap();
-        std::fs::write(&acc, "junk\n").unwrap();
-        assert!(matches!(load(&region(), &path, S), Err(StateError::Corrupt(m)) if m.contains("line 1")));
-        assert!(crate::fraud::persist::load(&a, &acc, S)
-            .unwrap_err()
-            .contains("line 1"));
-        assert!(path.with_extension("corrupt").exists() && acc.with_extension("corrupt").exists());
     }
 
     #[test]

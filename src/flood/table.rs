@@ -1,10 +1,13 @@
-//! The source table: fixed-capacity, 8-way set-associative, in the region.
+//! The source table's policy: the flood defence's operations over its two
+//! tables, the source table and the prefix table, each the generic 8-way
+//! table of [`crate::shm::keyed`] with [`Slot`] entries.
 //!
 //! A keyed hash of the source picks one bucket of 8 slots; one lock word per
 //! bucket guards them. A new source takes an empty slot, else recycles the
 //! least recently active slot that is not banned (sources with no offence
-//! history go first, so escalation memory outlives idle traffic). The hash
-//! seed is random per start, so an attacker cannot aim sources at one bucket.
+//! history go first, so escalation memory outlives idle traffic: [`Slot`]'s
+//! `Entry` ranks). The hash seed is random per start, so an attacker cannot
+//! aim sources at one bucket.
 //!
 //! # No exhaustion
 //!
@@ -46,22 +49,18 @@
 use crate::flood::ban::{BanEvent, Ended, Escalation, Reason, UnbanEvent};
 use crate::flood::gcra::Gcra;
 use crate::flood::region::Flood;
-use crate::shm::bucket_hash;
 use crate::shm::counters::Counter;
-use crate::shm::lock::{lock, Guard};
+use crate::shm::keyed::{Bucket, Cell, KeyedTable};
 use crate::sip::addr::{address_bits, display_address, is_v4_mapped, Key};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst};
 
 /// Most ways of one bucket that live bans may hold; the rest always take
 /// new sources.
 pub const BAN_WAYS: usize = 6;
 
 pub use crate::flood::ban::PERMANENT;
-use crate::flood::slot::{Shape, ANNOUNCED, IN_USE, REASON_SHIFT};
+use crate::flood::slot::{cell_key, Shape, ANNOUNCED, REASON_SHIFT};
 pub use crate::flood::slot::{Slot, SLOTS_PER_BUCKET};
-
-/// Mixed into the seed of the prefix table's bucket hash.
-const PREFIX_SEED: [u64; 2] = [0x6a09_e667_f3bc_c908, 0xbb67_ae85_84ca_a73b];
 
 /// Verdict values are the ABI's (`sipguard_verdict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,76 +142,67 @@ fn remaining(until: u64, now: u64) -> u64 {
     }
 }
 
-/// A slot found or claimed for a key.
+/// A cell found or claimed for a key.
 struct Claimed<'a> {
-    slot: &'a Slot,
+    cell: &'a Cell<Slot>,
     evicted: Option<UnbanEvent>,
 }
 
-/// An operation on one bucket, with its lock held.
+/// An operation on one bucket of the source or prefix table, with its
+/// lock held: the flood policy over the generic bucket.
 struct Locked<'a> {
-    slots: &'a [Slot; SLOTS_PER_BUCKET],
+    bucket: Bucket<'a, Slot>,
     shape: Shape,
-    _guard: Guard<'a>,
 }
 
-impl Locked<'_> {
-    fn find(&self, key: [u64; 2]) -> Option<&Slot> {
-        self.slots.iter().find(|s| s.holds(key))
+impl<'a> Locked<'a> {
+    fn find(&self, key: [u64; 2]) -> Option<&'a Cell<Slot>> {
+        self.bucket.find(key)
     }
 
     /// The slot for `key`, claiming one if needed; None only if all 8 are
     /// live bans (the ban cap keeps two ways free of bans). Recycling a slot
     /// whose ended ban the sweep has not reported yet returns that end, for
     /// the caller to log after unlocking.
-    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Flood) -> Option<Claimed<'_>> {
-        if let Some(slot) = self.find(key) {
-            return Some(Claimed { slot, evicted: None });
+    fn find_or_claim(&self, key: [u64; 2], now: u64, region: &Flood) -> Option<Claimed<'a>> {
+        if let Some(cell) = self.find(key) {
+            return Some(Claimed { cell, evicted: None });
         }
-        let counters = region.counters();
-        if let Some(slot) = self.slots.iter().find(|s| !s.in_use()) {
-            if self.shape.sources {
-                counters.bump(Counter::EntriesUsed);
-            }
-            slot.reset(key, now);
-            return Some(Claimed { slot, evicted: None });
-        }
-        let victim = self.slots.iter().filter(|s| !s.banned_at(now)).min_by_key(|s| {
-            let unreported = s.meta.load(Relaxed) & ANNOUNCED != 0;
-            (
-                unreported,
-                s.offences.load(Relaxed) > 0,
-                s.last_seen.load(Relaxed),
-            )
-        })?;
-        let evicted = (victim.meta.load(Relaxed) & ANNOUNCED != 0).then(|| UnbanEvent {
-            key: victim.key(self.shape),
+        // A free cell, else the least recently active one not banned
+        // ([`Slot`]'s `Entry` ranks).
+        let (victim, free) = self.bucket.victim(now)?;
+        let evicted = (!free && victim.entry().unreported()).then(|| UnbanEvent {
+            key: cell_key(victim, self.shape),
             why: Ended::Expired,
         });
         if self.shape.sources {
-            counters.bump(Counter::Evictions);
+            region.counters().bump(if free {
+                Counter::EntriesUsed
+            } else {
+                Counter::Evictions
+            });
         }
-        victim.reset(key, now);
+        victim.claim(key, now);
         Some(Claimed {
-            slot: victim,
+            cell: victim,
             evicted,
         })
     }
 
     /// If `limit` or more slots other than `keep` hold live bans, lift the
     /// lowest-ranked of them and return its end (to log after unlocking).
-    fn lift_lowest_ban(&self, keep: Option<&Slot>, limit: usize, now: u64) -> Option<UnbanEvent> {
+    fn lift_lowest_ban(&self, keep: Option<&Cell<Slot>>, limit: usize, now: u64) -> Option<UnbanEvent> {
         let others = || {
-            self.slots
-                .iter()
-                .filter(move |s| s.in_use() && s.banned_at(now) && !keep.is_some_and(|k| std::ptr::eq(k, *s)))
+            self.bucket
+                .cells()
+                .filter(move |c| c.entry().banned_at(now) && !keep.is_some_and(|k| std::ptr::eq(k, *c)))
         };
         if others().count() < limit {
             return None;
         }
-        let victim = others().min_by_key(|s| s.ban_rank())?;
-        let key = victim.key(self.shape);
-        victim.lift(now);
+        let victim = others().min_by_key(|c| c.entry().ban_rank())?;
+        let key = cell_key(victim, self.shape);
+        victim.entry().lift(now);
         Some(UnbanEvent {
             key,
             why: Ended::Evicted,
@@ -227,7 +217,7 @@ impl Locked<'_> {
         key: [u64; 2],
         now: u64,
         region: &Flood,
-    ) -> Option<(Claimed<'_>, Option<UnbanEvent>)> {
+    ) -> Option<(Claimed<'a>, Option<UnbanEvent>)> {
         let lifted = match self.find(key) {
             Some(_) => None,
             None => self.lift_lowest_ban(None, SLOTS_PER_BUCKET, now),
@@ -253,34 +243,32 @@ impl Flood {
         }
     }
 
-    fn lock_bucket(&self, key: [u64; 2]) -> Option<Locked<'_>> {
-        let i = (bucket_hash(key, self.seed()) as usize) & (self.layout().buckets - 1);
-        self.lock_index(i)
+    /// The table of prefix entries (`prefix`) or of sources, and the shape
+    /// of its keys.
+    fn table(&self, prefix: bool) -> (&KeyedTable<Slot>, Shape) {
+        if prefix {
+            (&self.prefixes, self.prefix_shape())
+        } else {
+            (&self.sources, self.source_shape())
+        }
     }
 
-    fn lock_index(&self, i: usize) -> Option<Locked<'_>> {
-        let (word, slots): (&AtomicU32, _) = self.bucket(i);
-        lock(word).map(|g| Locked {
-            slots,
-            shape: self.source_shape(),
-            _guard: g,
-        })
+    fn lock_key(&self, prefix: bool, key: [u64; 2]) -> Option<Locked<'_>> {
+        let (table, shape) = self.table(prefix);
+        table.bucket(key).ok().map(|bucket| Locked { bucket, shape })
+    }
+
+    fn lock_at(&self, prefix: bool, i: usize) -> Option<Locked<'_>> {
+        let (table, shape) = self.table(prefix);
+        table.lock_index(i).map(|bucket| Locked { bucket, shape })
+    }
+
+    fn lock_bucket(&self, key: [u64; 2]) -> Option<Locked<'_>> {
+        self.lock_key(false, key)
     }
 
     fn lock_prefix_bucket(&self, key: [u64; 2]) -> Option<Locked<'_>> {
-        let s = self.seed();
-        let seed = [s[0] ^ PREFIX_SEED[0], s[1] ^ PREFIX_SEED[1]];
-        let i = (bucket_hash(key, seed) as usize) & (self.layout().prefix_buckets - 1);
-        self.lock_prefix_index(i)
-    }
-
-    fn lock_prefix_index(&self, i: usize) -> Option<Locked<'_>> {
-        let (word, slots): (&AtomicU32, _) = self.prefix_bucket(i);
-        lock(word).map(|g| Locked {
-            slots,
-            shape: self.prefix_shape(),
-            _guard: g,
-        })
+        self.lock_key(true, key)
     }
 
     pub(crate) fn allowlisted(&self, bits: u128) -> bool {
@@ -322,15 +310,16 @@ impl Flood {
     /// remaining). Costs one atomic load while no prefix ban runs. `hit`:
     /// count the request on the prefix entry. Fails open when busy.
     fn prefix_ban_of(&self, bits: u128, now: u64, hit: bool) -> Option<(u32, u64)> {
-        if self.header().prefix_horizon.load(Relaxed) <= now {
+        if self.shared().prefix_horizon.load(Relaxed) <= now {
             return None;
         }
         let net = self.network_of(bits)?;
         let bucket = self.lock_prefix_bucket(net.halves())?;
-        let s = bucket.find(net.halves()).filter(|s| s.banned_at(now))?;
+        let c = bucket.find(net.halves()).filter(|c| c.entry().banned_at(now))?;
+        let s = c.entry();
         if hit {
             s.hits.fetch_add(1, Relaxed);
-            s.last_seen.store(now, Relaxed);
+            c.touch(now);
         }
         Some((
             s.offences.load(Relaxed),
@@ -340,7 +329,7 @@ impl Flood {
 
     /// A prefix ban until `until` was recorded (after unlocking its bucket).
     fn prefix_ban_started(&self, until: u64) {
-        let h = self.header();
+        let h = self.shared();
         h.prefix_gen.fetch_add(1, SeqCst);
         h.prefix_horizon.fetch_max(until, SeqCst);
     }
@@ -359,10 +348,11 @@ impl Flood {
         let Some(bucket) = self.lock_prefix_bucket(net.halves()) else {
             return;
         };
-        let Some((Claimed { slot, evicted }, lifted)) = bucket.claim_for_ban(net.halves(), now, self) else {
+        let Some((Claimed { cell, evicted }, lifted)) = bucket.claim_for_ban(net.halves(), now, self) else {
             return;
         };
-        slot.last_seen.store(now, Relaxed);
+        cell.touch(now);
+        let slot = cell.entry();
         if slot.banned_at(now) {
             drop(bucket);
             self.report_end(evicted);
@@ -382,7 +372,7 @@ impl Flood {
             self.report_end(lifted);
             return;
         }
-        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
+        let room = bucket.lift_lowest_ban(Some(cell), BAN_WAYS, now);
         // Also clears the member count, so a later window starts afresh.
         let (expired, pban) = start_ban(slot, net, now, None, ban.reason, &self.escalation());
         let until = slot.ban_until.load(Relaxed);
@@ -418,12 +408,13 @@ impl Flood {
         let Some(bucket) = self.lock_bucket(key.halves()) else {
             return untracked();
         };
-        let Some(Claimed { slot, evicted }) = bucket.find_or_claim(key.halves(), now, self) else {
+        let Some(Claimed { cell, evicted }) = bucket.find_or_claim(key.halves(), now, self) else {
             drop(bucket);
             return untracked();
         };
+        let slot = cell.entry();
         slot.hits.fetch_add(1, Relaxed);
-        slot.last_seen.store(now, Relaxed);
+        cell.touch(now);
         let offences = slot.offences.load(Relaxed);
         if slot.banned_at(now) {
             let ban_ns = remaining(slot.ban_until.load(Relaxed), now);
@@ -447,7 +438,7 @@ impl Flood {
                 ban_ns: 0,
             });
         }
-        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
+        let room = bucket.lift_lowest_ban(Some(cell), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, None, Reason::Flood, &self.escalation());
         drop(bucket);
         self.report_end(evicted);
@@ -476,7 +467,7 @@ impl Flood {
         let Some(bucket) = self.lock_bucket(key.halves()) else {
             return Ok(false);
         };
-        let drop_it = match bucket.find(key.halves()) {
+        let drop_it = match bucket.find(key.halves()).map(Cell::entry) {
             Some(slot) if slot.banned_at(now) => {
                 slot.hits.fetch_add(1, Relaxed);
                 true
@@ -523,16 +514,17 @@ impl Flood {
         }
         let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
-        let (Claimed { slot, evicted }, lifted) = bucket
+        let (Claimed { cell, evicted }, lifted) = bucket
             .claim_for_ban(key.halves(), now, self)
             .ok_or(TableError::Full)?;
+        let slot = cell.entry();
         if reason != Reason::Manual && slot.banned_at(now) {
             drop(bucket);
             self.report_end(evicted);
             self.report_end(lifted);
             return Ok(None);
         }
-        let room = bucket.lift_lowest_ban(Some(slot), BAN_WAYS, now);
+        let room = bucket.lift_lowest_ban(Some(cell), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, duration_ns, reason, &self.escalation());
         drop(bucket);
         self.report_end(evicted);
@@ -560,6 +552,7 @@ impl Flood {
     fn unban_locked(&self, bucket: Locked<'_>, key: Key, now: u64) -> Result<(), TableError> {
         let slot = bucket
             .find(key.halves())
+            .map(Cell::entry)
             .filter(|s| s.banned_at(now))
             .ok_or(TableError::NotFound)?;
         slot.lift(now);
@@ -593,17 +586,18 @@ impl Flood {
         }
         .ok_or(TableError::Busy)?;
         let active = ban_until > now;
-        let (Claimed { slot, evicted }, lifted) = if active {
+        let (Claimed { cell, evicted }, lifted) = if active {
             bucket.claim_for_ban(key.halves(), now, self)
         } else {
             bucket.find_or_claim(key.halves(), now, self).map(|c| (c, None))
         }
         .ok_or(TableError::Full)?;
+        let slot = cell.entry();
         slot.ban_until.store(ban_until.max(1), Relaxed);
         slot.offences.store(offences, Relaxed);
         let announced = if active { ANNOUNCED } else { 0 };
         slot.meta
-            .store(IN_USE | announced | (reason as u32) << REASON_SHIFT, Relaxed);
+            .store(announced | (reason as u32) << REASON_SHIFT, Relaxed);
         // The lowest of the bucket's bans, this one included, gives way.
         let room = if active {
             bucket.lift_lowest_ban(None, BAN_WAYS + 1, now)
@@ -639,17 +633,17 @@ impl Flood {
     /// Once a second: log bans that ended, forget stale offences, recount
     /// bans, and recompute the horizon of prefix bans.
     pub fn sweep(&self, now: u64) {
-        let h = self.header();
+        let h = self.shared();
         let gen = h.prefix_gen.load(SeqCst);
         let mut active = 0u64;
         // Source bans need no horizon: theirs is computed and dropped.
         let mut source_horizon = 0u64;
-        for i in 0..self.layout().buckets {
-            active += self.sweep_bucket(self.lock_index(i), now, &mut source_horizon);
+        for i in 0..self.sources.buckets() {
+            active += self.sweep_bucket(self.lock_at(false, i), now, &mut source_horizon);
         }
         let mut prefix_horizon = 0u64;
-        for i in 0..self.layout().prefix_buckets {
-            active += self.sweep_bucket(self.lock_prefix_index(i), now, &mut prefix_horizon);
+        for i in 0..self.prefixes.buckets() {
+            active += self.sweep_bucket(self.lock_at(true, i), now, &mut prefix_horizon);
         }
         h.prefix_horizon.store(prefix_horizon, SeqCst);
         if h.prefix_gen.load(SeqCst) != gen {
@@ -671,14 +665,15 @@ impl Flood {
         let forget = self.cfg.ban_forget_ns;
         let mut active = 0;
         let mut ended = [None; SLOTS_PER_BUCKET];
-        for (n, s) in bucket.slots.iter().enumerate().filter(|(_, s)| s.in_use()) {
+        for (n, c) in bucket.bucket.cells().enumerate() {
+            let s = c.entry();
             if s.banned_at(now) {
                 active += 1;
                 *horizon = (*horizon).max(s.ban_until.load(Relaxed));
                 continue;
             }
             if s.meta.fetch_and(!ANNOUNCED, Relaxed) & ANNOUNCED != 0 {
-                ended[n] = Some(s.key(bucket.shape));
+                ended[n] = Some(cell_key(c, bucket.shape));
             }
             let until = s.ban_until.load(Relaxed);
             if until != 0 && until.saturating_add(forget) <= now {
@@ -701,26 +696,21 @@ impl Flood {
     pub fn for_each_entry(&self, now: u64, mut f: impl FnMut(&EntryInfo) -> bool) -> usize {
         let gcra = self.gcra();
         let mut skipped = 0;
-        let layout = self.layout();
-        let buckets = (0..layout.buckets)
+        let buckets = (0..self.sources.buckets())
             .map(|i| (false, i))
-            .chain((0..layout.prefix_buckets).map(|i| (true, i)));
+            .chain((0..self.prefixes.buckets()).map(|i| (true, i)));
         for (prefix, i) in buckets {
             let mut copied = [None; SLOTS_PER_BUCKET];
-            let locked = if prefix {
-                self.lock_prefix_index(i)
-            } else {
-                self.lock_index(i)
-            };
-            let Some(bucket) = locked else {
+            let Some(bucket) = self.lock_at(prefix, i) else {
                 skipped += 1;
                 continue;
             };
-            for (n, s) in bucket.slots.iter().enumerate().filter(|(_, s)| s.in_use()) {
+            for (n, c) in bucket.bucket.cells().enumerate() {
+                let s = c.entry();
                 let until = s.ban_until.load(Relaxed);
                 let banned = s.banned_at(now);
                 copied[n] = Some(EntryInfo {
-                    key: s.key(bucket.shape),
+                    key: cell_key(c, bucket.shape),
                     prefix,
                     banned,
                     reason: s.reason(),
@@ -734,7 +724,7 @@ impl Flood {
                         gcra.load_pct(s.tat.load(Relaxed), now)
                     },
                     hits: s.hits.load(Relaxed),
-                    idle_ns: now.saturating_sub(s.last_seen.load(Relaxed)),
+                    idle_ns: now.saturating_sub(c.touched()),
                 });
             }
             drop(bucket);
@@ -794,7 +784,7 @@ fn start_ban(
         offences = 0;
     }
     let live = slot.banned_at(now);
-    let unreported_end = !live && slot.meta.load(Relaxed) & ANNOUNCED != 0;
+    let unreported_end = !live && slot.unreported();
     let expired = unreported_end.then_some(UnbanEvent {
         key,
         why: Ended::Expired,
@@ -813,7 +803,7 @@ fn start_ban(
     slot.ban_until.store(until, Relaxed);
     slot.tat.store(0, Relaxed);
     slot.meta
-        .store(IN_USE | ANNOUNCED | (reason as u32) << REASON_SHIFT, Relaxed);
+        .store(ANNOUNCED | (reason as u32) << REASON_SHIFT, Relaxed);
     (
         expired,
         BanEvent {
@@ -958,12 +948,13 @@ mod tests {
 
     /// Live bans in each bucket of the source table.
     fn bans_per_bucket(r: &Flood, now: u64) -> Vec<usize> {
-        (0..r.layout().buckets)
+        (0..r.sources().buckets())
             .map(|i| {
-                r.bucket(i)
-                    .1
-                    .iter()
-                    .filter(|s| s.in_use() && s.banned_at(now))
+                r.sources()
+                    .lock_index(i)
+                    .unwrap()
+                    .cells()
+                    .filter(|c| c.entry().banned_at(now))
                     .count()
             })
             .collect()
@@ -1171,7 +1162,7 @@ mod tests {
             1,
             "{lines:?}"
         );
-        assert_eq!(r.header().prefix_horizon.load(Relaxed), 0);
+        assert_eq!(r.shared().prefix_horizon.load(Relaxed), 0);
         // Prefix bans escalate like any: the next one lasts ban_time × 2.
         let lines = logged(|| {
             for i in 20..24 {
@@ -1204,7 +1195,7 @@ mod tests {
                     .unwrap();
             }
             assert_eq!(r.counters().get(Counter::Bans), 20);
-            assert_eq!(r.header().prefix_horizon.load(Relaxed), 0);
+            assert_eq!(r.shared().prefix_horizon.load(Relaxed), 0);
         }
         // IPv6: a network not shorter than the source key.
         let r = region(|c| {

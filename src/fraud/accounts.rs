@@ -10,10 +10,12 @@
 //! count cannot be lost; a bucket full of such entries fails closed.
 
 use super::money::{cost, Money};
-use crate::shm::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable};
+use crate::shm::keyed::{store_name, Entry, FixedName, KeyedError, KeyedTable, TableArea};
+use crate::shm::store::{Plan, Store};
 use crate::shm::{assert_layout, Shared};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
 
 pub const NAME_BYTES: usize = 64;
 const NS_PER_MS: u64 = 1_000_000;
@@ -351,19 +353,26 @@ fn touch(a: &Account, name: &[u8], new: bool, now: u64) {
 }
 
 impl Accounts {
-    pub fn create(entries: u64, th: Thresholds) -> Result<Accounts, String> {
-        Ok(Accounts {
-            table: KeyedTable::create(entries)?,
+    /// Plan a table of at least `entries` accounts.
+    pub fn plan(plan: &mut Plan, entries: u64) -> TableArea<Account> {
+        KeyedTable::plan(plan, *b"ACCT", entries)
+    }
+
+    /// The table at `area` of `store`.
+    pub fn attach(store: &Arc<Store>, area: TableArea<Account>, th: Thresholds) -> Accounts {
+        Accounts {
+            table: KeyedTable::attach(store, area),
             th,
-        })
+        }
+    }
+
+    /// A table in a mapping of its own.
+    pub fn create(entries: u64, th: Thresholds) -> Result<Accounts, String> {
+        Store::alone(|p| Self::plan(p, entries), |s, a| Self::attach(s, a, th))
     }
 
     pub fn capacity(&self) -> u64 {
         self.table.capacity()
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.table.bytes()
     }
 
     /// Count a call attempt and evaluate. Allocates nothing.

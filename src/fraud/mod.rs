@@ -19,7 +19,8 @@ pub mod published;
 pub mod rules;
 
 use crate::shm::keyed::KeyedError;
-use crate::shm::{assert_layout, Mapping, Shared};
+use crate::shm::store::{Plan, Store};
+use crate::shm::{assert_layout, Shared};
 use crate::util::log::{log, Level};
 use accounts::{Accounts, CallTicket, Crossing, Reason, Start, Thresholds, Verdict, NAME_BYTES};
 use config::FraudConfig;
@@ -28,6 +29,7 @@ use published::Published;
 use rules::Class;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// The host's event route for a suspension (account, reason).
 type EventFn<'a> = dyn FnMut(&[u8], Reason) + 'a;
@@ -107,11 +109,16 @@ impl fmt::Display for Printable<'_> {
     }
 }
 
+/// The toll-fraud state: one mapping of its own (the C ABI makes its handle
+/// apart from the engine's), carved like the engine's: the published
+/// rules, the account table and the counters.
 pub struct Fraud {
     pub cfg: FraudConfig,
+    store: Arc<Store>,
+    plan: Plan,
     rules: Published,
     accounts: Accounts,
-    shared: Mapping,
+    counters: usize,
     /// Saved suspensions the account table had no room for at start:
     /// written again by every save, so none is lost.
     unrestored: Vec<persist::Saved>,
@@ -128,11 +135,18 @@ impl Fraud {
             spend_warning: cfg.spend_warning.0,
             spend_critical: cfg.spend_critical.0,
         };
+        let mut plan = Plan::new();
+        let rules = Published::plan(&mut plan, cfg.max_rules);
+        let accounts = Accounts::plan(&mut plan, cfg.account_table_size);
+        let counters = plan.array::<Counters>(*b"FCNT", 1).offset;
+        let store = Store::create(&plan)?;
         let mut fraud = Fraud {
             cfg: cfg.clone(),
-            rules: Published::create(cfg.max_rules)?,
-            accounts: Accounts::create(cfg.account_table_size, th)?,
-            shared: Mapping::new(std::mem::size_of::<Counters>().max(64))?,
+            rules: Published::attach(&store, rules),
+            accounts: Accounts::attach(&store, accounts, th),
+            counters,
+            store,
+            plan,
             unrestored: Vec::new(),
         };
         if cfg.rules_file.is_some() {
@@ -149,7 +163,13 @@ impl Fraud {
                 ),
             }
         }
+        fraud.verify()?;
         Ok(fraud)
+    }
+
+    /// Refuse a mapping whose header does not describe this handle's plan.
+    pub fn verify(&self) -> Result<(), String> {
+        self.store.verify(&self.plan)
     }
 
     /// Log what the state file gave; keep what could not be restored for
@@ -193,11 +213,12 @@ impl Fraud {
     }
 
     fn counters(&self) -> &Counters {
-        self.shared.at(0, 0)
+        self.store.at(self.counters, 0)
     }
 
+    /// Bytes of the mapping.
     pub fn bytes(&self) -> usize {
-        self.rules.bytes() + self.accounts.bytes() + self.shared.bytes()
+        self.store.bytes()
     }
 
     pub fn account_capacity(&self) -> u64 {

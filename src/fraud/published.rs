@@ -8,10 +8,12 @@ use super::money::Money;
 use super::rules::{Class, RuleSet, MAX_NAME, MAX_PREFIX};
 use crate::shm::keyed::store_name;
 use crate::shm::lock::lock;
-use crate::shm::{align64, assert_layout, get_bytes, Mapping, Shared};
+use crate::shm::store::{Area, Plan, Store};
+use crate::shm::{align64, assert_layout, get_bytes, Shared};
 use std::cmp::Ordering as Cmp;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
 
 const PREFIX_WORDS: usize = MAX_PREFIX.div_ceil(8);
 const NAME_WORDS: usize = MAX_NAME / 8;
@@ -78,7 +80,8 @@ pub struct Perm {
 }
 
 pub struct Published {
-    map: Mapping,
+    store: Arc<Store>,
+    control: usize,
     max: usize,
     sets: [usize; 2],
     prefixes_off: usize,
@@ -94,41 +97,71 @@ pub struct View<'a> {
     header: &'a SetHeader,
 }
 
+/// Where the published rules lie in a mapping's [`Plan`]: the control
+/// block, then the two sets (each a header, `max` prefixes, `max` accounts).
+#[derive(Debug, Clone, Copy)]
+pub struct RulesArea {
+    control: Area,
+    sets: Area,
+    max: usize,
+}
+
 impl Published {
-    pub fn create(max_rules: u32) -> Result<Published, String> {
-        let max = max_rules as usize;
+    /// Offsets inside a set: (prefixes, accounts, bytes of a set).
+    fn set_layout(max: usize) -> (usize, usize, usize) {
         let prefixes_off = align64(size_of::<SetHeader>());
         let accounts_off = align64(prefixes_off + max * size_of::<PrefixCell>());
-        let set_bytes = align64(accounts_off + max * size_of::<AccountCell>());
-        let first = align64(size_of::<Control>());
-        let map = Mapping::new(first + 2 * set_bytes)?;
-        Ok(Published {
-            map,
+        (
+            prefixes_off,
+            accounts_off,
+            align64(accounts_off + max * size_of::<AccountCell>()),
+        )
+    }
+
+    /// Plan room for two sets of `max_rules` rules of each kind.
+    pub fn plan(plan: &mut Plan, max_rules: u32) -> RulesArea {
+        let max = max_rules as usize;
+        let (_, _, set_bytes) = Self::set_layout(max);
+        RulesArea {
+            control: plan.array::<Control>(*b"RCTL", 1),
+            sets: plan.add(*b"RSET", 2 * set_bytes, set_bytes),
             max,
+        }
+    }
+
+    /// The rules at `area` of `store`.
+    pub fn attach(store: &Arc<Store>, area: RulesArea) -> Published {
+        let (prefixes_off, accounts_off, set_bytes) = Self::set_layout(area.max);
+        let first = area.sets.offset;
+        Published {
+            store: store.clone(),
+            control: area.control.offset,
+            max: area.max,
             sets: [first, first + set_bytes],
             prefixes_off,
             accounts_off,
-        })
+        }
     }
 
-    pub fn bytes(&self) -> usize {
-        self.map.bytes()
+    /// Rules in a mapping of their own.
+    pub fn create(max_rules: u32) -> Result<Published, String> {
+        Store::alone(|p| Self::plan(p, max_rules), Self::attach)
     }
 
     fn control(&self) -> &Control {
-        self.map.at(0, 0)
+        self.store.at(self.control, 0)
     }
 
     fn header(&self, set: usize) -> &SetHeader {
-        self.map.at(self.sets[set], 0)
+        self.store.at(self.sets[set], 0)
     }
 
     fn prefix(&self, set: usize, i: usize) -> &PrefixCell {
-        self.map.at(self.sets[set] + self.prefixes_off, i)
+        self.store.at(self.sets[set] + self.prefixes_off, i)
     }
 
     fn account(&self, set: usize, i: usize) -> &AccountCell {
-        self.map.at(self.sets[set] + self.accounts_off, i)
+        self.store.at(self.sets[set] + self.accounts_off, i)
     }
 
     /// Times a set has been published (0: no rules yet).

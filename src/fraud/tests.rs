@@ -239,16 +239,3 @@ fn call_start_fails_closed_when_the_rules_cannot_be_read() {
         StartVerdict::Admitted
     );
 }
-
-#[test]
-fn a_tick_without_an_event_route_leaves_events_pending() {
-    let f = fraud("pending", |_| {});
-    f.suspend(b"alice", S, 0).unwrap();
-    // The shim's shutdown tick: no event callback.
-    // SAFETY: a live handle; a null callback and context.
-    let st = unsafe { crate::ffi::fraud::sipguard_fraud_tick(&f, 2 * S, None, std::ptr::null_mut()) };
-    assert_eq!(st, crate::ffi::Status::Ok);
-    let mut events = Vec::new();
-    f.tick(3 * S, 0, |n, r| events.push((n.to_vec(), r)));
-    assert_eq!(events, vec![(b"alice".to_vec(), Reason::Rpc)]);
-}

@@ -1,25 +1,37 @@
-//! Fixed-capacity shared tables keyed by a 128-bit key: one per concept
-//! that needs state across processes besides the source table (what a
-//! source targets, what happens to a user name, an account's calls).
+//! The one shared table: fixed capacity, keyed by a 128-bit key, generic
+//! over its entry. The source and prefix tables of the flood defence
+//! (entry [`crate::flood::slot::Slot`]), what a source targets, what
+//! happens to a user name, a transaction's fate and an account's calls are
+//! all a `KeyedTable<T>`.
 //!
-//! Same design as the source table ([`crate::flood::table`]), made generic: an
-//! anonymous `MAP_SHARED` mapping made before the fork, 8-way buckets, one
-//! lock word per bucket ([`crate::shm::lock`]), no pointers. An entry type is a
-//! `#[repr(C)]` struct of atomics for which all-zero means "empty". A new key
-//! takes a free cell, else recycles the least recently touched cell whose
-//! entry says it may be evicted; an entry holding live state (a throttle,
-//! a call in progress) is never evicted, so the table fails closed on that
-//! key ([`KeyedError::Full`]) instead of forgetting it.
+//! A table is one area of a mapping ([`crate::shm::store`]): one lock word
+//! per bucket ([`crate::shm::lock`]), then the buckets of [`WAYS`] (8)
+//! cells; no pointers. A cell is 64-byte aligned: the key, when it was last
+//! touched (0 = free), then the entry, a `#[repr(C)]` struct of atomics for
+//! which all-zero means "empty" ([`Entry`]). A key's bucket is picked by a
+//! hash seeded per start, so an attacker cannot aim many keys at one
+//! bucket.
 //!
-//! Names are keyed with a per-start random seed, so an attacker cannot aim
-//! many names at one bucket.
+//! A new key takes a free cell, else recycles the evictable cell of lowest
+//! [`Entry::keep_rank`], then least recently touched; an entry holding live
+//! state (a ban, a throttle, a call in progress) says it is not evictable,
+//! so the table fails closed on that key ([`KeyedError::Full`]) instead of
+//! forgetting it. A caller with its own policy (the flood defence's cap on
+//! ban ways) works on a held [`Bucket`]: [`Bucket::find`],
+//! [`Bucket::victim`], [`Cell::claim`].
+//!
+//! Bytes per entry: `size_of::<Cell<T>>()` (the entry plus 24, rounded up
+//! to 64) plus half a byte for its share of a lock word; entries are
+//! rounded up to a power of two of 8-entry buckets.
 
+use crate::shm::hash::{bucket_hash, parts_key};
 use crate::shm::lock::{lock, Guard};
-use crate::shm::{align64, bucket_hash, get_bytes, random_seed, Mapping, Shared};
-use std::hash::Hasher;
+use crate::shm::store::{Area, Plan, Store};
+use crate::shm::{align64, get_bytes, Shared};
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 pub const WAYS: usize = 8;
 
@@ -50,13 +62,17 @@ pub struct Cell<T> {
 unsafe impl<T: Shared> Shared for Cell<T> {}
 
 impl<T: Entry> Cell<T> {
-    fn in_use(&self) -> bool {
+    #[inline]
+    pub fn in_use(&self) -> bool {
         self.touched.load(Relaxed) != 0
     }
+    #[inline]
     fn holds(&self, key: [u64; 2]) -> bool {
         self.in_use() && self.key[0].load(Relaxed) == key[0] && self.key[1].load(Relaxed) == key[1]
     }
-    fn claim(&self, key: [u64; 2], now: u64) {
+    /// Take the cell for `key` (bucket held): its entry starts empty.
+    #[inline]
+    pub fn claim(&self, key: [u64; 2], now: u64) {
         self.key[0].store(key[0], Relaxed);
         self.key[1].store(key[1], Relaxed);
         self.touched.store(now.max(1), Relaxed);
@@ -67,9 +83,21 @@ impl<T: Entry> Cell<T> {
         self.touched.store(0, Relaxed);
         self.entry.clear();
     }
+    #[inline]
     pub fn key(&self) -> [u64; 2] {
         [self.key[0].load(Relaxed), self.key[1].load(Relaxed)]
     }
+    /// Note an access at `now`.
+    #[inline]
+    pub fn touch(&self, now: u64) {
+        self.touched.store(now.max(1), Relaxed);
+    }
+    /// Monotonic ns of the last access.
+    #[inline]
+    pub fn touched(&self) -> u64 {
+        self.touched.load(Relaxed)
+    }
+    #[inline]
     pub fn entry(&self) -> &T {
         &self.entry
     }
@@ -85,18 +113,40 @@ pub enum KeyedError {
     Busy,
 }
 
-/// A table in its own shared mapping. Children inherit it through fork.
-pub struct KeyedTable<T: Entry> {
-    map: Mapping,
+/// Where a table lies in a [`Plan`]: one area, its lock words then its
+/// cells.
+pub struct TableArea<T> {
+    area: Area,
     buckets: usize,
-    cells_offset: usize,
-    seed: [u64; 2],
-    _entry: PhantomData<T>,
+    _entry: PhantomData<fn() -> T>,
 }
 
-// SAFETY: the mapping is shared memory accessed only through atomics.
-unsafe impl<T: Entry> Send for KeyedTable<T> {}
-unsafe impl<T: Entry> Sync for KeyedTable<T> {}
+impl<T> TableArea<T> {
+    /// The area the table takes.
+    pub fn area(&self) -> Area {
+        self.area
+    }
+}
+
+impl<T> Clone for TableArea<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for TableArea<T> {}
+
+/// A table in an area of a shared mapping. Children inherit it through fork.
+pub struct KeyedTable<T: Entry> {
+    store: Arc<Store>,
+    buckets: usize,
+    locks: usize,
+    cells: usize,
+    /// Picks a key's bucket.
+    seed: [u64; 2],
+    /// Makes a name's key.
+    secret: [u64; 2],
+    _entry: PhantomData<fn() -> T>,
+}
 
 /// A held bucket.
 pub struct Bucket<'a, T: Entry> {
@@ -105,56 +155,105 @@ pub struct Bucket<'a, T: Entry> {
 }
 
 impl<'a, T: Entry> Bucket<'a, T> {
+    #[inline]
     pub fn find(&self, key: [u64; 2]) -> Option<&'a Cell<T>> {
         self.cells.iter().find(|c| c.holds(key))
     }
 
-    /// The cell for `key`, claiming a free or evictable one; `(cell, new)`.
+    /// The cell a new key would take: a free one (`true`), else the
+    /// evictable one of lowest rank, least recently touched (`false`);
+    /// None when every cell holds a live entry. Not claimed yet.
+    #[inline]
+    pub fn victim(&self, now: u64) -> Option<(&'a Cell<T>, bool)> {
+        // One pass, the ranks kept in registers (a `min_by_key` over
+        // tuples went through the stack: a third of the time of a check).
+        let mut best: Option<(&'a Cell<T>, u8, u64)> = None;
+        for c in self.cells {
+            let touched = c.touched.load(Relaxed);
+            if touched == 0 {
+                return Some((c, true));
+            }
+            if !c.entry.evictable(now) {
+                continue;
+            }
+            let rank = c.entry.keep_rank();
+            // The first of equals wins.
+            if best.is_none_or(|(_, r, t)| (rank, touched) < (r, t)) {
+                best = Some((c, rank, touched));
+            }
+        }
+        best.map(|(c, _, _)| (c, false))
+    }
+
+    /// The cell for `key`, touched, claiming a free or evictable one;
+    /// `(cell, new)`.
     pub fn find_or_claim(&self, key: [u64; 2], now: u64) -> Option<(&'a Cell<T>, bool)> {
         if let Some(c) = self.find(key) {
-            c.touched.store(now.max(1), Relaxed);
+            c.touch(now);
             return Some((c, false));
         }
-        let victim = self.cells.iter().find(|c| !c.in_use()).or_else(|| {
-            self.cells
-                .iter()
-                .filter(|c| c.entry.evictable(now))
-                .min_by_key(|c| (c.entry.keep_rank(), c.touched.load(Relaxed)))
-        })?;
+        let (victim, _) = self.victim(now)?;
         victim.claim(key, now);
         Some((victim, true))
     }
 
+    #[inline]
     pub fn cells(&self) -> impl Iterator<Item = &'a Cell<T>> {
         self.cells.iter().filter(|c| c.in_use())
     }
 }
 
 impl<T: Entry> KeyedTable<T> {
-    /// Map a table of at least `entries` cells (rounded up to a power of two
-    /// of 8-cell buckets), committed now so it never grows.
-    pub fn create(entries: u64) -> Result<KeyedTable<T>, String> {
-        let buckets = (entries.max(WAYS as u64) as usize)
+    /// Buckets for at least `entries` cells: a power of two (a hash picks
+    /// one with a mask), at least one.
+    pub fn buckets_for(entries: u64) -> usize {
+        (entries.max(WAYS as u64) as usize)
             .div_ceil(WAYS)
-            .next_power_of_two();
-        let cells_offset = align64(buckets * size_of::<AtomicU32>());
-        let bytes = cells_offset + buckets * WAYS * size_of::<Cell<T>>();
-        let map = Mapping::new(bytes)?;
-        Ok(KeyedTable {
-            map,
+            .next_power_of_two()
+    }
+
+    /// Append a table of at least `entries` cells to `plan`.
+    pub fn plan(plan: &mut Plan, tag: [u8; 4], entries: u64) -> TableArea<T> {
+        Self::plan_buckets(plan, tag, Self::buckets_for(entries))
+    }
+
+    /// Append a table of `buckets` (a power of two) buckets to `plan`.
+    pub fn plan_buckets(plan: &mut Plan, tag: [u8; 4], buckets: usize) -> TableArea<T> {
+        assert!(buckets.is_power_of_two());
+        let bytes = align64(buckets * size_of::<AtomicU32>()) + buckets * WAYS * size_of::<Cell<T>>();
+        TableArea {
+            area: plan.add(tag, bytes, size_of::<Cell<T>>()),
             buckets,
-            cells_offset,
-            seed: random_seed(),
             _entry: PhantomData,
-        })
+        }
+    }
+
+    /// The table at `area` of `store` (made from the plan `area` came from).
+    pub fn attach(store: &Arc<Store>, area: TableArea<T>) -> KeyedTable<T> {
+        let at = area.area.offset;
+        KeyedTable {
+            store: store.clone(),
+            buckets: area.buckets,
+            locks: at,
+            cells: at + align64(area.buckets * size_of::<AtomicU32>()),
+            seed: store.secret(at as u64),
+            secret: store.secret(!(at as u64)),
+            _entry: PhantomData,
+        }
+    }
+
+    /// A table of at least `entries` cells in a mapping of its own,
+    /// committed now so it never grows.
+    pub fn create(entries: u64) -> Result<KeyedTable<T>, String> {
+        Store::alone(|p| Self::plan(p, *b"TABL", entries), Self::attach)
     }
 
     pub fn capacity(&self) -> u64 {
         (self.buckets * WAYS) as u64
     }
 
-    pub fn bytes(&self) -> usize {
-        self.map.bytes()
+    pub fn buckets(&self) -> usize {
+        self.buckets
     }
 
     /// The key of a name (bytes compared exactly).
@@ -165,33 +264,27 @@ impl<T: Entry> KeyedTable<T> {
     /// The key of a tuple of byte strings (each length-prefixed, so parts
     /// cannot run into each other).
     pub fn parts_key(&self, parts: &[&[u8]]) -> [u64; 2] {
-        let half = |salt: u64| {
-            // SipHash-1-3 with a secret prefix; allocates nothing.
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            h.write_u64(self.seed[0] ^ salt);
-            h.write_u64(self.seed[1]);
-            for p in parts {
-                h.write_usize(p.len());
-                h.write(p);
-            }
-            h.finish()
-        };
-        [half(0), half(0x5bd1_e995)]
+        parts_key(self.secret, parts)
     }
 
+    #[inline]
     fn bucket_of(&self, key: [u64; 2]) -> usize {
         (bucket_hash(key, self.seed) as usize) & (self.buckets - 1)
     }
 
-    fn lock_index(&self, i: usize) -> Option<Bucket<'_, T>> {
-        debug_assert!(i < self.buckets);
-        // Offsets derive from the sizes that made the mapping.
-        let word = self.map.at::<AtomicU32>(0, i);
-        let cells = self.map.at::<[Cell<T>; WAYS]>(self.cells_offset, i);
+    /// Lock bucket `i` (< [`KeyedTable::buckets`]); None if its lock could
+    /// not be had in time.
+    #[inline]
+    pub fn lock_index(&self, i: usize) -> Option<Bucket<'_, T>> {
+        assert!(i < self.buckets);
+        // Offsets derive from the plan that sized the mapping.
+        let word = self.store.at::<AtomicU32>(self.locks, i);
+        let cells = self.store.at::<[Cell<T>; WAYS]>(self.cells, i);
         lock(word).map(|g| Bucket { cells, _guard: g })
     }
 
     /// Lock the bucket of `key`.
+    #[inline]
     pub fn bucket(&self, key: [u64; 2]) -> Result<Bucket<'_, T>, KeyedError> {
         self.lock_index(self.bucket_of(key)).ok_or(KeyedError::Busy)
     }
@@ -210,7 +303,7 @@ impl<T: Entry> KeyedTable<T> {
             bucket.find_or_claim(key, now).ok_or(KeyedError::Full)?
         } else {
             let c = bucket.find(key).ok_or(KeyedError::NotFound)?;
-            c.touched.store(now.max(1), Relaxed);
+            c.touch(now);
             (c, false)
         };
         Ok(f(&cell.entry, new))
@@ -365,6 +458,15 @@ mod tests {
             t.with(t.name_key(b"bob"), 5, false, |_, _| ()),
             Err(KeyedError::NotFound)
         );
+    }
+
+    #[test]
+    fn two_tables_key_a_name_differently() {
+        let a: KeyedTable<Counted> = KeyedTable::create(8).unwrap();
+        let b: KeyedTable<Counted> = KeyedTable::create(8).unwrap();
+        assert_eq!(a.name_key(b"alice"), a.name_key(b"alice"));
+        assert_ne!(a.name_key(b"alice"), b.name_key(b"alice"));
+        assert_ne!(a.parts_key(&[b"al", b"ice"]), a.parts_key(&[b"ali", b"ce"]));
     }
 
     #[test]

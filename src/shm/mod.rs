@@ -1,12 +1,23 @@
-//! One anonymous `MAP_SHARED` mapping of fixed size, made before the fork
-//! and committed at once (it never grows), read through `#[repr(C)]`
-//! atomics at fixed offsets: the keyed tables, the fraud rules and counters.
+//! Shared memory: an anonymous `MAP_SHARED` mapping of fixed size, made
+//! before the fork and committed at once (it never grows), read through
+//! `#[repr(C)]` atomics at fixed offsets ([`Mapping`], [`Shared`]).
+//!
+//! - [`store`]: the one mapping of a composition root, carved into areas
+//!   by a [`store::Plan`], with a header checked when it is made;
+//! - [`keyed`]: the one table, generic over its entry, in an area;
+//! - [`hash`]: the keyed hashes of table keys and buckets;
+//! - [`lock`]: the bucket lock that survives a killed holder;
+//! - [`counters`]: the event counters, striped per process.
+//!
+//! Atomics are address-free: the same bytes work at each process's own
+//! address of the mapping, across fork.
 
 pub mod counters;
+pub mod hash;
 pub mod keyed;
 pub mod lock;
+pub mod store;
 
-use crate::util::clock::clock_ns;
 use std::sync::atomic::AtomicU64;
 
 pub struct Mapping {
@@ -110,33 +121,6 @@ impl Drop for Mapping {
         // SAFETY: base/bytes are exactly what mmap returned.
         unsafe { libc::munmap(self.base.cast(), self.bytes) };
     }
-}
-
-/// 128 random bits for a keyed hash, read once per table or process.
-pub fn random_seed() -> [u64; 2] {
-    let mut seed = [0u64; 2];
-    // SAFETY: writes at most 16 bytes into `seed`.
-    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), 16, 0) };
-    if n != 16 {
-        // No entropy source: still distinct per start.
-        seed = [
-            clock_ns() ^ 0x9e37_79b9_7f4a_7c15,
-            u64::from(std::process::id()) << 32 | 0x5bd1,
-        ];
-    }
-    seed
-}
-
-/// Mix two 64-bit words into one (folded 128-bit multiply).
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The bucket-picking hash of a key under a per-start seed.
-pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
-    let h = fold(key[0] ^ seed[0], key[1] ^ seed[1] ^ 0x9e37_79b9_7f4a_7c15);
-    fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
 }
 
 pub fn align64(n: usize) -> usize {
