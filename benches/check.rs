@@ -89,7 +89,6 @@ fn guessing_defences(r: &Engine) {
         from: b"<sip:1001@example.org>;tag=a1",
         to: users[(i % 64) as usize].as_bytes(),
         to_user: &users[(i % 64) as usize].as_bytes()[5..9],
-        from_tag: b"a1",
         call_id: b"4c2a9f0e@192.0.2.1",
         cseq_num: b"1",
         cseq_method: b"OPTIONS",

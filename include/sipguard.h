@@ -590,7 +590,8 @@ typedef struct sipguard_request {
      */
     struct sipguard_str ruri_user;
     /**
-     * $tU
+     * $tU; read only for a REGISTER or when `ruri_user` is empty, so the
+     * host may leave it empty otherwise (and spare parsing the To URI).
      */
     struct sipguard_str to_user;
     /**
@@ -613,10 +614,6 @@ typedef struct sipguard_request {
      * CSeq method.
      */
     struct sipguard_str cseq_method;
-    /**
-     * $ft
-     */
-    struct sipguard_str from_tag;
     /**
      * Digest user name the auth module will check; empty: no well-formed
      * digest credentials.
@@ -687,10 +684,6 @@ typedef struct sipguard_reply {
      * CSeq method.
      */
     struct sipguard_str cseq_method;
-    /**
-     * From tag.
-     */
-    struct sipguard_str from_tag;
     /**
      * Host of the To URI ($td).
      */

@@ -330,7 +330,6 @@ fn credentialed(call_id: &str) -> Request<'_> {
         to: b"<sip:1001@example.org>",
         to_user: b"1001",
         from: b"<sip:1001@example.org>;tag=f",
-        from_tag: b"f",
         call_id: call_id.as_bytes(),
         cseq_num: b"1",
         cseq_method: b"REGISTER",

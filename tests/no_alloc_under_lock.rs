@@ -81,7 +81,6 @@ fn request<'a>(user: &'a [u8], to: &'a [u8], call_id: &'a [u8]) -> Request<'a> {
         to,
         to_user: user,
         from: to,
-        from_tag: b"f",
         call_id,
         cseq_num: b"1",
         cseq_method: b"REGISTER",

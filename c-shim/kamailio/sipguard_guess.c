@@ -166,19 +166,23 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	SG_STR(req->method, msg->first_line.u.request.method);
 	if(parse_sip_msg_uri(msg) == 0)
 		SG_STR(req->ruri_user, msg->parsed_uri.user);
-	if(msg->from != NULL) {
+	/* From's value as is: no part of it is judged but by the fingerprints */
+	if(msg->from != NULL)
 		SG_STR(req->from, msg->from->body);
-		if(parse_from_header(msg) == 0)
-			SG_STR(req->from_tag, get_from(msg)->tag_value);
-	}
 	if(msg->to != NULL) {
 		SG_STR(req->to, msg->to->body);
 		to = get_to(msg);
 		if(to != NULL && to->tag_value.len > 0)
 			in_dialog = 1;
-		uri = parse_to_uri(msg);
-		if(uri != NULL)
-			SG_STR(req->to_user, uri->user);
+		/* $tU is read only for a REGISTER (the core ignores the method's
+		 * case) or without $rU */
+		if(req->ruri_user.len == 0
+				|| (req->method.len == 8
+						&& strncasecmp(req->method.s, "REGISTER", 8) == 0)) {
+			uri = parse_to_uri(msg);
+			if(uri != NULL)
+				SG_STR(req->to_user, uri->user);
+		}
 	}
 	if(in_dialog)
 		req->flags |= SIPGUARD_REQ_IN_DIALOG;
@@ -374,7 +378,6 @@ static int sg_reply_fill(sip_msg_t *m, str *obuf, sipguard_reply *r,
 		SG_STR(r->cseq_method, get_cseq(m)->method);
 	}
 	if(m->from != NULL && parse_from_header(m) == 0) {
-		SG_STR(r->from_tag, get_from(m)->tag_value);
 		uri = parse_from_uri(m);
 		if(uri != NULL)
 			SG_STR(r->from_host, uri->host);

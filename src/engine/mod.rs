@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(a.bytes(), Engine::mapped_bytes(&a.cfg));
         // One name, one key in every process of an engine; another key in
         // another engine (another start).
-        let key = |e: &Engine| e.guess.txn_key(b"call-1", b"1", b"INVITE", b"tag");
+        let key = |e: &Engine| e.guess.txn_key(b"call-1", b"1", b"INVITE");
         assert_eq!(key(&a), key(&a));
         assert_ne!(key(&a), key(&b));
         // Parameters that give another layout are refused by the header.

@@ -48,7 +48,8 @@ pub struct CRequest {
     pub method: CStr,
     /// $rU
     pub ruri_user: CStr,
-    /// $tU
+    /// $tU; read only for a REGISTER or when `ruri_user` is empty, so the
+    /// host may leave it empty otherwise (and spare parsing the To URI).
     pub to_user: CStr,
     /// From header value (fingerprints only).
     pub from: CStr,
@@ -60,8 +61,6 @@ pub struct CRequest {
     pub cseq_num: CStr,
     /// CSeq method.
     pub cseq_method: CStr,
-    /// $ft
-    pub from_tag: CStr,
     /// Digest user name the auth module will check; empty: no well-formed
     /// digest credentials.
     pub auth_user: CStr,
@@ -101,7 +100,6 @@ unsafe fn request<'a>(req: *const CRequest) -> Result<Request<'a>, Status> {
             call_id: r.call_id.get()?,
             cseq_num: r.cseq_num.get()?,
             cseq_method: r.cseq_method.get()?,
-            from_tag: r.from_tag.get()?,
             user_agents,
             user_agent_count: r.user_agent_count as usize,
             auth_user: r.auth_user.get()?,
@@ -160,8 +158,6 @@ pub struct CReply {
     pub cseq_num: CStr,
     /// CSeq method.
     pub cseq_method: CStr,
-    /// From tag.
-    pub from_tag: CStr,
     /// Host of the To URI ($td).
     pub to_host: CStr,
     /// Host of the From URI ($fd).
@@ -377,7 +373,6 @@ pub unsafe extern "C" fn sipguard_reply_out(
                 call_id: r.call_id.get()?,
                 cseq_num: r.cseq_num.get()?,
                 cseq_method: r.cseq_method.get()?,
-                from_tag: r.from_tag.get()?,
                 to_host: r.to_host.get()?,
                 from_host: r.from_host.get()?,
                 eol: r.eol.get()?,

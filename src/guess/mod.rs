@@ -6,9 +6,12 @@
 //! - per user name: failures from any source (a distributed guess
 //!   throttles the name) and the sources that recently authenticated as it
 //!   (they are never throttled, so an attacker cannot lock the owner out);
-//! - per transaction (Call-ID, CSeq, From tag): whether the request carried
+//! - per transaction (Call-ID and CSeq): whether the request carried
 //!   credentials or was authenticated, so the reply that leaves later, from
-//!   whichever process, is counted or left alone accordingly.
+//!   whichever process, is counted or left alone accordingly. The From tag
+//!   is left out of the key: every request rewrites its key's flags anyway
+//!   (so a client can only confuse its own transactions, From tag or not),
+//!   and leaving it out spares parsing From on every request.
 //!
 //! Times inside entries are whole seconds of the monotonic clock (u32).
 
@@ -180,7 +183,7 @@ pub struct TxnEntry {
     user: [AtomicU64; 2],
     flags: AtomicU32,
     /// Hash of the credentials of the request the flags are about: a new
-    /// request reusing Call-ID, CSeq and From tag starts over.
+    /// request reusing Call-ID and CSeq starts over.
     credentials: AtomicU32,
 }
 
@@ -221,7 +224,8 @@ pub struct Request<'a> {
     pub method: &'a [u8],
     /// `$rU`
     pub ruri_user: &'a [u8],
-    /// `$tU`
+    /// `$tU` (read only for a REGISTER or without `$rU`; see
+    /// [`Request::target_user`]).
     pub to_user: &'a [u8],
     /// From and To header values, for the fingerprints only.
     pub from: &'a [u8],
@@ -231,8 +235,6 @@ pub struct Request<'a> {
     /// The CSeq number and method.
     pub cseq_num: &'a [u8],
     pub cseq_method: &'a [u8],
-    /// `$ft`
-    pub from_tag: &'a [u8],
     /// Every User-Agent value, up to `MAX_USER_AGENTS`.
     pub user_agents: [&'a [u8]; MAX_USER_AGENTS],
     /// How many User-Agent headers the request has (may exceed the array).
@@ -342,12 +344,12 @@ impl Guess {
     /// The key of the transaction a message belongs to: Call-ID, CSeq
     /// number and method, From tag, as the host parsed them (the same
     /// parser reads the request and its replies, so they always agree).
-    pub fn txn_key(&self, call_id: &[u8], cseq_num: &[u8], cseq_method: &[u8], from_tag: &[u8]) -> [u64; 2] {
-        self.txns.parts_key(&[call_id, cseq_num, cseq_method, from_tag])
+    pub fn txn_key(&self, call_id: &[u8], cseq_num: &[u8], cseq_method: &[u8]) -> [u64; 2] {
+        self.txns.parts_key(&[call_id, cseq_num, cseq_method])
     }
 
     fn request_txn(&self, req: &Request) -> [u64; 2] {
-        self.txn_key(req.call_id, req.cseq_num, req.cseq_method, req.from_tag)
+        self.txn_key(req.call_id, req.cseq_num, req.cseq_method)
     }
 }
 
@@ -415,7 +417,7 @@ impl Defences<'_> {
             let creds = g.txns.name_key(req.credentials)[0] as u32 | 1;
             let _ = g.txns.with(key, now, true, |t, _| {
                 // A retransmission keeps what was learnt; other credentials
-                // under the same Call-ID, CSeq and From tag are a new guess.
+                // under the same Call-ID and CSeq are a new guess.
                 if t.credentials.swap(creds, Relaxed) != creds {
                     t.flags.store(TXN_CREDENTIALS | in_dialog, Relaxed);
                 }

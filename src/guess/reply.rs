@@ -74,7 +74,6 @@ pub struct Reply<'a> {
     pub call_id: &'a [u8],
     pub cseq_num: &'a [u8],
     pub cseq_method: &'a [u8],
-    pub from_tag: &'a [u8],
     /// Hosts of the To and From URIs (`$td`, `$fd`): the realm.
     pub to_host: &'a [u8],
     pub from_host: &'a [u8],
@@ -220,7 +219,7 @@ impl Defences<'_> {
         let challenge = matches!(reply.status, 401 | 403 | 407) && !reply.stale;
         let key = self
             .guess
-            .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method, reply.from_tag);
+            .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method);
         let txn = self.guess_reply(key, challenge, rewrite, now);
         if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
@@ -370,7 +369,6 @@ pub mod test_reader {
                 b"via" | b"v" => p.keep.push(span),
                 b"from" | b"f" => {
                     p.keep.push(span);
-                    p.fields[3] = after(value, b";tag=");
                     p.fields[5] = after(value, b"@");
                 }
                 b"to" | b"t" => {
@@ -407,7 +405,6 @@ pub mod test_reader {
                 call_id: self.fields[0],
                 cseq_num: self.fields[1],
                 cseq_method: self.fields[2],
-                from_tag: self.fields[3],
                 to_host: self.fields[4],
                 from_host: self.fields[5],
                 eol: self.fields[6],

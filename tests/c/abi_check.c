@@ -175,7 +175,6 @@ int main(void)
 	rep.call_id = (sipguard_str){"x", 1};
 	rep.cseq_num = (sipguard_str){"1", 1};
 	rep.cseq_method = (sipguard_str){"REGISTER", 8};
-	rep.from_tag = (sipguard_str){"1", 1};
 	rep.to_host = (sipguard_str){"example.org", 11};
 	rep.eol = (sipguard_str){"\r\n", 2};
 	rep.keep = keep; rep.keep_count = 5;
@@ -210,7 +209,6 @@ int main(void)
 	login.call_id = (sipguard_str){"c1", 2};
 	login.cseq_num = (sipguard_str){"1", 1};
 	login.cseq_method = (sipguard_str){"REGISTER", 8};
-	login.from_tag = (sipguard_str){"t", 1};
 	CHECK(sipguard_authenticated(r, phone, 4, &login, now) == SIPGUARD_OK);
 	CHECK(sipguard_authenticated(r, phone, 4, NULL, now) == SIPGUARD_ERR_NULL);
 	int allowed = -1, banned_now = -1;
