@@ -15,16 +15,24 @@ pub struct Patterns {
     list: Vec<Vec<u8>>,
     /// Column of each folded byte in `next` (0: a byte in no pattern).
     class: [u8; 256],
-    classes: usize,
-    /// `next[state * classes + class]`: the state after a byte, or
-    /// [`FOUND`] once a pattern ends there.
-    next: Vec<u16>,
+    /// The same for each byte as it comes: an ASCII byte's folded column,
+    /// or [`RAW_WHITE`], or [`RAW_OTHER`] (>= 0x80: `folded_at` decides).
+    raw: [u8; 256],
+    /// `next[row + class]`, where a state's row is its number times the
+    /// number of columns: the next state's row, or [`FOUND`] once a pattern
+    /// ends there.
+    next: Vec<u32>,
 }
 
 /// The automaton's state after the last byte of a pattern.
-const FOUND: u16 = u16::MAX;
-/// Most bytes of all patterns of one list together (the automaton has a
-/// state per byte, and a state is a u16).
+const FOUND: u32 = u32::MAX;
+/// [`Patterns::raw`] of white space: skipped.
+const RAW_WHITE: u8 = 0xfe;
+/// [`Patterns::raw`] of a byte >= 0x80.
+const RAW_OTHER: u8 = 0xff;
+/// Most bytes of all patterns of one list together: the automaton has a
+/// state per byte and a row of columns per state (at most 4097 × 227 × 4
+/// bytes, made once before the fork).
 pub const MAX_PATTERN_BYTES: usize = 4096;
 
 /// One folded byte of `hay` at `i`: (byte, bytes consumed), or None for white
@@ -125,17 +133,22 @@ impl Patterns {
             }
         }
         let (next, _) = Self::automaton(&list, &class, classes);
+        let raw = std::array::from_fn(|b| match ASCII_FOLD[b] {
+            WHITE => RAW_WHITE,
+            NON_ASCII => RAW_OTHER,
+            folded => class[usize::from(folded)],
+        });
         Ok(Patterns {
             list,
             class,
-            classes,
+            raw,
             next,
         })
     }
 
     /// The transition table of the patterns' Aho-Corasick automaton, and
     /// its number of states.
-    fn automaton(list: &[Vec<u8>], class: &[u8; 256], classes: usize) -> (Vec<u16>, usize) {
+    fn automaton(list: &[Vec<u8>], class: &[u8; 256], classes: usize) -> (Vec<u32>, usize) {
         const NONE: usize = usize::MAX;
         // The trie: state 0 is the root.
         let mut go: Vec<Vec<usize>> = vec![vec![NONE; classes]];
@@ -180,7 +193,7 @@ impl Patterns {
         let next = go
             .iter()
             .flatten()
-            .map(|&t| if ends[t] { FOUND } else { t as u16 })
+            .map(|&t| if ends[t] { FOUND } else { (t * classes) as u32 })
             .collect();
         (next, go.len())
     }
@@ -197,29 +210,32 @@ impl Patterns {
     /// Whether a pattern occurs in `hay`, folded. Runs on every request's
     /// From, To and User-Agent values: an ASCII byte costs two table reads.
     pub fn found_in(&self, hay: &[u8]) -> bool {
-        let mut state = 0usize;
+        if self.list.is_empty() {
+            return false;
+        }
+        let mut row = 0usize;
         let mut i = 0;
         while i < hay.len() {
-            let c = ASCII_FOLD[usize::from(hay[i])];
-            let b = if c < WHITE {
+            let c = self.raw[usize::from(hay[i])];
+            let c = if c < RAW_WHITE {
                 i += 1;
                 c
-            } else if c == WHITE {
+            } else if c == RAW_WHITE {
                 i += 1;
                 continue;
             } else {
                 let (b, n) = folded_at(hay, i);
                 i += n;
                 match b {
-                    Some(b) => b,
+                    Some(b) => self.class[usize::from(b)],
                     None => continue,
                 }
             };
-            let t = self.next[state * self.classes + usize::from(self.class[usize::from(b)])];
+            let t = self.next[row + usize::from(c)];
             if t == FOUND {
                 return true;
             }
-            state = usize::from(t);
+            row = t as usize;
         }
         false
     }
