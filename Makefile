@@ -45,10 +45,12 @@ KCFG_ARGS = prefix=/usr cfg_target=/etc/kamailio/ FLAVOUR=kamailio \
 
 all: $(MODULE)
 
-# cargo decides itself whether anything changed
-core: FORCE
+# cargo decides itself whether anything changed; the library is the
+# rule's target (not a phony one's prerequisite) so that make looks at its
+# time again after cargo ran, and relinks the module when it changed
+core: $(CORE_LIB)
+$(CORE_LIB): FORCE
 	cd $(ROOT) && $(CARGO) build --release
-$(CORE_LIB): core
 
 # Kamailio source of the installed version, configured like Debian's build
 $(KSRC_STAMP): $(ROOT)/scripts/kamailio-src.sh
