@@ -18,6 +18,10 @@ pub struct Patterns {
     /// The same for each byte as it comes: an ASCII byte's folded column,
     /// or [`RAW_WHITE`], or [`RAW_OTHER`] (>= 0x80: `folded_at` decides).
     raw: [u8; 256],
+    /// Bytes (as they come) that leave the start state where it is: white
+    /// space and ASCII bytes no pattern starts with. Most bytes of a
+    /// value are such, and are skipped by a tight loop.
+    stays_at_start: [bool; 256],
     /// `next[row + class]`, where a state's row is its number times the
     /// number of columns: the next state's row, or [`FOUND`] once a pattern
     /// ends there.
@@ -138,10 +142,16 @@ impl Patterns {
             NON_ASCII => RAW_OTHER,
             folded => class[usize::from(folded)],
         });
+        let stays_at_start = std::array::from_fn(|b| match raw[b] {
+            RAW_WHITE => true,
+            RAW_OTHER => false,
+            c => next[usize::from(c)] == 0,
+        });
         Ok(Patterns {
             list,
             class,
             raw,
+            stays_at_start,
             next,
         })
     }
@@ -216,6 +226,12 @@ impl Patterns {
         let mut row = 0usize;
         let mut i = 0;
         while i < hay.len() {
+            if row == 0 {
+                match hay[i..].iter().position(|&b| !self.stays_at_start[usize::from(b)]) {
+                    Some(n) => i += n,
+                    None => return false,
+                }
+            }
             let c = self.raw[usize::from(hay[i])];
             let c = if c < RAW_WHITE {
                 i += 1;
