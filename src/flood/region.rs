@@ -27,6 +27,10 @@ pub struct FloodShared {
     /// Prefix bans started so far: tells the sweep that one started while
     /// it recomputed the horizon.
     pub(crate) prefix_gen: AtomicU64,
+    /// The same for source bans: the early drop looks a source up only
+    /// while a source ban may be in force.
+    pub(crate) source_horizon: AtomicU64,
+    pub(crate) source_gen: AtomicU64,
 }
 
 // SAFETY: repr(C) of atomics.

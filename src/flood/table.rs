@@ -327,11 +327,17 @@ impl Flood {
         ))
     }
 
-    /// A prefix ban until `until` was recorded (after unlocking its bucket).
-    fn prefix_ban_started(&self, until: u64) {
+    /// A ban until `until` was recorded (after unlocking its bucket): the
+    /// horizon of its kind (prefix or source) reaches it.
+    fn ban_started(&self, prefix: bool, until: u64) {
         let h = self.shared();
-        h.prefix_gen.fetch_add(1, SeqCst);
-        h.prefix_horizon.fetch_max(until, SeqCst);
+        let (gen, horizon) = if prefix {
+            (&h.prefix_gen, &h.prefix_horizon)
+        } else {
+            (&h.source_gen, &h.source_horizon)
+        };
+        gen.fetch_add(1, SeqCst);
+        horizon.fetch_max(until, SeqCst);
     }
 
     /// Count a new ban towards its network's prefix ban: a first offence of
@@ -377,7 +383,7 @@ impl Flood {
         let (expired, pban) = start_ban(slot, net, now, None, ban.reason, &self.escalation());
         let until = slot.ban_until.load(Relaxed);
         drop(bucket);
-        self.prefix_ban_started(until);
+        self.ban_started(true, until);
         self.report_end(evicted);
         self.report_end(lifted);
         self.report_end(room);
@@ -440,7 +446,9 @@ impl Flood {
         }
         let room = bucket.lift_lowest_ban(Some(cell), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, None, Reason::Flood, &self.escalation());
+        let until = slot.ban_until.load(Relaxed);
         drop(bucket);
+        self.ban_started(false, until);
         self.report_end(evicted);
         self.report_end(room);
         c.bump(Counter::Limited);
@@ -462,6 +470,10 @@ impl Flood {
         if self.prefix_ban_of(bits, now, true).is_some() {
             self.counters().bump(Counter::Dropped);
             return Ok(true);
+        }
+        // While no source ban can be in force, one atomic load decides.
+        if self.shared().source_horizon.load(Relaxed) <= now {
+            return Ok(false);
         }
         let key = Key::from_address_bits(bits, self.cfg.ipv6_prefix);
         let Some(bucket) = self.lock_bucket(key.halves()) else {
@@ -526,7 +538,9 @@ impl Flood {
         }
         let room = bucket.lift_lowest_ban(Some(cell), BAN_WAYS, now);
         let (expired, ban) = start_ban(slot, key, now, duration_ns, reason, &self.escalation());
+        let until = slot.ban_until.load(Relaxed);
         drop(bucket);
+        self.ban_started(false, until);
         self.report_end(evicted);
         self.report_end(lifted);
         self.report_end(room);
@@ -616,9 +630,7 @@ impl Flood {
             return Ok(Restored::Crowded);
         }
         self.report_end(room);
-        if prefix {
-            self.prefix_ban_started(ban_until);
-        }
+        self.ban_started(prefix, ban_until);
         // Logged like any ban, so log readers (fail2ban) see it again.
         let ban = BanEvent {
             key,
@@ -634,22 +646,22 @@ impl Flood {
     /// bans, and recompute the horizon of prefix bans.
     pub fn sweep(&self, now: u64) {
         let h = self.shared();
-        let gen = h.prefix_gen.load(SeqCst);
         let mut active = 0u64;
-        // Source bans need no horizon: theirs is computed and dropped.
-        let mut source_horizon = 0u64;
-        for i in 0..self.sources.buckets() {
-            active += self.sweep_bucket(self.lock_at(false, i), now, &mut source_horizon);
-        }
-        let mut prefix_horizon = 0u64;
-        for i in 0..self.prefixes.buckets() {
-            active += self.sweep_bucket(self.lock_at(true, i), now, &mut prefix_horizon);
-        }
-        h.prefix_horizon.store(prefix_horizon, SeqCst);
-        if h.prefix_gen.load(SeqCst) != gen {
-            // A prefix ban started during the sweep and may have been missed:
-            // look prefixes up until the next sweep.
-            h.prefix_horizon.store(PERMANENT, SeqCst);
+        for (prefix, buckets, gen, horizon) in [
+            (false, self.sources.buckets(), &h.source_gen, &h.source_horizon),
+            (true, self.prefixes.buckets(), &h.prefix_gen, &h.prefix_horizon),
+        ] {
+            let started = gen.load(SeqCst);
+            let mut latest = 0u64;
+            for i in 0..buckets {
+                active += self.sweep_bucket(self.lock_at(prefix, i), now, &mut latest);
+            }
+            horizon.store(latest, SeqCst);
+            if gen.load(SeqCst) != started {
+                // A ban started during the sweep and may have been missed:
+                // look its kind up until the next sweep.
+                horizon.store(PERMANENT, SeqCst);
+            }
         }
         self.counters().set_gauge(Counter::ActiveBans, active);
     }
@@ -1267,6 +1279,33 @@ mod tests {
         flood(&r, &A, T0, 31);
         assert!(r.drop_check(&A, T0).unwrap());
         assert_eq!(r.counters().get(Counter::Dropped), 1);
+    }
+
+    #[test]
+    fn the_early_drop_looks_sources_up_only_while_a_ban_may_run() {
+        let r = region(|c| c.ban_time_ns = 5 * S);
+        let h = r.shared();
+        assert_eq!(h.source_horizon.load(Relaxed), 0);
+        // Every way a source ban starts raises the horizon at once.
+        flood(&r, &A, T0, 31);
+        assert!(h.source_horizon.load(Relaxed) > T0);
+        assert!(r.drop_check(&A, T0 + S).unwrap());
+        // Ended and swept: the horizon falls, nothing is dropped.
+        r.sweep(T0 + 6 * S);
+        assert_eq!(h.source_horizon.load(Relaxed), 0);
+        assert!(!r.drop_check(&A, T0 + 6 * S).unwrap());
+        r.ban("127.0.0.3", None, T0 + 7 * S).unwrap();
+        assert!(r.drop_check(&[127, 0, 0, 3], T0 + 7 * S).unwrap());
+        r.sweep(T0 + 20 * S);
+        let key = Key::parse("127.0.0.4", 64).unwrap();
+        r.restore(key, false, T0 + 30 * S, 1, Reason::Flood, T0 + 21 * S)
+            .unwrap();
+        assert!(r.drop_check(&[127, 0, 0, 4], T0 + 21 * S).unwrap());
+        // A permanent ban keeps the lookups on.
+        r.ban("127.0.0.5", Some(PERMANENT), T0 + 22 * S).unwrap();
+        r.sweep(T0 + 40 * S);
+        assert_eq!(h.source_horizon.load(Relaxed), PERMANENT);
+        assert!(r.drop_check(&[127, 0, 0, 5], T0 + 1000 * S).unwrap());
     }
 
     #[test]
