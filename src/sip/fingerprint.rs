@@ -227,7 +227,10 @@ impl Patterns {
         let mut i = 0;
         while i < hay.len() {
             if row == 0 {
-                match hay[i..].iter().position(|&b| !self.stays_at_start[usize::from(b)]) {
+                match hay[i..]
+                    .iter()
+                    .position(|&b| !self.stays_at_start[usize::from(b)])
+                {
                     Some(n) => i += n,
                     None => return false,
                 }
