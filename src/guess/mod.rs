@@ -342,7 +342,7 @@ impl Guess {
     }
 
     /// The key of the transaction a message belongs to: Call-ID, CSeq
-    /// number and method, From tag, as the host parsed them (the same
+    /// number and method, as the host parsed them (the same
     /// parser reads the request and its replies, so they always agree).
     pub fn txn_key(&self, call_id: &[u8], cseq_num: &[u8], cseq_method: &[u8]) -> [u64; 2] {
         self.txns.parts_key(&[call_id, cseq_num, cseq_method])

@@ -64,7 +64,7 @@ impl Span {
 /// A reply about to leave, as the host's parser read it. The core reads no
 /// header of it again: it copies the spans it is given and judges the
 /// parsed values, so the reply is judged by the very fields its request
-/// was (Call-ID, CSeq, From tag).
+/// was (Call-ID and CSeq).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Reply<'a> {
     pub buf: &'a [u8],
