@@ -15,6 +15,7 @@ use sipguard::flood::config::FloodConfig;
 use sipguard::flood::table::{Verdict, BAN_WAYS};
 use sipguard::guess::reply::{test_reader, Outcome};
 use sipguard::guess::Request;
+use sipguard::util::clock::clock_ns;
 use std::time::{Duration, Instant};
 
 const S: u64 = 1_000_000_000;
@@ -235,33 +236,47 @@ fn live_bans(r: &Engine, now: u64) -> (u64, u64) {
     (own, prefix)
 }
 
-/// Four processes make 20 000 one-packet bans at once in a 64-entry table
-/// (no prefix bans): every ban is recorded, at most 6 of each bucket's 8
-/// ways hold bans, and a new flooder is then tracked and banned.
-fn ban_cap_under_contention() -> Result<(), String> {
+/// A 64-entry table (8 buckets of 8) without prefix bans, and four
+/// processes that each make `per_child` one-packet bans of distinct
+/// sources at once, the `i`th at `now(i)`; each ban starts. Then checks
+/// that every ban was recorded, that 6 of each bucket's 8 ways hold live
+/// bans at `at` and that every other ban was lifted, counted once.
+fn ban_cap_after_sprays(
+    per_child: u32,
+    now: impl Fn(u32) -> u64 + Copy,
+    at: impl FnOnce() -> u64,
+) -> Result<Engine, String> {
     let r = region(|c| {
         c.flood.table_size = 64;
         c.flood.ban_prefix_threshold = 0;
     });
-    let r = &r;
     let pids: Vec<_> = (0..4u32)
         .map(|p| {
+            let r = &r;
             spawn(move || {
-                for i in 0..5_000u32 {
-                    let bits = u128::from_be_bytes(addr16(addr(p * 5_000 + i)));
-                    let ban = r.flood.ban_offender(bits, Reason::Scanner, S).unwrap();
+                for i in 0..per_child {
+                    let bits = u128::from_be_bytes(addr16(addr(p * per_child + i)));
+                    let ban = r.flood.ban_offender(bits, Reason::Scanner, now(i)).unwrap();
                     assert!(ban.is_some());
                 }
             })
         })
         .collect();
     wait_all(&pids)?;
-    let s = Stats::of(r);
-    check_eq("bans", s.bans, 20_000)?;
-    let (own, prefix) = live_bans(r, S);
+    let s = Stats::of(&r);
+    check_eq("bans", s.bans, 4 * u64::from(per_child))?;
+    let (own, prefix) = live_bans(&r, at());
     check_eq("live bans", own, (BAN_WAYS * 8) as u64)?;
     check_eq("prefix bans", prefix, 0)?;
-    check_eq("unbans (evicted)", s.unbans, 20_000 - own)?;
+    check_eq("unbans (evicted)", s.unbans, s.bans - own)?;
+    Ok(r)
+}
+
+/// Four processes make 20 000 one-packet bans at once in a 64-entry table
+/// (no prefix bans): every ban is recorded, at most 6 of each bucket's 8
+/// ways hold bans, and a new flooder is then tracked and banned.
+fn ban_cap_under_contention() -> Result<(), String> {
+    let r = &ban_cap_after_sprays(5_000, |_| S, || S)?;
     let v: Vec<Verdict> = (0..31)
         .map(|_| r.flood.check(&[192, 0, 2, 1], 2 * S).unwrap().verdict)
         .collect();
@@ -272,6 +287,27 @@ fn ban_cap_under_contention() -> Result<(), String> {
     )?;
     check_eq("flooder limited", u64::from(v[30] == Verdict::Limited), 1)?;
     check_eq("untracked", Stats::of(r).untracked, 0)
+}
+
+/// As Kamailio's workers do, each process reads the clock before it calls
+/// in (and before the bucket lock): one preempted in between bans with a
+/// `now` earlier than that of a ban another process lifted meanwhile
+/// (yielding there makes that common). A lifted ban stays over for it all
+/// the same: never lifted (and counted) twice, never a seventh live ban in
+/// a bucket; once swept, active bans = bans - unbans.
+fn ban_cap_with_clocks_read_before_locking() -> Result<(), String> {
+    let now = |i: u32| {
+        let now = clock_ns();
+        if i.is_multiple_of(2) {
+            std::thread::yield_now();
+        }
+        now
+    };
+    let r = ban_cap_after_sprays(20_000, now, clock_ns)?;
+    r.flood.sweep(clock_ns());
+    let s = Stats::of(&r);
+    check_eq("untracked", s.untracked, 0)?;
+    check_eq("active bans", s.active_bans, s.bans - s.unbans)
 }
 
 /// Four processes ban /64s of one /48 at once, each its own 1000: the
@@ -399,6 +435,10 @@ fn main() {
             ),
             ("random_kills_mid_update", random_kills_mid_update),
             ("ban_cap_under_contention", ban_cap_under_contention),
+            (
+                "ban_cap_with_clocks_read_before_locking",
+                ban_cap_with_clocks_read_before_locking,
+            ),
             ("one_prefix_ban_under_contention", one_prefix_ban_under_contention),
             (
                 "auth_failures_count_once_across_processes",

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 pub use crate::shm::keyed::WAYS as SLOTS_PER_BUCKET;
 
-/// A ban was announced and its end not yet logged.
+/// A ban was announced and its end not yet logged. Cleared (bucket held)
+/// by whoever logs and counts that end; a ban without it is over for every
+/// process, whatever its `now` ([`Slot::banned_at`]).
 pub(super) const ANNOUNCED: u32 = 2;
 pub(super) const REASON_SHIFT: u32 = 8;
 /// Prefix entries: first bans counted in the current window.
@@ -72,8 +74,16 @@ impl Entry for Slot {
 }
 
 impl Slot {
+    /// A ban in force at `now`: announced, its end not logged yet, and not
+    /// past. The announcement counts, not only the time: processes read
+    /// the clock before they lock a bucket, so one preempted in between
+    /// works with a `now` earlier than the `ban_until` another process set
+    /// when it lifted a ban ([`Slot::lift`]) or than a ban end the sweep
+    /// logged. By time alone that ban would still be live to it: lifted and
+    /// counted a second time, or holding a ban way beside a new ban (a
+    /// seventh live ban in a bucket, and active bans above bans less unbans).
     pub(super) fn banned_at(&self, now: u64) -> bool {
-        now < self.ban_until.load(Relaxed)
+        self.unreported() && now < self.ban_until.load(Relaxed)
     }
     /// A ban was announced and its end not logged yet.
     pub(super) fn unreported(&self) -> bool {
@@ -102,7 +112,9 @@ impl Slot {
             until,
         )
     }
-    /// End a live ban now; the offence count stays.
+    /// End a live ban now; the offence count stays. Clearing
+    /// [`ANNOUNCED`] ends it for every process, also one whose `now` is
+    /// earlier than this one.
     pub(super) fn lift(&self, now: u64) {
         self.ban_until.store(now.max(1), Relaxed);
         self.tat.store(0, Relaxed);

@@ -1012,6 +1012,58 @@ mod tests {
         assert!(bans_per_bucket(&r, T0 + S).iter().all(|n| *n <= BAN_WAYS));
     }
 
+    /// Workers read the clock before they lock a bucket, so one that was
+    /// preempted in between works with a `now` earlier than that of a ban
+    /// another worker lifted meanwhile (`Slot::lift` ends it at the
+    /// lifter's `now`). That ban is over: it must not count as live, be
+    /// lifted (and its end counted) a second time, or hold a ban way.
+    #[test]
+    fn a_lifted_ban_is_over_for_a_worker_whose_clock_read_came_first() {
+        // One bucket of 8 ways.
+        let r = region(|c| {
+            c.table_size = 8;
+            c.ban_prefix_threshold = 0;
+        });
+        let bits = |i: u8| address_bits(&[10, 0, i, 1]).unwrap();
+        for i in 0..BAN_WAYS as u8 {
+            r.ban_offender(bits(i), Reason::Scanner, T0).unwrap().unwrap();
+        }
+        let lines = logged(|| {
+            // Worker A (clock read at T0 + 2 ms) lifts the lowest ban to
+            // make room for its own.
+            r.ban_offender(bits(100), Reason::Scanner, T0 + 2_000_000)
+                .unwrap()
+                .unwrap();
+            // Worker B read the clock at T0 + 1 ms, before A's read, and
+            // locked the bucket after A.
+            r.ban_offender(bits(101), Reason::Scanner, T0 + 1_000_000)
+                .unwrap()
+                .unwrap();
+        });
+        let evicted: Vec<&String> = lines.iter().filter(|l| l.ends_with("reason=evicted")).collect();
+        assert_eq!(evicted.len(), 2, "{lines:?}");
+        assert_ne!(evicted[0], evicted[1], "one ban lifted twice: {lines:?}");
+        let later = T0 + S;
+        assert_eq!(bans_per_bucket(&r, later), [BAN_WAYS]);
+        r.sweep(later);
+        let c = r.counters();
+        assert_eq!(c.get(Counter::ActiveBans), BAN_WAYS as u64);
+        assert_eq!(
+            c.get(Counter::ActiveBans),
+            c.get(Counter::Bans) - c.get(Counter::Unbans)
+        );
+        // The same for an RPC unban and a sweep that read the clock early:
+        // a lifted ban is neither lifted again nor counted as live.
+        r.unban("10.0.101.1", T0 + 3_000_000).unwrap();
+        assert_eq!(r.unban("10.0.101.1", T0 + 2_500_000), Err(TableError::NotFound));
+        r.sweep(T0 + 2_500_000);
+        assert_eq!(c.get(Counter::ActiveBans), BAN_WAYS as u64 - 1);
+        assert_eq!(
+            c.get(Counter::ActiveBans),
+            c.get(Counter::Bans) - c.get(Counter::Unbans)
+        );
+    }
+
     #[test]
     fn the_lowest_ranked_ban_gives_way() {
         let r = region(|c| {
