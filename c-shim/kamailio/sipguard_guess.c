@@ -459,6 +459,10 @@ static int sg_status_of(str *obuf)
 	return fl.u.reply.statuscode;
 }
 
+/* sipguard_reply_wanted() of each status code, asked in mod_init */
+#define SG_STATUS_CODES 1000
+static unsigned char sg_wanted[SG_STATUS_CODES];
+
 /* every message Kamailio sends passes here (a pkg copy the core owns) */
 static int sg_data_out(sr_event_param_t *evp)
 {
@@ -471,7 +475,7 @@ static int sg_data_out(sr_event_param_t *evp)
 	sipguard_reply r;
 	size_t n = 0;
 	char *p;
-	int wanted = 0, rc;
+	int wanted, code, rc;
 	sipguard_status st;
 
 	if(evp == NULL || evp->data == NULL || evp->dst == NULL
@@ -480,12 +484,14 @@ static int sg_data_out(sr_event_param_t *evp)
 	obuf = (str *)evp->data;
 	/* requests go out untouched without further ado (a method is a
 	 * token: it has no '/') */
-	if(obuf->s == NULL || obuf->len < 12 || strncasecmp(obuf->s, "SIP/", 4) != 0)
+	if(obuf->s == NULL || obuf->len < 12 || (obuf->s[0] | 0x20) != 's'
+			|| (obuf->s[1] | 0x20) != 'i' || (obuf->s[2] | 0x20) != 'p'
+			|| obuf->s[3] != '/')
 		return 0;
 	/* the status line alone decides whether the rest needs parsing */
-	if(sipguard_reply_wanted(_sg_region, sg_status_of(obuf), &wanted)
-					!= SIPGUARD_OK
-			|| !wanted)
+	code = sg_status_of(obuf);
+	wanted = (code > 0 && code < SG_STATUS_CODES) ? sg_wanted[code] : 0;
+	if(!wanted)
 		return 0;
 	rc = sg_reply_fill(&m, obuf, &r, &keep);
 	if(rc < 0) {
@@ -551,6 +557,18 @@ static int sg_data_out(sr_event_param_t *evp)
 
 int sipguard_guess_init(void)
 {
+	int code, wanted;
+
+	/* which statuses the hook hands over: fixed by the parameters, so
+	 * asked once here, before the fork, not once per reply */
+	for(code = 0; code < SG_STATUS_CODES; code++) {
+		wanted = 0;
+		if(sipguard_reply_wanted(_sg_region, code, &wanted) != SIPGUARD_OK) {
+			LM_ERR("cannot tell which replies to look at\n");
+			return -1;
+		}
+		sg_wanted[code] = (unsigned char)wanted;
+	}
 	if(sr_event_register_cb(SREV_NET_DATA_OUT, sg_data_out) < 0) {
 		LM_ERR("cannot register the outgoing-data hook\n");
 		return -1;
