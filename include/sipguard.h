@@ -96,6 +96,12 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_REPLY_REWRITABLE 2
 
 /**
+ * Longest canonical number sipguard_fraud_dial_check_uri() writes, with
+ * its NUL: 15 digits of E.164 + 1.
+ */
+#define SIPGUARD_E164_BUF 16
+
+/**
  * Result of every call. Status values are never renumbered.
  */
 typedef enum sipguard_status {
@@ -369,6 +375,24 @@ typedef enum sipguard_dial_class {
      */
     SIPGUARD_CLASS_HIGH_RISK = 5,
 } sipguard_dial_class;
+
+/**
+ * URI schemes (sipguard_dial_uri.scheme), as the host parsed them.
+ */
+typedef enum sipguard_uri_scheme {
+    /**
+     * sip:
+     */
+    SIPGUARD_URI_SIP = 1,
+    /**
+     * sips:
+     */
+    SIPGUARD_URI_SIPS = 2,
+    /**
+     * tel: (tels: too: the number is read the same way)
+     */
+    SIPGUARD_URI_TEL = 3,
+} sipguard_uri_scheme;
 
 /**
  * Logger: the core sends every log line here (ban/unban lines, state file
@@ -800,6 +824,33 @@ typedef struct sipguard_dial_result {
      */
     uint64_t rate;
 } sipguard_dial_result;
+
+/**
+ * A request URI as the host parsed it, for sipguard_fraud_dial_check_uri().
+ */
+typedef struct sipguard_dial_uri {
+    /**
+     * A sipguard_uri_scheme.
+     */
+    int32_t scheme;
+    /**
+     * 1: a sip/sips URI with the parameter user=phone.
+     */
+    uint32_t user_phone;
+    /**
+     * The user part (tel: the number), as in the message (still escaped).
+     */
+    const char *user;
+    size_t user_len;
+    /**
+     * The telephone-subscriber parameters the host split off the number
+     * ("phone-context=+44;ext=1"; a tel: URI's parameters, a user=phone
+     * URI's when the host moved them out of the user part); may be NULL
+     * with length 0.
+     */
+    const char *tel_params;
+    size_t tel_params_len;
+} sipguard_dial_uri;
 
 /**
  * One call. The host allocates it in memory shared by all its processes
@@ -1319,6 +1370,31 @@ sipguard_status sipguard_fraud_dial_check(const sipguard_fraud *f,
                                           struct sipguard_dial_result *out,
                                           char *reason,
                                           size_t reason_len);
+
+/**
+ * sipguard_fraud_dial_check() of what a request URI dials: the URI is
+ * read as one canonical E.164 number (README: "What is judged is what is
+ * dialled"), and that number is judged. `e164` (at least
+ * SIPGUARD_E164_BUF bytes) receives its digits without "+",
+ * NUL-terminated, or "" when the URI dials no one number (verdict
+ * SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
+ * like sipguard_fraud_dial_check(). Allocates nothing.
+ *
+ * # Safety
+ * `f` live; `account` valid for `account_len`; `uri` null or readable,
+ * its buffers valid for their lengths; `out` writable; `e164` writable for
+ * `e164_len`; `reason` null or writable for `reason_len`.
+ */
+sipguard_status sipguard_fraud_dial_check_uri(const sipguard_fraud *f,
+                                              const char *account,
+                                              size_t account_len,
+                                              const struct sipguard_dial_uri *uri,
+                                              uint64_t now_ns,
+                                              struct sipguard_dial_result *out,
+                                              char *e164,
+                                              size_t e164_len,
+                                              char *reason,
+                                              size_t reason_len);
 
 /**
  * Static name of a class ("premium"), "" for 0 or unknown.

@@ -5,6 +5,7 @@
 use crate::engine::config::Config;
 use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
 use crate::fraud::accounts::{CallTicket, Reason};
+use crate::fraud::dial::{DialUri, Scheme};
 use crate::fraud::money::Money;
 use crate::fraud::rules::Class;
 use crate::fraud::{DialVerdict, Fraud, StartVerdict};
@@ -271,6 +272,120 @@ pub unsafe extern "C" fn sipguard_fraud_dial_check(
         let d = with_reason(reason, reason_len, |why| {
             f.dial_check(account, number, now_ns, wall_ms(), why)
         });
+        *out = CDialResult {
+            verdict: d.verdict as i32,
+            class_id: d.class.map_or(0, |c| c as i32),
+            rate: d.rate.0,
+        };
+        Ok(())
+    })
+}
+
+/// URI schemes (sipguard_dial_uri.scheme), as the host parsed them.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CUriScheme {
+    /// sip:
+    SIPGUARD_URI_SIP = 1,
+    /// sips:
+    SIPGUARD_URI_SIPS = 2,
+    /// tel: (tels: too: the number is read the same way)
+    SIPGUARD_URI_TEL = 3,
+}
+
+/// A request URI as the host parsed it, for sipguard_fraud_dial_check_uri().
+#[repr(C)]
+pub struct CDialUri {
+    /// A sipguard_uri_scheme.
+    pub scheme: i32,
+    /// 1: a sip/sips URI with the parameter user=phone.
+    pub user_phone: u32,
+    /// The user part (tel: the number), as in the message (still escaped).
+    pub user: *const c_char,
+    pub user_len: usize,
+    /// The telephone-subscriber parameters the host split off the number
+    /// ("phone-context=+44;ext=1"; a tel: URI's parameters, a user=phone
+    /// URI's when the host moved them out of the user part); may be NULL
+    /// with length 0.
+    pub tel_params: *const c_char,
+    pub tel_params_len: usize,
+}
+
+/// Longest canonical number sipguard_fraud_dial_check_uri() writes, with
+/// its NUL: 15 digits of E.164 + 1.
+pub const SIPGUARD_E164_BUF: usize = 16;
+const _: () = assert!(SIPGUARD_E164_BUF == crate::fraud::dial::E164_MAX + 1);
+
+/// sipguard_fraud_dial_check() of what a request URI dials: the URI is
+/// read as one canonical E.164 number (README: "What is judged is what is
+/// dialled"), and that number is judged. `e164` (at least
+/// SIPGUARD_E164_BUF bytes) receives its digits without "+",
+/// NUL-terminated, or "" when the URI dials no one number (verdict
+/// SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
+/// like sipguard_fraud_dial_check(). Allocates nothing.
+///
+/// # Safety
+/// `f` live; `account` valid for `account_len`; `uri` null or readable,
+/// its buffers valid for their lengths; `out` writable; `e164` writable for
+/// `e164_len`; `reason` null or writable for `reason_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_fraud_dial_check_uri(
+    f: *const Fraud,
+    account: *const c_char,
+    account_len: usize,
+    uri: *const CDialUri,
+    now_ns: u64,
+    out: *mut CDialResult,
+    e164: *mut c_char,
+    e164_len: usize,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (f, account, uri, out) = unsafe {
+            (
+                handle(f)?,
+                bytes(account.cast(), account_len)?,
+                handle(uri)?,
+                self::out(out)?,
+            )
+        };
+        if e164.is_null() {
+            return Err(Status::Null);
+        }
+        if e164_len < SIPGUARD_E164_BUF {
+            return Err(Status::Invalid);
+        }
+        let scheme = match uri.scheme {
+            1 => Scheme::Sip,
+            2 => Scheme::Sips,
+            3 => Scheme::Tel,
+            _ => return Err(Status::Invalid),
+        };
+        // SAFETY: per the function contract.
+        let (user, tel_params) = unsafe {
+            (
+                bytes(uri.user.cast(), uri.user_len)?,
+                bytes(uri.tel_params.cast(), uri.tel_params_len)?,
+            )
+        };
+        let uri = DialUri {
+            scheme,
+            user,
+            user_phone: uri.user_phone != 0,
+            tel_params,
+        };
+        let (d, number) = with_reason(reason, reason_len, |why| {
+            f.dial_check_uri(account, &uri, now_ns, wall_ms(), why)
+        });
+        let digits = number.as_ref().map_or(&[][..], |n| n.digits());
+        // SAFETY: e164 writable for e164_len >= 16 > digits.len().
+        unsafe {
+            std::ptr::copy_nonoverlapping(digits.as_ptr(), e164.cast::<u8>(), digits.len());
+            *e164.add(digits.len()) = 0;
+        }
         *out = CDialResult {
             verdict: d.verdict as i32,
             class_id: d.class.map_or(0, |c| c as i32),

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod dial;
 pub mod money;
 pub mod number;
 pub mod persist;
@@ -293,14 +294,44 @@ impl Fraud {
         wall_ms: u64,
         why: &mut impl Write,
     ) -> Dial {
-        let d = self.dial(account, dialled, now, wall_ms, why);
+        let number = number::normalize(dialled, &self.cfg);
+        let number = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
+        let d = self.dial(account, number, now, wall_ms, why);
         if d.verdict != DialVerdict::Allowed {
             self.counters().denied.fetch_add(1, Relaxed);
         }
         d
     }
 
-    fn dial(&self, account: &[u8], dialled: &[u8], now: u64, wall_ms: u64, why: &mut impl Write) -> Dial {
+    /// [`Fraud::dial_check`] of what a request URI dials: the canonical
+    /// E.164 number ([`dial::canonical`]) is judged, and returned when it
+    /// could be read; a URI read more than one way is refused (NoRule).
+    /// Allocates nothing.
+    pub fn dial_check_uri(
+        &self,
+        account: &[u8],
+        uri: &dial::DialUri<'_>,
+        now: u64,
+        wall_ms: u64,
+        why: &mut impl Write,
+    ) -> (Dial, Option<dial::E164>) {
+        let number = dial::canonical(uri, &self.cfg);
+        let digits = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
+        let d = self.dial(account, digits, now, wall_ms, why);
+        if d.verdict != DialVerdict::Allowed {
+            self.counters().denied.fetch_add(1, Relaxed);
+        }
+        (d, number.ok())
+    }
+
+    fn dial(
+        &self,
+        account: &[u8],
+        number: Result<&[u8], &'static str>,
+        now: u64,
+        wall_ms: u64,
+        why: &mut impl Write,
+    ) -> Dial {
         let mut out = Dial {
             verdict: DialVerdict::Unavailable,
             class: None,
@@ -310,9 +341,8 @@ impl Fraud {
             let _ = write!(why, "bad account name: 1..{NAME_BYTES} bytes");
             return out;
         }
-        let number = number::normalize(dialled, &self.cfg);
-        let found = match &number {
-            Ok(n) => self.rules.read(|v| (v.dest(n.digits()), v.account(account))),
+        let found = match number {
+            Ok(n) => self.rules.read(|v| (v.dest(n), v.account(account))),
             Err(_) => self.rules.read(|v| (None, v.account(account))),
         };
         let Some((dest, perm)) = found else {
@@ -327,7 +357,7 @@ impl Fraud {
         let Some(perm) = perm else {
             out.verdict = match (&number, dest) {
                 (Err(e), _) => {
-                    let _ = why.write_str(e.why());
+                    let _ = why.write_str(e);
                     DialVerdict::NoRule
                 }
                 (Ok(_), None) => {
@@ -365,7 +395,7 @@ impl Fraud {
             );
             DialVerdict::Velocity
         } else if let Err(e) = number {
-            let _ = why.write_str(e.why());
+            let _ = why.write_str(e);
             DialVerdict::NoRule
         } else if let Some(d) = dest {
             if perm.classes & d.class.bit() != 0 {
