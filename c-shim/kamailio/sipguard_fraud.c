@@ -1,10 +1,11 @@
 /*
  * sipguard module - toll fraud
  *
- *   sipguard_dial_check(account, number)   destination policy + velocity
+ *   sipguard_dial_check(account, number)   destination policy + velocity;
+ *                                          number "$ru": what the URI dials
  *   sipguard_call_start(account[, limit])  concurrent calls, spend clock
  *   event_route[sipguard:account-suspended]
- *   the values of $sipguard(dial_reason|dial_class|call_reason|account|
+ *   the values of $sipguard(dial_reason|dial_class|dial_e164|call_reason|account|
  *   suspend_reason), read by sipguard_pv.c
  *
  * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
@@ -72,6 +73,8 @@ typedef struct sg_last {
 static sg_last_t _sg_dial;
 static sg_last_t _sg_call;
 static uint64_t _sg_dial_rate = 0;
+/* "+" and the canonical E.164 number of the last URI dial check, or "" */
+static char _sg_dial_e164[SIPGUARD_E164_BUF + 1];
 static int _sg_dial_class = 0;
 
 /* the suspension whose event route is running (timer process) */
@@ -187,6 +190,89 @@ static void sg_fraud_account_copy(char *dst, size_t size, const str *account)
 
 /* ---- script functions --------------------------------------------------- */
 
+/* a URI rather than a number: "sip:", "sips:" or "tel:" first (a number
+ * has no ':') */
+static int sg_fraud_is_uri(const str *v)
+{
+	int i;
+
+	for(i = 0; i < v->len && i < 5; i++) {
+		if(v->s[i] == ':')
+			return i >= 3;
+	}
+	return 0;
+}
+
+/* the URI as Kamailio parsed it, for the core: scheme, user, user=phone and
+ * the telephone-subscriber parameters the parser split off the number (a
+ * tel: URI's; a user=phone URI's, which phone2tel (on by default) turns
+ * into a tel: URI). With phone2tel off the parameters stay in the user
+ * part and the core reads them there. */
+static int sg_fraud_dial_uri(sipguard_dial_uri *out, struct sip_uri *u)
+{
+	memset(out, 0, sizeof(*out));
+	out->user = u->user.s;
+	out->user_len = u->user.len > 0 ? (size_t)u->user.len : 0;
+	switch(u->type) {
+		case SIP_URI_T:
+		case SIPS_URI_T:
+			out->scheme = u->type == SIP_URI_T ? SIPGUARD_URI_SIP
+											   : SIPGUARD_URI_SIPS;
+			out->user_phone = (u->user_param_val.len == 5
+									  && strncasecmp(u->user_param_val.s,
+												 "phone", 5)
+												 == 0);
+			return 0;
+		case TEL_URI_T:
+		case TELS_URI_T:
+			if(u->flags & URI_SIP_USER_PHONE) {
+				out->scheme = SIPGUARD_URI_SIP;
+				out->user_phone = 1;
+			} else {
+				out->scheme = SIPGUARD_URI_TEL;
+			}
+			out->tel_params = u->params.s;
+			out->tel_params_len = u->params.len > 0 ? (size_t)u->params.len : 0;
+			return 0;
+		default:
+			return -1;
+	}
+}
+
+/* sipguard_dial_check(account, "$ru"): what the URI dials, as one E.164
+ * number; the request's own R-URI is read from Kamailio's parse of it */
+static int sg_fraud_dial_check_uri(sip_msg_t *msg, str *account, str *uri,
+		sipguard_dial_result *res, char *e164, size_t e164_len)
+{
+	struct sip_uri parsed;
+	struct sip_uri *u = &parsed;
+	sipguard_dial_uri du;
+	str *ruri;
+
+	ruri = (msg != NULL && msg->first_line.type == SIP_REQUEST)
+				   ? GET_RURI(msg)
+				   : NULL;
+	if(ruri != NULL && ruri->len == uri->len
+			&& memcmp(ruri->s, uri->s, uri->len) == 0) {
+		if(parse_sip_msg_uri(msg) < 0)
+			u = NULL;
+		else
+			u = &msg->parsed_uri;
+	} else if(parse_uri(uri->s, uri->len, &parsed) < 0) {
+		u = NULL;
+	}
+	if(u == NULL || sg_fraud_dial_uri(&du, u) < 0) {
+		snprintf(_sg_dial.reason, sizeof(_sg_dial.reason),
+				"bad number: %s", u == NULL ? "the URI does not parse"
+											: "not a sip, sips or tel URI");
+		res->verdict = SIPGUARD_DIAL_NO_RULE;
+		return SIPGUARD_OK;
+	}
+	return sipguard_fraud_dial_check_uri(_sg_fraud, account->s,
+			(size_t)account->len, &du, sipguard_clock_ns(), res, e164, e164_len,
+			_sg_dial.reason, sizeof(_sg_dial.reason));
+}
+
 int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 {
 	sipguard_dial_result res;
@@ -195,15 +281,27 @@ int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 	sg_last_reset(&_sg_dial, msg);
 	_sg_dial_rate = 0;
 	_sg_dial_class = 0;
+	_sg_dial_e164[0] = '\0';
 	if(_sg_fraud == NULL)
 		return SIPGUARD_DIAL_UNAVAILABLE;
 	memset(&res, 0, sizeof(res));
-	st = sipguard_fraud_dial_check(_sg_fraud, account->s, (size_t)account->len,
-			number->s, (size_t)number->len, sipguard_clock_ns(), &res,
-			_sg_dial.reason, sizeof(_sg_dial.reason));
+	if(sg_fraud_is_uri(number)) {
+		/* "+" then the digits */
+		_sg_dial_e164[0] = '+';
+		st = sg_fraud_dial_check_uri(msg, account, number, &res,
+				_sg_dial_e164 + 1, sizeof(_sg_dial_e164) - 1);
+		if(_sg_dial_e164[1] == '\0')
+			_sg_dial_e164[0] = '\0';
+	} else {
+		st = sipguard_fraud_dial_check(_sg_fraud, account->s,
+				(size_t)account->len, number->s, (size_t)number->len,
+				sipguard_clock_ns(), &res, _sg_dial.reason,
+				sizeof(_sg_dial.reason));
+	}
 	if(st != SIPGUARD_OK) {
 		SG_LOG_STATUS("sipguard_fraud_dial_check", st);
 		snprintf(_sg_dial.reason, sizeof(_sg_dial.reason), "internal error");
+		_sg_dial_e164[0] = '\0';
 		return SIPGUARD_DIAL_UNAVAILABLE;
 	}
 	_sg_dial_rate = res.rate;
@@ -365,6 +463,13 @@ int sipguard_fixup_free_call_start(void **param, int param_no)
 const char *sg_fraud_dial_reason(sip_msg_t *msg)
 {
 	return sg_last_valid(&_sg_dial, msg) ? _sg_dial.reason : NULL;
+}
+
+const char *sg_fraud_dial_e164(sip_msg_t *msg)
+{
+	if(!sg_last_valid(&_sg_dial, msg) || _sg_dial_e164[0] == '\0')
+		return NULL;
+	return _sg_dial_e164;
 }
 
 const char *sg_fraud_dial_class(sip_msg_t *msg)
