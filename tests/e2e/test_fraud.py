@@ -238,21 +238,21 @@ def test_a_spiral_is_counted_once(kam_factory, tmp_path):
 
 def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
     """Calls outliving the dialog timeout (2 s) stop counting when their
-    dialogs expire, while the endpoints still hold them up."""
+    dialogs expire, and the proxy ends them: both sides get a BYE (the
+    endpoints would hang up on nothing else; in-dialog requests of a
+    forgotten dialog are refused)."""
     kam = fraud_kam(kam_factory, tmp_path, SG_DLG_TIMEOUT="2")
     callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
     try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "jack", DOMESTIC, count=2,
-                         duration_ms=8000)
+        callers = caller(kam, tmp_path, "fraud_caller_waits.xml", "jack", DOMESTIC, count=2)
         kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 2, timeout=10, what="2 calls up")
         kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 0, timeout=10,
                      what="the count to drop on dialog expiry")
-        assert callers.proc.poll() is None, "the calls ended before their dialogs expired"
         r = callers.wait()
-        callee.wait()
+        c = callee.wait()
     finally:
         callee.kill()
-    assert r["successful"] == 2, r
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c, kam.log_tail(80))
     assert_no_calls_up(kam, "jack")
 
 
@@ -354,7 +354,8 @@ def test_call_start_without_the_dialog_module_refuses_to_start(kam_factory, tmp_
     text = sipg.FRAUD_CFG.read_text()
     text = text.replace('loadmodule "dialog.so"\n', "").replace(
         'modparam("dialog", "default_timeout", SG_DLG_TIMEOUT)\n', "").replace(
-        "dlg_manage();", "")
+        'modparam("dialog", "send_bye", 1)\n', "").replace(
+        "dlg_manage();", "").replace("!is_known_dlg()", "$rm == \"NONE\"")
     cfg = tmp_path / "no-dialog.cfg"
     cfg.write_text(text)
     kam = fraud_kam(kam_factory, tmp_path, cfg=cfg, start=False)
@@ -502,3 +503,23 @@ def test_what_is_judged_is_what_is_dialled(kam_factory, tmp_path):
                        "bad number: phone-context twice or beside a global number",
                        "bad number: no such country code",
                        "bad number: longer than E.164 (15 digits)"], why
+
+
+def test_a_forged_in_dialog_invite_is_refused(kam_factory, tmp_path):
+    """An INVITE with a To tag and a Route to the proxy, the R-URI at the
+    gateway: loose_route() would relay it unchecked. It belongs to no
+    dialog the proxy set up, so it is refused (481) and reaches no one; the
+    same number dialled as a new call gets 403."""
+    kam = fraud_kam(kam_factory, tmp_path, rules=FORMS_RULES + "prefix 882 high-risk 3\n")
+    ua = UacAndCallee(kam)
+    gw = f"sip:+88212345678@127.0.0.1:{kam.callee_port}"
+    try:
+        forged = ua.invite("dora", gw, to_tag="forged1",
+                           extra=f"Route: <sip:127.0.0.1:{kam.port};lr>\r\n")
+        new = ua.invite("dora", gw)
+    finally:
+        ua.close()
+    assert forged == (481, None), kam.log_tail(20)
+    assert new == (403, None), kam.log_tail(20)
+    assert "IN-DIALOG REFUSED method=INVITE account=dora" in kam.log_text()
+    assert denials(kam, "dora")[-1][2] == "class high-risk not permitted"
