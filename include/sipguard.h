@@ -906,12 +906,14 @@ typedef int (*sipguard_account_fn)(void *ctx, const struct sipguard_account_info
 
 /**
  * Called once per new suspension; account is not NUL-terminated, reason
- * ("cpm", "spend", "rpc") is.
+ * ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+ * the reason: the host ends the account's calls up.
  */
 typedef void (*sipguard_suspend_event_fn)(void *ctx,
                                           const char *account,
                                           size_t len,
-                                          const char *reason);
+                                          const char *reason,
+                                          int end_calls);
 
 /**
  * Toll-fraud statistics.

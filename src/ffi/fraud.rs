@@ -659,9 +659,17 @@ pub unsafe extern "C" fn sipguard_fraud_list(
 }
 
 /// Called once per new suspension; account is not NUL-terminated, reason
-/// ("cpm", "spend", "rpc") is.
-pub type SuspendEventFn =
-    Option<extern "C" fn(ctx: *mut c_void, account: *const c_char, len: usize, reason: *const c_char)>;
+/// ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+/// the reason: the host ends the account's calls up.
+pub type SuspendEventFn = Option<
+    extern "C" fn(
+        ctx: *mut c_void,
+        account: *const c_char,
+        len: usize,
+        reason: *const c_char,
+        end_calls: c_int,
+    ),
+>;
 
 /// Timer work, once a second from one process: suspends accounts whose
 /// spend with calls up crossed spend_critical, calls fn for every suspension
@@ -692,7 +700,8 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
                 Reason::Spend => b"spend\0",
                 Reason::Rpc => b"rpc\0",
             };
-            cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast());
+            let end = f.cfg.ends_calls(reason) as c_int;
+            cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast(), end);
         });
         Ok(())
     })

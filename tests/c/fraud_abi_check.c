@@ -28,11 +28,13 @@ static int count_account(void *ctx, const sipguard_account_info *a)
 	return 0;
 }
 
-static void on_suspension(void *ctx, const char *account, size_t len, const char *reason)
+static void on_suspension(void *ctx, const char *account, size_t len, const char *reason, int end_calls)
 {
 	int *n = ctx;
 	(*n)++;
 	CHECK(len == 3 && memcmp(account, "bob", 3) == 0 && strcmp(reason, "rpc") == 0);
+	/* suspend_ends_calls is "spend" by default */
+	CHECK(end_calls == 0);
 }
 
 int fraud_abi_check(void)

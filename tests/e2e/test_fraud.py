@@ -256,24 +256,27 @@ def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
     assert_no_calls_up(kam, "jack")
 
 
-def test_premium_burst_suspends_while_calls_are_up(kam_factory, tmp_path):
+def test_premium_burst_suspends_and_ends_the_calls_up(kam_factory, tmp_path):
     """Three premium calls at 30/min cross spend_critical (1 per hour) a
     second after the answer: the account is suspended, and the event route
-    run, while the calls are still up. Unsuspend by RPC restores service."""
+    run, while the calls are up; the suspension (spend: suspend_ends_calls
+    by default) ends them: both sides of each get a BYE from the proxy (the
+    callers and callees hang up on nothing else), the count returns to 0,
+    and the log says 3 calls were ended. Unsuspend by RPC restores service."""
     kam = fraud_kam(kam_factory, tmp_path)
     callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 3)
     try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "payer", PREMIUM, count=3,
-                         duration_ms=8000)
+        callers = caller(kam, tmp_path, "fraud_caller_waits.xml", "payer", PREMIUM, count=3)
         s = kam.wait_log(lambda: sipg.suspensions(kam, "payer"), timeout=15,
                          what="SUSPEND account=payer")
-        up_at_suspension = sipg.fraud_calls(kam, "payer")
-        assert callers.proc.poll() is None, "the calls had ended before the suspension"
+        ended = kam.wait_log(
+            lambda: re.findall(r"sipguard: ENDED account=payer reason=spend calls=(\d+)",
+                               kam.log_text()), timeout=5, what="ENDED account=payer")
         r = callers.wait()
         c = callee.wait()
     finally:
         callee.kill()
-    assert up_at_suspension > 0
+    assert ended == ["3"], ended
     assert len(s) == 1 and s[0]["reason"] == "spend", s
     assert float(s[0]["value"]) > float(s[0]["threshold"]) == 1.0, s
     kam.wait_log(lambda: re.search(r"PAGE account=payer suspended reason=spend", kam.log_text()),
@@ -523,3 +526,26 @@ def test_a_forged_in_dialog_invite_is_refused(kam_factory, tmp_path):
     assert new == (403, None), kam.log_tail(20)
     assert "IN-DIALOG REFUSED method=INVITE account=dora" in kam.log_text()
     assert denials(kam, "dora")[-1][2] == "class high-risk not permitted"
+
+
+def test_an_rpc_suspension_leaves_the_calls_up(kam_factory, tmp_path):
+    """suspend_ends_calls is "spend" by default: a suspension by RPC stops
+    new calls and leaves the calls up to end as they do (the callers hang
+    up after 3 s, with a 200 to their BYE)."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "quinn", DOMESTIC, count=2,
+                         duration_ms=3000)
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "quinn") == 2, timeout=10, what="2 calls up")
+        assert "quinn suspended" in kam.kamcmd("sipguard.suspend", "quinn", "test").stdout
+        kam.wait_log(lambda: "PAGE account=quinn suspended reason=rpc" in kam.log_text(),
+                     what="event route of the RPC suspension")
+        assert sipg.fraud_calls(kam, "quinn") == 2
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c)
+    assert "ENDED account=quinn" not in kam.log_text()
+    assert_no_calls_up(kam, "quinn")
