@@ -374,6 +374,34 @@ typedef enum sipguard_dial_class {
      * "high-risk"
      */
     SIPGUARD_CLASS_HIGH_RISK = 5,
+    /**
+     * "toll-free" (numbering-plan type, as the next ones)
+     */
+    SIPGUARD_CLASS_TOLL_FREE = 6,
+    /**
+     * "shared-cost"
+     */
+    SIPGUARD_CLASS_SHARED_COST = 7,
+    /**
+     * "uan"
+     */
+    SIPGUARD_CLASS_UAN = 8,
+    /**
+     * "voip"
+     */
+    SIPGUARD_CLASS_VOIP = 9,
+    /**
+     * "personal"
+     */
+    SIPGUARD_CLASS_PERSONAL = 10,
+    /**
+     * "satellite" (+881, +882, +883)
+     */
+    SIPGUARD_CLASS_SATELLITE = 11,
+    /**
+     * "fixed"
+     */
+    SIPGUARD_CLASS_FIXED = 12,
 } sipguard_dial_class;
 
 /**
@@ -1380,7 +1408,9 @@ sipguard_status sipguard_fraud_dial_check(const sipguard_fraud *f,
  * SIPGUARD_E164_BUF bytes) receives its digits without "+",
  * NUL-terminated, or "" when the URI dials no one number (verdict
  * SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
- * like sipguard_fraud_dial_check(). Allocates nothing.
+ * like sipguard_fraud_dial_check(). A number no prefix rule matches is
+ * classed by the numbering-plan data (class toll-free ... fixed, rate 0):
+ * that lookup allocates, in the calling process, once per call.
  *
  * # Safety
  * `f` live; `account` valid for `account_len`; `uri` null or readable,

@@ -94,6 +94,20 @@ pub enum CDialClass {
     SIPGUARD_CLASS_PREMIUM = 4,
     /// "high-risk"
     SIPGUARD_CLASS_HIGH_RISK = 5,
+    /// "toll-free" (numbering-plan type, as the next ones)
+    SIPGUARD_CLASS_TOLL_FREE = 6,
+    /// "shared-cost"
+    SIPGUARD_CLASS_SHARED_COST = 7,
+    /// "uan"
+    SIPGUARD_CLASS_UAN = 8,
+    /// "voip"
+    SIPGUARD_CLASS_VOIP = 9,
+    /// "personal"
+    SIPGUARD_CLASS_PERSONAL = 10,
+    /// "satellite" (+881, +882, +883)
+    SIPGUARD_CLASS_SATELLITE = 11,
+    /// "fixed"
+    SIPGUARD_CLASS_FIXED = 12,
 }
 
 mirror!(CDialClass <=> Class, DIAL_CLASS_VALUES {
@@ -102,6 +116,13 @@ mirror!(CDialClass <=> Class, DIAL_CLASS_VALUES {
     SIPGUARD_CLASS_INTERNATIONAL = Class::International,
     SIPGUARD_CLASS_PREMIUM = Class::Premium,
     SIPGUARD_CLASS_HIGH_RISK = Class::HighRisk,
+    SIPGUARD_CLASS_TOLL_FREE = Class::TollFree,
+    SIPGUARD_CLASS_SHARED_COST = Class::SharedCost,
+    SIPGUARD_CLASS_UAN = Class::Uan,
+    SIPGUARD_CLASS_VOIP = Class::Voip,
+    SIPGUARD_CLASS_PERSONAL = Class::Personal,
+    SIPGUARD_CLASS_SATELLITE = Class::Satellite,
+    SIPGUARD_CLASS_FIXED = Class::Fixed,
 });
 
 /// One call. The host allocates it in memory shared by all its processes
@@ -323,7 +344,9 @@ const _: () = assert!(SIPGUARD_E164_BUF == crate::fraud::dial::E164_MAX + 1);
 /// SIPGUARD_E164_BUF bytes) receives its digits without "+",
 /// NUL-terminated, or "" when the URI dials no one number (verdict
 /// SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
-/// like sipguard_fraud_dial_check(). Allocates nothing.
+/// like sipguard_fraud_dial_check(). A number no prefix rule matches is
+/// classed by the numbering-plan data (class toll-free ... fixed, rate 0):
+/// that lookup allocates, in the calling process, once per call.
 ///
 /// # Safety
 /// `f` live; `account` valid for `account_len`; `uri` null or readable,
@@ -404,6 +427,13 @@ pub extern "C" fn sipguard_fraud_class_name(class_id: c_int) -> *const c_char {
         Some(Class::International) => b"international\0",
         Some(Class::Premium) => b"premium\0",
         Some(Class::HighRisk) => b"high-risk\0",
+        Some(Class::TollFree) => b"toll-free\0",
+        Some(Class::SharedCost) => b"shared-cost\0",
+        Some(Class::Uan) => b"uan\0",
+        Some(Class::Voip) => b"voip\0",
+        Some(Class::Personal) => b"personal\0",
+        Some(Class::Satellite) => b"satellite\0",
+        Some(Class::Fixed) => b"fixed\0",
         None => b"\0",
     };
     s.as_ptr().cast()

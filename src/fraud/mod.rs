@@ -16,6 +16,7 @@ pub mod dial;
 pub mod money;
 pub mod number;
 pub mod persist;
+pub mod plan;
 pub mod published;
 pub mod rules;
 
@@ -150,6 +151,8 @@ impl Fraud {
             plan,
             unrestored: Vec::new(),
         };
+        // The numbering-plan data, before the fork: the processes share it.
+        plan::load();
         if cfg.rules_file.is_some() {
             fraud
                 .reload()
@@ -296,7 +299,7 @@ impl Fraud {
     ) -> Dial {
         let number = number::normalize(dialled, &self.cfg);
         let number = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
-        let d = self.dial(account, number, now, wall_ms, why);
+        let d = self.dial(account, number, false, now, wall_ms, why);
         if d.verdict != DialVerdict::Allowed {
             self.counters().denied.fetch_add(1, Relaxed);
         }
@@ -305,8 +308,9 @@ impl Fraud {
 
     /// [`Fraud::dial_check`] of what a request URI dials: the canonical
     /// E.164 number ([`dial::canonical`]) is judged, and returned when it
-    /// could be read; a URI read more than one way is refused (NoRule).
-    /// Allocates nothing.
+    /// could be read; a URI read more than one way is refused (NoRule). A
+    /// number no prefix rule matches is classed by the numbering-plan data
+    /// ([`plan`]), at rate 0: that lookup allocates (once per INVITE).
     pub fn dial_check_uri(
         &self,
         account: &[u8],
@@ -317,7 +321,7 @@ impl Fraud {
     ) -> (Dial, Option<dial::E164>) {
         let number = dial::canonical(uri, &self.cfg);
         let digits = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
-        let d = self.dial(account, digits, now, wall_ms, why);
+        let d = self.dial(account, digits, true, now, wall_ms, why);
         if d.verdict != DialVerdict::Allowed {
             self.counters().denied.fetch_add(1, Relaxed);
         }
@@ -328,6 +332,7 @@ impl Fraud {
         &self,
         account: &[u8],
         number: Result<&[u8], &'static str>,
+        by_plan: bool,
         now: u64,
         wall_ms: u64,
         why: &mut impl Write,
@@ -345,10 +350,18 @@ impl Fraud {
             Ok(n) => self.rules.read(|v| (v.dest(n), v.account(account))),
             Err(_) => self.rules.read(|v| (None, v.account(account))),
         };
-        let Some((dest, perm)) = found else {
+        let Some((mut dest, perm)) = found else {
             let _ = why.write_str("rules busy (reloading)");
             return out;
         };
+        // The operator's prefix rules first; the plan data for the others.
+        if let (None, true, Ok(n)) = (dest, by_plan, number) {
+            dest = plan::class(n).map(|class| published::Dest {
+                class,
+                rate: Money(0),
+                prefix_len: 0,
+            });
+        }
         out.class = dest.map(|d| d.class);
         out.rate = dest.map_or(Money(0), |d| d.rate);
         // Not listed and no default rule: it may dial nothing. Refused

@@ -549,3 +549,21 @@ def test_an_rpc_suspension_leaves_the_calls_up(kam_factory, tmp_path):
     assert r["successful"] == 2 and c["successful"] == 2, (r, c)
     assert "ENDED account=quinn" not in kam.log_text()
     assert_no_calls_up(kam, "quinn")
+
+
+def test_the_numbering_plan_classes_what_no_rule_prices(kam_factory, tmp_path):
+    """No prefix rule for Germany: +49 900 numbers are premium rate only by
+    the numbering-plan data, and are refused to an account without the
+    premium class; a German mobile number is class mobile by the same data,
+    allowed to it; an operator prefix rule still wins over the data."""
+    rules = FORMS_RULES + "prefix 4990012 domestic 0\naccount mobi domestic,mobile\n"
+    kam = fraud_kam(kam_factory, tmp_path, rules=rules)
+    ua = UacAndCallee(kam)
+    try:
+        got = [ua.invite("mobi", u) for u in (
+            "sip:+49-900-3456789@127.0.0.1", "tel:+4915112345678", "sip:+4990012345678@h")]
+    finally:
+        ua.close()
+    assert got == [(403, None), (486, "sip:+4915112345678@127.0.0.1;user=phone"),
+                   (486, "sip:+4990012345678@127.0.0.1;user=phone")], kam.log_tail(20)
+    assert [r for _, _, r in denials(kam, "mobi")] == ["class premium not permitted"]
