@@ -96,6 +96,12 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_REPLY_REWRITABLE 2
 
 /**
+ * Longest canonical number sipguard_fraud_dial_check_uri() writes, with
+ * its NUL: 15 digits of E.164 + 1.
+ */
+#define SIPGUARD_E164_BUF 16
+
+/**
  * Result of every call. Status values are never renumbered.
  */
 typedef enum sipguard_status {
@@ -368,7 +374,53 @@ typedef enum sipguard_dial_class {
      * "high-risk"
      */
     SIPGUARD_CLASS_HIGH_RISK = 5,
+    /**
+     * "toll-free" (numbering-plan type, as the next ones)
+     */
+    SIPGUARD_CLASS_TOLL_FREE = 6,
+    /**
+     * "shared-cost"
+     */
+    SIPGUARD_CLASS_SHARED_COST = 7,
+    /**
+     * "uan"
+     */
+    SIPGUARD_CLASS_UAN = 8,
+    /**
+     * "voip"
+     */
+    SIPGUARD_CLASS_VOIP = 9,
+    /**
+     * "personal"
+     */
+    SIPGUARD_CLASS_PERSONAL = 10,
+    /**
+     * "satellite" (+881, +882, +883)
+     */
+    SIPGUARD_CLASS_SATELLITE = 11,
+    /**
+     * "fixed"
+     */
+    SIPGUARD_CLASS_FIXED = 12,
 } sipguard_dial_class;
+
+/**
+ * URI schemes (sipguard_dial_uri.scheme), as the host parsed them.
+ */
+typedef enum sipguard_uri_scheme {
+    /**
+     * sip:
+     */
+    SIPGUARD_URI_SIP = 1,
+    /**
+     * sips:
+     */
+    SIPGUARD_URI_SIPS = 2,
+    /**
+     * tel: (tels: too: the number is read the same way)
+     */
+    SIPGUARD_URI_TEL = 3,
+} sipguard_uri_scheme;
 
 /**
  * Logger: the core sends every log line here (ban/unban lines, state file
@@ -795,6 +847,33 @@ typedef struct sipguard_dial_result {
 } sipguard_dial_result;
 
 /**
+ * A request URI as the host parsed it, for sipguard_fraud_dial_check_uri().
+ */
+typedef struct sipguard_dial_uri {
+    /**
+     * A sipguard_uri_scheme.
+     */
+    int32_t scheme;
+    /**
+     * 1: a sip/sips URI with the parameter user=phone.
+     */
+    uint32_t user_phone;
+    /**
+     * The user part (tel: the number), as in the message (still escaped).
+     */
+    const char *user;
+    size_t user_len;
+    /**
+     * The telephone-subscriber parameters the host split off the number
+     * ("phone-context=+44;ext=1"; a tel: URI's parameters, a user=phone
+     * URI's when the host moved them out of the user part); may be NULL
+     * with length 0.
+     */
+    const char *tel_params;
+    size_t tel_params_len;
+} sipguard_dial_uri;
+
+/**
  * One call. The host allocates it in memory shared by all its processes
  * (Kamailio shm), zeroed, and passes it to start, answered and end; the
  * contents are the core's. The end counts the call down exactly once,
@@ -848,12 +927,14 @@ typedef int (*sipguard_account_fn)(void *ctx, const struct sipguard_account_info
 
 /**
  * Called once per new suspension; account is not NUL-terminated, reason
- * ("cpm", "spend", "rpc") is.
+ * ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+ * the reason: the host ends the account's calls up.
  */
 typedef void (*sipguard_suspend_event_fn)(void *ctx,
                                           const char *account,
                                           size_t len,
-                                          const char *reason);
+                                          const char *reason,
+                                          int end_calls);
 
 /**
  * Toll-fraud statistics.
@@ -1312,6 +1393,33 @@ sipguard_status sipguard_fraud_dial_check(const sipguard_fraud *f,
                                           struct sipguard_dial_result *out,
                                           char *reason,
                                           size_t reason_len);
+
+/**
+ * sipguard_fraud_dial_check() of what a request URI dials: the URI is
+ * read as one canonical E.164 number (README: "What is judged is what is
+ * dialled"), and that number is judged. `e164` (at least
+ * SIPGUARD_E164_BUF bytes) receives its digits without "+",
+ * NUL-terminated, or "" when the URI dials no one number (verdict
+ * SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
+ * like sipguard_fraud_dial_check(). A number no prefix rule matches is
+ * classed by the numbering-plan data (class toll-free ... fixed, rate 0):
+ * that lookup allocates, in the calling process, once per call.
+ *
+ * # Safety
+ * `f` live; `account` valid for `account_len`; `uri` null or readable,
+ * its buffers valid for their lengths; `out` writable; `e164` writable for
+ * `e164_len`; `reason` null or writable for `reason_len`.
+ */
+sipguard_status sipguard_fraud_dial_check_uri(const sipguard_fraud *f,
+                                              const char *account,
+                                              size_t account_len,
+                                              const struct sipguard_dial_uri *uri,
+                                              uint64_t now_ns,
+                                              struct sipguard_dial_result *out,
+                                              char *e164,
+                                              size_t e164_len,
+                                              char *reason,
+                                              size_t reason_len);
 
 /**
  * Static name of a class ("premium"), "" for 0 or unknown.

@@ -6,7 +6,7 @@
 //! Between them they call every exported function and check a real result
 //! of each.
 
-use sipguard::ffi::fraud::{CAccountInfo, CDialResult, CFraudStats, FraudSettings};
+use sipguard::ffi::fraud::{CAccountInfo, CDialResult, CDialUri, CFraudStats, FraudSettings};
 use sipguard::ffi::guess::{CReply, CRequest, CUserInfo};
 use sipguard::ffi::{CCheckResult, CEntryInfo, Settings, Stats};
 use sipguard::fraud::accounts::CallTicket;
@@ -55,6 +55,8 @@ fn c_program_uses_the_header_and_the_staticlib() {
         ("RUST_ACCOUNT_INFO_SINCE", offset_of!(CAccountInfo, since_unix_ms)),
         ("RUST_FRAUD_SETTINGS_SIZE", size_of::<FraudSettings>()),
         ("RUST_FRAUD_STATS_SIZE", size_of::<CFraudStats>()),
+        ("RUST_DIAL_URI_SIZE", size_of::<CDialUri>()),
+        ("RUST_DIAL_URI_PARAMS_LEN", offset_of!(CDialUri, tel_params_len)),
     ];
     let mut cc = Command::new("cc");
     cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-I"])

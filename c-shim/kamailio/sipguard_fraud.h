@@ -29,11 +29,13 @@ int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number);
 int ki_sipguard_call_start(sip_msg_t *msg, str *account, int limit);
 int ki_sipguard_call_start_default(sip_msg_t *msg, str *account);
 
-/* values of $sipguard(dial_reason|dial_class|call_reason) for this
+/* values of $sipguard(dial_reason|dial_class|dial_e164|call_reason) for this
  * message, of $sipguard(account|suspend_reason) in the event route; NULL
  * when there is none */
 const char *sg_fraud_dial_reason(sip_msg_t *msg);
 const char *sg_fraud_dial_class(sip_msg_t *msg);
+/* "+" and the canonical E.164 number of sipguard_dial_check(account, URI) */
+const char *sg_fraud_dial_e164(sip_msg_t *msg);
 const char *sg_fraud_call_reason(sip_msg_t *msg);
 const char *sg_fraud_suspended_account(sip_msg_t *msg);
 const char *sg_fraud_suspend_reason(sip_msg_t *msg);

@@ -3,6 +3,7 @@
  *
  *   sdp_reason                         sipguard_sdp_check() on this message
  *   dial_reason, dial_class            sipguard_dial_check() on this message
+ *   dial_e164                          the number it judged ("+" E.164), URI form
  *   call_reason                        sipguard_call_start() on this message
  *   account, suspend_reason            in event_route[sipguard:account-suspended]
  *
@@ -31,6 +32,7 @@ static const sg_pv_name_t _sg_pv_names[] = {
 		{"sdp_reason", sipguard_media_sdp_reason},
 		{"dial_reason", sg_fraud_dial_reason},
 		{"dial_class", sg_fraud_dial_class},
+		{"dial_e164", sg_fraud_dial_e164},
 		{"call_reason", sg_fraud_call_reason},
 		{"account", sg_fraud_suspended_account},
 		{"suspend_reason", sg_fraud_suspend_reason},
@@ -54,7 +56,7 @@ int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 		}
 	}
 	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, call_reason, account or suspend_reason\n",
+		   "dial_class, dial_e164, call_reason, account or suspend_reason\n",
 			in->len, in->s);
 	return -1;
 }

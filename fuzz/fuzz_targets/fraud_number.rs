@@ -1,5 +1,13 @@
 //! `cargo fuzz run fraud_number`: dialled numbers (the request URI's user
-//! part, attacker input) through `fraud::number::normalize`.
+//! part, attacker input) through `fraud::number::normalize`, and request
+//! URIs as the host parsed them through `fraud::dial::canonical`.
+//!
+//! With the first byte's bit 0x40 set (top bit clear), the URI reader: the
+//! next byte chooses the scheme (its value mod 3) and user=phone (bit 4),
+//! then `user NUL tel_params`, under the preset plan of the first byte.
+//! Properties: no panic; a canonical number is 2..15 ASCII digits starting
+//! with an assigned country code; `+<digits>` read again (a sip user, and a
+//! tel: number) gives the same number.
 //!
 //! Input: a first byte choosing the dial plan, then the number. With the
 //! first byte's top bit set, the dial plan itself comes from the input:
@@ -20,6 +28,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sipguard::fraud::config::FraudConfig;
+use sipguard::fraud::dial::{canonical, country_code_len, DialUri, Scheme, E164_MAX};
 use sipguard::fraud::number::{normalize, BadNumber, Number, MAX_DIGITS};
 
 fn separator(b: u8) -> bool {
@@ -104,6 +113,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
+    if sel & 0xc0 == 0x40 {
+        uri(plan(sel), rest);
+        return;
+    }
     let (cfg, dialled) = if sel & 0x80 != 0 {
         let mut parts = rest.splitn(4, |&b| b == 0);
         let (Some(intl), Some(cc), Some(np), Some(number)) =
@@ -163,3 +176,39 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+fn uri(cfg: FraudConfig, data: &[u8]) {
+    let Some((&b, rest)) = data.split_first() else {
+        return;
+    };
+    let scheme = [Scheme::Sip, Scheme::Sips, Scheme::Tel][b as usize % 3];
+    let (user, tel_params) = match rest.iter().position(|&c| c == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let u = DialUri {
+        scheme,
+        user,
+        user_phone: b & 4 != 0,
+        tel_params,
+    };
+    let Ok(n) = canonical(&u, &cfg) else {
+        return;
+    };
+    let d = n.digits();
+    assert!(
+        d.len() >= 2 && d.len() <= E164_MAX && d.iter().all(u8::is_ascii_digit),
+        "{u:?} -> {d:?}"
+    );
+    assert!(country_code_len(d).is_some_and(|cc| cc < d.len()), "{u:?} -> {d:?}");
+    let again = [b"+", d].concat();
+    for scheme in [Scheme::Sip, Scheme::Tel] {
+        let u2 = DialUri {
+            scheme,
+            user: &again,
+            user_phone: false,
+            tel_params: b"",
+        };
+        assert_eq!(canonical(&u2, &cfg), Ok(n), "{u:?} again as {again:?}");
+    }
+}

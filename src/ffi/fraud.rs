@@ -5,6 +5,7 @@
 use crate::engine::config::Config;
 use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
 use crate::fraud::accounts::{CallTicket, Reason};
+use crate::fraud::dial::{DialUri, Scheme};
 use crate::fraud::money::Money;
 use crate::fraud::rules::Class;
 use crate::fraud::{DialVerdict, Fraud, StartVerdict};
@@ -93,6 +94,20 @@ pub enum CDialClass {
     SIPGUARD_CLASS_PREMIUM = 4,
     /// "high-risk"
     SIPGUARD_CLASS_HIGH_RISK = 5,
+    /// "toll-free" (numbering-plan type, as the next ones)
+    SIPGUARD_CLASS_TOLL_FREE = 6,
+    /// "shared-cost"
+    SIPGUARD_CLASS_SHARED_COST = 7,
+    /// "uan"
+    SIPGUARD_CLASS_UAN = 8,
+    /// "voip"
+    SIPGUARD_CLASS_VOIP = 9,
+    /// "personal"
+    SIPGUARD_CLASS_PERSONAL = 10,
+    /// "satellite" (+881, +882, +883)
+    SIPGUARD_CLASS_SATELLITE = 11,
+    /// "fixed"
+    SIPGUARD_CLASS_FIXED = 12,
 }
 
 mirror!(CDialClass <=> Class, DIAL_CLASS_VALUES {
@@ -101,6 +116,13 @@ mirror!(CDialClass <=> Class, DIAL_CLASS_VALUES {
     SIPGUARD_CLASS_INTERNATIONAL = Class::International,
     SIPGUARD_CLASS_PREMIUM = Class::Premium,
     SIPGUARD_CLASS_HIGH_RISK = Class::HighRisk,
+    SIPGUARD_CLASS_TOLL_FREE = Class::TollFree,
+    SIPGUARD_CLASS_SHARED_COST = Class::SharedCost,
+    SIPGUARD_CLASS_UAN = Class::Uan,
+    SIPGUARD_CLASS_VOIP = Class::Voip,
+    SIPGUARD_CLASS_PERSONAL = Class::Personal,
+    SIPGUARD_CLASS_SATELLITE = Class::Satellite,
+    SIPGUARD_CLASS_FIXED = Class::Fixed,
 });
 
 /// One call. The host allocates it in memory shared by all its processes
@@ -280,6 +302,122 @@ pub unsafe extern "C" fn sipguard_fraud_dial_check(
     })
 }
 
+/// URI schemes (sipguard_dial_uri.scheme), as the host parsed them.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub enum CUriScheme {
+    /// sip:
+    SIPGUARD_URI_SIP = 1,
+    /// sips:
+    SIPGUARD_URI_SIPS = 2,
+    /// tel: (tels: too: the number is read the same way)
+    SIPGUARD_URI_TEL = 3,
+}
+
+/// A request URI as the host parsed it, for sipguard_fraud_dial_check_uri().
+#[repr(C)]
+pub struct CDialUri {
+    /// A sipguard_uri_scheme.
+    pub scheme: i32,
+    /// 1: a sip/sips URI with the parameter user=phone.
+    pub user_phone: u32,
+    /// The user part (tel: the number), as in the message (still escaped).
+    pub user: *const c_char,
+    pub user_len: usize,
+    /// The telephone-subscriber parameters the host split off the number
+    /// ("phone-context=+44;ext=1"; a tel: URI's parameters, a user=phone
+    /// URI's when the host moved them out of the user part); may be NULL
+    /// with length 0.
+    pub tel_params: *const c_char,
+    pub tel_params_len: usize,
+}
+
+/// Longest canonical number sipguard_fraud_dial_check_uri() writes, with
+/// its NUL: 15 digits of E.164 + 1.
+pub const SIPGUARD_E164_BUF: usize = 16;
+const _: () = assert!(SIPGUARD_E164_BUF == crate::fraud::dial::E164_MAX + 1);
+
+/// sipguard_fraud_dial_check() of what a request URI dials: the URI is
+/// read as one canonical E.164 number (README: "What is judged is what is
+/// dialled"), and that number is judged. `e164` (at least
+/// SIPGUARD_E164_BUF bytes) receives its digits without "+",
+/// NUL-terminated, or "" when the URI dials no one number (verdict
+/// SIPGUARD_DIAL_NO_RULE, reason "bad number: ..."). Counts a call attempt
+/// like sipguard_fraud_dial_check(). A number no prefix rule matches is
+/// classed by the numbering-plan data (class toll-free ... fixed, rate 0):
+/// that lookup allocates, in the calling process, once per call.
+///
+/// # Safety
+/// `f` live; `account` valid for `account_len`; `uri` null or readable,
+/// its buffers valid for their lengths; `out` writable; `e164` writable for
+/// `e164_len`; `reason` null or writable for `reason_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_fraud_dial_check_uri(
+    f: *const Fraud,
+    account: *const c_char,
+    account_len: usize,
+    uri: *const CDialUri,
+    now_ns: u64,
+    out: *mut CDialResult,
+    e164: *mut c_char,
+    e164_len: usize,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (f, account, uri, out) = unsafe {
+            (
+                handle(f)?,
+                bytes(account.cast(), account_len)?,
+                handle(uri)?,
+                self::out(out)?,
+            )
+        };
+        if e164.is_null() {
+            return Err(Status::Null);
+        }
+        if e164_len < SIPGUARD_E164_BUF {
+            return Err(Status::Invalid);
+        }
+        let scheme = match uri.scheme {
+            1 => Scheme::Sip,
+            2 => Scheme::Sips,
+            3 => Scheme::Tel,
+            _ => return Err(Status::Invalid),
+        };
+        // SAFETY: per the function contract.
+        let (user, tel_params) = unsafe {
+            (
+                bytes(uri.user.cast(), uri.user_len)?,
+                bytes(uri.tel_params.cast(), uri.tel_params_len)?,
+            )
+        };
+        let uri = DialUri {
+            scheme,
+            user,
+            user_phone: uri.user_phone != 0,
+            tel_params,
+        };
+        let (d, number) = with_reason(reason, reason_len, |why| {
+            f.dial_check_uri(account, &uri, now_ns, wall_ms(), why)
+        });
+        let digits = number.as_ref().map_or(&[][..], |n| n.digits());
+        // SAFETY: e164 writable for e164_len >= 16 > digits.len().
+        unsafe {
+            std::ptr::copy_nonoverlapping(digits.as_ptr(), e164.cast::<u8>(), digits.len());
+            *e164.add(digits.len()) = 0;
+        }
+        *out = CDialResult {
+            verdict: d.verdict as i32,
+            class_id: d.class.map_or(0, |c| c as i32),
+            rate: d.rate.0,
+        };
+        Ok(())
+    })
+}
+
 /// Static name of a class ("premium"), "" for 0 or unknown.
 #[no_mangle]
 pub extern "C" fn sipguard_fraud_class_name(class_id: c_int) -> *const c_char {
@@ -289,6 +427,13 @@ pub extern "C" fn sipguard_fraud_class_name(class_id: c_int) -> *const c_char {
         Some(Class::International) => b"international\0",
         Some(Class::Premium) => b"premium\0",
         Some(Class::HighRisk) => b"high-risk\0",
+        Some(Class::TollFree) => b"toll-free\0",
+        Some(Class::SharedCost) => b"shared-cost\0",
+        Some(Class::Uan) => b"uan\0",
+        Some(Class::Voip) => b"voip\0",
+        Some(Class::Personal) => b"personal\0",
+        Some(Class::Satellite) => b"satellite\0",
+        Some(Class::Fixed) => b"fixed\0",
         None => b"\0",
     };
     s.as_ptr().cast()
@@ -544,9 +689,17 @@ pub unsafe extern "C" fn sipguard_fraud_list(
 }
 
 /// Called once per new suspension; account is not NUL-terminated, reason
-/// ("cpm", "spend", "rpc") is.
-pub type SuspendEventFn =
-    Option<extern "C" fn(ctx: *mut c_void, account: *const c_char, len: usize, reason: *const c_char)>;
+/// ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+/// the reason: the host ends the account's calls up.
+pub type SuspendEventFn = Option<
+    extern "C" fn(
+        ctx: *mut c_void,
+        account: *const c_char,
+        len: usize,
+        reason: *const c_char,
+        end_calls: c_int,
+    ),
+>;
 
 /// Timer work, once a second from one process: suspends accounts whose
 /// spend with calls up crossed spend_critical, calls fn for every suspension
@@ -577,7 +730,8 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
                 Reason::Spend => b"spend\0",
                 Reason::Rpc => b"rpc\0",
             };
-            cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast());
+            let end = f.cfg.ends_calls(reason) as c_int;
+            cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast(), end);
         });
         Ok(())
     })

@@ -1,6 +1,7 @@
 //! Toll-fraud parameters. `Config::set` hands over every name it does not
 //! know; errors name the parameter like the others.
 
+use super::accounts::Reason;
 use super::money::{parse_money, Money};
 use crate::config::parse::ConfigError;
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub struct FraudConfig {
     pub call_limit: u32,
     /// Suspended accounts are saved here and restored at start.
     pub state_file: Option<PathBuf>,
+    /// Suspensions that end the account's calls up: bit `1 << reason`.
+    pub suspend_ends_calls: u32,
 }
 
 impl Default for FraudConfig {
@@ -47,6 +50,7 @@ impl Default for FraudConfig {
             spend_critical: Money(0),
             call_limit: 0,
             state_file: None,
+            suspend_ends_calls: 1 << Reason::Spend as u32,
         }
     }
 }
@@ -68,6 +72,24 @@ fn digits(param: &'static str, v: &str, max_len: usize) -> Result<Vec<u8>, Confi
         ));
     }
     Ok(v.as_bytes().to_vec())
+}
+
+/// "cpm,spend,rpc", "all", "none" (or empty): a bit `1 << reason` each.
+fn reasons(param: &'static str, v: &str) -> Result<u32, ConfigError> {
+    const ALL: [Reason; 3] = [Reason::Cpm, Reason::Spend, Reason::Rpc];
+    match v.trim() {
+        "" | "none" => return Ok(0),
+        "all" => return Ok(ALL.iter().fold(0, |m, r| m | 1 << *r as u32)),
+        _ => {}
+    }
+    v.split(',').map(str::trim).try_fold(0, |m, name| {
+        Reason::from_name(name).map(|r| m | 1 << r as u32).ok_or_else(|| {
+            invalid(
+                param,
+                format!("\"{v}\": expected cpm, spend, rpc (comma separated), all or none"),
+            )
+        })
+    })
 }
 
 fn path(v: &str) -> Option<PathBuf> {
@@ -121,9 +143,15 @@ impl FraudConfig {
             }
             "call_limit" => self.call_limit = int("call_limit", v, 1_000_000)? as u32,
             "fraud_state_file" => self.state_file = path(v),
+            "suspend_ends_calls" => self.suspend_ends_calls = reasons("suspend_ends_calls", v)?,
             _ => return Err(ConfigError::UnknownParam(name.to_string())),
         }
         Ok(())
+    }
+
+    /// Whether a suspension for `reason` ends the account's calls up.
+    pub fn ends_calls(&self, reason: Reason) -> bool {
+        self.suspend_ends_calls & 1 << reason as u32 != 0
     }
 
     /// Checks across parameters.
@@ -162,6 +190,7 @@ mod tests {
             ("cpm_critical", "-1"),
             ("account_table_size", "2"),
             ("fraud_max_rules", "0"),
+            ("suspend_ends_calls", "spend,money"),
         ] {
             let e = c.set(n, v).unwrap_err().to_string();
             assert!(e.contains(n) && e.contains(v), "{e}");
@@ -170,6 +199,21 @@ mod tests {
             c.set("nonsense", "1"),
             Err(ConfigError::UnknownParam(_))
         ));
+    }
+
+    #[test]
+    fn suspensions_that_end_calls() {
+        let mut c = FraudConfig::default();
+        assert!(c.ends_calls(Reason::Spend) && !c.ends_calls(Reason::Cpm) && !c.ends_calls(Reason::Rpc));
+        c.set("suspend_ends_calls", "cpm, rpc").unwrap();
+        assert!(!c.ends_calls(Reason::Spend) && c.ends_calls(Reason::Cpm) && c.ends_calls(Reason::Rpc));
+        c.set("suspend_ends_calls", "none").unwrap();
+        assert_eq!(c.suspend_ends_calls, 0);
+        c.set("suspend_ends_calls", "all").unwrap();
+        assert!([Reason::Cpm, Reason::Spend, Reason::Rpc]
+            .iter()
+            .all(|r| c.ends_calls(*r)));
+        assert!(c.set("suspend_ends_calls", "spend,").is_err());
     }
 
     #[test]

@@ -12,9 +12,11 @@
 
 pub mod accounts;
 pub mod config;
+pub mod dial;
 pub mod money;
 pub mod number;
 pub mod persist;
+pub mod plan;
 pub mod published;
 pub mod rules;
 
@@ -149,6 +151,8 @@ impl Fraud {
             plan,
             unrestored: Vec::new(),
         };
+        // The numbering-plan data, before the fork: the processes share it.
+        plan::load();
         if cfg.rules_file.is_some() {
             fraud
                 .reload()
@@ -293,14 +297,46 @@ impl Fraud {
         wall_ms: u64,
         why: &mut impl Write,
     ) -> Dial {
-        let d = self.dial(account, dialled, now, wall_ms, why);
+        let number = number::normalize(dialled, &self.cfg);
+        let number = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
+        let d = self.dial(account, number, false, now, wall_ms, why);
         if d.verdict != DialVerdict::Allowed {
             self.counters().denied.fetch_add(1, Relaxed);
         }
         d
     }
 
-    fn dial(&self, account: &[u8], dialled: &[u8], now: u64, wall_ms: u64, why: &mut impl Write) -> Dial {
+    /// [`Fraud::dial_check`] of what a request URI dials: the canonical
+    /// E.164 number ([`dial::canonical`]) is judged, and returned when it
+    /// could be read; a URI read more than one way is refused (NoRule). A
+    /// number no prefix rule matches is classed by the numbering-plan data
+    /// ([`plan`]), at rate 0: that lookup allocates (once per INVITE).
+    pub fn dial_check_uri(
+        &self,
+        account: &[u8],
+        uri: &dial::DialUri<'_>,
+        now: u64,
+        wall_ms: u64,
+        why: &mut impl Write,
+    ) -> (Dial, Option<dial::E164>) {
+        let number = dial::canonical(uri, &self.cfg);
+        let digits = number.as_ref().map(|n| n.digits()).map_err(|e| e.why());
+        let d = self.dial(account, digits, true, now, wall_ms, why);
+        if d.verdict != DialVerdict::Allowed {
+            self.counters().denied.fetch_add(1, Relaxed);
+        }
+        (d, number.ok())
+    }
+
+    fn dial(
+        &self,
+        account: &[u8],
+        number: Result<&[u8], &'static str>,
+        by_plan: bool,
+        now: u64,
+        wall_ms: u64,
+        why: &mut impl Write,
+    ) -> Dial {
         let mut out = Dial {
             verdict: DialVerdict::Unavailable,
             class: None,
@@ -310,15 +346,22 @@ impl Fraud {
             let _ = write!(why, "bad account name: 1..{NAME_BYTES} bytes");
             return out;
         }
-        let number = number::normalize(dialled, &self.cfg);
-        let found = match &number {
-            Ok(n) => self.rules.read(|v| (v.dest(n.digits()), v.account(account))),
+        let found = match number {
+            Ok(n) => self.rules.read(|v| (v.dest(n), v.account(account))),
             Err(_) => self.rules.read(|v| (None, v.account(account))),
         };
-        let Some((dest, perm)) = found else {
+        let Some((mut dest, perm)) = found else {
             let _ = why.write_str("rules busy (reloading)");
             return out;
         };
+        // The operator's prefix rules first; the plan data for the others.
+        if let (None, true, Ok(n)) = (dest, by_plan, number) {
+            dest = plan::class(n).map(|class| published::Dest {
+                class,
+                rate: Money(0),
+                prefix_len: 0,
+            });
+        }
         out.class = dest.map(|d| d.class);
         out.rate = dest.map_or(Money(0), |d| d.rate);
         // Not listed and no default rule: it may dial nothing. Refused
@@ -327,7 +370,7 @@ impl Fraud {
         let Some(perm) = perm else {
             out.verdict = match (&number, dest) {
                 (Err(e), _) => {
-                    let _ = why.write_str(e.why());
+                    let _ = why.write_str(e);
                     DialVerdict::NoRule
                 }
                 (Ok(_), None) => {
@@ -365,7 +408,7 @@ impl Fraud {
             );
             DialVerdict::Velocity
         } else if let Err(e) = number {
-            let _ = why.write_str(e.why());
+            let _ = why.write_str(e);
             DialVerdict::NoRule
         } else if let Some(d) = dest {
             if perm.classes & d.class.bit() != 0 {

@@ -30,14 +30,29 @@ pub enum Class {
     International = 3,
     Premium = 4,
     HighRisk = 5,
+    /// The number types of the numbering-plan data ([`super::plan`]).
+    TollFree = 6,
+    SharedCost = 7,
+    Uan = 8,
+    Voip = 9,
+    Personal = 10,
+    Satellite = 11,
+    Fixed = 12,
 }
 
-pub const CLASSES: [Class; 5] = [
+pub const CLASSES: [Class; 12] = [
     Class::Domestic,
     Class::Mobile,
     Class::International,
     Class::Premium,
     Class::HighRisk,
+    Class::TollFree,
+    Class::SharedCost,
+    Class::Uan,
+    Class::Voip,
+    Class::Personal,
+    Class::Satellite,
+    Class::Fixed,
 ];
 
 impl Class {
@@ -48,6 +63,13 @@ impl Class {
             Class::International => "international",
             Class::Premium => "premium",
             Class::HighRisk => "high-risk",
+            Class::TollFree => "toll-free",
+            Class::SharedCost => "shared-cost",
+            Class::Uan => "uan",
+            Class::Voip => "voip",
+            Class::Personal => "personal",
+            Class::Satellite => "satellite",
+            Class::Fixed => "fixed",
         }
     }
     pub fn from_name(s: &str) -> Option<Class> {
@@ -95,7 +117,7 @@ fn classes(list: &str) -> Result<u32, String> {
     }
     list.split(',').try_fold(0, |m, c| {
         Class::from_name(c).map(|c| m | c.bit()).ok_or_else(|| {
-            format!("unknown class \"{c}\" (domestic, mobile, international, premium, high-risk, all, none)")
+            format!("unknown class \"{c}\" (domestic, mobile, international, premium, high-risk, a numbering-plan type, all or none)")
         })
     })
 }
@@ -107,7 +129,10 @@ fn line(f: &[&str], max_rules: usize, set: &mut RuleSet) -> Result<(), String> {
                 return Err(format!("prefix \"{digits}\": expected 1..{MAX_PREFIX} digits"));
             }
             let class = Class::from_name(class).ok_or_else(|| {
-                format!("unknown class \"{class}\" (domestic, mobile, international, premium, high-risk)")
+                format!(
+                    "unknown class \"{class}\" (domestic, mobile, international, premium, high-risk or a \
+                     numbering-plan type)"
+                )
             })?;
             let rate = parse_money(rate).map_err(|m| format!("rate \"{rate}\": {m}"))?;
             if set.prefixes.len() >= max_rules {

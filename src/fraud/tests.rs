@@ -105,7 +105,8 @@ fn bad_reload_keeps_the_old_rules() {
     let e = f.reload().unwrap_err();
     assert!(
         e.ends_with(
-            "rules.txt:2: unknown class \"nowhere\" (domestic, mobile, international, premium, high-risk)"
+            "rules.txt:2: unknown class \"nowhere\" (domestic, mobile, international, premium, high-risk or a \
+             numbering-plan type)"
         ),
         "{e}"
     );

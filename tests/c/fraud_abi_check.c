@@ -28,11 +28,13 @@ static int count_account(void *ctx, const sipguard_account_info *a)
 	return 0;
 }
 
-static void on_suspension(void *ctx, const char *account, size_t len, const char *reason)
+static void on_suspension(void *ctx, const char *account, size_t len, const char *reason, int end_calls)
 {
 	int *n = ctx;
 	(*n)++;
 	CHECK(len == 3 && memcmp(account, "bob", 3) == 0 && strcmp(reason, "rpc") == 0);
+	/* suspend_ends_calls is "spend" by default */
+	CHECK(end_calls == 0);
 }
 
 int fraud_abi_check(void)
@@ -45,6 +47,8 @@ int fraud_abi_check(void)
 	CHECK(offsetof(sipguard_account_info, since_unix_ms) == RUST_ACCOUNT_INFO_SINCE);
 	CHECK(sizeof(sipguard_fraud_settings) == RUST_FRAUD_SETTINGS_SIZE);
 	CHECK(sizeof(sipguard_fraud_stats) == RUST_FRAUD_STATS_SIZE);
+	CHECK(sizeof(sipguard_dial_uri) == RUST_DIAL_URI_SIZE);
+	CHECK(offsetof(sipguard_dial_uri, tel_params_len) == RUST_DIAL_URI_PARAMS_LEN);
 
 	char path[] = "/tmp/sipguard-fraud-abi-XXXXXX";
 	int fd = mkstemp(path);
@@ -108,6 +112,31 @@ int fraud_abi_check(void)
 	CHECK(s.denied == 1 && s.suspensions == 1 && s.active_calls == 0);
 	char money[16];
 	CHECK(sipguard_fraud_money_text(15000, money, sizeof money) == SIPGUARD_OK && strcmp(money, "1.5000") == 0);
+
+	/* the URI form: parsed parts in, the canonical number out */
+	sipguard_dial_uri u;
+	char e164[SIPGUARD_E164_BUF];
+	memset(&u, 0, sizeof u);
+	u.scheme = SIPGUARD_URI_TEL;
+	u.user = "20-7123-4567";
+	u.user_len = strlen(u.user);
+	u.tel_params = "phone-context=+44";
+	u.tel_params_len = strlen(u.tel_params);
+	CHECK(sipguard_fraud_dial_check_uri(f, "alice", 5, &u, now, &d, e164, sizeof e164, reason, sizeof reason) == SIPGUARD_OK);
+	CHECK(d.verdict == SIPGUARD_DIAL_CLASS_DENIED && strcmp(e164, "442071234567") == 0);
+	u.scheme = SIPGUARD_URI_SIP;
+	u.user = "+1212;phone-context=example.com";
+	u.user_len = strlen(u.user);
+	u.user_phone = 1;
+	u.tel_params = NULL;
+	u.tel_params_len = 0;
+	CHECK(sipguard_fraud_dial_check_uri(f, "alice", 5, &u, now, &d, e164, sizeof e164, reason, sizeof reason) == SIPGUARD_OK);
+	CHECK(d.verdict == SIPGUARD_DIAL_NO_RULE && e164[0] == '\0' && strncmp(reason, "bad number", 10) == 0);
+	CHECK(sipguard_fraud_dial_check_uri(f, "alice", 5, &u, now, &d, e164, 15, NULL, 0) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_fraud_dial_check_uri(f, "alice", 5, NULL, now, &d, e164, sizeof e164, NULL, 0) == SIPGUARD_ERR_NULL);
+	u.scheme = 9;
+	CHECK(sipguard_fraud_dial_check_uri(f, "alice", 5, &u, now, &d, e164, sizeof e164, NULL, 0) == SIPGUARD_ERR_INVALID);
+
 	uint32_t p = 0, a = 0;
 	CHECK(sipguard_fraud_reload(f, err, sizeof err, &p, &a) == SIPGUARD_ERR_INVALID && strstr(err, path) != NULL);
 	sipguard_fraud_destroy(f);

@@ -4,7 +4,10 @@ example config, with a rules file of the test's."""
 from __future__ import annotations
 
 import re
+import select
+import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ account payer   domestic,premium
 
 DOMESTIC = "12125550100"
 INTERNATIONAL = ["+442071234567", "00442071234567", "011442071234567"]
-PREMIUM = "449001"
+PREMIUM = "+449001"
 
 
 def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, cfg=None,
@@ -211,22 +214,22 @@ def test_a_reinvite_is_not_counted_again(kam_factory, tmp_path):
 
 
 def test_a_spiral_is_counted_once(kam_factory, tmp_path):
-    """A number starting with 8 goes back to the proxy itself without the 8:
-    the same INVITE spirals through the request route, and the dialog module
+    """An INVITE without an X-Spiral header goes back to the proxy itself
+    with one: the same INVITE spirals through the request route, and the dialog module
     hands it the same dialog. solo may have one call up; the spiral is not a
     second call (it would get 486), and the count is 0 after the BYE."""
-    rules = RULES + "prefix 8 domestic 0\naccount solo domestic limit=1\n"
+    rules = RULES + "account solo domestic limit=1\n"
     cfg = variant_cfg(tmp_path, "spiral", (
         "\t$du = SG_CALLEE;\n",
-        "\tif ($rU =~ \"^8\") {\n"
-        "\t\t$rU = $(rU{s.substr,1,0});\n"
+        "\tif (!is_present_hf(\"X-Spiral\")) {\n"
+        "\t\tappend_hf(\"X-Spiral: 1\\r\\n\");\n"
         "\t\t$du = \"sip:\" + $Ri + \":\" + $Rp;\n"
         "\t} else {\n"
         "\t\t$du = SG_CALLEE;\n"
         "\t}\n"))
     kam = fraud_kam(kam_factory, tmp_path, rules=rules, cfg=cfg)
     seen, r, c = parallel_calls(kam, tmp_path, "fraud_callee.xml", "fraud_caller.xml", "solo",
-                                1, caller_ms=2000, number="8" + DOMESTIC)
+                                1, caller_ms=2000)
     assert "CALL REFUSED account=solo" not in kam.log_text(), denials(kam, "solo")
     assert r["successful"] == 1 and c["successful"] == 1, (r, c)
     assert max(seen) == 1, seen
@@ -235,42 +238,45 @@ def test_a_spiral_is_counted_once(kam_factory, tmp_path):
 
 def test_count_drops_when_the_dialog_expires(kam_factory, tmp_path):
     """Calls outliving the dialog timeout (2 s) stop counting when their
-    dialogs expire, while the endpoints still hold them up."""
+    dialogs expire, and the proxy ends them: both sides get a BYE (the
+    endpoints would hang up on nothing else; in-dialog requests of a
+    forgotten dialog are refused)."""
     kam = fraud_kam(kam_factory, tmp_path, SG_DLG_TIMEOUT="2")
     callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
     try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "jack", DOMESTIC, count=2,
-                         duration_ms=8000)
+        callers = caller(kam, tmp_path, "fraud_caller_waits.xml", "jack", DOMESTIC, count=2)
         kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 2, timeout=10, what="2 calls up")
         kam.wait_log(lambda: sipg.fraud_calls(kam, "jack") == 0, timeout=10,
                      what="the count to drop on dialog expiry")
-        assert callers.proc.poll() is None, "the calls ended before their dialogs expired"
-        r = callers.wait()
-        callee.wait()
-    finally:
-        callee.kill()
-    assert r["successful"] == 2, r
-    assert_no_calls_up(kam, "jack")
-
-
-def test_premium_burst_suspends_while_calls_are_up(kam_factory, tmp_path):
-    """Three premium calls at 30/min cross spend_critical (1 per hour) a
-    second after the answer: the account is suspended, and the event route
-    run, while the calls are still up. Unsuspend by RPC restores service."""
-    kam = fraud_kam(kam_factory, tmp_path)
-    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 3)
-    try:
-        callers = caller(kam, tmp_path, "fraud_caller.xml", "payer", PREMIUM, count=3,
-                         duration_ms=8000)
-        s = kam.wait_log(lambda: sipg.suspensions(kam, "payer"), timeout=15,
-                         what="SUSPEND account=payer")
-        up_at_suspension = sipg.fraud_calls(kam, "payer")
-        assert callers.proc.poll() is None, "the calls had ended before the suspension"
         r = callers.wait()
         c = callee.wait()
     finally:
         callee.kill()
-    assert up_at_suspension > 0
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c, kam.log_tail(80))
+    assert_no_calls_up(kam, "jack")
+
+
+def test_premium_burst_suspends_and_ends_the_calls_up(kam_factory, tmp_path):
+    """Three premium calls at 30/min cross spend_critical (1 per hour) a
+    second after the answer: the account is suspended, and the event route
+    run, while the calls are up; the suspension (spend: suspend_ends_calls
+    by default) ends them: both sides of each get a BYE from the proxy (the
+    callers and callees hang up on nothing else), the count returns to 0,
+    and the log says 3 calls were ended. Unsuspend by RPC restores service."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 3)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller_waits.xml", "payer", PREMIUM, count=3)
+        s = kam.wait_log(lambda: sipg.suspensions(kam, "payer"), timeout=15,
+                         what="SUSPEND account=payer")
+        ended = kam.wait_log(
+            lambda: re.findall(r"sipguard: ENDED account=payer reason=spend calls=(\d+)",
+                               kam.log_text()), timeout=5, what="ENDED account=payer")
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert ended == ["3"], ended
     assert len(s) == 1 and s[0]["reason"] == "spend", s
     assert float(s[0]["value"]) > float(s[0]["threshold"]) == 1.0, s
     kam.wait_log(lambda: re.search(r"PAGE account=payer suspended reason=spend", kam.log_text()),
@@ -351,7 +357,8 @@ def test_call_start_without_the_dialog_module_refuses_to_start(kam_factory, tmp_
     text = sipg.FRAUD_CFG.read_text()
     text = text.replace('loadmodule "dialog.so"\n', "").replace(
         'modparam("dialog", "default_timeout", SG_DLG_TIMEOUT)\n', "").replace(
-        "dlg_manage();", "")
+        'modparam("dialog", "send_bye", 1)\n', "").replace(
+        "dlg_manage();", "").replace("!is_known_dlg()", "$rm == \"NONE\"")
     cfg = tmp_path / "no-dialog.cfg"
     cfg.write_text(text)
     kam = fraud_kam(kam_factory, tmp_path, cfg=cfg, start=False)
@@ -389,3 +396,174 @@ def test_warning_above_critical_refuses_to_start(kam_factory, tmp_path):
     failed, out = sipg.start_fails(kam)
     assert failed, out[-3000:]
     assert "parameter cpm_warning: 70 is above cpm_critical 60" in out, out[-3000:]
+
+
+class UacAndCallee:
+    """A raw UDP caller and a callee that answers every INVITE 486: what
+    the proxy relayed is read exactly as it came."""
+
+    def __init__(self, kam):
+        self.kam = kam
+        self.uac = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.uac.bind(("127.0.0.1", 0))
+        self.callee = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.callee.bind(("127.0.0.1", kam.callee_port))
+
+    def close(self):
+        self.uac.close()
+        self.callee.close()
+
+    def invite(self, account: str, ruri: str, extra: str = "", to_tag: str = "",
+               timeout: float = 5.0) -> tuple:
+        """(final status the caller got, R-URI the callee got or None)."""
+        port = self.uac.getsockname()[1]
+        branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        callid = uuid.uuid4().hex
+        to = f"<sip:callee@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+        msg = (f"INVITE {ruri} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n"
+               f"Max-Forwards: 70\r\n"
+               f"From: <sip:{account}@127.0.0.1>;tag={uuid.uuid4().hex[:8]}\r\n"
+               f"To: {to}\r\nCall-ID: {callid}\r\nCSeq: 1 INVITE\r\n"
+               f"Contact: <sip:{account}@127.0.0.1:{port}>\r\n{extra}"
+               f"Content-Length: 0\r\n\r\n")
+        self.uac.sendto(msg.encode(), ("127.0.0.1", self.kam.port))
+        relayed = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.uac, self.callee], [], [], 0.2)
+            for sock in ready:
+                data, addr = sock.recvfrom(65535)
+                text = data.decode("utf-8", "replace")
+                if sock is self.callee:
+                    if text.startswith("INVITE ") and callid in text:
+                        relayed = text.split(" ")[1]
+                        sock.sendto(self._busy(text), addr)
+                    continue
+                m = re.match(r"SIP/2\.0 (\d{3}) ", text)
+                if m and int(m.group(1)) >= 200 and callid in text:
+                    return int(m.group(1)), relayed
+        return None, relayed
+
+    @staticmethod
+    def _busy(invite: str) -> bytes:
+        keep = [line for line in invite.split("\r\n")
+                if re.match(r"(?i)(via|from|call-id|cseq|to)\s*:", line)]
+        keep = [line + ";tag=callee1" if line.lower().startswith("to:") else line
+                for line in keep]
+        return ("SIP/2.0 486 Busy Here\r\n" + "\r\n".join(keep)
+                + "\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+FORMS_RULES = RULES + """\
+prefix 881  high-risk     3
+prefix 4930 domestic      0
+account globe domestic,international
+"""
+
+# (account, R-URI, final status, the R-URI the callee gets); dora may dial
+# domestic numbers, globe domestic and international ones. Under the old
+# check of $rU as dialled, the first four were judged domestic or
+# international and relayed.
+FORMS = [
+    ("dora", "sip:49301234;phone-context=+8816@127.0.0.1;user=phone", 403, None),
+    ("dora", "tel:49301234;phone-context=+8816", 403, None),
+    ("globe", "sip:+44(0)9098790000@127.0.0.1", 403, None),
+    ("globe", "sip:0044-(0)909-879-0000@127.0.0.1", 403, None),
+    ("globe", "sip:+44-20-7123-4567@127.0.0.1;user=phone", 486, "+442071234567"),
+    ("globe", "tel:20-7123-4567;phone-context=+44", 486, "+442071234567"),
+    ("globe", "sip:2071234567;phone-context=+44@127.0.0.1;user=phone", 486, "+442071234567"),
+    ("globe", "sip:+44%2020%207123%204567@127.0.0.1", 486, "+442071234567"),
+    ("globe", "sips:011.44.20.7123.4567@127.0.0.1", 486, "+442071234567"),
+    ("dora", "sip:1-212-555-0100@127.0.0.1", 486, "+12125550100"),
+    ("globe", "sip:+44%3220%207123%204567@127.0.0.1", 404, None),
+    ("globe", "sip:2071234567;phone-context=example.com@127.0.0.1;user=phone", 404, None),
+    ("globe", "tel:2071234567", 404, None),
+    ("globe", "sip:+4420;phone-context=+44@127.0.0.1;user=phone", 404, None),
+    ("globe", "sip:+25912345678@127.0.0.1", 404, None),
+    ("globe", "sip:+4420712345678901234@127.0.0.1", 404, None),
+]
+
+
+def test_what_is_judged_is_what_is_dialled(kam_factory, tmp_path):
+    """Every form of a dialled number gets the verdict of the E.164 number
+    it dials, and the callee gets exactly that number: a sip URI with
+    user=phone, no phone-context."""
+    kam = fraud_kam(kam_factory, tmp_path, rules=FORMS_RULES)
+    ua = UacAndCallee(kam)
+    try:
+        got = [(a, u, *ua.invite(a, u)) for a, u, _, _ in FORMS]
+    finally:
+        ua.close()
+    want = [(a, u, status, None if user is None else f"sip:{user}@127.0.0.1;user=phone")
+            for a, u, status, user in FORMS]
+    assert got == want, kam.log_tail(40)
+    why = [r for _, _, r in denials(kam, "dora") + denials(kam, "globe")]
+    assert why[:4] == ["class high-risk not permitted"] * 2 + ["class premium not permitted"] * 2
+    assert why[4:] == ["bad number: an escape that is no visual separator",
+                       "bad number: phone-context is a domain",
+                       "bad number: local number without a country",
+                       "bad number: phone-context twice or beside a global number",
+                       "bad number: no such country code",
+                       "bad number: longer than E.164 (15 digits)"], why
+
+
+def test_a_forged_in_dialog_invite_is_refused(kam_factory, tmp_path):
+    """An INVITE with a To tag and a Route to the proxy, the R-URI at the
+    gateway: loose_route() would relay it unchecked. It belongs to no
+    dialog the proxy set up, so it is refused (481) and reaches no one; the
+    same number dialled as a new call gets 403."""
+    kam = fraud_kam(kam_factory, tmp_path, rules=FORMS_RULES + "prefix 882 high-risk 3\n")
+    ua = UacAndCallee(kam)
+    gw = f"sip:+88212345678@127.0.0.1:{kam.callee_port}"
+    try:
+        forged = ua.invite("dora", gw, to_tag="forged1",
+                           extra=f"Route: <sip:127.0.0.1:{kam.port};lr>\r\n")
+        new = ua.invite("dora", gw)
+    finally:
+        ua.close()
+    assert forged == (481, None), kam.log_tail(20)
+    assert new == (403, None), kam.log_tail(20)
+    assert "IN-DIALOG REFUSED method=INVITE account=dora" in kam.log_text()
+    assert denials(kam, "dora")[-1][2] == "class high-risk not permitted"
+
+
+def test_an_rpc_suspension_leaves_the_calls_up(kam_factory, tmp_path):
+    """suspend_ends_calls is "spend" by default: a suspension by RPC stops
+    new calls and leaves the calls up to end as they do (the callers hang
+    up after 3 s, with a 200 to their BYE)."""
+    kam = fraud_kam(kam_factory, tmp_path)
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller.xml", "quinn", DOMESTIC, count=2,
+                         duration_ms=3000)
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "quinn") == 2, timeout=10, what="2 calls up")
+        assert "quinn suspended" in kam.kamcmd("sipguard.suspend", "quinn", "test").stdout
+        kam.wait_log(lambda: "PAGE account=quinn suspended reason=rpc" in kam.log_text(),
+                     what="event route of the RPC suspension")
+        assert sipg.fraud_calls(kam, "quinn") == 2
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c)
+    assert "ENDED account=quinn" not in kam.log_text()
+    assert_no_calls_up(kam, "quinn")
+
+
+def test_the_numbering_plan_classes_what_no_rule_prices(kam_factory, tmp_path):
+    """No prefix rule for Germany: +49 900 numbers are premium rate only by
+    the numbering-plan data, and are refused to an account without the
+    premium class; a German mobile number is class mobile by the same data,
+    allowed to it; an operator prefix rule still wins over the data."""
+    rules = FORMS_RULES + "prefix 4990012 domestic 0\naccount mobi domestic,mobile\n"
+    kam = fraud_kam(kam_factory, tmp_path, rules=rules)
+    ua = UacAndCallee(kam)
+    try:
+        got = [ua.invite("mobi", u) for u in (
+            "sip:+49-900-3456789@127.0.0.1", "tel:+4915112345678", "sip:+4990012345678@h")]
+    finally:
+        ua.close()
+    assert got == [(403, None), (486, "sip:+4915112345678@127.0.0.1;user=phone"),
+                   (486, "sip:+4990012345678@127.0.0.1;user=phone")], kam.log_tail(20)
+    assert [r for _, _, r in denials(kam, "mobi")] == ["class premium not permitted"]
