@@ -219,6 +219,7 @@ SG_PARAM_SETTER(spend_warning)
 SG_PARAM_SETTER(spend_critical)
 SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
+SG_PARAM_SETTER(suspend_ends_calls)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -284,6 +285,7 @@ static param_export_t params[] = {
 	SG_PARAM(spend_critical),
 	SG_PARAM(call_limit),
 	SG_PARAM(fraud_state_file),
+	SG_PARAM(suspend_ends_calls),
 	{0, 0, 0}
 };
 

@@ -551,6 +551,34 @@ def test_an_rpc_suspension_leaves_the_calls_up(kam_factory, tmp_path):
     assert_no_calls_up(kam, "quinn")
 
 
+def test_suspend_ends_calls_names_the_reasons(kam_factory, tmp_path):
+    """modparam suspend_ends_calls "rpc": an RPC suspension ends the
+    account's two calls up (both sides get a BYE from the proxy, the log
+    says 2, the count returns to 0). A value it does not know stops
+    Kamailio at start with an error naming the parameter."""
+    kam = fraud_kam(kam_factory, tmp_path, SG_SUSPEND_ENDS_CALLS=q("rpc"))
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, kam.callee_port, 2)
+    try:
+        callers = caller(kam, tmp_path, "fraud_caller_waits.xml", "rita", DOMESTIC, count=2)
+        kam.wait_log(lambda: sipg.fraud_calls(kam, "rita") == 2, timeout=10, what="2 calls up")
+        assert "rita suspended" in kam.kamcmd("sipguard.suspend", "rita", "test").stdout
+        ended = kam.wait_log(
+            lambda: re.findall(r"sipguard: ENDED account=rita reason=rpc calls=(\d+)",
+                               kam.log_text()), timeout=5, what="ENDED account=rita")
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert ended == ["2"], ended
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c)
+    assert_no_calls_up(kam, "rita")
+
+    bad = fraud_kam(kam_factory, tmp_path, start=False, SG_SUSPEND_ENDS_CALLS=q("sometimes"))
+    failed, out = sipg.start_fails(bad)
+    assert failed, out
+    assert "suspend_ends_calls" in out, out
+
+
 def test_the_numbering_plan_classes_what_no_rule_prices(kam_factory, tmp_path):
     """No prefix rule for Germany: +49 900 numbers are premium rate only by
     the numbering-plan data, and are refused to an account without the
