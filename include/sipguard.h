@@ -1358,10 +1358,27 @@ sipguard_status sipguard_fraud_create(const sipguard_config *cfg,
                                       size_t err_len);
 
 /**
+ * The fraud handle on the region's own mapping (its rules, accounts and
+ * counters are areas of it: one mapping for every table), loading
+ * fraud_rules and fraud_state_file as sipguard_fraud_create() does. Once
+ * per region, before the fork; destroy it with sipguard_fraud_destroy()
+ * (the mapping lives until the region and it are both destroyed).
+ *
+ * # Safety
+ * `region` live; `out` writable; `err` writable for `err_len`.
+ */
+sipguard_status sipguard_region_fraud(const sipguard_region *region,
+                                      uint64_t now_ns,
+                                      sipguard_fraud **out,
+                                      char *err,
+                                      size_t err_len);
+
+/**
  * Unmap the fraud state and free the handle (NULL is ignored).
  *
  * # Safety
- * `f` null or from `sipguard_fraud_create`, not yet destroyed.
+ * `f` null or from `sipguard_fraud_create` or `sipguard_region_fraud`,
+ * not yet destroyed.
  */
 void sipguard_fraud_destroy(sipguard_fraud *f);
 

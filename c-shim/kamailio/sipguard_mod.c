@@ -399,8 +399,9 @@ static int mod_init(void)
 		return -1;
 	}
 	ferr[0] = '\0';
-	st = sipguard_fraud_create(
-			_sg_cfg, sipguard_clock_ns(), &_sg_fraud, ferr, sizeof(ferr));
+	/* the toll-fraud tables are areas of the region's one mapping */
+	st = sipguard_region_fraud(
+			_sg_region, sipguard_clock_ns(), &_sg_fraud, ferr, sizeof(ferr));
 	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
 		ferr[sizeof(ferr) - 1] = '\0';
 		LM_ERR("%s\n", ferr[0] ? ferr : sipguard_status_message(st));

@@ -8,9 +8,10 @@
 //! The mapping, in the order the engine plans it: the header, the event
 //! counters, the flood defence's areas (its shared values, the source
 //! table, the prefix table), the guessing defences' tables (sources, user
-//! names, transactions). The toll-fraud state has a mapping of its own,
-//! made the same way, because the C ABI makes its handle apart
-//! ([`crate::fraud::Fraud`]).
+//! names, transactions), the toll-fraud areas (published rules, accounts,
+//! counters), whose handle [`Engine::fraud`] makes once before the fork
+//! ([`crate::fraud::Fraud`]; a handle made without an engine maps those
+//! areas alone, the same way).
 
 pub mod config;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod state_file_tests;
 use self::config::Config;
 use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
+use crate::fraud::{Fraud, FraudPlan};
 use crate::guess::reply::{Outcome, Reply};
 use crate::guess::{Defences, Finding, Guess, GuessPlan, Request, TxnState, UserInfo};
 use crate::shm::counters::Counters;
@@ -47,6 +49,7 @@ struct EnginePlan {
     counters: Area,
     flood: FloodPlan,
     guess: GuessPlan,
+    fraud: FraudPlan,
 }
 
 impl Engine {
@@ -74,17 +77,27 @@ impl Engine {
         let counters = plan.array::<Counters>(*b"CNTR", 1);
         let flood = Flood::plan(&mut plan, &cfg.flood);
         let guess = Guess::plan(&mut plan, cfg.flood.table_size, &cfg.guess);
+        let fraud = Fraud::plan(&mut plan, &cfg.fraud);
         EnginePlan {
             plan,
             counters,
             flood,
             guess,
+            fraud,
         }
     }
 
     /// Bytes the engine maps for `cfg`, header included.
     pub fn mapped_bytes(cfg: &Config) -> usize {
         Self::plan(cfg).plan.bytes()
+    }
+
+    /// The toll-fraud handle on this engine's mapping: its rules, accounts
+    /// and counters are areas of it. Made once, before the fork (it loads
+    /// the rules file and the saved suspensions).
+    pub fn fraud(&self, now: u64) -> Result<Fraud, String> {
+        let p = Self::plan(&self.cfg);
+        Fraud::attach(self.store.clone(), p.plan, p.fraud, &self.cfg.fraud, now)
     }
 
     /// Refuse a mapping whose header does not describe the layout this
@@ -206,5 +219,29 @@ mod tests {
         other.flood.table_size = 128;
         let e = a.store.verify(&Engine::plan(&other).plan).unwrap_err();
         assert!(e.contains("bytes"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod fraud_tests {
+    use super::*;
+
+    #[test]
+    fn the_fraud_tables_are_areas_of_the_engines_mapping() {
+        let cfg = Config::default();
+        let e = Engine::create(&cfg).unwrap();
+        let alone = Fraud::create(&cfg.fraud, 0).unwrap();
+        // The engine's one mapping holds the fraud areas too...
+        let mut without = Plan::new();
+        without.array::<Counters>(*b"CNTR", 1);
+        Flood::plan(&mut without, &cfg.flood);
+        Guess::plan(&mut without, cfg.flood.table_size, &cfg.guess);
+        assert!(Engine::mapped_bytes(&cfg) >= without.bytes() + alone.bytes() - 4096);
+        // ... and a handle on them works and checks that mapping's header.
+        let f = e.fraud(0).unwrap();
+        f.verify().unwrap();
+        e.verify().unwrap();
+        assert_eq!(f.account_capacity(), alone.account_capacity());
+        assert_eq!(f.bytes(), alone.bytes());
     }
 }

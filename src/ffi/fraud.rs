@@ -3,6 +3,7 @@
 //! every pointer checked.
 
 use crate::engine::config::Config;
+use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
 use crate::fraud::accounts::{CallTicket, Reason};
 use crate::fraud::dial::{DialUri, Scheme};
@@ -204,10 +205,39 @@ pub unsafe extern "C" fn sipguard_fraud_create(
     })
 }
 
+/// The fraud handle on the region's own mapping (its rules, accounts and
+/// counters are areas of it: one mapping for every table), loading
+/// fraud_rules and fraud_state_file as sipguard_fraud_create() does. Once
+/// per region, before the fork; destroy it with sipguard_fraud_destroy()
+/// (the mapping lives until the region and it are both destroyed).
+///
+/// # Safety
+/// `region` live; `out` writable; `err` writable for `err_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_region_fraud(
+    region: *const Engine,
+    now_ns: u64,
+    out: *mut *mut Fraud,
+    err: *mut c_char,
+    err_len: usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (engine, out) = unsafe { (handle(region)?, self::out(out)?) };
+        let f = engine.fraud(now_ns).map_err(|e| {
+            write_err(err, err_len, &e);
+            Status::Invalid
+        })?;
+        *out = Box::into_raw(Box::new(f));
+        Ok(())
+    })
+}
+
 /// Unmap the fraud state and free the handle (NULL is ignored).
 ///
 /// # Safety
-/// `f` null or from `sipguard_fraud_create`, not yet destroyed.
+/// `f` null or from `sipguard_fraud_create` or `sipguard_region_fraud`,
+/// not yet destroyed.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_fraud_destroy(f: *mut Fraud) {
     if !f.is_null() {

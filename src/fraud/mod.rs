@@ -111,12 +111,13 @@ impl fmt::Display for Printable<'_> {
     }
 }
 
-/// The toll-fraud state: one mapping of its own (the C ABI makes its handle
-/// apart from the engine's), carved like the engine's: the published
-/// rules, the account table and the counters.
+/// The toll-fraud state: the published rules, the account table and the
+/// counters, areas of the engine's mapping ([`crate::engine::Engine::fraud`]),
+/// or of one of their own ([`Fraud::create`], a handle without an engine).
 pub struct Fraud {
     pub cfg: FraudConfig,
     store: Arc<Store>,
+    /// The whole mapping's plan, to verify its header against.
     plan: Plan,
     rules: Published,
     accounts: Accounts,
@@ -126,10 +127,42 @@ pub struct Fraud {
     unrestored: Vec<persist::Saved>,
 }
 
+/// Where the toll-fraud areas lie in a mapping's [`Plan`].
+pub struct FraudPlan {
+    rules: published::RulesArea,
+    accounts: crate::shm::keyed::TableArea<accounts::Account>,
+    counters: usize,
+}
+
 impl Fraud {
-    /// Map the shared state, load the rules (an error names the file and
-    /// line) and the saved suspensions. Before the fork.
+    /// Add the toll-fraud areas for `cfg` to `plan`.
+    pub fn plan(plan: &mut Plan, cfg: &FraudConfig) -> FraudPlan {
+        FraudPlan {
+            rules: Published::plan(plan, cfg.max_rules),
+            accounts: Accounts::plan(plan, cfg.account_table_size),
+            counters: plan.array::<Counters>(*b"FCNT", 1).offset,
+        }
+    }
+
+    /// A handle with a mapping of its own (no engine). Before the fork.
     pub fn create(cfg: &FraudConfig, now: u64) -> Result<Fraud, String> {
+        cfg.validate().map_err(|e| e.to_string())?;
+        let mut plan = Plan::new();
+        let areas = Self::plan(&mut plan, cfg);
+        let store = Store::create(&plan)?;
+        Self::attach(store, plan, areas, cfg, now)
+    }
+
+    /// Take the areas `areas` of `store` (mapped from `plan`, not used by
+    /// another handle yet), then load the rules (an error names the file
+    /// and line) and the saved suspensions. Before the fork.
+    pub fn attach(
+        store: Arc<Store>,
+        plan: Plan,
+        areas: FraudPlan,
+        cfg: &FraudConfig,
+        now: u64,
+    ) -> Result<Fraud, String> {
         cfg.validate().map_err(|e| e.to_string())?;
         let th = Thresholds {
             cpm_warning: cfg.cpm_warning,
@@ -137,16 +170,11 @@ impl Fraud {
             spend_warning: cfg.spend_warning.0,
             spend_critical: cfg.spend_critical.0,
         };
-        let mut plan = Plan::new();
-        let rules = Published::plan(&mut plan, cfg.max_rules);
-        let accounts = Accounts::plan(&mut plan, cfg.account_table_size);
-        let counters = plan.array::<Counters>(*b"FCNT", 1).offset;
-        let store = Store::create(&plan)?;
         let mut fraud = Fraud {
             cfg: cfg.clone(),
-            rules: Published::attach(&store, rules),
-            accounts: Accounts::attach(&store, accounts, th),
-            counters,
+            rules: Published::attach(&store, areas.rules),
+            accounts: Accounts::attach(&store, areas.accounts, th),
+            counters: areas.counters,
             store,
             plan,
             unrestored: Vec::new(),
@@ -221,8 +249,12 @@ impl Fraud {
     }
 
     /// Bytes of the mapping.
+    /// Shared bytes of the toll-fraud areas (as mapped alone, header
+    /// included), whichever mapping holds them.
     pub fn bytes(&self) -> usize {
-        self.store.bytes()
+        let mut alone = Plan::new();
+        Self::plan(&mut alone, &self.cfg);
+        alone.bytes()
     }
 
     pub fn account_capacity(&self) -> u64 {

@@ -105,6 +105,14 @@ int main(void)
 	CHECK(sipguard_region_create(cfg, &r, err, sizeof err) == SIPGUARD_OK);
 	sipguard_config_free(cfg);
 
+	/* the toll-fraud handle on the region's own mapping */
+	sipguard_fraud *rf = NULL;
+	sipguard_fraud_settings fs;
+	CHECK(sipguard_region_fraud(NULL, 0, &rf, err, sizeof err) == SIPGUARD_ERR_NULL && rf == NULL);
+	CHECK(sipguard_region_fraud(r, sipguard_clock_ns(), &rf, err, sizeof err) == SIPGUARD_OK && rf != NULL);
+	CHECK(sipguard_fraud_settings_get(rf, &fs) == SIPGUARD_OK && fs.account_table_size >= 4096);
+	sipguard_fraud_destroy(rf);
+
 	uint64_t now = sipguard_clock_ns();
 	const uint8_t a[4] = {127, 0, 0, 2};
 	sipguard_check_result res;
