@@ -181,7 +181,12 @@ class Kamailio:
                 raise RuntimeError(f"kamailio {self.name} exited with {self.proc.returncode} "
                                    f"during start:\n{self.log_tail()}")
             if self.ctl.exists():
-                r = self.kamcmd("core.version", check=False, timeout=2)
+                try:
+                    r = self.kamcmd("core.version", check=False, timeout=2)
+                except subprocess.TimeoutExpired:
+                    # the ctl process is not answering yet (a slow start,
+                    # e.g. under valgrind): ask again until the deadline
+                    continue
                 if r.returncode == 0:
                     return self
             time.sleep(0.1)
