@@ -192,27 +192,28 @@ class CgKamailio(sipg.Kamailio):
                 f"--callgrind-out-file={self.cgdir}/cg.%p"] + a
 
 
-def rx_queue(port: int) -> int:
-    """Bytes waiting in the UDP socket bound to 127.0.0.1:port (-1: none)."""
+def _udp_socket_row(port: int) -> list | None:
+    """The /proc/net/udp row of the socket bound to 127.0.0.1:port."""
     want = f"0100007F:{port:04X}"
     with open("/proc/net/udp") as f:
         next(f)
         for line in f:
             p = line.split()
             if p[1] == want:
-                return int(p[4].split(":")[1], 16)
-    return -1
+                return p
+    return None
+
+
+def rx_queue(port: int) -> int:
+    """Bytes waiting in the UDP socket bound to 127.0.0.1:port (-1: none)."""
+    p = _udp_socket_row(port)
+    return int(p[4].split(":")[1], 16) if p else -1
 
 
 def socket_drops(port: int) -> int:
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            p = line.split()
-            if p[1] == want:
-                return int(p[12])
-    return 0
+    """Datagrams that socket dropped (0: no such socket)."""
+    p = _udp_socket_row(port)
+    return int(p[12]) if p else 0
 
 
 class Row:
