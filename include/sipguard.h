@@ -642,7 +642,7 @@ typedef struct sipguard_request {
      */
     struct sipguard_str ruri_user;
     /**
-     * $tU; read only for a REGISTER or when `ruri_user` is empty, so the
+     * $tU; read only when sipguard_request_reads_to_user() says so, so the
      * host may leave it empty otherwise (and spare parsing the To URI).
      */
     struct sipguard_str to_user;
@@ -1285,6 +1285,16 @@ sipguard_status sipguard_auth_allowed(const sipguard_region *region,
                                       const struct sipguard_request *req,
                                       uint64_t now_ns,
                                       int *allowed);
+
+/**
+ * 1 when the core reads `to_user` of a request with this method and
+ * R-URI user (a REGISTER, or no R-URI user), 0 when the host may leave it
+ * empty; 0 too for a null method with a non-zero length.
+ *
+ * # Safety
+ * `method` valid for `method_len` bytes (or null with 0).
+ */
+int sipguard_request_reads_to_user(const char *method, size_t method_len, size_t ruri_user_len);
 
 /**
  * *wanted: whether replies with this status need sipguard_reply_out(): 0

@@ -174,11 +174,9 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 		to = get_to(msg);
 		if(to != NULL && to->tag_value.len > 0)
 			in_dialog = 1;
-		/* $tU is read only for a REGISTER (the core ignores the method's
-		 * case) or without $rU */
-		if(req->ruri_user.len == 0
-				|| (req->method.len == 8
-						&& strncasecmp(req->method.s, "REGISTER", 8) == 0)) {
+		/* $tU is parsed only where the core reads it */
+		if(sipguard_request_reads_to_user(
+				   req->method.s, req->method.len, req->ruri_user.len)) {
 			uri = parse_to_uri(msg);
 			if(uri != NULL)
 				SG_STR(req->to_user, uri->user);

@@ -48,7 +48,7 @@ pub struct CRequest {
     pub method: CStr,
     /// $rU
     pub ruri_user: CStr,
-    /// $tU; read only for a REGISTER or when `ruri_user` is empty, so the
+    /// $tU; read only when sipguard_request_reads_to_user() says so, so the
     /// host may leave it empty otherwise (and spare parsing the To URI).
     pub to_user: CStr,
     /// From header value (fingerprints only).
@@ -292,6 +292,28 @@ pub unsafe extern "C" fn sipguard_auth_allowed(
         *allowed = c_int::from(region.guess_auth_allowed(addr, &req, now_ns));
         Ok(())
     })
+}
+
+/// 1 when the core reads `to_user` of a request with this method and
+/// R-URI user (a REGISTER, or no R-URI user), 0 when the host may leave it
+/// empty; 0 too for a null method with a non-zero length.
+///
+/// # Safety
+/// `method` valid for `method_len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_request_reads_to_user(
+    method: *const c_char,
+    method_len: usize,
+    ruri_user_len: usize,
+) -> c_int {
+    let reads = || {
+        // SAFETY: per the function contract.
+        let m = unsafe { bytes(method.cast(), method_len) }.ok()?;
+        // Only the R-URI user's emptiness matters.
+        let ruri_user: &[u8] = if ruri_user_len == 0 { b"" } else { b"u" };
+        Some(c_int::from(crate::guess::reads_to_user(m, ruri_user)))
+    };
+    std::panic::catch_unwind(reads).ok().flatten().unwrap_or(0)
 }
 
 /// *wanted: whether replies with this status need sipguard_reply_out(): 0

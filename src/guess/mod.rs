@@ -263,7 +263,7 @@ impl<'a> Request<'a> {
         if self.has_credentials() {
             return self.auth_user;
         }
-        if self.method.eq_ignore_ascii_case(b"REGISTER") || self.ruri_user.is_empty() {
+        if reads_to_user(self.method, self.ruri_user) {
             self.to_user
         } else {
             self.ruri_user
@@ -351,6 +351,13 @@ impl Guess {
     fn request_txn(&self, req: &Request) -> [u64; 2] {
         self.txn_key(req.call_id, req.cseq_num, req.cseq_method)
     }
+}
+
+/// Whether a request's user name without credentials is the To user
+/// (`$tU`): for a REGISTER, or when the R-URI has no user. Hosts ask this
+/// to parse the To URI only when it is read.
+pub fn reads_to_user(method: &[u8], ruri_user: &[u8]) -> bool {
+    method.eq_ignore_ascii_case(b"REGISTER") || ruri_user.is_empty()
 }
 
 fn is_scanner(cfg: &GuessConfig, req: &Request) -> bool {

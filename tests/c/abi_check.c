@@ -187,6 +187,10 @@ int main(void)
 	rep.eol = (sipguard_str){"\r\n", 2};
 	rep.keep = keep; rep.keep_count = 5;
 	int wanted = 0;
+	CHECK(sipguard_request_reads_to_user("register", 8, 4) == 1);
+	CHECK(sipguard_request_reads_to_user("OPTIONS", 7, 0) == 1);
+	CHECK(sipguard_request_reads_to_user("INVITE", 6, 4) == 0);
+	CHECK(sipguard_request_reads_to_user(NULL, 3, 0) == 0);
 	CHECK(sipguard_reply_wanted(r, 404, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_REWRITABLE);
 	CHECK(sipguard_reply_wanted(r, 401, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_COUNTED);
 	CHECK(sipguard_reply_wanted(r, 200, &wanted) == SIPGUARD_OK && wanted == 0);
