@@ -3,7 +3,7 @@
 # the foreground, logging to stderr. The module is loaded from build/ (no
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
-#   scripts/run.sh [tls|auth|fraud] [extra kamailio options]
+#   scripts/run.sh [tls|auth|fraud|cluster] [extra kamailio options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
@@ -13,7 +13,10 @@
 # defences against extension scans and password guessing. With "fraud" it
 # runs kamailio-cfg/sipguard-fraud.cfg (tm + dialog, destination rules from
 # kamailio-cfg/fraud-rules.txt, calls relayed to SG_CALLEE, by default
-# sip:127.0.0.1:5080).
+# sip:127.0.0.1:5080). With "cluster" it starts three nodes of
+# kamailio-cfg/sipguard-cluster.cfg on 127.0.1.1, 127.0.1.2 and 127.0.1.3
+# (port SIPGUARD_PORT, runtime directories RUNDIR/node1..3), which share
+# their bans over dmq; Ctrl-C stops all three.
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
@@ -34,15 +37,15 @@ RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
 case ${1:-} in
-tls | auth | fraud)
+tls | auth | fraud | cluster)
 	MODE=$1
 	shift
 	;;
 esac
 case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
-tls | auth | fraud) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud or nothing)" >&2; exit 2 ;;
+tls | auth | fraud | cluster) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, cluster or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
@@ -80,6 +83,31 @@ fi
 
 if [ "$MODE" = fraud ]; then
 	args+=(-A "SG_FRAUD_RULES=\"$ROOT/kamailio-cfg/fraud-rules.txt\"")
+fi
+
+if [ "$MODE" = cluster ]; then
+	# three nodes, each its own address and runtime directory; node 1 is
+	# every node's first contact (dmq notification address)
+	pids=()
+	trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+	for n in 1 2 3; do
+		dir=$RUNDIR/node$n
+		mkdir -p "$dir"
+		node=(-f "$CFG" -L "$MPATH" -m 64 -M 8 -P "$dir/kamailio.pid" -w "$dir"
+			--substdef="!SG_RUNDIR!$dir!g" --substdef="!SG_NODE!127.0.1.$n:$PORT!g"
+			--substdef="!SG_SEED!127.0.1.1:$PORT!g")
+		"$KAMAILIO" -c "${node[@]}" "$@" >/dev/null 2>"$dir/check.log" || {
+			cat "$dir/check.log" >&2
+			echo "run: kamailio -c failed (node $n)" >&2
+			exit 1
+		}
+		"$KAMAILIO" -DD -E "${node[@]}" "$@" &
+		pids+=($!)
+		echo "run: node $n on 127.0.1.$n:$PORT (udp);" \
+			"kamcmd -s unix:$dir/kamailio_ctl sipguard.cluster" >&2
+	done
+	wait -n
+	exit 1
 fi
 
 "$KAMAILIO" -c "${args[@]}" "$@" >/dev/null 2>"$RUNDIR/check.log" || {

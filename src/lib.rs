@@ -17,7 +17,8 @@
 //!
 //! Layers, each using only those listed before it:
 //!
-//! - substrate: [`util`], [`shm`], [`sip`], [`config`] (value parsers);
+//! - substrate: [`util`], [`shm`], [`sip`], [`config`] (value parsers),
+//!   [`cluster`] (replication's queue, wire format and who-wins table);
 //! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`];
 //! - [`engine`]: the composition root that owns the capabilities;
 //! - [`ffi`]: the C ABI (`include/sipguard.h`).
@@ -26,6 +27,8 @@ pub mod config;
 pub mod shm;
 pub mod sip;
 pub mod util;
+
+pub mod cluster;
 
 pub mod flood;
 pub mod fraud;

@@ -1,5 +1,5 @@
 //! The C side of the boundary: tests/c/abi_check.c and
-//! tests/c/fraud_abi_check.c are compiled against include/sipguard.h (which
+//! tests/c/fraud_abi_check.c (and cluster_abi_check.c) are compiled against include/sipguard.h (which
 //! tests/header.rs keeps equal to what the Rust declarations generate),
 //! linked with the staticlib, and run (under valgrind when installed, which
 //! then fails the test on any memory error or leak of the C program's own).
@@ -66,6 +66,7 @@ fn c_program_uses_the_header_and_the_staticlib() {
     }
     cc.arg(root.join("tests/c/abi_check.c"))
         .arg(root.join("tests/c/fraud_abi_check.c"))
+        .arg(root.join("tests/c/cluster_abi_check.c"))
         .arg(target.join("release/libsipguard.a"))
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe);

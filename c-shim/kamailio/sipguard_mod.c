@@ -38,6 +38,7 @@
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_pv.h"
+#include "sipguard_cluster.h"
 
 MODULE_VERSION
 
@@ -220,6 +221,7 @@ SG_PARAM_SETTER(spend_critical)
 SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
+SG_PARAM_SETTER(cluster)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -286,6 +288,8 @@ static param_export_t params[] = {
 	SG_PARAM(call_limit),
 	SG_PARAM(fraud_state_file),
 	SG_PARAM(suspend_ends_calls),
+	/* cluster replication over dmq */
+	SG_PARAM(cluster),
 	{0, 0, 0}
 };
 
@@ -444,6 +448,9 @@ static int mod_init(void)
 			return -1;
 	}
 
+	if(sipguard_cluster_init(_sg_settings.cluster) < 0)
+		return -1;
+
 	LM_INFO("table of %llu entries (%llu bytes), early_drop=%u, "
 			"state file %s\n",
 			(unsigned long long)_sg_settings.table_size,
@@ -481,6 +488,8 @@ static int child_init(int rank)
 		LM_ERR("cannot start the timer process\n");
 		return -1;
 	}
+	if(sipguard_cluster_child_init() < 0)
+		return -1;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 //! The whole parameter set: each capability's own parameter struct
 //! (`flood`, `guess`, `fraud`), each with its `set`, and the few settings
-//! of the engine's host (`early_drop`, `save_interval`). Set one by one
+//! of the engine's host (`early_drop`, `save_interval`, `cluster`). Set one by one
 //! from their text form before the fork ([`Config::set`] hands a name to
 //! the capability that knows it; the names operators write are flat) and
 //! checked together ([`Config::validate`]).
@@ -22,6 +22,9 @@ pub struct Config {
     pub early_drop: bool,
     /// How often the host saves the state files.
     pub save_interval_ns: u64,
+    /// Bans are replicated to the other nodes of a cluster (over the host's
+    /// DMQ); the replication's areas are mapped only then.
+    pub cluster: bool,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             fraud: FraudConfig::default(),
             early_drop: false,
             save_interval_ns: 60 * NS_PER_SEC,
+            cluster: false,
         }
     }
 }
@@ -44,6 +48,7 @@ impl Config {
         match name {
             "early_drop" => self.early_drop = parse_bool("early_drop", v)?,
             "save_interval" => self.save_interval_ns = parse_nonzero_duration("save_interval", v)?,
+            "cluster" => self.cluster = parse_bool("cluster", v)?,
             _ if self.flood.set(name, v)? => {}
             _ if self.guess.set(name, v)? => {}
             _ => return self.fraud.set(name, v),

@@ -13,6 +13,9 @@
 //! ([`crate::fraud::Fraud`]; a handle made without an engine maps those
 //! areas alone, the same way).
 
+pub mod cluster;
+#[cfg(test)]
+mod cluster_tests;
 pub mod config;
 #[cfg(test)]
 mod guess_tests;
@@ -22,6 +25,7 @@ mod reply_tests;
 mod state_file_tests;
 
 use self::config::Config;
+use crate::cluster::{Cluster, ClusterPlan};
 use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::fraud::{Fraud, FraudPlan};
@@ -41,6 +45,8 @@ pub struct Engine {
     pub flood: Flood,
     /// The guessing defences' tables.
     pub guess: Guess,
+    /// Cluster replication's queue, who-wins table and peers (`cluster` on).
+    pub cluster: Option<Cluster>,
 }
 
 /// Where everything lies in the engine's mapping.
@@ -50,6 +56,7 @@ struct EnginePlan {
     flood: FloodPlan,
     guess: GuessPlan,
     fraud: FraudPlan,
+    cluster: Option<ClusterPlan>,
 }
 
 impl Engine {
@@ -62,10 +69,14 @@ impl Engine {
         let p = Self::plan(cfg);
         let store =
             Store::create(&p.plan).map_err(|e| format!("{e} (table_size {})", cfg.flood.table_size))?;
+        let cluster = p.cluster.map(|c| Cluster::attach(&store, c));
+        let mut flood = Flood::attach(&store, p.flood, p.counters, &cfg.flood);
+        flood.cluster = cluster.clone();
         let engine = Engine {
             cfg: cfg.clone(),
-            flood: Flood::attach(&store, p.flood, p.counters, &cfg.flood),
+            flood,
             guess: Guess::attach(&store, p.guess, &cfg.guess),
+            cluster,
             store,
         };
         engine.verify()?;
@@ -78,12 +89,14 @@ impl Engine {
         let flood = Flood::plan(&mut plan, &cfg.flood);
         let guess = Guess::plan(&mut plan, cfg.flood.table_size, &cfg.guess);
         let fraud = Fraud::plan(&mut plan, &cfg.fraud);
+        let cluster = cfg.cluster.then(|| Cluster::plan(&mut plan));
         EnginePlan {
             plan,
             counters,
             flood,
             guess,
             fraud,
+            cluster,
         }
     }
 

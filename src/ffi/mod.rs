@@ -432,6 +432,8 @@ pub struct Settings {
     pub table_size: u64,
     /// Bytes the shared region will map.
     pub region_bytes: u64,
+    /// 1: cluster replication is on (the host needs its DMQ).
+    pub cluster: u32,
 }
 
 /// The settings of a parameter set that the shim acts on.
@@ -450,6 +452,7 @@ pub unsafe extern "C" fn sipguard_config_settings(cfg: *const Config, out: *mut 
             ipv6_prefix: cfg.flood.ipv6_prefix as u32,
             table_size: (Flood::buckets_for(cfg.flood.table_size) * SLOTS_PER_BUCKET) as u64,
             region_bytes: Engine::mapped_bytes(cfg) as u64,
+            cluster: cfg.cluster as u32,
         };
         Ok(())
     })
@@ -608,5 +611,7 @@ pub mod media;
 pub mod guess;
 
 pub mod fraud;
+
+pub mod cluster;
 
 pub use flood::{CCheckResult, CEntryInfo, EntryFn, Stats};

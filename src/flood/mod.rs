@@ -5,6 +5,7 @@ pub mod ban;
 pub mod config;
 pub mod gcra;
 pub mod region;
+pub mod replica;
 pub mod slot;
 pub mod state;
 pub mod table;

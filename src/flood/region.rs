@@ -8,6 +8,7 @@
 //! table, so `table_size` 65536 takes 4.5 MiB of the mapping. Entries are
 //! rounded up to a power of two of 8-entry buckets.
 
+use crate::cluster::Cluster;
 use crate::flood::config::FloodConfig;
 use crate::flood::slot::Slot;
 use crate::shm::counters::Counters;
@@ -57,6 +58,9 @@ pub struct Flood {
     /// ([`crate::flood::table`]): one eighth of the source table's buckets.
     pub(crate) prefixes: KeyedTable<Slot>,
     pub cfg: FloodConfig,
+    /// Cluster replication, when on: bans made here are queued for the
+    /// peers, and the peers' addresses are exempt ([`crate::flood::replica`]).
+    pub cluster: Option<Cluster>,
 }
 
 impl Flood {
@@ -86,6 +90,7 @@ impl Flood {
             sources: KeyedTable::attach(store, p.sources),
             prefixes: KeyedTable::attach(store, p.prefixes),
             cfg: cfg.clone(),
+            cluster: None,
         }
     }
 

@@ -58,7 +58,7 @@ struct Saved {
     reason: Reason,
 }
 
-fn mono_to_wall_ms(until: u64, now: u64, wall_now: u64) -> u64 {
+pub(crate) fn mono_to_wall_ms(until: u64, now: u64, wall_now: u64) -> u64 {
     if until >= now {
         wall_now + (until - now) / NS_PER_MS
     } else {
@@ -68,7 +68,7 @@ fn mono_to_wall_ms(until: u64, now: u64, wall_now: u64) -> u64 {
 
 /// None when the end lies further from now than the clock can count:
 /// only a damaged file says that.
-fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
+pub(crate) fn wall_to_mono(until_ms: u64, now: u64, wall_now: u64) -> Option<u64> {
     if until_ms >= wall_now {
         (until_ms - wall_now)
             .checked_mul(NS_PER_MS)

@@ -272,7 +272,7 @@ impl Flood {
     }
 
     pub(crate) fn allowlisted(&self, bits: u128) -> bool {
-        self.cfg.allow.iter().any(|c| c.contains(bits))
+        self.cfg.allow.iter().any(|c| c.contains(bits)) || self.is_cluster_peer(bits)
     }
 
     fn gcra(&self) -> Gcra {
@@ -298,7 +298,7 @@ impl Flood {
     }
 
     /// Whether `key` is a network the prefix table can hold.
-    fn is_network_key(&self, key: &Key) -> bool {
+    pub(super) fn is_network_key(&self, key: &Key) -> bool {
         if is_v4_mapped(key.bits) {
             self.cfg.v4_prefix_bans() && key.prefix == 96 + self.cfg.ban_prefix_v4
         } else {
@@ -554,12 +554,24 @@ impl Flood {
     /// as a CIDR of `ban_prefix_v4`/`ban_prefix_v6` bits (its prefix ban).
     /// Offence history is kept for escalation.
     pub fn unban(&self, text: &str, now: u64) -> Result<(), TableError> {
-        if let Some(net) = Key::parse_network(text).filter(|n| self.is_network_key(n)) {
-            let bucket = self.lock_prefix_bucket(net.halves()).ok_or(TableError::Busy)?;
-            return self.unban_locked(bucket, net, now);
+        let (key, prefix) = match Key::parse_network(text).filter(|n| self.is_network_key(n)) {
+            Some(net) => (net, true),
+            None => (
+                Key::parse(text, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?,
+                false,
+            ),
+        };
+        let lifted = self.unban_key(key, prefix, now);
+        // The peers may hold the ban this node no longer has.
+        if matches!(lifted, Ok(()) | Err(TableError::NotFound)) {
+            self.replicate_unban(key, prefix);
         }
-        let key = Key::parse(text, self.cfg.ipv6_prefix).ok_or(TableError::BadAddress)?;
-        let bucket = self.lock_bucket(key.halves()).ok_or(TableError::Busy)?;
+        lifted
+    }
+
+    /// Lift the ban on a source key or (`prefix`) a network key.
+    pub fn unban_key(&self, key: Key, prefix: bool, now: u64) -> Result<(), TableError> {
+        let bucket = self.lock_key(prefix, key.halves()).ok_or(TableError::Busy)?;
         self.unban_locked(bucket, key, now)
     }
 
@@ -777,6 +789,7 @@ impl Flood {
         self.report_end(expired);
         self.counters().bump(Counter::Bans);
         ban.log(src.map(display_address).as_ref().map(|b| b.as_str()));
+        self.replicate_ban(ban);
     }
 }
 

@@ -1,0 +1,128 @@
+//! Two engines as two nodes: bodies carried by hand between them.
+
+use super::*;
+use crate::cluster::wire::Message;
+use crate::engine::cluster::Refused;
+use crate::sip::addr::Key;
+use crate::util::clock::NS_PER_SEC as S;
+use std::sync::atomic::Ordering::Relaxed;
+
+fn node() -> Engine {
+    small_region(|c| {
+        c.cluster = true;
+        c.flood.table_size = 1024;
+    })
+}
+
+const PEER: u128 = 0xffff_7f00_0102; // ::ffff:127.0.1.2
+
+fn carry(from: &Engine, to: &Engine, now: u64) -> usize {
+    let mut n = 0;
+    for b in from.cluster_outgoing() {
+        n += to.cluster_receive(PEER, true, b.as_bytes(), now).unwrap().applied;
+    }
+    n
+}
+
+fn banned(e: &Engine, addr: &str, now: u64) -> bool {
+    let bits = Key::parse(addr, 64).unwrap().bits.to_be_bytes();
+    e.flood.drop_check(&bits, now).unwrap()
+}
+
+#[test]
+fn bans_and_unbans_reach_the_peer_once_and_are_not_sent_back() {
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    a.flood.ban("192.0.2.7", Some(300 * S), t).unwrap();
+    a.flood.ban("192.0.2.8", None, t).unwrap();
+    let first = a.cluster_outgoing();
+    for body in &first {
+        b.cluster_receive(PEER, true, body.as_bytes(), t).unwrap();
+    }
+    assert!(banned(&b, "192.0.2.7", t) && banned(&b, "192.0.2.8", t));
+    // Applied changes are not queued again: no loop.
+    assert!(b.cluster_outgoing().is_empty());
+    // The same body twice changes nothing the second time.
+    a.flood.ban("192.0.2.9", None, t).unwrap();
+    let bodies = a.cluster_outgoing();
+    let r = b.cluster_receive(PEER, true, bodies[0].as_bytes(), t).unwrap();
+    assert_eq!((r.message, r.applied), (Message::Changes, 1));
+    assert_eq!(
+        b.cluster_receive(PEER, true, bodies[0].as_bytes(), t)
+            .unwrap()
+            .applied,
+        0
+    );
+    // An unban at B reaches A...
+    b.flood.unban("192.0.2.7", t + S).unwrap();
+    assert_eq!(carry(&b, &a, t + S), 1);
+    assert!(!banned(&a, "192.0.2.7", t + S) && banned(&a, "192.0.2.8", t + S));
+    // ... and a late copy of the ban it ended does not undo it, anywhere.
+    let again = b.cluster_receive(PEER, true, first[0].as_bytes(), t + S).unwrap();
+    assert_eq!(again.applied, 0);
+    assert!(!banned(&b, "192.0.2.7", t + S));
+}
+
+#[test]
+fn untrusted_or_foreign_messages_change_nothing() {
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    a.flood.ban("192.0.2.7", None, t).unwrap();
+    let body = a.cluster_outgoing().remove(0);
+    assert_eq!(
+        b.cluster_receive(PEER, false, body.as_bytes(), t),
+        Err(Refused::Untrusted)
+    );
+    assert!(!banned(&b, "192.0.2.7", t));
+    assert!(matches!(
+        b.cluster_receive(PEER, true, b"REGISTER sip:x SIP/2.0", t),
+        Err(Refused::Bad(_))
+    ));
+    assert_eq!(b.cluster.as_ref().unwrap().head().refused.load(Relaxed), 2);
+    // With clustering off nothing is mapped and nothing received.
+    let off = small_region(|_| {});
+    assert!(off.cluster.is_none() && off.cluster_outgoing().is_empty());
+    assert_eq!(
+        off.cluster_receive(PEER, true, body.as_bytes(), t),
+        Err(Refused::Off)
+    );
+}
+
+#[test]
+fn a_peer_is_exempt_and_an_expired_ban_is_not_resurrected() {
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    a.flood.ban("192.0.2.7", Some(2 * S), t).unwrap();
+    let body = a.cluster_outgoing().remove(0);
+    // Delivered after its end (a node stopped meanwhile): history only.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    b.cluster_receive(PEER, true, body.as_bytes(), t).unwrap();
+    assert!(!banned(&b, "192.0.2.7", t));
+    // The peer that sent it is exempt from every check, bans included.
+    let peer = Key::parse("127.0.1.2", 64).unwrap();
+    assert!(b.flood.allowlisted(peer.bits));
+    assert!(b.flood.ban("127.0.1.2", None, t).is_err());
+}
+
+#[test]
+fn a_snapshot_gives_a_joining_node_every_ban() {
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    for i in 0..300 {
+        a.flood
+            .ban(&format!("10.0.{}.{}", i / 200, i % 200 + 1), None, t)
+            .unwrap();
+    }
+    let chunks = a.cluster_snapshot(t);
+    assert!(!chunks.is_empty());
+    let mut applied = 0;
+    for c in &chunks {
+        applied += b.cluster_receive(PEER, true, c.as_bytes(), t).unwrap().applied;
+    }
+    // Every ban A holds (a crowded bucket may have lifted a few of the 300).
+    let held = a.flood.live_bans(t, |_| 1).len();
+    assert!(held > 250, "{held}");
+    assert_eq!(applied, held);
+    assert!(banned(&b, "10.0.1.50", t));
+    assert_eq!(b.cluster.as_ref().unwrap().head().synced.load(Relaxed), 1);
+}

@@ -1,0 +1,201 @@
+"""Cluster replication over DMQ: three real Kamailio nodes on 127.0.1.1-3
+(kamailio-cfg/sipguard-cluster.cfg, harness in cluster.py) share their bans.
+
+- a flood at A: its source is answered nowhere within 1 s; sipguard.unban
+  at C: answered everywhere again;
+- svwar against A, then against B from the same source: B drops it;
+- a forged KDMQ (from the nodes' network but not a node, or from outside)
+  changes nothing;
+- a node killed and restarted (no state file) has the others' bans within
+  seconds; a node stopped (SIGSTOP) during changes converges when resumed:
+  no expired ban resurrected, no unban lost;
+- a 20 000-source flood at A: DMQ messages stay bounded and every node ends
+  with the same ban set;
+- cluster=1 without dmq (or with dmq loaded after sipguard) does not start.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+
+import sipg
+from cluster import Cluster, answered, banned_keys, info, kdmq, node_addr, wait_until
+
+
+@pytest.fixture
+def cluster(kam_factory):
+    return Cluster(kam_factory).start()
+
+
+def flood(src: str, node, n: int = 60):
+    with sipg.UdpClient(src, node.addr, node.port) as c:
+        return c.run(n, wait=0.3)
+
+
+def test_a_flood_at_one_node_is_dropped_by_all_and_an_unban_anywhere_lifts_it(cluster):
+    a, b, c = cluster.nodes
+    src = "127.0.0.77"
+    assert all(answered(src, k) for k in (b, c))
+    r = flood(src, a)
+    assert r.answered == 30, r
+    t_ban = time.monotonic()
+    # Every node drops it (early drop: no answer) within 1 s of the ban.
+    for k in (b, c):
+        took = wait_until(lambda: not answered(src, k, wait=0.1), timeout=3.0)
+        assert took is not None, f"{k.name} still answers {src}"
+    took = time.monotonic() - t_ban
+    print(f"ban of {src} at A dropped on B and C after {took:.3f}s")
+    assert any(e.startswith("127.0.0.77") for e in banned_keys(b))
+    # The ban travels with its reason, remaining time and offence count.
+    e = b.sg_list("1", "100")["bans"]["127.0.0.77"]
+    assert e["reason"] == "flood" and e["offences"] == 1 and 290 <= e["remaining"] <= 300, e
+    # Lifted at C: answered everywhere again.
+    c.kamcmd("sipguard.unban", src)
+    for k in (a, b, c):
+        assert wait_until(lambda: answered(src, k, wait=0.2), timeout=3.0) is not None, k.name
+    # Nothing was sent back and forth: each node sent its own change once.
+    assert info(a)["changes_out"] == 1 and info(c)["changes_out"] == 1
+    assert info(b)["changes_out"] == 0
+
+
+def test_a_scanner_seen_by_one_node_is_dropped_by_the_next(cluster):
+    a, b, _ = cluster.nodes
+    # svwar sends from 127.0.0.1 whatever its options say
+    src = "127.0.0.1"
+    sipg.require_tools("/usr/bin/svwar")
+
+    def svwar(node):
+        return subprocess.run(
+            ["/usr/bin/svwar", "-m", "REGISTER", "-e", "100-120",
+             "--maximumtime", "3", f"udp://{node.addr}:{node.port}"],
+            capture_output=True, text=True, timeout=90)
+
+    svwar(a)
+    a.wait_log(lambda: re.search(r"BAN src=127\.0\.0\.1 .*reason=scanner", a.log_text()),
+               timeout=5, what="scanner ban at A")
+    assert wait_until(lambda: "127.0.0.1" in banned_keys(b), timeout=2.0) is not None
+    before = b.sg_stats()
+    svwar(b)
+    after = b.sg_stats()
+    # B dropped every packet of the second scan: none reached its script.
+    assert after.get("checked", 0) == before.get("checked", 0), (before, after)
+    assert after["dropped"] > before["dropped"]
+    assert not re.search(r"BAN src=127\.0\.0\.1 .*reason=scanner", b.log_text())
+
+
+def test_forged_replication_changes_nothing(cluster):
+    a, b, _ = cluster.nodes
+    until = int(time.time() * 1000) + 600_000
+    ts = int(time.time() * 1_000_000)
+    forged_ban = f"sipguard-cluster/1 changes\nB 127.0.0.88 {until} 1 2 {ts}\n"
+    # From the nodes' network but not a node (From claims node 1): sipguard
+    # refuses it (403, which reply normalization sends as a challenge to a
+    # source that is no peer); from outside that network the config drops it.
+    assert kdmq("127.0.1.99", b, forged_ban) in (403, 407)
+    assert kdmq("127.0.0.66", b, forged_ban) is None
+    time.sleep(0.5)
+    assert "127.0.0.88" not in banned_keys(b)
+    assert answered("127.0.0.88", b)
+    assert info(b)["refused"] == 1
+    # Nor can a forged unban free an attacker banned by the cluster.
+    a.kamcmd("sipguard.ban", "127.0.0.89", "600")
+    assert wait_until(lambda: "127.0.0.89" in banned_keys(b), timeout=2.0) is not None
+    forged_unban = f"sipguard-cluster/1 changes\nU 127.0.0.89 {ts + 10_000_000}\n"
+    assert kdmq("127.0.1.99", b, forged_unban) in (403, 407)
+    time.sleep(0.3)
+    assert "127.0.0.89" in banned_keys(b)
+    # The nodes themselves are never limited: a real node's replication
+    # arrived meanwhile, and no node address is banned anywhere.
+    for k in cluster.nodes:
+        assert not any(key.startswith("127.0.1.") for key in banned_keys(k))
+
+
+def test_a_restarted_node_catches_up_and_a_paused_one_converges(cluster):
+    a, b, c = cluster.nodes
+    for i in range(20):
+        a.kamcmd("sipguard.ban", f"127.0.2.{i + 1}", "600")
+    assert wait_until(lambda: len(banned_keys(b)) == 20, timeout=3.0) is not None
+    # Killed and restarted, without a state file: it asks for a sync.
+    t0 = time.monotonic()
+    cluster.restart(1)
+    took = wait_until(lambda: len(banned_keys(b)) == 20, timeout=15.0, step=0.1)
+    assert took is not None, b.log_tail()
+    print(f"restarted node had 20 bans {time.monotonic() - t0:.2f}s after its restart")
+    b.wait_log(lambda: re.search(r"sync from \S+ completed", b.log_text_since_start()),
+               timeout=5, what="sync completed line")
+    cluster.wait_joined(nodes=[a, b, c])
+    # C stopped while A bans, unbans and lets a short ban expire.
+    a.kamcmd("sipguard.ban", "127.0.3.1", "2")
+    assert wait_until(lambda: "127.0.3.1" in banned_keys(c), timeout=2.0) is not None
+    cluster.pause(2)
+    try:
+        a.kamcmd("sipguard.ban", "127.0.3.2", "600")
+        a.kamcmd("sipguard.unban", "127.0.2.1")
+        a.kamcmd("sipguard.ban", "127.0.3.3", "2")
+        time.sleep(3.0)
+    finally:
+        cluster.resume(2)
+    def converged():
+        keys = banned_keys(c)
+        return "127.0.3.2" in keys and "127.0.2.1" not in keys
+    assert wait_until(converged, timeout=10.0, step=0.2) is not None, sorted(banned_keys(c))
+    keys = banned_keys(c)
+    assert "127.0.3.1" not in keys and "127.0.3.3" not in keys, sorted(keys)
+    assert banned_keys(a) == keys == banned_keys(b)
+
+
+def test_a_20000_source_flood_stays_bounded_and_every_node_ends_alike(cluster):
+    a, b, c = cluster.nodes
+    sources = sipg.source_addresses(20000, first_octet2=20)
+    sp = sipg.Sprayer(a.addr, a.port)
+    try:
+        # A known scanner's User-Agent: every source is banned on its first packet.
+        plain = sp.packet
+        sp.packet = lambda src, seq: plain(src, seq).replace(
+            b"Content-Length", b"User-Agent: friendly-scanner\r\nContent-Length")
+        t0 = time.monotonic()
+        r = sp.spray(sources, rate=8000, max_seconds=20, wait=0.5)
+    finally:
+        sp.close()
+    assert r["sent"] >= 19000, r
+
+    def same():
+        ka = banned_keys(a)
+        return ka and info(a)["queue_depth"] == 0 and ka == banned_keys(b) == banned_keys(c)
+    took = wait_until(same, timeout=20.0, step=0.5)
+    fa = info(a)
+    assert took is not None, (len(banned_keys(a)), len(banned_keys(b)), len(banned_keys(c)), fa)
+    elapsed = time.monotonic() - t0
+    print(f"20000 sources: {fa['changes_out']} changes in {fa['msgs_out']} messages over "
+          f"{elapsed:.1f}s, dropped {fa['dropped']}, bans per node {len(banned_keys(a))}")
+    # Batched: far fewer messages than changes, and bounded per second
+    # (10 drains a second, a few bodies each).
+    assert fa["msgs_out"] * 20 <= fa["changes_out"], fa
+    assert fa["msgs_out"] <= 40 * (elapsed + 1), fa
+
+
+def _cfg_variant(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_cluster_needs_dmq_loaded_first(kam_factory, tmp_path):
+    k = kam_factory(extra='modparam("sipguard", "cluster", 1)', start=False)
+    failed, out = sipg.start_fails(k)
+    assert failed and "parameter cluster: needs the dmq module" in out, out[-2000:]
+    text = (sipg.REPO / "kamailio-cfg" / "sipguard-cluster.cfg").read_text()
+    late = text.replace('loadmodule "dmq.so"\n', "").replace(
+        'loadmodule "sipguard.so"\n', 'loadmodule "sipguard.so"\nloadmodule "dmq.so"\n')
+    cl = Cluster(kam_factory, n=1)
+    k = cl.nodes[0]
+    k.cfg = _cfg_variant(tmp_path, "late.cfg", late)
+    failed, out = sipg.start_fails(k)
+    assert failed and "dmq module must be loaded before" in out, out[-2000:]
+    # Clustering off: the RPC says so and the example config runs as before.
+    k = kam_factory()
+    r = k.kamcmd("sipguard.cluster", check=False)
+    assert "clustering is off" in (r.stdout + r.stderr)
