@@ -1707,12 +1707,16 @@ sipguard_status sipguard_cluster_outgoing(const sipguard_region *region,
  * A body from `addr` (4 or 16 bytes). `trusted`: 1 when the host found
  * `addr` among its cluster nodes; otherwise the body is counted as
  * refused and changes nothing (SIPGUARD_ERR_INVALID), as does a body that
- * is not ours. SIPGUARD_ERR_NOT_FOUND when clustering is off.
+ * is not ours. SIPGUARD_ERR_NOT_FOUND when clustering is off. `fraud` (may
+ * be NULL: suspensions are then not applied) is the toll-fraud handle made
+ * on `region` (sipguard_region_fraud()).
  *
  * # Safety
- * `region` live; `addr`, `body` valid for their lengths; `res` writable.
+ * `region` live; `fraud` NULL or live; `addr`, `body` valid for their
+ * lengths; `res` writable.
  */
 sipguard_status sipguard_cluster_receive(const sipguard_region *region,
+                                         const sipguard_fraud *fraud,
                                          const uint8_t *addr,
                                          size_t addr_len,
                                          uint32_t trusted,
@@ -1733,13 +1737,15 @@ sipguard_status sipguard_cluster_sync_request(const sipguard_region *region,
                                               void *ctx);
 
 /**
- * Hand `f` the current state as snapshot chunks (each under 60 000 bytes,
+ * Hand `f` the current state (bans, throttles, and the suspensions of
+ * `fraud`, which may be NULL) as snapshot chunks (each under 60 000 bytes,
  * the last one marked), to send to the peer that asked. `*count`: chunks.
  *
  * # Safety
- * `region` live; `count` writable.
+ * `region` live; `fraud` NULL or live; `count` writable.
  */
 sipguard_status sipguard_cluster_snapshot(const sipguard_region *region,
+                                          const sipguard_fraud *fraud,
                                           uint64_t now_ns,
                                           sipguard_body_fn f,
                                           void *ctx,

@@ -157,7 +157,8 @@ static int sg_cluster_callback(
 		body.len = 0;
 	}
 	memset(&res, 0, sizeof(res));
-	st = sipguard_cluster_receive(_sg_region, ip->u.addr, ip->len, trusted,
+	st = sipguard_cluster_receive(_sg_region, _sg_fraud, ip->u.addr, ip->len,
+			trusted,
 			body.s, (size_t)body.len, sipguard_clock_ns(), &res);
 	if(st != SIPGUARD_OK) {
 		if(!trusted)
@@ -169,7 +170,7 @@ static int sg_cluster_callback(
 	if(res.message == 2 && node != NULL) {
 		LM_INFO("cluster: peer %s joins: sending it a sync\n", ip_addr2a(ip));
 		sc.node = node;
-		st = sipguard_cluster_snapshot(_sg_region, sipguard_clock_ns(),
+		st = sipguard_cluster_snapshot(_sg_region, _sg_fraud, sipguard_clock_ns(),
 				sg_send_body, &sc, &chunks);
 		if(st != SIPGUARD_OK)
 			SG_LOG_STATUS("sipguard_cluster_snapshot", st);

@@ -34,7 +34,7 @@ use crate::shm::{assert_layout, Shared};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// Changes the outgoing ring holds (64 bytes each: 512 KiB).
+/// Changes the outgoing ring holds (128 bytes each: 1 MiB).
 pub const QUEUE_CAPACITY: usize = 8192;
 /// Keys the who-wins table remembers.
 pub const STAMPS: usize = 16384;
@@ -81,7 +81,7 @@ const _: () = assert_layout::<Head>(192 + 32 * MAX_PEERS, 64);
 struct Record([AtomicU64; RECORD_WORDS]);
 // SAFETY: repr(C) of atomics.
 unsafe impl Shared for Record {}
-const _: () = assert_layout::<Record>(64, 64);
+const _: () = assert_layout::<Record>(128, 64);
 
 /// The latest change known for one key.
 #[repr(C)]
@@ -223,8 +223,8 @@ impl Cluster {
 
     /// Whether a received change is newer than the latest known for its key;
     /// if so it becomes the latest. Equal times: the same change again (not
-    /// applied twice), or a ban and an unban made in the same µs (the unban
-    /// wins, on every node alike).
+    /// applied twice; a lifting applied twice is a no-op), or a ban and an
+    /// unban made in the same µs (the unban wins, on every node alike).
     pub fn admit(&self, c: &Change) -> bool {
         let h = self.head();
         let Some(_guard) = lock(&h.lock) else {
@@ -234,7 +234,7 @@ impl Cluster {
         let s = self.stamp_of(&subject);
         let known = s.subject.iter().zip(subject).all(|(w, v)| w.load(Relaxed) == v);
         let ts = s.ts_us.load(Relaxed);
-        if known && ts != 0 && (c.ts_us < ts || (c.ts_us == ts && c.kind == Kind::Ban)) {
+        if known && ts != 0 && (c.ts_us < ts || (c.ts_us == ts && c.kind.starts())) {
             return false;
         }
         self.set_stamp(c);

@@ -4,13 +4,11 @@ use crate::sip::addr::Key;
 
 fn ban(addr: &str, ts_us: u64) -> Change {
     Change {
-        kind: Kind::Ban,
-        key: Key::parse(addr, 64).unwrap(),
-        prefix: false,
         until_ms: 1_795_000_000_000,
         offences: 2,
         reason: 1,
         ts_us,
+        ..Change::of_key(Kind::Ban, Key::parse(addr, 64).unwrap(), false)
     }
 }
 
@@ -62,6 +60,22 @@ fn the_latest_change_wins_and_a_late_ban_does_not_undo_an_unban() {
     assert!(!c.admit(&ban("192.0.2.7", 300)));
     // A local change counts as the latest too.
     c.push(&unban("192.0.2.9", 500));
+    // Names: throttles and suspensions of one name are apart.
+    let t = Change {
+        ts_us: 600,
+        ..Change::of_name(Kind::Throttle, b"192.0.2.9")
+    };
+    assert!(c.admit(&t) && !c.admit(&t));
+    let s = Change {
+        ts_us: 600,
+        ..Change::of_name(Kind::Suspend, b"192.0.2.9")
+    };
+    assert!(c.admit(&s));
+    // A record keeps the name.
+    c.push(&s);
+    let mut out = Vec::new();
+    c.drain(10, &mut out);
+    assert_eq!(out.last(), Some(&s));
     assert!(!c.admit(&ban("192.0.2.9", 400)));
     assert_eq!(c.stamp(&ban("192.0.2.9", 0)), 500);
     // Another key is unaffected.
@@ -87,6 +101,26 @@ fn bodies_round_trip_and_split_under_the_limit() {
         .map(|i| ban(&format!("10.{}.{}.1", i / 256, i % 256), i as u64 + 1))
         .collect();
     changes.push(unban("2001:db8::1", 7));
+    changes.push(Change {
+        until_ms: 1_795_000_000_000,
+        offences: 5,
+        ts_us: 11,
+        ..Change::of_name(Kind::Throttle, b"alice smith\n")
+    });
+    changes.push(Change {
+        ts_us: 12,
+        ..Change::of_name(Kind::Unthrottle, b"alice")
+    });
+    changes.push(Change {
+        reason: 2,
+        until_ms: 1_794_000_000_000,
+        ts_us: 13,
+        ..Change::of_name(Kind::Suspend, b"acct-7")
+    });
+    changes.push(Change {
+        ts_us: 14,
+        ..Change::of_name(Kind::Unsuspend, b"acct-7")
+    });
     changes.push(Change {
         prefix: true,
         key: Key::parse_network("198.51.100.0/24").unwrap(),

@@ -10,14 +10,17 @@
 //!
 //! `B key until_unix_ms|permanent offences reason_code ts_us [prefix]` is a
 //! ban, `U key ts_us [prefix]` an unban; `prefix` marks a network of the
-//! prefix table. The first line's word says what the message is: `changes`
+//! prefix table. Names travel in hex (a SIP user name may hold any byte):
+//! `T name until_unix_ms failures ts_us` throttles a user name, `t name
+//! ts_us` lifts it; `S name reason_code since_unix_ms ts_us` suspends an
+//! account, `s name ts_us` lifts it. The first line's word says what the message is: `changes`
 //! (a batch of changes made on the sending node), `sync` (a request for
 //! the current state, no lines), `snapshot N last|more` (chunk N of the
 //! answer to a sync). An unknown version or word is refused whole; a bad
 //! line is refused whole too (peers run the same code: a bad line means a
 //! message that is not ours).
 
-use super::change::{Change, Kind, PERMANENT_MS};
+use super::change::{Change, Kind, NAME_MAX, PERMANENT_MS};
 use crate::sip::addr::Key;
 use std::fmt::Write as _;
 
@@ -71,8 +74,30 @@ fn line(c: &Change) -> String {
             writeln!(s, " {} {} {}{prefix}", c.offences, c.reason, c.ts_us)
         }
         Kind::Unban => writeln!(s, "U {} {}{prefix}", c.key, c.ts_us),
+        Kind::Throttle => writeln!(s, "T {} {} {} {}", Hex(c.name()), c.until_ms, c.offences, c.ts_us),
+        Kind::Unthrottle => writeln!(s, "t {} {}", Hex(c.name()), c.ts_us),
+        Kind::Suspend => writeln!(s, "S {} {} {} {}", Hex(c.name()), c.reason, c.until_ms, c.ts_us),
+        Kind::Unsuspend => writeln!(s, "s {} {}", Hex(c.name()), c.ts_us),
     };
     s
+}
+
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) || text.len() > 2 * NAME_MAX {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// `changes` as message bodies of at most `max` bytes each (at least one
@@ -158,25 +183,46 @@ fn parse_line(l: &str) -> Result<Change, &'static str> {
         _ => (&f[..], false),
     };
     let num = |s: &str| s.parse::<u64>().map_err(|_| "bad number");
-    let (kind, key, until_ms, offences, reason, ts) = match fixed {
-        ["B", key, until, offences, reason, ts] => {
-            let until = if *until == "permanent" {
+    let u32_of = |s: &str| num(s).map(|v| v.min(u32::MAX as u64) as u32);
+    let key = |s: &str| parse_key(s).ok_or("bad address");
+    let name = |s: &str| parse_hex(s).ok_or("bad name");
+    let c = match fixed {
+        ["B", k, until, offences, reason, ts] => Change {
+            until_ms: if *until == "permanent" {
                 PERMANENT_MS
             } else {
                 num(until)?
-            };
-            (Kind::Ban, *key, until, num(offences)?, num(reason)?, num(ts)?)
-        }
-        ["U", key, ts] => (Kind::Unban, *key, 0, 0, 0, num(ts)?),
-        _ => return Err("expected \"B key until offences reason ts [prefix]\" or \"U key ts [prefix]\""),
+            },
+            offences: u32_of(offences)?,
+            reason: u32_of(reason)?,
+            ts_us: num(ts)?,
+            ..Change::of_key(Kind::Ban, key(k)?, prefix)
+        },
+        ["U", k, ts] => Change {
+            ts_us: num(ts)?,
+            ..Change::of_key(Kind::Unban, key(k)?, prefix)
+        },
+        ["T", n, until, failures, ts] if !prefix => Change {
+            until_ms: num(until)?,
+            offences: u32_of(failures)?,
+            ts_us: num(ts)?,
+            ..Change::of_name(Kind::Throttle, &name(n)?)
+        },
+        ["t", n, ts] if !prefix => Change {
+            ts_us: num(ts)?,
+            ..Change::of_name(Kind::Unthrottle, &name(n)?)
+        },
+        ["S", n, reason, since, ts] if !prefix => Change {
+            reason: u32_of(reason)?,
+            until_ms: num(since)?,
+            ts_us: num(ts)?,
+            ..Change::of_name(Kind::Suspend, &name(n)?)
+        },
+        ["s", n, ts] if !prefix => Change {
+            ts_us: num(ts)?,
+            ..Change::of_name(Kind::Unsuspend, &name(n)?)
+        },
+        _ => return Err("expected a B, U, T, t, S or s line"),
     };
-    Ok(Change {
-        kind,
-        key: parse_key(key).ok_or("bad address")?,
-        prefix,
-        until_ms,
-        offences: offences.min(u32::MAX as u64) as u32,
-        reason: reason.min(u32::MAX as u64) as u32,
-        ts_us: ts,
-    })
+    Ok(c)
 }

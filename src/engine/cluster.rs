@@ -1,14 +1,17 @@
 //! Cluster replication composed with the capabilities: the changes this
 //! node queued leave as message bodies ([`Engine::cluster_outgoing`]); a
-//! body from a peer is judged and applied ([`Engine::cluster_receive`]);
-//! a joining peer gets the current bans ([`Engine::cluster_snapshot`]).
+//! body from a peer is judged and applied to the capability it speaks of
+//! (bans: flood, throttles: guess, suspensions: fraud)
+//! ([`Engine::cluster_receive`]); a joining peer gets the current bans,
+//! throttles and suspensions ([`Engine::cluster_snapshot`]).
 //! The host (the Kamailio shim) carries the bodies over DMQ and says
 //! whether a message came from a cluster node: one that did not changes
 //! nothing.
 
 use super::Engine;
 use crate::cluster::wire::{self, Message, MAX_BODY};
-use crate::cluster::{wall_us, Change};
+use crate::cluster::{wall_us, Change, Kind};
+use crate::fraud::Fraud;
 use crate::util::log::{log, Level};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -61,12 +64,15 @@ impl Engine {
     /// and changes nothing. Each change is applied if it is newer than
     /// what this node knows of its key (so twice is once, and a late ban
     /// does not undo a later unban), without being queued again.
+    /// Suspensions need the toll-fraud handle (`fraud`; without it they
+    /// are not applied).
     pub fn cluster_receive(
         &self,
         src: u128,
         trusted: bool,
         body: &[u8],
         now: u64,
+        fraud: Option<&Fraud>,
     ) -> Result<Received, Refused> {
         let c = self.cluster.as_ref().ok_or(Refused::Off)?;
         let h = c.head();
@@ -88,7 +94,7 @@ impl Engine {
             if matches!(message, Message::Changes) {
                 c.note_lag(now_us.saturating_sub(ch.ts_us));
             }
-            if c.admit(ch) && self.apply(ch, now) {
+            if c.admit(ch) && self.apply(ch, now, fraud) {
                 applied += 1;
             }
         }
@@ -104,16 +110,20 @@ impl Engine {
         })
     }
 
-    fn apply(&self, ch: &Change, now: u64) -> bool {
-        match self.flood.apply_change(ch, now) {
-            Ok(()) => true,
-            Err(e) => {
-                log(
-                    Level::Debug,
-                    format_args!("sipguard: cluster change for {} not applied: {e:?}", ch.key),
-                );
-                false
-            }
+    fn apply(&self, ch: &Change, now: u64, fraud: Option<&Fraud>) -> bool {
+        match ch.kind {
+            Kind::Ban | Kind::Unban => match self.flood.apply_change(ch, now) {
+                Ok(()) => true,
+                Err(e) => {
+                    log(
+                        Level::Debug,
+                        format_args!("sipguard: cluster change for {} not applied: {e:?}", ch.key),
+                    );
+                    false
+                }
+            },
+            Kind::Throttle | Kind::Unthrottle => self.defences().apply_throttle(ch, now),
+            Kind::Suspend | Kind::Unsuspend => fraud.is_some_and(|f| f.apply_suspension(ch, now)),
         }
     }
 
@@ -122,13 +132,18 @@ impl Engine {
         wire::sync_request()
     }
 
-    /// The current bans as snapshot chunks (each under the size limit) for
-    /// a peer that asked; counted as a sync served.
-    pub fn cluster_snapshot(&self, now: u64) -> Vec<String> {
+    /// The current bans, throttles and suspensions (those of `fraud`) as
+    /// snapshot chunks (each under the size limit) for a peer that asked;
+    /// counted as a sync served.
+    pub fn cluster_snapshot(&self, now: u64, fraud: Option<&Fraud>) -> Vec<String> {
         let Some(c) = &self.cluster else {
             return Vec::new();
         };
-        let bans = self.flood.live_bans(now, |ch| c.stamp(ch));
+        let mut bans = self.flood.live_bans(now, |ch| c.stamp(ch));
+        bans.extend(self.defences().throttle_changes(now, |ch| c.stamp(ch)));
+        if let Some(f) = fraud {
+            bans.extend(f.suspension_changes(now, |ch| c.stamp(ch)));
+        }
         c.head().syncs_served.fetch_add(1, Relaxed);
         wire::encode(&bans, true, MAX_BODY)
     }

@@ -19,7 +19,10 @@ const PEER: u128 = 0xffff_7f00_0102; // ::ffff:127.0.1.2
 fn carry(from: &Engine, to: &Engine, now: u64) -> usize {
     let mut n = 0;
     for b in from.cluster_outgoing() {
-        n += to.cluster_receive(PEER, true, b.as_bytes(), now).unwrap().applied;
+        n += to
+            .cluster_receive(PEER, true, b.as_bytes(), now, None)
+            .unwrap()
+            .applied;
     }
     n
 }
@@ -37,7 +40,7 @@ fn bans_and_unbans_reach_the_peer_once_and_are_not_sent_back() {
     a.flood.ban("192.0.2.8", None, t).unwrap();
     let first = a.cluster_outgoing();
     for body in &first {
-        b.cluster_receive(PEER, true, body.as_bytes(), t).unwrap();
+        b.cluster_receive(PEER, true, body.as_bytes(), t, None).unwrap();
     }
     assert!(banned(&b, "192.0.2.7", t) && banned(&b, "192.0.2.8", t));
     // Applied changes are not queued again: no loop.
@@ -45,10 +48,12 @@ fn bans_and_unbans_reach_the_peer_once_and_are_not_sent_back() {
     // The same body twice changes nothing the second time.
     a.flood.ban("192.0.2.9", None, t).unwrap();
     let bodies = a.cluster_outgoing();
-    let r = b.cluster_receive(PEER, true, bodies[0].as_bytes(), t).unwrap();
+    let r = b
+        .cluster_receive(PEER, true, bodies[0].as_bytes(), t, None)
+        .unwrap();
     assert_eq!((r.message, r.applied), (Message::Changes, 1));
     assert_eq!(
-        b.cluster_receive(PEER, true, bodies[0].as_bytes(), t)
+        b.cluster_receive(PEER, true, bodies[0].as_bytes(), t, None)
             .unwrap()
             .applied,
         0
@@ -58,7 +63,9 @@ fn bans_and_unbans_reach_the_peer_once_and_are_not_sent_back() {
     assert_eq!(carry(&b, &a, t + S), 1);
     assert!(!banned(&a, "192.0.2.7", t + S) && banned(&a, "192.0.2.8", t + S));
     // ... and a late copy of the ban it ended does not undo it, anywhere.
-    let again = b.cluster_receive(PEER, true, first[0].as_bytes(), t + S).unwrap();
+    let again = b
+        .cluster_receive(PEER, true, first[0].as_bytes(), t + S, None)
+        .unwrap();
     assert_eq!(again.applied, 0);
     assert!(!banned(&b, "192.0.2.7", t + S));
 }
@@ -70,12 +77,12 @@ fn untrusted_or_foreign_messages_change_nothing() {
     a.flood.ban("192.0.2.7", None, t).unwrap();
     let body = a.cluster_outgoing().remove(0);
     assert_eq!(
-        b.cluster_receive(PEER, false, body.as_bytes(), t),
+        b.cluster_receive(PEER, false, body.as_bytes(), t, None),
         Err(Refused::Untrusted)
     );
     assert!(!banned(&b, "192.0.2.7", t));
     assert!(matches!(
-        b.cluster_receive(PEER, true, b"REGISTER sip:x SIP/2.0", t),
+        b.cluster_receive(PEER, true, b"REGISTER sip:x SIP/2.0", t, None),
         Err(Refused::Bad(_))
     ));
     assert_eq!(b.cluster.as_ref().unwrap().head().refused.load(Relaxed), 2);
@@ -83,7 +90,7 @@ fn untrusted_or_foreign_messages_change_nothing() {
     let off = small_region(|_| {});
     assert!(off.cluster.is_none() && off.cluster_outgoing().is_empty());
     assert_eq!(
-        off.cluster_receive(PEER, true, body.as_bytes(), t),
+        off.cluster_receive(PEER, true, body.as_bytes(), t, None),
         Err(Refused::Off)
     );
 }
@@ -96,7 +103,7 @@ fn a_peer_is_exempt_and_an_expired_ban_is_not_resurrected() {
     let body = a.cluster_outgoing().remove(0);
     // Delivered after its end (a node stopped meanwhile): history only.
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    b.cluster_receive(PEER, true, body.as_bytes(), t).unwrap();
+    b.cluster_receive(PEER, true, body.as_bytes(), t, None).unwrap();
     assert!(!banned(&b, "192.0.2.7", t));
     // The peer that sent it is exempt from every check, bans included.
     let peer = Key::parse("127.0.1.2", 64).unwrap();
@@ -113,11 +120,14 @@ fn a_snapshot_gives_a_joining_node_every_ban() {
             .ban(&format!("10.0.{}.{}", i / 200, i % 200 + 1), None, t)
             .unwrap();
     }
-    let chunks = a.cluster_snapshot(t);
+    let chunks = a.cluster_snapshot(t, None);
     assert!(!chunks.is_empty());
     let mut applied = 0;
     for c in &chunks {
-        applied += b.cluster_receive(PEER, true, c.as_bytes(), t).unwrap().applied;
+        applied += b
+            .cluster_receive(PEER, true, c.as_bytes(), t, None)
+            .unwrap()
+            .applied;
     }
     // Every ban A holds (a crowded bucket may have lifted a few of the 300).
     let held = a.flood.live_bans(t, |_| 1).len();
@@ -125,4 +135,77 @@ fn a_snapshot_gives_a_joining_node_every_ban() {
     assert_eq!(applied, held);
     assert!(banned(&b, "10.0.1.50", t));
     assert_eq!(b.cluster.as_ref().unwrap().head().synced.load(Relaxed), 1);
+}
+
+#[test]
+fn throttles_and_suspensions_reach_the_peer_and_their_liftings_too() {
+    use crate::cluster::{wall_us, wire, Change, Kind};
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    let (fa, fb) = (a.fraud(t).unwrap(), b.fraud(t).unwrap());
+    // A suspension at A (RPC here; a crossed threshold goes the same way).
+    assert!(fa.suspend(b"acct-7", t, 1_700_000_000_000).unwrap());
+    let body = a.cluster_outgoing().remove(0);
+    assert!(body.contains("\nS 616363742d37 3 "), "{body}");
+    let r = b
+        .cluster_receive(PEER, true, body.as_bytes(), t, Some(&fb))
+        .unwrap();
+    assert_eq!(r.applied, 1);
+    let suspended = |f: &crate::fraud::Fraud| {
+        let mut s = false;
+        f.list(t, |i| {
+            s |= i.name == b"acct-7" && i.suspended.is_some();
+            true
+        });
+        s
+    };
+    assert!(suspended(&fb));
+    // Not sent back; lifted at B, lifted at A.
+    assert!(b.cluster_outgoing().is_empty());
+    fb.unsuspend(b"acct-7", t).unwrap();
+    let back = b.cluster_outgoing().remove(0);
+    a.cluster_receive(PEER, true, back.as_bytes(), t, Some(&fa))
+        .unwrap();
+    assert!(!suspended(&fa));
+    // A throttle from a peer, then its lifting by RPC here, which goes out.
+    let th = Change {
+        until_ms: wall_us() / 1000 + 60_000,
+        offences: 5,
+        ts_us: wall_us(),
+        ..Change::of_name(Kind::Throttle, b"alice")
+    };
+    let body = wire::encode(&[th], false, 60_000).remove(0);
+    assert_eq!(
+        b.cluster_receive(PEER, true, body.as_bytes(), t, None)
+            .unwrap()
+            .applied,
+        1
+    );
+    let users = b.guess_users(t, 10);
+    assert!(
+        users.iter().any(|u| u.name == b"alice" && u.throttled_s > 50),
+        "{users:?}"
+    );
+    // A joining node gets the throttle and the suspension from a snapshot.
+    let c = node();
+    let fc = c.fraud(t).unwrap();
+    fb.suspend(b"acct-8", t, 1_700_000_000_000).unwrap();
+    let _ = b.cluster_outgoing();
+    for chunk in b.cluster_snapshot(t, Some(&fb)) {
+        c.cluster_receive(PEER, true, chunk.as_bytes(), t, Some(&fc))
+            .unwrap();
+    }
+    assert!(c
+        .guess_users(t, 10)
+        .iter()
+        .any(|u| u.name == b"alice" && u.throttled_s > 0));
+    let mut has = false;
+    fc.list(t, |i| {
+        has |= i.name == b"acct-8" && i.suspended.is_some();
+        true
+    });
+    assert!(has);
+    assert!(b.guess_unthrottle(b"alice", t));
+    let out = b.cluster_outgoing();
+    assert!(out[0].contains("\nt 616c696365 "), "{out:?}");
 }

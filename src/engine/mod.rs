@@ -110,7 +110,9 @@ impl Engine {
     /// the rules file and the saved suspensions).
     pub fn fraud(&self, now: u64) -> Result<Fraud, String> {
         let p = Self::plan(&self.cfg);
-        Fraud::attach(self.store.clone(), p.plan, p.fraud, &self.cfg.fraud, now)
+        let mut fraud = Fraud::attach(self.store.clone(), p.plan, p.fraud, &self.cfg.fraud, now)?;
+        fraud.cluster = self.cluster.clone();
+        Ok(fraud)
     }
 
     /// Refuse a mapping whose header does not describe the layout this

@@ -6,6 +6,7 @@
 use crate::engine::cluster::Refused;
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, Status};
+use crate::fraud::Fraud;
 use crate::sip::addr::address_bits;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
@@ -77,13 +78,17 @@ pub struct CClusterReceived {
 /// A body from `addr` (4 or 16 bytes). `trusted`: 1 when the host found
 /// `addr` among its cluster nodes; otherwise the body is counted as
 /// refused and changes nothing (SIPGUARD_ERR_INVALID), as does a body that
-/// is not ours. SIPGUARD_ERR_NOT_FOUND when clustering is off.
+/// is not ours. SIPGUARD_ERR_NOT_FOUND when clustering is off. `fraud` (may
+/// be NULL: suspensions are then not applied) is the toll-fraud handle made
+/// on `region` (sipguard_region_fraud()).
 ///
 /// # Safety
-/// `region` live; `addr`, `body` valid for their lengths; `res` writable.
+/// `region` live; `fraud` NULL or live; `addr`, `body` valid for their
+/// lengths; `res` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_cluster_receive(
     region: *const Engine,
+    fraud: *const Fraud,
     addr: *const u8,
     addr_len: usize,
     trusted: u32,
@@ -102,9 +107,11 @@ pub unsafe extern "C" fn sipguard_cluster_receive(
                 out(res)?,
             )
         };
+        // SAFETY: NULL or live, per the function contract.
+        let fraud = unsafe { fraud.as_ref() };
         let src = address_bits(addr).ok_or(Status::Invalid)?;
         let r = region
-            .cluster_receive(src, trusted == 1, body, now_ns)
+            .cluster_receive(src, trusted == 1, body, now_ns, fraud)
             .map_err(|e| match e {
                 Refused::Off => Status::NotFound,
                 Refused::Untrusted => Status::Invalid,
@@ -151,14 +158,16 @@ pub unsafe extern "C" fn sipguard_cluster_sync_request(
     })
 }
 
-/// Hand `f` the current state as snapshot chunks (each under 60 000 bytes,
+/// Hand `f` the current state (bans, throttles, and the suspensions of
+/// `fraud`, which may be NULL) as snapshot chunks (each under 60 000 bytes,
 /// the last one marked), to send to the peer that asked. `*count`: chunks.
 ///
 /// # Safety
-/// `region` live; `count` writable.
+/// `region` live; `fraud` NULL or live; `count` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_cluster_snapshot(
     region: *const Engine,
+    fraud: *const Fraud,
     now_ns: u64,
     f: BodyFn,
     ctx: *mut c_void,
@@ -168,7 +177,8 @@ pub unsafe extern "C" fn sipguard_cluster_snapshot(
     unsafe {
         hand_out(region, f, ctx, count, |e| {
             e.cluster.as_ref().ok_or(Status::NotFound)?;
-            Ok(e.cluster_snapshot(now_ns))
+            // SAFETY: NULL or live, per the function contract.
+            Ok(e.cluster_snapshot(now_ns, fraud.as_ref()))
         })
     }
 }

@@ -38,13 +38,11 @@ impl Flood {
             d => ts_us / 1000 + d.div_ceil(NS_PER_MS),
         };
         c.push(&Change {
-            kind: Kind::Ban,
-            key: ban.key,
-            prefix: self.is_prefix_key(&ban.key),
             until_ms,
             offences: ban.offences,
             reason: ban.reason as u32,
             ts_us,
+            ..Change::of_key(Kind::Ban, ban.key, self.is_prefix_key(&ban.key))
         });
     }
 
@@ -52,13 +50,8 @@ impl Flood {
     pub(super) fn replicate_unban(&self, key: Key, prefix: bool) {
         if let Some(c) = &self.cluster {
             c.push(&Change {
-                kind: Kind::Unban,
-                key,
-                prefix,
-                until_ms: 0,
-                offences: 0,
-                reason: 0,
                 ts_us: wall_us(),
+                ..Change::of_key(Kind::Unban, key, prefix)
             });
         }
     }
@@ -89,6 +82,7 @@ impl Flood {
                 Err(TableError::NotFound) => Ok(()),
                 other => other,
             },
+            _ => Err(TableError::BadAddress),
         }
     }
 
@@ -101,16 +95,13 @@ impl Flood {
         self.for_each_entry(now, |e| {
             if e.banned {
                 let mut c = Change {
-                    kind: Kind::Ban,
-                    key: e.key,
-                    prefix: e.prefix,
                     until_ms: match e.ban_until {
                         PERMANENT => PERMANENT_MS,
                         u => mono_to_wall_ms(u, now, wall_now),
                     },
                     offences: e.offences,
                     reason: e.reason.unwrap_or(Reason::Flood) as u32,
-                    ts_us: 0,
+                    ..Change::of_key(Kind::Ban, e.key, e.prefix)
                 };
                 c.ts_us = stamp(&c).max(1);
                 out.push(c);

@@ -18,6 +18,7 @@ pub mod number;
 pub mod persist;
 pub mod plan;
 pub mod published;
+pub mod replica;
 pub mod rules;
 
 use crate::shm::keyed::KeyedError;
@@ -125,6 +126,9 @@ pub struct Fraud {
     /// Saved suspensions the account table had no room for at start:
     /// written again by every save, so none is lost.
     unrestored: Vec<persist::Saved>,
+    /// Cluster replication, when on: suspensions made here are queued for
+    /// the peers ([`replica`]).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Where the toll-fraud areas lie in a mapping's [`Plan`].
@@ -178,6 +182,7 @@ impl Fraud {
             store,
             plan,
             unrestored: Vec::new(),
+            cluster: None,
         };
         // The numbering-plan data, before the fork: the processes share it.
         plan::load();
@@ -286,8 +291,8 @@ impl Fraud {
         Ok(counts)
     }
 
-    fn report(&self, name: &[u8], v: &Verdict) {
-        let name = Printable(name);
+    fn report(&self, name_bytes: &[u8], v: &Verdict) {
+        let name = Printable(name_bytes);
         for c in v.warnings.iter().flatten() {
             log(
                 Level::Warn,
@@ -301,10 +306,11 @@ impl Fraud {
         }
         if let Some(c) = v.suspended_now {
             self.suspended(name, &c);
+            self.replicate_suspend(name_bytes, c.reason);
         }
     }
 
-    fn suspended(&self, name: Printable<'_>, c: &Crossing) {
+    pub(crate) fn suspended(&self, name: Printable<'_>, c: &Crossing) {
         let k = self.counters();
         k.suspensions.fetch_add(1, Relaxed);
         k.changes.fetch_add(1, Relaxed);
@@ -543,6 +549,7 @@ impl Fraud {
                 threshold: 0,
             };
             self.suspended(Printable(account), &c);
+            self.replicate_suspend(account, c.reason);
         }
         Ok(done)
     }
@@ -554,6 +561,7 @@ impl Fraud {
             Level::Warn,
             format_args!("sipguard: UNSUSPEND account={} reason=rpc", Printable(account)),
         );
+        self.replicate_unsuspend(account);
         Ok(())
     }
 

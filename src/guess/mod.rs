@@ -16,6 +16,7 @@
 //! Times inside entries are whole seconds of the monotonic clock (u32).
 
 pub mod config;
+pub mod replica;
 pub mod reply;
 
 use crate::flood::ban::Reason;
@@ -676,6 +677,7 @@ impl Defences<'_> {
                     throttle
                 ),
             );
+            self.replicate_throttle(name, throttle, n);
         }
         banned
     }
@@ -764,8 +766,16 @@ impl Defences<'_> {
         out
     }
 
-    /// Lift the throttle on `name` and forget its failures.
+    /// Lift the throttle on `name` and forget its failures; the peers are
+    /// told too.
     pub fn guess_unthrottle(&self, name: &[u8], now: u64) -> bool {
+        let lifted = self.lift_throttle(name, now);
+        self.replicate_unthrottle(name);
+        lifted
+    }
+
+    /// Lift the throttle on `name` (logged), forget its failures.
+    pub(crate) fn lift_throttle(&self, name: &[u8], now: u64) -> bool {
         let g = self.guess();
         let lifted = g
             .users

@@ -27,7 +27,7 @@ static int deliver(void *ctx, const char *body, size_t len)
 	struct carry *c = ctx;
 	sipguard_cluster_received r;
 	memset(&r, 0, sizeof r);
-	if (sipguard_cluster_receive(c->to, PEER, 4, c->trusted, body, len, sipguard_clock_ns(), &r)
+	if (sipguard_cluster_receive(c->to, NULL, PEER, 4, c->trusted, body, len, sipguard_clock_ns(), &r)
 			== SIPGUARD_OK) {
 		c->applied += r.applied;
 		c->message = r.message;
@@ -70,7 +70,7 @@ int cluster_abi_check(void)
 	/* a sync: the snapshot holds both bans of A */
 	struct carry sync = {b, 1, 0, 0};
 	CHECK(sipguard_cluster_sync_request(b, deliver, &(struct carry){a, 1, 0, 0}) == SIPGUARD_OK);
-	CHECK(sipguard_cluster_snapshot(a, now, deliver, &sync, &n) == SIPGUARD_OK && n == 1);
+	CHECK(sipguard_cluster_snapshot(a, NULL, now, deliver, &sync, &n) == SIPGUARD_OK && n == 1);
 	CHECK(sync.message == 3 && sync.applied == 1);
 
 	sipguard_cluster_figures f;
@@ -81,7 +81,7 @@ int cluster_abi_check(void)
 	CHECK(sipguard_cluster_peer(b, 1, &p) == SIPGUARD_ERR_NOT_FOUND);
 	CHECK(sipguard_cluster_info(off, &f) == SIPGUARD_ERR_NOT_FOUND);
 	CHECK(sipguard_cluster_outgoing(a, NULL, NULL, &n) == SIPGUARD_ERR_NULL);
-	CHECK(sipguard_cluster_receive(b, PEER, 4, 1, NULL, 5, now, NULL) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_cluster_receive(b, NULL, PEER, 4, 1, NULL, 5, now, NULL) == SIPGUARD_ERR_NULL);
 
 	sipguard_region_destroy(a);
 	sipguard_region_destroy(b);

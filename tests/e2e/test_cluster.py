@@ -9,6 +9,8 @@
 - a node killed and restarted (no state file) has the others' bans within
   seconds; a node stopped (SIGSTOP) during changes converges when resumed:
   no expired ban resurrected, no unban lost;
+- an account suspended at A is suspended on B and C, and lifted everywhere
+  by an unsuspend at C; a restarted node has the suspension again;
 - a 20 000-source flood at A: DMQ messages stay bounded and every node ends
   with the same ban set;
 - cluster=1 without dmq (or with dmq loaded after sipguard) does not start.
@@ -145,6 +147,27 @@ def test_a_restarted_node_catches_up_and_a_paused_one_converges(cluster):
     keys = banned_keys(c)
     assert "127.0.3.1" not in keys and "127.0.3.3" not in keys, sorted(keys)
     assert banned_keys(a) == keys == banned_keys(b)
+
+
+def suspended_on(k, account: str) -> bool:
+    e = sipg.fraud_accounts(k).get(account)
+    return bool(e) and e.get("state") == "suspended"
+
+
+def test_a_suspension_anywhere_holds_everywhere(cluster):
+    a, b, c = cluster.nodes
+    a.kamcmd("sipguard.suspend", "acct-7")
+    for k in (b, c):
+        took = wait_until(lambda: suspended_on(k, "acct-7"), timeout=3.0)
+        assert took is not None, (k.name, sipg.fraud_accounts(k))
+    assert re.search(r"SUSPEND account=acct-7 reason=rpc ", b.log_text())
+    # A restarted node has it again from its peers (no state file).
+    cluster.restart(1)
+    assert wait_until(lambda: suspended_on(b, "acct-7"), timeout=15.0, step=0.2) is not None
+    cluster.wait_joined()
+    c.kamcmd("sipguard.unsuspend", "acct-7")
+    for k in (a, b, c):
+        assert wait_until(lambda: not suspended_on(k, "acct-7"), timeout=3.0) is not None, k.name
 
 
 def test_a_20000_source_flood_stays_bounded_and_every_node_ends_alike(cluster):

@@ -1,0 +1,87 @@
+//! Toll fraud's side of cluster replication ([`crate::cluster`]): an
+//! account suspended here (a threshold crossed, or RPC) or lifted by RPC is
+//! queued for the peers; a peer's is applied here and never queued again.
+//! An applied suspension refuses the account's calls here too, and its
+//! event route runs here once, as for a suspension of this node's own.
+
+use super::accounts::{Crossing, Reason};
+use super::{Fraud, Printable};
+use crate::cluster::{wall_us, Change, Kind};
+use crate::util::log::{log, Level};
+use std::sync::atomic::Ordering::Relaxed;
+
+impl Fraud {
+    pub(super) fn replicate_suspend(&self, name: &[u8], reason: Reason) {
+        if let Some(c) = &self.cluster {
+            let ts_us = wall_us();
+            c.push(&Change {
+                reason: reason as u32,
+                until_ms: ts_us / 1000,
+                ts_us,
+                ..Change::of_name(Kind::Suspend, name)
+            });
+        }
+    }
+
+    pub(super) fn replicate_unsuspend(&self, name: &[u8]) {
+        if let Some(c) = &self.cluster {
+            c.push(&Change {
+                ts_us: wall_us(),
+                ..Change::of_name(Kind::Unsuspend, name)
+            });
+        }
+    }
+
+    /// Apply a peer's suspension or its lifting (judged newer already).
+    pub fn apply_suspension(&self, c: &Change, now: u64) -> bool {
+        let name = c.name();
+        match c.kind {
+            Kind::Suspend => {
+                let reason = Reason::from_u32(c.reason).unwrap_or(Reason::Rpc);
+                let done = self.accounts.suspend(name, reason, now, c.until_ms);
+                if matches!(done, Ok(true)) {
+                    let c = Crossing {
+                        reason,
+                        value: 0,
+                        threshold: 0,
+                    };
+                    self.suspended(Printable(name), &c);
+                }
+                done.is_ok()
+            }
+            Kind::Unsuspend => {
+                if self.accounts.unsuspend(name, now).is_ok() {
+                    self.counters().changes.fetch_add(1, Relaxed);
+                    log(
+                        Level::Warn,
+                        format_args!(
+                            "sipguard: UNSUSPEND account={} reason=rpc (cluster)",
+                            Printable(name)
+                        ),
+                    );
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every suspension in force, as changes stamped by `stamp` (else 1),
+    /// for a joining peer.
+    pub fn suspension_changes(&self, now: u64, stamp: impl Fn(&Change) -> u64) -> Vec<Change> {
+        let mut out = Vec::new();
+        self.list(now, |a| {
+            if let Some(reason) = a.suspended {
+                let mut c = Change {
+                    reason: reason as u32,
+                    until_ms: a.since_wall_ms,
+                    ..Change::of_name(Kind::Suspend, &a.name)
+                };
+                c.ts_us = stamp(&c).max(1);
+                out.push(c);
+            }
+            true
+        });
+        out
+    }
+}
