@@ -6,7 +6,8 @@
 #   make install    copy the module into Kamailio's module directory
 #   make run        build and run kamailio with kamailio-cfg/sipguard.cfg
 #   make test       bash scripts/test.sh
-#   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir
+#   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir,
+#                   then bash scripts/bench-cluster.sh
 #   make bench-ir   bash scripts/bench-ir.sh: instructions per request (callgrind)
 #   make clean      remove build products (keeps the downloaded source)
 #
@@ -90,6 +91,7 @@ bench:
 	cd $(ROOT) && $(CARGO) bench
 	bash $(ROOT)/scripts/bench-kamailio.sh
 	bash $(ROOT)/scripts/bench-ir.sh
+	bash $(ROOT)/scripts/bench-cluster.sh
 
 bench-ir:
 	bash $(ROOT)/scripts/bench-ir.sh
