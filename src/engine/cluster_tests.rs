@@ -208,4 +208,9 @@ fn throttles_and_suspensions_reach_the_peer_and_their_liftings_too() {
     assert!(b.guess_unthrottle(b"alice", t));
     let out = b.cluster_outgoing();
     assert!(out[0].contains("\nt 616c696365 "), "{out:?}");
+    // An unsuspend of an account not suspended here still reaches the
+    // peers, which may hold the suspension.
+    assert!(fa.unsuspend(b"acct-8", t).is_err());
+    let out = a.cluster_outgoing();
+    assert!(out[0].contains("\ns 616363742d38 "), "{out:?}");
 }

@@ -555,13 +555,17 @@ impl Fraud {
     }
 
     pub fn unsuspend(&self, account: &[u8], now: u64) -> Result<(), KeyedError> {
-        self.accounts.unsuspend(account, now)?;
+        let lifted = self.accounts.unsuspend(account, now);
+        // The peers may hold the suspension this node no longer has.
+        if matches!(lifted, Ok(()) | Err(KeyedError::NotFound)) {
+            self.replicate_unsuspend(account);
+        }
+        lifted?;
         self.counters().changes.fetch_add(1, Relaxed);
         log(
             Level::Warn,
             format_args!("sipguard: UNSUSPEND account={} reason=rpc", Printable(account)),
         );
-        self.replicate_unsuspend(account);
         Ok(())
     }
 
