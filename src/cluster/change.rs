@@ -26,6 +26,9 @@ pub enum Kind {
     /// An account suspended (toll fraud).
     Suspend = 5,
     Unsuspend = 6,
+    /// A node's own count for a name (`reason`: which count, `offences`:
+    /// the value): its peers add it to theirs while it is fresh.
+    Count = 7,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Unthrottle,
             Kind::Suspend,
             Kind::Unsuspend,
+            Kind::Count,
         ]
         .into_iter()
         .find(|k| *k as u8 == c)
@@ -112,6 +116,7 @@ impl Change {
         }
         let family = match self.kind {
             Kind::Throttle | Kind::Unthrottle => 2u64,
+            Kind::Count => 16 + self.reason as u64,
             _ => 3,
         };
         let (mut a, mut b) = (0xcbf2_9ce4_8422_2325u64, 0x8422_2325_cbf2_9ce4u64);

@@ -14,6 +14,9 @@
 //!   pushed out by a colliding one forgets its order (then the copy applies).
 //! - the **peers** that sent trusted messages: exempt from every check
 //!   ([`Cluster::is_peer`]), so cluster traffic is never limited or dropped.
+//! - the **peers' counts**: each node sends only its own count for a name
+//!   (e.g. a user name's authentication failures); a node's total is its
+//!   own plus the peers' counts received recently ([`Cluster::remote_count`]).
 //!
 //! One robust lock word ([`crate::shm::lock`]) guards the ring and the
 //! who-wins table: a change is a rare event (a ban), not a request, and
@@ -40,6 +43,8 @@ pub const QUEUE_CAPACITY: usize = 8192;
 pub const STAMPS: usize = 16384;
 /// Peers remembered for the exemption and the report.
 pub const MAX_PEERS: usize = 16;
+/// Peers' counts remembered (a count per peer and name), direct-mapped.
+pub const COUNT_SLOTS: usize = 8192;
 
 /// The queue's indexes and the replication's own counters.
 #[repr(C, align(64))]
@@ -94,6 +99,19 @@ struct Stamp {
 unsafe impl Shared for Stamp {}
 const _: () = assert_layout::<Stamp>(32, 8);
 
+/// One peer's own count for one name.
+#[repr(C)]
+struct CountSlot {
+    subject: [AtomicU64; 3],
+    peer: AtomicU64,
+    value: AtomicU64,
+    /// Wall ms it arrived, 0 = free.
+    at_ms: AtomicU64,
+}
+// SAFETY: repr(C) of atomics.
+unsafe impl Shared for CountSlot {}
+const _: () = assert_layout::<CountSlot>(48, 8);
+
 /// A node that sent trusted messages.
 #[repr(C)]
 struct PeerSlot {
@@ -120,6 +138,7 @@ pub struct ClusterPlan {
     head: Area,
     ring: Area,
     stamps: Area,
+    counts: Area,
 }
 
 /// Process-local handle on the replication's areas; cheap to clone (the
@@ -130,6 +149,7 @@ pub struct Cluster {
     head: usize,
     ring: usize,
     stamps: usize,
+    counts: usize,
 }
 
 impl Cluster {
@@ -138,6 +158,7 @@ impl Cluster {
             head: plan.array::<Head>(*b"CLHD", 1),
             ring: plan.array::<Record>(*b"CLRG", QUEUE_CAPACITY),
             stamps: plan.array::<Stamp>(*b"CLST", STAMPS),
+            counts: plan.array::<CountSlot>(*b"CLCN", COUNT_SLOTS),
         }
     }
 
@@ -147,6 +168,7 @@ impl Cluster {
             head: p.head.offset,
             ring: p.ring.offset,
             stamps: p.stamps.offset,
+            counts: p.counts.offset,
         }
     }
 
@@ -259,38 +281,88 @@ impl Cluster {
     }
 
     /// A trusted message came from `addr`: remember the peer (its traffic
-    /// is exempt from every check from now on).
-    pub fn peer_seen(&self, addr: u128, now_ms: u64) {
+    /// is exempt from every check from now on). Its slot, None when every
+    /// slot is taken.
+    pub fn peer_seen(&self, addr: u128, now_ms: u64) -> Option<usize> {
         let halves = [(addr >> 64) as u64, addr as u64];
-        let mut free = None;
-        for i in 0..MAX_PEERS {
+        let find = || {
+            (0..MAX_PEERS).find(|&i| {
+                let p = self.peer(i);
+                p.last_in_ms.load(Relaxed) != 0
+                    && p.addr[0].load(Relaxed) == halves[0]
+                    && p.addr[1].load(Relaxed) == halves[1]
+            })
+        };
+        if let Some(i) = find() {
             let p = self.peer(i);
-            if p.last_in_ms.load(Relaxed) == 0 {
-                free = free.or(Some(i));
-                continue;
-            }
-            if p.addr[0].load(Relaxed) == halves[0] && p.addr[1].load(Relaxed) == halves[1] {
-                p.last_in_ms.store(now_ms, Relaxed);
-                p.msgs_in.fetch_add(1, Relaxed);
-                return;
-            }
+            p.last_in_ms.store(now_ms.max(1), Relaxed);
+            p.msgs_in.fetch_add(1, Relaxed);
+            return Some(i);
         }
         let h = self.head();
-        let Some(_guard) = lock(&h.lock) else {
-            return;
-        };
+        let _guard = lock(&h.lock)?;
         // Re-checked under the lock: two processes may add the same peer.
-        if self.is_peer(addr) {
-            return;
+        if let Some(i) = find() {
+            return Some(i);
         }
-        if let Some(i) = free.filter(|i| self.peer(*i).last_in_ms.load(Relaxed) == 0) {
-            let p = self.peer(i);
-            p.addr[0].store(halves[0], Relaxed);
-            p.addr[1].store(halves[1], Relaxed);
-            p.msgs_in.store(1, Relaxed);
-            p.last_in_ms.store(now_ms.max(1), Relaxed);
-            h.peers_known.fetch_add(1, Relaxed);
+        let i = (0..MAX_PEERS).find(|&i| self.peer(i).last_in_ms.load(Relaxed) == 0)?;
+        let p = self.peer(i);
+        p.addr[0].store(halves[0], Relaxed);
+        p.addr[1].store(halves[1], Relaxed);
+        p.msgs_in.store(1, Relaxed);
+        p.last_in_ms.store(now_ms.max(1), Relaxed);
+        h.peers_known.fetch_add(1, Relaxed);
+        Some(i)
+    }
+
+    fn count_slot(&self, subject: &[u64; 3], peer: usize) -> &CountSlot {
+        let h = (subject[0] ^ subject[1].rotate_left(29) ^ subject[2].rotate_left(41) ^ (peer as u64 + 1))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.store.at(self.counts, (h >> 40) as usize % COUNT_SLOTS)
+    }
+
+    /// Peer `peer`'s own count for a name (a [`Kind::Count`] change it
+    /// sent), received at `now_ms`: the latest one replaces the earlier.
+    pub fn set_count(&self, peer: usize, c: &Change, now_ms: u64) {
+        let subject = c.subject();
+        let s = self.count_slot(&subject, peer);
+        // Several dmq workers may write one slot: the last write wins, and
+        // a torn slot is at worst one count that a later message corrects.
+        s.at_ms.store(0, Relaxed);
+        for (w, v) in s.subject.iter().zip(subject) {
+            w.store(v, Relaxed);
         }
+        s.peer.store(peer as u64, Relaxed);
+        s.value.store(c.offences as u64, Relaxed);
+        s.at_ms.store(now_ms.max(1), Relaxed);
+    }
+
+    /// The peers' counts for the name of `c` (a [`Kind::Count`] change),
+    /// those received within `max_age_ms` of `now_ms`: a peer that died
+    /// stops counting once its last count ages out. Allocates nothing,
+    /// takes no lock.
+    pub fn remote_count(&self, c: &Change, now_ms: u64, max_age_ms: u64) -> u64 {
+        let h = self.head();
+        if h.peers_known.load(Relaxed) == 0 {
+            return 0;
+        }
+        let subject = c.subject();
+        (0..MAX_PEERS)
+            .filter(|&i| self.peer(i).last_in_ms.load(Relaxed) != 0)
+            .map(|i| {
+                let s = self.count_slot(&subject, i);
+                let at = s.at_ms.load(Relaxed);
+                let mine = at != 0
+                    && now_ms.saturating_sub(at) <= max_age_ms
+                    && s.peer.load(Relaxed) == i as u64
+                    && s.subject.iter().zip(subject).all(|(w, v)| w.load(Relaxed) == v);
+                if mine {
+                    s.value.load(Relaxed)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// Whether `addr` is a peer that sent trusted messages. One atomic load

@@ -92,7 +92,23 @@ fn peers_are_remembered_and_exempt() {
     c.peer_seen(a, 2000);
     assert!(c.is_peer(a) && !c.is_peer(b));
     let p = c.peers();
-    assert_eq!((p.len(), p[0].last_in_ms, p[0].msgs_in), (1, 2000, 2));
+    assert_eq!((p.len(), p[0].last_in_ms, p[0].msgs_in), (1, 2000, 2)); // A peer's count adds while fresh, then ages out; the latest replaces.
+    let n = |v: u32| Change {
+        reason: 1,
+        offences: v,
+        ..Change::of_name(Kind::Count, b"alice")
+    };
+    let pa = c.peer_seen(a, 3000).unwrap();
+    let pb = c.peer_seen(b, 3000).unwrap();
+    assert_ne!(pa, pb);
+    c.set_count(pa, &n(2), 3000);
+    c.set_count(pa, &n(3), 3100);
+    c.set_count(pb, &n(4), 3200);
+    assert_eq!(c.remote_count(&n(0), 3500, 1000), 7);
+    assert_eq!(c.remote_count(&n(0), 4150, 1000), 4);
+    assert_eq!(c.remote_count(&n(0), 9000, 1000), 0);
+    let other = Change::of_name(Kind::Count, b"bob");
+    assert_eq!(c.remote_count(&other, 3500, 1000), 0);
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //! prefix table. Names travel in hex (a SIP user name may hold any byte):
 //! `T name until_unix_ms failures ts_us` throttles a user name, `t name
 //! ts_us` lifts it; `S name reason_code since_unix_ms ts_us` suspends an
-//! account, `s name ts_us` lifts it. The first line's word says what the message is: `changes`
+//! account, `s name ts_us` lifts it. `N which name value ts_us` is the
+//! sending node's own count `which` for a name (1: authentication failures
+//! of a user name within `user_findtime`). The first line's word says what the message is: `changes`
 //! (a batch of changes made on the sending node), `sync` (a request for
 //! the current state, no lines), `snapshot N last|more` (chunk N of the
 //! answer to a sync). An unknown version or word is refused whole; a bad
@@ -78,6 +80,7 @@ fn line(c: &Change) -> String {
         Kind::Unthrottle => writeln!(s, "t {} {}", Hex(c.name()), c.ts_us),
         Kind::Suspend => writeln!(s, "S {} {} {} {}", Hex(c.name()), c.reason, c.until_ms, c.ts_us),
         Kind::Unsuspend => writeln!(s, "s {} {}", Hex(c.name()), c.ts_us),
+        Kind::Count => writeln!(s, "N {} {} {} {}", c.reason, Hex(c.name()), c.offences, c.ts_us),
     };
     s
 }
@@ -222,7 +225,13 @@ fn parse_line(l: &str) -> Result<Change, &'static str> {
             ts_us: num(ts)?,
             ..Change::of_name(Kind::Unsuspend, &name(n)?)
         },
-        _ => return Err("expected a B, U, T, t, S or s line"),
+        ["N", which, n, value, ts] if !prefix => Change {
+            reason: u32_of(which)?,
+            offences: u32_of(value)?,
+            ts_us: num(ts)?,
+            ..Change::of_name(Kind::Count, &name(n)?)
+        },
+        _ => return Err("expected a B, U, T, t, S, s or N line"),
     };
     Ok(c)
 }

@@ -85,7 +85,7 @@ impl Engine {
             Refused::Bad(e)
         })?;
         let now_us = wall_us();
-        c.peer_seen(src, now_us / 1000);
+        let peer = c.peer_seen(src, now_us / 1000);
         h.msgs_in.fetch_add(1, Relaxed);
         h.changes_in.fetch_add(changes.len() as u64, Relaxed);
         h.last_in_ms.store(now_us / 1000, Relaxed);
@@ -94,7 +94,13 @@ impl Engine {
             if matches!(message, Message::Changes) {
                 c.note_lag(now_us.saturating_sub(ch.ts_us));
             }
-            if c.admit(ch) && self.apply(ch, now, fraud) {
+            if ch.kind == Kind::Count {
+                // The peer's own count: kept beside the others', not ordered.
+                if let Some(p) = peer {
+                    c.set_count(p, ch, now_us / 1000);
+                    applied += 1;
+                }
+            } else if c.admit(ch) && self.apply(ch, now, fraud) {
                 applied += 1;
             }
         }
@@ -124,6 +130,7 @@ impl Engine {
             },
             Kind::Throttle | Kind::Unthrottle => self.defences().apply_throttle(ch, now),
             Kind::Suspend | Kind::Unsuspend => fraud.is_some_and(|f| f.apply_suspension(ch, now)),
+            Kind::Count => false,
         }
     }
 

@@ -214,3 +214,57 @@ fn throttles_and_suspensions_reach_the_peer_and_their_liftings_too() {
     let out = a.cluster_outgoing();
     assert!(out[0].contains("\ns 616363742d38 "), "{out:?}");
 }
+
+#[test]
+fn a_guess_split_across_nodes_reaches_the_threshold_of_the_cluster() {
+    use crate::guess::Request;
+    let cfg = |c: &mut crate::engine::config::Config| {
+        c.cluster = true;
+        c.guess.user_maxretry = 4;
+        c.guess.auth_maxretry = 100;
+    };
+    let (a, b) = (small_region(cfg), small_region(cfg));
+    let creds = b"Digest username=\"1001\"";
+    let reg = |call_id: &'static str| Request {
+        method: b"REGISTER",
+        to: b"<sip:1001@example.org>",
+        to_user: b"1001",
+        call_id: call_id.as_bytes(),
+        cseq_num: b"1",
+        cseq_method: b"REGISTER",
+        from: b"<sip:x@example.org>;tag=ft",
+        auth_user: b"1001",
+        credentials: creds,
+        ..Default::default()
+    };
+    let owner = [127, 0, 0, 50];
+    b.guess_authenticated(&owner, &reg("ok"), 1);
+    let guess = |e: &Engine, i: u8, call_id: &'static str| {
+        let src = [127, 0, 2, i];
+        e.guess_request(&src, &reg(call_id), 2);
+        e.guess_auth_failed(&src, &reg(call_id), 2);
+    };
+    // Two guesses at A, two at B: under the threshold on each node alone.
+    guess(&a, 1, "g1");
+    guess(&a, 2, "g2");
+    for body in a.cluster_outgoing() {
+        b.cluster_receive(PEER, true, body.as_bytes(), 2, None).unwrap();
+    }
+    let throttled = |e: &Engine| {
+        e.guess_users(3, 10)
+            .iter()
+            .any(|u| u.name == b"1001" && u.throttled_s > 0)
+    };
+    guess(&b, 3, "g3");
+    assert!(!throttled(&b));
+    guess(&b, 4, "g4");
+    // 2 here + 2 at A: the cluster's threshold.
+    assert!(throttled(&b));
+    assert!(!b.guess_auth_allowed(&[127, 0, 2, 9], &reg("x"), 3));
+    assert!(b.guess_auth_allowed(&owner, &reg("y"), 3));
+    // The throttle itself reaches A.
+    for body in b.cluster_outgoing() {
+        a.cluster_receive(PEER, true, body.as_bytes(), 2, None).unwrap();
+    }
+    assert!(throttled(&a));
+}

@@ -656,6 +656,7 @@ impl Defences<'_> {
         let throttle = secs_of(cfg.user_throttle_ns);
         let throttled = g.users.with(user, now, false, |u, _| {
             let n = bump(&u.fail_start, &u.fails, cfg.user_findtime_ns);
+            let n = self.cluster_failures(u, n);
             if u64::from(n) < cfg.user_maxretry || u.throttled_until.load(Relaxed) > now_s {
                 return None;
             }

@@ -3,14 +3,44 @@
 //! peers (through the cluster handle the flood defence holds); a peer's is
 //! applied here and never queued again. The throttle travels with its end
 //! as wall time, so it ends on every node at once without a message.
+//! A user name's authentication failures are counted across the cluster:
+//! each node sends its own count, and compares its own plus its peers'
+//! fresh counts with `user_maxretry`.
 
-use super::{secs, Defences, USER_ANNOUNCED};
+use super::{secs, Defences, UserEntry, USER_ANNOUNCED, USER_NAME_BYTES};
 use crate::cluster::{wall_us, Change, Kind};
-use crate::shm::keyed::store_name;
+use crate::shm::keyed::{load_name_into, store_name};
+use crate::util::clock::NS_PER_MS;
 use crate::util::log::{log, Level};
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Which count a [`Kind::Count`] change carries: a user name's
+/// authentication failures within `user_findtime`.
+pub const COUNT_USER_FAILURES: u32 = 1;
+
 impl Defences<'_> {
+    /// This node's `n` failures for the user name of `u` (bucket locked):
+    /// queued for the peers, and returned with the peers' counts received
+    /// within `user_findtime` added (a dead peer's age out).
+    pub(super) fn cluster_failures(&self, u: &UserEntry, n: u32) -> u32 {
+        let Some(c) = &self.flood.cluster else {
+            return n;
+        };
+        let mut name = [0u8; USER_NAME_BYTES];
+        let len = load_name_into(&u.name, &u.name_len, &mut name);
+        let ts_us = wall_us();
+        let count = Change {
+            reason: COUNT_USER_FAILURES,
+            offences: n,
+            ts_us,
+            ..Change::of_name(Kind::Count, &name[..len])
+        };
+        c.push(&count);
+        let max_age_ms = self.guess.cfg.user_findtime_ns / NS_PER_MS;
+        let remote = c.remote_count(&count, ts_us / 1000, max_age_ms);
+        n.saturating_add(remote.min(u32::MAX as u64) as u32)
+    }
+
     /// A throttle of `name` started here, for `secs_left` seconds.
     pub(super) fn replicate_throttle(&self, name: &[u8], secs_left: u32, failures: u32) {
         if let Some(c) = &self.flood.cluster {

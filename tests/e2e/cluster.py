@@ -34,8 +34,10 @@ def _port_free(addrs, port: int) -> bool:
 
 
 class Cluster:
-    def __init__(self, factory, n: int = 3, children: int = 2, **defines):
+    def __init__(self, factory, n: int = 3, children: int = 2, cfg: Path | None = None,
+                 **defines):
         self.factory = factory
+        self.cfg = Path(cfg or CLUSTER_CFG)
         self.tmp = Path(factory.tmp)
         self.port = next(p for p in (sipg.free_port() for _ in range(20))
                          if _port_free([node_addr(i) for i in range(n)], p))
@@ -44,10 +46,10 @@ class Cluster:
     def _node(self, i: int, children: int, defines: dict) -> sipg.Kamailio:
         rundir = self.tmp / f"node{i + 1}-run"
         rundir.mkdir(parents=True, exist_ok=True)
-        d = {"SG_CHILDREN": str(children)}
+        d = {"SG_CHILDREN": str(children), "SG_ADDR4": node_addr(i)}
         d.update({k if k.startswith("SG_") else "SG_" + k.upper(): v for k, v in defines.items()})
         k = sipg.Kamailio(
-            cfg=CLUSTER_CFG, workdir=self.tmp, name=f"node{i + 1}", port=self.port, defines=d,
+            cfg=self.cfg, workdir=self.tmp, name=f"node{i + 1}", port=self.port, defines=d,
             extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g",
                         f"--substdef=!SG_NODE!{node_addr(i)}:{self.port}!g",
                         f"--substdef=!SG_SEED!{node_addr(0)}:{self.port}!g"])
@@ -164,3 +166,43 @@ def kdmq(src: str, node: sipg.Kamailio, body: str, peer: str = "sipguard",
         return r.code if r else None
     finally:
         s.close()
+
+
+AUTH_CFG = sipg.REPO / "kamailio-cfg" / "sipguard-auth.cfg"
+
+
+def auth_cluster_cfg(tmp: Path, user_maxretry: int) -> Path:
+    """kamailio-cfg/sipguard-auth.cfg (registrar, digest auth, the guessing
+    defences) made a cluster node: dmq loaded first, cluster=1, KDMQ handed
+    to dmq before any check (sipguard's peer trusts only dmq nodes)."""
+    text = AUTH_CFG.read_text()
+    subs = sipg.REPO / "kamailio-cfg" / "auth" / "subscribers.cfg"
+    for old, new in [
+        ('include_file "auth/subscribers.cfg"', f'include_file "{subs}"'),
+        ('loadmodule "sipguard.so"\n',
+         'loadmodule "dmq.so"\nloadmodule "sipguard.so"\n'
+         'modparam("dmq", "server_address", "sip:SG_NODE")\n'
+         'modparam("dmq", "notification_address", "sip:SG_SEED")\n'
+         'modparam("dmq", "multi_notify", 1)\n'
+         'modparam("sipguard", "cluster", 1)\n'),
+        ('modparam("sipguard", "user_maxretry", 20)',
+         f'modparam("sipguard", "user_maxretry", {user_maxretry})'),
+        ("request_route {\n",
+         'request_route {\n\tif($rm == "KDMQ") {\n\t\tdmq_handle_message();\n\t\texit;\n\t}\n'),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    p = Path(tmp) / "sipguard-auth-cluster.cfg"
+    p.write_text(text)
+    return p
+
+
+def users(k) -> dict:
+    """{user: entry} from sipguard.users."""
+    return {u.get("user"): u for u in sipg.leaf_structs(sipg.parse_tree(
+        k.kamcmd("sipguard.users").stdout))}
+
+
+def throttled(k, user: str) -> bool:
+    u = users(k).get(user)
+    return bool(u) and sipg._num(u["throttled"]) > 0

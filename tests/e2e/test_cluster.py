@@ -9,6 +9,9 @@
 - a node killed and restarted (no state file) has the others' bans within
   seconds; a node stopped (SIGSTOP) during changes converges when resumed:
   no expired ban resurrected, no unban lost;
+- a password guess spread over the three nodes (registrar + digest auth)
+  reaches the cluster's user_maxretry: the user name is throttled on every
+  node while its owner still registers;
 - an account suspended at A is suspended on B and C, and lifted everywhere
   by an unsuspend at C; a restarted node has the suspension again;
 - a 20 000-source flood at A: DMQ messages stay bounded and every node ends
@@ -24,7 +27,9 @@ import time
 import pytest
 
 import sipg
-from cluster import Cluster, answered, banned_keys, info, kdmq, node_addr, wait_until
+import auth_tools as at
+from cluster import (Cluster, answered, auth_cluster_cfg, banned_keys, info, kdmq, throttled,
+                     users, wait_until)
 
 
 @pytest.fixture
@@ -147,6 +152,37 @@ def test_a_restarted_node_catches_up_and_a_paused_one_converges(cluster):
     keys = banned_keys(c)
     assert "127.0.3.1" not in keys and "127.0.3.3" not in keys, sorted(keys)
     assert banned_keys(a) == keys == banned_keys(b)
+
+
+def test_a_guess_spread_over_the_nodes_throttles_the_user_everywhere(kam_factory):
+    cl = Cluster(kam_factory, cfg=auth_cluster_cfg(kam_factory.tmp, user_maxretry=6)).start()
+    a, b, c = cl.nodes
+    user = "1001"
+    owner = "127.0.0.60"
+    with at.SipClient(owner, a.port, dst=a.addr) as ph:
+        assert ph.register(user, at.USERS[user], domain=a.addr) == [401, 200]
+    # Six wrong guesses, two per node, each from its own source: no node
+    # alone reaches user_maxretry=6; the cluster does. 0.3 s apart: counts
+    # travel within the replication lag (~0.1 s); two guesses within it on
+    # two nodes may each miss the other.
+    for i in range(6):
+        time.sleep(0.3)
+        k = cl.nodes[i % 3]
+        with at.SipClient(f"127.0.3.{i + 1}", k.port, dst=k.addr) as g:
+            assert g.register(user, "wrong-guess", domain=k.addr) == [401, 401]
+        if i < 5:
+            assert not any(throttled(n, user) for n in cl.nodes), (i, users(k))
+    for k in cl.nodes:
+        assert wait_until(lambda: throttled(k, user), timeout=3.0) is not None, \
+            [(n.name, users(n).get(user), info(n)) for n in cl.nodes]
+    # Counted per node: two failures each, and every node saw the others'.
+    assert all(sipg._num(users(k)[user]["failures"]) == 2 for k in cl.nodes)
+    # The owner still registers (at its node); a guess with the right
+    # password from elsewhere is not even checked.
+    with at.SipClient(owner, a.port, dst=a.addr) as ph:
+        assert ph.register(user, at.USERS[user], domain=a.addr) == [401, 200]
+    with at.SipClient("127.0.3.20", b.port, dst=b.addr) as g:
+        assert g.register(user, at.USERS[user], domain=b.addr) == [401, 401]
 
 
 def suspended_on(k, account: str) -> bool:
