@@ -268,3 +268,39 @@ fn a_guess_split_across_nodes_reaches_the_threshold_of_the_cluster() {
     }
     assert!(throttled(&a));
 }
+
+#[test]
+fn an_accounts_calls_count_across_the_nodes_and_age_out() {
+    use crate::fraud::accounts::CallTicket;
+    use crate::fraud::money::Money;
+    use crate::fraud::StartVerdict;
+    use crate::util::fixed_buf::FixedBuf;
+    let (a, b) = (node(), node());
+    let t = 1000 * S;
+    let (fa, fb) = (a.fraud(t).unwrap(), b.fraud(t).unwrap());
+    let tickets: Vec<CallTicket> = (0..6).map(|_| CallTicket::default()).collect();
+    let mut why = FixedBuf::<96>::new();
+    let mut start =
+        |f: &crate::fraud::Fraud, i: usize| f.call_start(b"carol", 3, Money(0), t, &tickets[i], &mut why);
+    // Alternating nodes, limit 3: A, B, A admitted, then B refused.
+    assert_eq!(start(&fa, 0), StartVerdict::Admitted);
+    for body in a.cluster_outgoing() {
+        b.cluster_receive(PEER, true, body.as_bytes(), t, Some(&fb))
+            .unwrap();
+    }
+    assert_eq!(start(&fb, 1), StartVerdict::Admitted);
+    for body in b.cluster_outgoing() {
+        a.cluster_receive(PEER, true, body.as_bytes(), t, Some(&fa))
+            .unwrap();
+    }
+    assert_eq!(start(&fa, 2), StartVerdict::Admitted);
+    for body in a.cluster_outgoing() {
+        b.cluster_receive(PEER, true, body.as_bytes(), t, Some(&fb))
+            .unwrap();
+    }
+    assert_eq!(start(&fb, 3), StartVerdict::LimitReached);
+    assert_eq!(start(&fa, 4), StartVerdict::LimitReached);
+    // A's calls stop counting at B once A stops sending (a dead peer).
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(start(&fb, 5), StartVerdict::Admitted);
+}

@@ -503,13 +503,26 @@ impl Fraud {
                 }
             }
         };
+        // The calls up on the other nodes of a cluster count too.
+        let remote = self.remote_calls(account);
+        if limit > 0 && remote >= limit {
+            let _ = write!(why, "call limit reached: {remote} of {limit} up on other nodes");
+            return StartVerdict::LimitReached;
+        }
+        let limit = if limit > 0 { limit - remote } else { 0 };
         match self.accounts.start(account, limit, rate, now, ticket) {
-            Ok(Start::Admitted { .. }) => {
+            Ok(Start::Admitted { active }) => {
                 self.counters().active_calls.fetch_add(1, Relaxed);
+                self.replicate_calls(account, active);
                 StartVerdict::Admitted
             }
             Ok(Start::LimitReached { active, limit }) => {
-                let _ = write!(why, "call limit reached: {active} of {limit} up");
+                let _ = write!(
+                    why,
+                    "call limit reached: {} of {} up",
+                    active + remote,
+                    limit + remote
+                );
                 StartVerdict::LimitReached
             }
             Ok(Start::Suspended) => {
@@ -583,6 +596,7 @@ impl Fraud {
 
     fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
         let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
+        self.refresh_calls(now);
         for (name, v) in &crossed {
             self.report(name, v);
         }
