@@ -197,6 +197,30 @@ def auth_cluster_cfg(tmp: Path, user_maxretry: int) -> Path:
     return p
 
 
+FRAUD_CFG = sipg.REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
+
+
+def fraud_cluster_cfg(tmp: Path) -> Path:
+    """kamailio-cfg/sipguard-fraud.cfg (tm + dialog + toll fraud) made a
+    cluster node, as auth_cluster_cfg() does."""
+    text = FRAUD_CFG.read_text()
+    for old, new in [
+        ('loadmodule "sipguard.so"\n',
+         'loadmodule "dmq.so"\nloadmodule "sipguard.so"\n'
+         'modparam("dmq", "server_address", "sip:SG_NODE")\n'
+         'modparam("dmq", "notification_address", "sip:SG_SEED")\n'
+         'modparam("dmq", "multi_notify", 1)\n'
+         'modparam("sipguard", "cluster", 1)\n'),
+        ("request_route {\n",
+         'request_route {\n\tif($rm == "KDMQ") {\n\t\tdmq_handle_message();\n\t\texit;\n\t}\n'),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    p = Path(tmp) / "sipguard-fraud-cluster.cfg"
+    p.write_text(text)
+    return p
+
+
 def users(k) -> dict:
     """{user: entry} from sipguard.users."""
     return {u.get("user"): u for u in sipg.leaf_structs(sipg.parse_tree(

@@ -12,6 +12,9 @@
 - a password guess spread over the three nodes (registrar + digest auth)
   reaches the cluster's user_maxretry: the user name is throttled on every
   node while its owner still registers;
+- an account with a limit of 3 concurrent calls, calls placed one after
+  another alternating nodes (the fraud bundle made cluster nodes, sipp
+  callers and callee): exactly 3 established, the others refused;
 - an account suspended at A is suspended on B and C, and lifted everywhere
   by an unsuspend at C; a restarted node has the suspension again;
 - a 20 000-source flood at A: DMQ messages stay bounded and every node ends
@@ -28,8 +31,10 @@ import pytest
 
 import sipg
 import auth_tools as at
-from cluster import (Cluster, answered, auth_cluster_cfg, banned_keys, info, kdmq, throttled,
-                     users, wait_until)
+from cluster import (Cluster, answered, auth_cluster_cfg, banned_keys, fraud_cluster_cfg, info,
+                     kdmq, throttled, users, wait_until)
+from conftest import q
+from test_fraud import DOMESTIC, RULES
 
 
 @pytest.fixture
@@ -183,6 +188,41 @@ def test_a_guess_spread_over_the_nodes_throttles_the_user_everywhere(kam_factory
         assert ph.register(user, at.USERS[user], domain=a.addr) == [401, 200]
     with at.SipClient("127.0.3.20", b.port, dst=b.addr) as g:
         assert g.register(user, at.USERS[user], domain=b.addr) == [401, 401]
+
+
+def test_concurrent_calls_count_across_the_nodes(kam_factory, tmp_path):
+    rules = tmp_path / "rules.txt"
+    rules.write_text(RULES)
+    callee_port = sipg.free_port()
+    cl = Cluster(kam_factory, cfg=fraud_cluster_cfg(tmp_path),
+                 SG_CALLEE=q(f"sip:127.0.0.1:{callee_port}"), SG_FRAUD_RULES=q(str(rules)),
+                 SG_CPM_WARNING="200", SG_CPM_CRITICAL="1000").start()
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, callee_port, 3)
+    callers = []
+    seen = []
+    try:
+        # carol may have 3 calls up; five calls, one every 0.5 s, on A, B,
+        # C, A, B, each held 8 s: the 4th and 5th find 3 up in the cluster.
+        for i in range(5):
+            k = cl.nodes[i % 3]
+            callers.append(sipg.Sipp("fraud_caller.xml", tmp_path, dst=f"{k.addr}:{k.port}",
+                                     port=sipg.free_port(), count=1, duration_ms=8000,
+                                     service=DOMESTIC, keys={"account": "carol"}))
+            time.sleep(0.5)
+            seen.append([sipg.fraud_calls(n, "carol") for n in cl.nodes])
+        results = [c.wait() for c in callers]
+        c = callee.wait()
+    finally:
+        callee.kill()
+        for p in callers:
+            p.kill()
+    # One call up on each node, never more than 3 in all.
+    assert max(sum(x) for x in seen) == 3, seen
+    assert [r["successful"] for r in results] == [1, 1, 1, 0, 0], results
+    assert c["successful"] == 3, c
+    refusals = [re.findall(r"CALL REFUSED account=carol rc=(-\d) reason=call limit reached: 3 of 3",
+                           k.log_text()) for k in cl.nodes]
+    assert refusals == [["-1"], ["-1"], []], refusals
 
 
 def suspended_on(k, account: str) -> bool:
