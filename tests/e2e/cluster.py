@@ -169,56 +169,46 @@ def kdmq(src: str, node: sipg.Kamailio, body: str, peer: str = "sipguard",
 
 
 AUTH_CFG = sipg.REPO / "kamailio-cfg" / "sipguard-auth.cfg"
+FRAUD_CFG = sipg.REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
+
+# an example bundle made a cluster node: dmq loaded first, cluster=1, KDMQ
+# handed to dmq before any check (sipguard's peer trusts only dmq nodes)
+_AS_NODE = [
+    ('loadmodule "sipguard.so"\n',
+     'loadmodule "dmq.so"\nloadmodule "sipguard.so"\n'
+     'modparam("dmq", "server_address", "sip:SG_NODE")\n'
+     'modparam("dmq", "notification_address", "sip:SG_SEED")\n'
+     'modparam("dmq", "multi_notify", 1)\n'
+     'modparam("sipguard", "cluster", 1)\n'),
+    ("request_route {\n",
+     'request_route {\n\tif($rm == "KDMQ") {\n\t\tdmq_handle_message();\n\t\texit;\n\t}\n'),
+]
+
+
+def _node_cfg(src: Path, dst: Path, edits: list) -> Path:
+    text = src.read_text()
+    for old, new in _AS_NODE + edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    dst.write_text(text)
+    return dst
 
 
 def auth_cluster_cfg(tmp: Path, user_maxretry: int) -> Path:
     """kamailio-cfg/sipguard-auth.cfg (registrar, digest auth, the guessing
-    defences) made a cluster node: dmq loaded first, cluster=1, KDMQ handed
-    to dmq before any check (sipguard's peer trusts only dmq nodes)."""
-    text = AUTH_CFG.read_text()
+    defences) made a cluster node, with user_maxretry of the test's."""
     subs = sipg.REPO / "kamailio-cfg" / "auth" / "subscribers.cfg"
-    for old, new in [
+    return _node_cfg(AUTH_CFG, Path(tmp) / "sipguard-auth-cluster.cfg", [
         ('include_file "auth/subscribers.cfg"', f'include_file "{subs}"'),
-        ('loadmodule "sipguard.so"\n',
-         'loadmodule "dmq.so"\nloadmodule "sipguard.so"\n'
-         'modparam("dmq", "server_address", "sip:SG_NODE")\n'
-         'modparam("dmq", "notification_address", "sip:SG_SEED")\n'
-         'modparam("dmq", "multi_notify", 1)\n'
-         'modparam("sipguard", "cluster", 1)\n'),
         ('modparam("sipguard", "user_maxretry", 20)',
          f'modparam("sipguard", "user_maxretry", {user_maxretry})'),
-        ("request_route {\n",
-         'request_route {\n\tif($rm == "KDMQ") {\n\t\tdmq_handle_message();\n\t\texit;\n\t}\n'),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    p = Path(tmp) / "sipguard-auth-cluster.cfg"
-    p.write_text(text)
-    return p
-
-
-FRAUD_CFG = sipg.REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
+    ])
 
 
 def fraud_cluster_cfg(tmp: Path) -> Path:
     """kamailio-cfg/sipguard-fraud.cfg (tm + dialog + toll fraud) made a
-    cluster node, as auth_cluster_cfg() does."""
-    text = FRAUD_CFG.read_text()
-    for old, new in [
-        ('loadmodule "sipguard.so"\n',
-         'loadmodule "dmq.so"\nloadmodule "sipguard.so"\n'
-         'modparam("dmq", "server_address", "sip:SG_NODE")\n'
-         'modparam("dmq", "notification_address", "sip:SG_SEED")\n'
-         'modparam("dmq", "multi_notify", 1)\n'
-         'modparam("sipguard", "cluster", 1)\n'),
-        ("request_route {\n",
-         'request_route {\n\tif($rm == "KDMQ") {\n\t\tdmq_handle_message();\n\t\texit;\n\t}\n'),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    p = Path(tmp) / "sipguard-fraud-cluster.cfg"
-    p.write_text(text)
-    return p
+    cluster node."""
+    return _node_cfg(FRAUD_CFG, Path(tmp) / "sipguard-fraud-cluster.cfg", [])
 
 
 def users(k) -> dict:
