@@ -46,6 +46,14 @@ pub const MAX_PEERS: usize = 16;
 /// Peers' counts remembered (a count per peer and name), direct-mapped.
 pub const COUNT_SLOTS: usize = 8192;
 
+/// Every bit of every word reaches the bits a slot index is taken from.
+fn mix(words: &[u64]) -> u64 {
+    words.iter().fold(0x243f_6a88_85a3_08d3u64, |h, w| {
+        let h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ h >> 29
+    })
+}
+
 /// The queue's indexes and the replication's own counters.
 #[repr(C, align(64))]
 pub struct Head {
@@ -186,9 +194,7 @@ impl Cluster {
     }
 
     fn stamp_of(&self, subject: &[u64; 3]) -> &Stamp {
-        let h = (subject[0] ^ subject[1].rotate_left(23) ^ subject[2].rotate_left(47))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.store.at(self.stamps, (h >> 40) as usize % STAMPS)
+        self.store.at(self.stamps, (mix(subject) >> 40) as usize % STAMPS)
     }
 
     /// A change made on this node: remember it as the latest for its key
@@ -316,8 +322,7 @@ impl Cluster {
     }
 
     fn count_slot(&self, subject: &[u64; 3], peer: usize) -> &CountSlot {
-        let h = (subject[0] ^ subject[1].rotate_left(29) ^ subject[2].rotate_left(41) ^ (peer as u64 + 1))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let h = mix(&[subject[0], subject[1], subject[2], peer as u64]);
         self.store.at(self.counts, (h >> 40) as usize % COUNT_SLOTS)
     }
 

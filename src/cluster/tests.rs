@@ -109,6 +109,19 @@ fn peers_are_remembered_and_exempt() {
     assert_eq!(c.remote_count(&n(0), 9000, 1000), 0);
     let other = Change::of_name(Kind::Count, b"bob");
     assert_eq!(c.remote_count(&other, 3500, 1000), 0);
+    // Counts of another kind for the same name and peer are kept apart.
+    for which in 2..40 {
+        c.set_count(
+            pa,
+            &Change {
+                reason: which,
+                ..n(100 + which)
+            },
+            3300,
+        );
+    }
+    assert_eq!(c.remote_count(&n(0), 3500, 1000), 7);
+    assert_eq!(c.remote_count(&Change { reason: 9, ..n(0) }, 3500, 1000), 109);
 }
 
 #[test]

@@ -304,3 +304,42 @@ fn an_accounts_calls_count_across_the_nodes_and_age_out() {
     std::thread::sleep(std::time::Duration::from_millis(3100));
     assert_eq!(start(&fb, 5), StartVerdict::Admitted);
 }
+
+#[test]
+fn attempts_split_across_nodes_cross_the_clusters_threshold() {
+    use crate::fraud::DialVerdict;
+    use crate::util::fixed_buf::FixedBuf;
+    let rules = std::env::temp_dir().join(format!("sipguard-cluster-cpm-{}.txt", std::process::id()));
+    std::fs::write(&rules, "prefix 1 domestic 0.01\naccount default domestic\n").unwrap();
+    let cfg = |c: &mut crate::engine::config::Config| {
+        c.cluster = true;
+        c.fraud.rules_file = Some(rules.clone());
+        c.fraud.cpm_critical = 5;
+    };
+    let (a, b) = (small_region(cfg), small_region(cfg));
+    let t = 1000 * S;
+    let (fa, fb) = (a.fraud(t).unwrap(), b.fraud(t).unwrap());
+    let dial = |f: &crate::fraud::Fraud| {
+        let mut why = FixedBuf::<128>::new();
+        f.dial_check(b"dave", b"12125550100", t, 0, &mut why).verdict
+    };
+    for _ in 0..3 {
+        assert_eq!(dial(&fa), DialVerdict::Allowed);
+    }
+    // A's tick sends its usage; B adds it to its own.
+    fa.tick(t, 0, |_, _| {});
+    for body in a.cluster_outgoing() {
+        b.cluster_receive(PEER, true, body.as_bytes(), t, Some(&fb))
+            .unwrap();
+    }
+    assert_eq!(dial(&fb), DialVerdict::Allowed);
+    assert_eq!(dial(&fb), DialVerdict::Allowed);
+    // 3 at A + 3 here = 6 > 5: suspended here, and so at A.
+    assert_eq!(dial(&fb), DialVerdict::Velocity);
+    for body in b.cluster_outgoing() {
+        a.cluster_receive(PEER, true, body.as_bytes(), t, Some(&fa))
+            .unwrap();
+    }
+    assert_eq!(dial(&fa), DialVerdict::Suspended);
+    let _ = std::fs::remove_file(&rules);
+}

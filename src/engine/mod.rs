@@ -111,7 +111,7 @@ impl Engine {
     pub fn fraud(&self, now: u64) -> Result<Fraud, String> {
         let p = Self::plan(&self.cfg);
         let mut fraud = Fraud::attach(self.store.clone(), p.plan, p.fraud, &self.cfg.fraud, now)?;
-        fraud.cluster = self.cluster.clone();
+        fraud.set_cluster(self.cluster.clone());
         Ok(fraud)
     }
 

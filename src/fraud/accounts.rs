@@ -116,6 +116,10 @@ pub struct Account {
 }
 
 impl Account {
+    /// The account's name, copied onto the stack (no allocation).
+    pub(super) fn name_copy(&self) -> FixedName<NAME_BYTES> {
+        FixedName::<NAME_BYTES>::load(&self.name, &self.name_len)
+    }
     fn base(&self) -> u128 {
         (self.run_base[1].load(Relaxed) as u128) << 64 | self.run_base[0].load(Relaxed) as u128
     }
@@ -244,8 +248,13 @@ fn over(value: u64, threshold: u64) -> bool {
 impl Thresholds {
     /// Compare `a`'s usage with the thresholds; warn once per crossing,
     /// suspend on a critical one. Under the bucket lock.
-    fn evaluate(&self, a: &Account, now: u64, wall_ms: u64) -> Verdict {
-        let u = a.usage(now);
+    /// `remote`: the usage the cluster's other nodes count for the account.
+    fn evaluate(&self, a: &Account, now: u64, wall_ms: u64, remote: Usage) -> Verdict {
+        let own = a.usage(now);
+        let u = Usage {
+            cpm: own.cpm.saturating_add(remote.cpm),
+            spend: Money(own.spend.0.saturating_add(remote.spend.0)),
+        };
         let mut v = Verdict {
             was_suspended: a.flag(SUSPENDED),
             ..Default::default()
@@ -343,6 +352,9 @@ pub type Swept = (Vec<(Vec<u8>, Verdict)>, Vec<(Vec<u8>, Reason)>);
 pub struct Accounts {
     table: KeyedTable<Account>,
     pub th: Thresholds,
+    /// Cluster replication, when on: the peers' usage counts with this
+    /// node's ([`super::replica`]).
+    pub(super) cluster: Option<crate::cluster::Cluster>,
 }
 
 fn touch(a: &Account, name: &[u8], new: bool, now: u64) {
@@ -363,6 +375,7 @@ impl Accounts {
         Accounts {
             table: KeyedTable::attach(store, area),
             th,
+            cluster: None,
         }
     }
 
@@ -381,7 +394,7 @@ impl Accounts {
         self.table.with(key, now, true, |a, new| {
             touch(a, name, new, now);
             a.attempts.add(now, MINUTE_NS, 1);
-            self.th.evaluate(a, now, wall_ms)
+            self.th.evaluate(a, now, wall_ms, self.remote_usage(a))
         })
     }
 
@@ -538,7 +551,7 @@ impl Accounts {
                 let a = cell.entry();
                 let mut found = (None, None);
                 if a.run_rate.load(Relaxed) > 0 && !a.flag(SUSPENDED) {
-                    let v = self.th.evaluate(a, now, wall_ms);
+                    let v = self.th.evaluate(a, now, wall_ms, self.remote_usage(a));
                     if v.suspended_now.is_some() || v.warnings.iter().any(Option::is_some) {
                         found.0 = Some(v);
                     }

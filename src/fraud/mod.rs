@@ -596,7 +596,7 @@ impl Fraud {
 
     fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
         let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
-        self.refresh_calls(now);
+        self.refresh_usage(now);
         for (name, v) in &crossed {
             self.report(name, v);
         }

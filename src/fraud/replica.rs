@@ -6,9 +6,12 @@
 //! An account's concurrent calls are counted across the cluster: each node
 //! sends its own count when a call starts and every second while calls are
 //! up; a call is admitted while this node's calls plus the peers' fresh
-//! counts are under the limit.
+//! counts are under the limit. Attempts per minute and spend per hour are
+//! sent every second (when not zero) and added to this node's before its
+//! thresholds are compared: a burst split across nodes crosses them.
 
-use super::accounts::{Crossing, Reason};
+use super::accounts::{Account, Accounts, Crossing, Reason, Usage};
+use super::money::Money;
 use super::{Fraud, Printable};
 use crate::cluster::{wall_us, Change, Kind};
 use crate::util::log::{log, Level};
@@ -17,18 +20,52 @@ use std::sync::atomic::Ordering::Relaxed;
 /// Which count a [`Kind::Count`] change carries: an account's calls up.
 pub const COUNT_ACCOUNT_CALLS: u32 = 2;
 
-/// A peer's count of calls up stops counting this long after it was sent
-/// (it is sent again every second while calls are up).
+/// Which count: an account's call attempts in the sliding minute, and its
+/// spend in the sliding hour (ten-thousandths, saturating at u32).
+pub const COUNT_ACCOUNT_CPM: u32 = 3;
+pub const COUNT_ACCOUNT_SPEND: u32 = 4;
+
+/// A peer's count of calls up (or usage) stops counting this long after it
+/// was sent (it is sent again every second while not zero).
 const CALLS_MAX_AGE_MS: u64 = 3000;
 
-impl Fraud {
-    fn calls_count(name: &[u8], active: u32) -> Change {
-        Change {
-            reason: COUNT_ACCOUNT_CALLS,
-            offences: active,
-            ts_us: wall_us(),
-            ..Change::of_name(Kind::Count, name)
+fn count_of(which: u32, name: &[u8], value: u64) -> Change {
+    Change {
+        reason: which,
+        offences: value.min(u32::MAX as u64) as u32,
+        ts_us: wall_us(),
+        ..Change::of_name(Kind::Count, name)
+    }
+}
+
+impl Accounts {
+    /// The usage the peers count for `a`'s account (bucket locked; reads
+    /// atomics only). Nothing without clustering.
+    pub(super) fn remote_usage(&self, a: &Account) -> Usage {
+        let Some(c) = &self.cluster else {
+            return Usage::default();
+        };
+        let name = a.name_copy();
+        let remote = |which| {
+            let q = count_of(which, name.as_bytes(), 0);
+            c.remote_count(&q, q.ts_us / 1000, CALLS_MAX_AGE_MS)
+        };
+        Usage {
+            cpm: remote(COUNT_ACCOUNT_CPM),
+            spend: Money(remote(COUNT_ACCOUNT_SPEND)),
         }
+    }
+}
+
+impl Fraud {
+    /// Cluster replication on (or off): this handle and its account table.
+    pub fn set_cluster(&mut self, c: Option<crate::cluster::Cluster>) {
+        self.accounts.cluster = c.clone();
+        self.cluster = c;
+    }
+
+    fn calls_count(name: &[u8], active: u32) -> Change {
+        count_of(COUNT_ACCOUNT_CALLS, name, active as u64)
     }
 
     /// The peers' fresh counts of `account`'s calls up (0 alone).
@@ -47,22 +84,29 @@ impl Fraud {
         }
     }
 
-    /// Once a second: the counts of accounts with calls up, again, so they
-    /// stay fresh at the peers (an account whose calls ended stops being
-    /// sent, and its count ages out there).
-    pub(super) fn refresh_calls(&self, now: u64) {
-        if self.cluster.is_none() {
+    /// Once a second: this node's counts of each account's calls up,
+    /// attempts per minute and spend per hour, those not zero, so they stay
+    /// fresh at the peers (a count that fell to zero stops being sent and
+    /// ages out there).
+    pub(super) fn refresh_usage(&self, now: u64) {
+        let Some(c) = &self.cluster else {
             return;
-        }
-        let mut up = Vec::new();
+        };
+        let mut counts = Vec::new();
         self.list(now, |a| {
-            if a.active > 0 {
-                up.push((a.name, a.active));
+            for (which, v) in [
+                (COUNT_ACCOUNT_CALLS, a.active as u64),
+                (COUNT_ACCOUNT_CPM, a.usage.cpm),
+                (COUNT_ACCOUNT_SPEND, a.usage.spend.0),
+            ] {
+                if v > 0 {
+                    counts.push(count_of(which, &a.name, v));
+                }
             }
             true
         });
-        for (name, active) in up {
-            self.replicate_calls(&name, active);
+        for ch in &counts {
+            c.push(ch);
         }
     }
 

@@ -201,14 +201,15 @@ def test_concurrent_calls_count_across_the_nodes(kam_factory, tmp_path):
     callers = []
     seen = []
     try:
-        # carol may have 3 calls up; five calls, one every 0.5 s, on A, B,
-        # C, A, B, each held 8 s: the 4th and 5th find 3 up in the cluster.
+        # carol may have 3 calls up; five calls, one every second, on A, B,
+        # C, A, B, each held 8 s: the 4th and 5th find 3 up in the cluster
+        # (a second: far more than the replication lag, even on a busy host).
         for i in range(5):
             k = cl.nodes[i % 3]
             callers.append(sipg.Sipp("fraud_caller.xml", tmp_path, dst=f"{k.addr}:{k.port}",
                                      port=sipg.free_port(), count=1, duration_ms=8000,
                                      service=DOMESTIC, keys={"account": "carol"}))
-            time.sleep(0.5)
+            time.sleep(1.0)
             seen.append([sipg.fraud_calls(n, "carol") for n in cl.nodes])
         results = [c.wait() for c in callers]
         c = callee.wait()
