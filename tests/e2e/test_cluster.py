@@ -15,6 +15,9 @@
 - an account with a limit of 3 concurrent calls, calls placed one after
   another alternating nodes (the fraud bundle made cluster nodes, sipp
   callers and callee): exactly 3 established, the others refused;
+- a spend burst split over the three nodes (one premium call on each)
+  suspends the account on all of them though no node alone crosses
+  spend_critical, and the event route runs once per node;
 - an account suspended at A is suspended on B and C, and lifted everywhere
   by an unsuspend at C; a restarted node has the suspension again;
 - a 20 000-source flood at A: DMQ messages stay bounded and every node ends
@@ -34,7 +37,7 @@ import auth_tools as at
 from cluster import (Cluster, answered, auth_cluster_cfg, banned_keys, fraud_cluster_cfg, info,
                      kdmq, throttled, users, wait_until)
 from conftest import q
-from test_fraud import DOMESTIC, RULES
+from test_fraud import DOMESTIC, PREMIUM, RULES
 
 
 @pytest.fixture
@@ -190,13 +193,20 @@ def test_a_guess_spread_over_the_nodes_throttles_the_user_everywhere(kam_factory
         assert g.register(user, at.USERS[user], domain=b.addr) == [401, 401]
 
 
-def test_concurrent_calls_count_across_the_nodes(kam_factory, tmp_path):
+def fraud_cluster(kam_factory, tmp_path, **defines):
+    """Three nodes of the fraud bundle (test_fraud's rules), calls relayed
+    to a callee port of the test's: (cluster, callee port)."""
     rules = tmp_path / "rules.txt"
     rules.write_text(RULES)
     callee_port = sipg.free_port()
-    cl = Cluster(kam_factory, cfg=fraud_cluster_cfg(tmp_path),
-                 SG_CALLEE=q(f"sip:127.0.0.1:{callee_port}"), SG_FRAUD_RULES=q(str(rules)),
-                 SG_CPM_WARNING="200", SG_CPM_CRITICAL="1000").start()
+    d = {"SG_CALLEE": q(f"sip:127.0.0.1:{callee_port}"), "SG_FRAUD_RULES": q(str(rules)),
+         "SG_CPM_WARNING": "200", "SG_CPM_CRITICAL": "1000"}
+    d.update(defines)
+    return Cluster(kam_factory, cfg=fraud_cluster_cfg(tmp_path), **d).start(), callee_port
+
+
+def test_concurrent_calls_count_across_the_nodes(kam_factory, tmp_path):
+    cl, callee_port = fraud_cluster(kam_factory, tmp_path)
     callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, callee_port, 3)
     callers = []
     seen = []
@@ -224,6 +234,41 @@ def test_concurrent_calls_count_across_the_nodes(kam_factory, tmp_path):
     refusals = [re.findall(r"CALL REFUSED account=carol rc=(-\d) reason=call limit reached: 3 of 3",
                            k.log_text()) for k in cl.nodes]
     assert refusals == [["-1"], ["-1"], []], refusals
+
+
+def test_a_spend_burst_split_over_the_nodes_suspends_everywhere(kam_factory, tmp_path):
+    # spend_critical 4 an hour; premium runs at 30 a minute (0.5/s) a call:
+    # one 6 s call alone reaches 3 (never 4), three at once on three nodes
+    # reach 4 within 3 s.
+    cl, callee_port = fraud_cluster(kam_factory, tmp_path, SG_SPEND_WARNING=q("3"),
+                                    SG_SPEND_CRITICAL=q("4"))
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, callee_port, 3)
+    callers = []
+    try:
+        for k in cl.nodes:
+            callers.append(sipg.Sipp("fraud_caller.xml", tmp_path, dst=f"{k.addr}:{k.port}",
+                                     port=sipg.free_port(), count=1, duration_ms=6000,
+                                     service=PREMIUM, keys={"account": "payer"}))
+        for k in cl.nodes:
+            took = wait_until(lambda: suspended_on(k, "payer"), timeout=15.0, step=0.2)
+            assert took is not None, (k.name, sipg.fraud_accounts(k))
+        for p in callers:
+            p.wait()
+    finally:
+        callee.kill()
+        for p in callers:
+            p.kill()
+    # One node crossed spend_critical with the cluster's spend (its own
+    # alone stays under 3); the others applied its suspension.
+    own = [sipg.suspensions(k, "payer") for k in cl.nodes]
+    crossed = [s[0] for s in own if s and float(s[0]["threshold"]) == 4.0]
+    assert len(crossed) == 1 and crossed[0]["reason"] == "spend", own
+    assert float(crossed[0]["value"]) > 4.0, crossed
+    # The event route ran once on every node.
+    for k in cl.nodes:
+        k.wait_log(lambda: re.search(r"PAGE account=payer suspended reason=spend", k.log_text()),
+                   timeout=5, what="event_route[sipguard:account-suspended]")
+        assert len(re.findall(r"PAGE account=payer", k.log_text())) == 1
 
 
 def suspended_on(k, account: str) -> bool:
