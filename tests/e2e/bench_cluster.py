@@ -8,7 +8,9 @@ Run by scripts/bench-cluster.sh (make bench). Every loop is bounded.
    probe that is no longer answered (early drop),
    for BENCH_CLUSTER_BANS bans (default 100); p50 / p99 / max. Also the
    nodes' own figure (sipguard.cluster lag_max_us: receive time minus the
-   change's time).
+   change's time). Side by side, the same measure of the anchor: three
+   nodes of kamailio-cfg/htable-cluster.cfg, an "ipban" htable replicated
+   by htable's own dmq replication (a ban: htable.seti ipban <addr> 1).
 2. a flood of 20 000 sources at A, each banned on its first packet (a
    scanner's User-Agent): DMQ messages and changes A sent, messages per
    second, changes dropped, whether every node ends with the same ban set,
@@ -47,7 +49,18 @@ def probe(src: str, node, out: dict, key: str):
     out[key] = r.answered_idx
 
 
-def lag_once(cl: Cluster, i: int) -> list:
+HTABLE_CFG = sipg.REPO / "kamailio-cfg" / "htable-cluster.cfg"
+
+
+def sipguard_ban(k, src: str):
+    k.kamcmd("sipguard.ban", src, "600")
+
+
+def htable_ban(k, src: str):
+    k.kamcmd("htable.seti", "ipban", src, "1")
+
+
+def lag_once(cl: Cluster, i: int, ban=sipguard_ban) -> list:
     a, b, c = cl.nodes
     src = f"127.0.4.{i % 250 + 1}" if i < 250 else f"127.0.5.{i % 250 + 1}"
     got: dict = {}
@@ -57,7 +70,7 @@ def lag_once(cl: Cluster, i: int) -> list:
     time.sleep(0.1)
     # from the moment the RPC starts (kamcmd's own time is counted in)
     t_ban = time.monotonic()
-    a.kamcmd("sipguard.ban", src, "600")
+    ban(a, src)
     for t in threads:
         t.join(10)
     lags = []
@@ -67,6 +80,12 @@ def lag_once(cl: Cluster, i: int) -> list:
         sent_at = got[k.name + "_t0"] + first_dropped * PROBE_EVERY
         lags.append(max(0.0, sent_at - t_ban))
     return lags
+
+
+def report(what: str, lags: list, extra: str):
+    print(f"replication lag, {what}: ban at A -> dropped at B and C ({len(lags)} samples, "
+          f"5 ms probes): p50 {pct(lags, 50) * 1000:.0f} ms, p99 {pct(lags, 99) * 1000:.0f} ms, "
+          f"max {max(lags) * 1000:.0f} ms (mean {statistics.mean(lags) * 1000:.0f} ms){extra}")
 
 
 def pct(v: list, p: float) -> float:
@@ -85,10 +104,18 @@ def main() -> int:
             for i in range(BANS):
                 lags += lag_once(cl, i)
             own = max(info(k)["lag_max_us"] for k in cl.nodes[1:]) / 1000
-            print(f"replication lag, ban at A -> dropped at B and C ({len(lags)} samples, "
-                  f"5 ms probes): p50 {pct(lags, 50) * 1000:.0f} ms, "
-                  f"p99 {pct(lags, 99) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms "
-                  f"(mean {statistics.mean(lags) * 1000:.0f} ms); nodes' own max {own:.0f} ms")
+            report("sipguard", lags, f"; nodes' own max {own:.0f} ms")
+            for k in cl.nodes:
+                k.stop(timeout=10)
+            anchor = Cluster(f, cfg=HTABLE_CFG).start(wait=False)
+            time.sleep(3)
+            hlags = []
+            for i in range(BANS):
+                hlags += lag_once(anchor, i, ban=htable_ban)
+            report("htable ipban (anchor)", hlags, "")
+            for k in anchor.nodes:
+                k.stop(timeout=10)
+            cl = Cluster(f, SG_RATE='"100000/s"').start()
 
             a = cl.nodes[0]
             before = info(a)
