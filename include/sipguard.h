@@ -1693,7 +1693,7 @@ sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len
 /**
  * Take the changes queued since the last call off the queue and hand them
  * to `f` as message bodies, to send to every peer. Call from one process
- * (the host's timer), every ~100 ms. `*count`: bodies handed out.
+ * (the host's timer), at most every ~100 ms. `*count`: bodies handed out.
  *
  * # Safety
  * `region` live; `count` writable.

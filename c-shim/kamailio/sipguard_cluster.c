@@ -2,9 +2,10 @@
  * sipguard module - cluster replication over Kamailio's dmq module
  *
  * With modparam("sipguard", "cluster", 1) the nodes that share a DMQ
- * share their bans. Every 100 ms a timer process takes the changes this
- * node queued (the core's bounded queue) and broadcasts them as one or a
- * few bodies to the "sipguard" DMQ peer of every other node. A body that
+ * share their bans. A timer process takes the changes this node queued
+ * (the core's bounded queue) within 20 ms, at most once per 100 ms, and
+ * broadcasts them as one or a few bodies to the "sipguard" DMQ peer of
+ * every other node. A body that
  * arrives is applied by the core only when its source address is one of
  * dmq's nodes (dmq's own dmq_is_from_node(); the From URI, which anyone can
  * write, is not enough). When dmq has its node list, the node asks its
@@ -75,15 +76,29 @@ static int sg_send_body(void *ctx, const char *body, size_t len)
 	return 0;
 }
 
-/* every 100 ms: the queued changes leave as a few bodies */
+/* Every 20 ms: queued changes leave as a few bodies, at most once per
+ * 100 ms. A lone change waits 20 ms at most; a burst is batched, so the
+ * message rate stays bounded whatever the rate of changes. */
+#define SG_CLUSTER_TICK_US 20000
+#define SG_CLUSTER_BATCH_NS 100000000ULL
+
 static void sg_cluster_timer(unsigned int ticks, void *param)
 {
+	static uint64_t last_sent = 0;
 	struct sg_send_ctx sc = {NULL, 0};
+	sipguard_cluster_figures f;
 	sipguard_status st;
+	uint64_t now = sipguard_clock_ns();
 	uint32_t n = 0;
 
 	if(_sg_region == NULL || _sg_dmq_peer == NULL)
 		return;
+	if(now - last_sent < SG_CLUSTER_BATCH_NS)
+		return;
+	if(sipguard_cluster_info(_sg_region, &f) != SIPGUARD_OK
+			|| f.queue_depth == 0)
+		return;
+	last_sent = now;
 	st = sipguard_cluster_outgoing(_sg_region, sg_send_body, &sc, &n);
 	if(st != SIPGUARD_OK)
 		SG_LOG_STATUS("sipguard_cluster_outgoing", st);
@@ -356,7 +371,7 @@ int sipguard_cluster_child_init(void)
 	if(!_sg_cluster_on)
 		return 0;
 	if(fork_sync_utimer(PROC_TIMER, "sipguard cluster", 1, sg_cluster_timer,
-			   NULL, 100000 /* us */)
+			   NULL, SG_CLUSTER_TICK_US)
 			< 0) {
 		LM_ERR("cannot start the cluster timer process\n");
 		return -1;

@@ -16,9 +16,9 @@ use crate::util::log::{log, Level};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Most changes one drain of the queue sends (a few bodies); the host
-/// drains every 100 ms, so at most ~20 000 changes a second leave, in at
-/// most ~40 messages; the rest wait in the queue (or are dropped when it
-/// is full).
+/// drains at most every 100 ms, so at most ~20 000 changes a second leave,
+/// in at most ~40 messages; the rest wait in the queue (or are dropped when
+/// it is full).
 pub const CHANGES_PER_DRAIN: usize = 2000;
 
 /// What a received message was and did.
