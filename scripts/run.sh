@@ -17,8 +17,8 @@
 # kamailio-cfg/sipguard-prometheus.cfg: sipguard.cfg and its statistics at
 # http://127.0.0.1:9060/metrics (xhttp_prom). With "lua" or "python" it runs
 # kamailio-cfg/kemi/sipguard-lua.cfg or sipguard-python.cfg: the KEMI script
-# kamailio-cfg/kemi/sipguard.lua or .py doing what sipguard.cfg and
-# sipguard-fraud.cfg do (calls relayed to SG_CALLEE).
+# kamailio-cfg/kemi/sipguard.lua or .py doing what sipguard.cfg,
+# sipguard-auth.cfg and sipguard-fraud.cfg do (calls relayed to SG_CALLEE).
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh

@@ -1,10 +1,13 @@
 -- sipguard KEMI example, Lua (app_lua; run by sipguard-lua.cfg)
 --
--- What sipguard.cfg and sipguard-fraud.cfg do, as a KEMI script: every
--- request is rate-checked (floods, scanner fingerprints); OPTIONS and
--- REGISTER get a stateless 200; an INVITE is held to the toll-fraud rules
--- (destination class, velocity, calls up per account, spend) and relayed to
--- SG_CALLEE with the number that was judged; anything else gets a 404.
+-- What sipguard.cfg, sipguard-auth.cfg and sipguard-fraud.cfg do, as a
+-- KEMI script: every request is rate-checked (floods, scanner
+-- fingerprints, extension scans); a REGISTER is authenticated (digest over
+-- the subscriber table "subs") under the password-guessing defences and
+-- saved; an INVITE is held to the toll-fraud rules (destination class,
+-- velocity, calls up per account, spend) and relayed to SG_CALLEE with the
+-- number that was judged; OPTIONS gets a stateless 200, anything else a
+-- 404 (sipguard rewrites a reply that would tell users apart).
 -- sipguard.py is the same in Python.
 
 -- a string define of the native config ("sip:..." keeps no quotes)
@@ -52,6 +55,52 @@ local function route_withindlg()
 		relay_in_transaction()
 	end
 	KSR.sl.sl_send_reply(404, "Not here")
+	KSR.x.exit()
+end
+
+-- REGISTER: digest auth, as route[AUTH] of sipguard-auth.cfg
+local function route_register()
+	local realm = KSR.pv.gete("$td")
+	if KSR.htable.sht_is_null("subs", KSR.pv.gete("$tU")) > 0 then
+		-- sipguard turns this 404 into the same challenge as for a user
+		KSR.sl.sl_send_reply(404, "Not Found")
+		KSR.x.exit()
+	end
+	if KSR.hdr.is_present("Authorization") < 0 then
+		KSR.auth.auth_challenge(realm, 1)
+		KSR.x.exit()
+	end
+	-- a throttled user name: only its trusted sources get a password check
+	if KSR.sipguard.sipguard_auth_allowed() < 0 then
+		KSR.auth.auth_challenge(realm, 1)
+		KSR.x.exit()
+	end
+	local pw = KSR.htable.sht_get("subs", KSR.pv.gete("$au"))
+	if type(pw) ~= "string" then
+		-- an unknown user name is checked against a password no one has
+		pw = KSR.pv.gete("$(ci{s.md5})")
+	end
+	local rc = KSR.auth.pv_auth_check(realm, pw, 0, 0)
+	if rc < 0 then
+		if rc == -2 or rc == -3 then
+			KSR.sipguard.sipguard_auth_failed() -- a wrong password
+		end
+		if rc == -4 or rc == -6 then
+			KSR.auth.auth_challenge(realm, 17) -- stale nonce
+		else
+			KSR.auth.auth_challenge(realm, 1)
+		end
+		KSR.x.exit()
+	end
+	if KSR.pv.gete("$au") ~= KSR.pv.gete("$tU") then
+		KSR.sl.sl_send_reply(403, "Forbidden auth ID")
+		KSR.x.exit()
+	end
+	KSR.sipguard.sipguard_authenticated()
+	KSR.auth.consume_credentials()
+	if KSR.registrar.save("location", 0) < 0 then
+		KSR.sl.sl_reply_error()
+	end
 	KSR.x.exit()
 end
 
@@ -124,7 +173,10 @@ function ksr_request_route()
 		end
 		KSR.x.exit()
 	end
-	if KSR.is_OPTIONS() or KSR.is_REGISTER() then
+	if KSR.is_REGISTER() then
+		route_register()
+	end
+	if KSR.is_OPTIONS() then
 		KSR.sl.sl_send_reply(200, "OK")
 		KSR.x.exit()
 	end

@@ -1,10 +1,13 @@
 # sipguard KEMI example, Python (app_python3; run by sipguard-python.cfg)
 #
-# What sipguard.cfg and sipguard-fraud.cfg do, as a KEMI script: every
-# request is rate-checked (floods, scanner fingerprints); OPTIONS and
-# REGISTER get a stateless 200; an INVITE is held to the toll-fraud rules
-# (destination class, velocity, calls up per account, spend) and relayed to
-# SG_CALLEE with the number that was judged; anything else gets a 404.
+# What sipguard.cfg, sipguard-auth.cfg and sipguard-fraud.cfg do, as a
+# KEMI script: every request is rate-checked (floods, scanner
+# fingerprints, extension scans); a REGISTER is authenticated (digest over
+# the subscriber table "subs") under the password-guessing defences and
+# saved; an INVITE is held to the toll-fraud rules (destination class,
+# velocity, calls up per account, spend) and relayed to SG_CALLEE with the
+# number that was judged; OPTIONS gets a stateless 200, anything else a
+# 404 (sipguard rewrites a reply that would tell users apart).
 # sipguard.lua is the same in Lua.
 
 import KSR
@@ -61,7 +64,9 @@ class kamailio:
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
             return STOP
-        if KSR.is_OPTIONS() or KSR.is_REGISTER():
+        if KSR.is_REGISTER():
+            return self.route_register()
+        if KSR.is_OPTIONS():
             KSR.sl.sl_send_reply(200, "OK")
             return STOP
         KSR.sl.sl_send_reply(404, "Not Found")
@@ -89,6 +94,40 @@ class kamailio:
         if KSR.is_ACK():
             return self.relay_in_transaction()
         KSR.sl.sl_send_reply(404, "Not here")
+        return STOP
+
+    def route_register(self):
+        """REGISTER: digest auth, as route[AUTH] of sipguard-auth.cfg."""
+        realm = KSR.pv.gete("$td")
+        if KSR.htable.sht_is_null("subs", KSR.pv.gete("$tU")) > 0:
+            # sipguard turns this 404 into the same challenge as for a user
+            KSR.sl.sl_send_reply(404, "Not Found")
+            return STOP
+        if KSR.hdr.is_present("Authorization") < 0:
+            KSR.auth.auth_challenge(realm, 1)
+            return STOP
+        # a throttled user name: only its trusted sources get a password check
+        if KSR.sipguard.sipguard_auth_allowed() < 0:
+            KSR.auth.auth_challenge(realm, 1)
+            return STOP
+        pw = KSR.htable.sht_get("subs", KSR.pv.gete("$au"))
+        if not isinstance(pw, str):
+            # an unknown user name is checked against a password no one has
+            pw = KSR.pv.gete("$(ci{s.md5})")
+        rc = KSR.auth.pv_auth_check(realm, pw, 0, 0)
+        if rc < 0:
+            if rc in (-2, -3):
+                KSR.sipguard.sipguard_auth_failed()  # a wrong password
+            # -4, -6: stale nonce
+            KSR.auth.auth_challenge(realm, 17 if rc in (-4, -6) else 1)
+            return STOP
+        if KSR.pv.gete("$au") != KSR.pv.gete("$tU"):
+            KSR.sl.sl_send_reply(403, "Forbidden auth ID")
+            return STOP
+        KSR.sipguard.sipguard_authenticated()
+        KSR.auth.consume_credentials()
+        if KSR.registrar.save("location", 0) < 0:
+            KSR.sl.sl_reply_error()
         return STOP
 
     def route_tollfraud(self):

@@ -11,6 +11,7 @@ import pytest
 
 import sdp_bodies as sdp
 import sipg
+import auth_tools as at
 from auth_tools import TOOL_SRC, svwar
 from conftest import q
 from test_fraud import DOMESTIC, INTERNATIONAL, call, denials, fraud_kam, refused
@@ -56,6 +57,28 @@ def test_scanner_banned_on_its_first_packet(kam_factory, tmp_path, engine):
     b = kam.wait_log(lambda: kam.bans(src=TOOL_SRC), timeout=3, what="BAN of svwar")
     assert b[0]["reason"] == "scanner", b
     assert kam.stats()["scanners"] >= 1
+
+
+def test_register_and_password_guessing(kam_factory, tmp_path, engine):
+    """REGISTER through the script's digest auth: the real password
+    registers; a missing user gets a challenge like an existing one (its 404
+    rewritten); wrong passwords from one source ban it (reason auth) after
+    auth_maxretry (10) checked guesses."""
+    kam = kemi_kam(kam_factory, tmp_path, engine)
+    assert at.register("127.0.0.77", kam.port, at.LEGIT_USER, at.USERS[at.LEGIT_USER]) \
+        == [401, 200]
+    assert at.register("127.0.0.78", kam.port, "9999", "x") == [401, 401]
+    src = "127.0.0.79"
+    codes = [at.register(src, kam.port, at.WEAK_USER, f"wrong{i}", timeout=1.0)
+             for i in range(12)]
+    b = kam.wait_log(lambda: kam.bans(src=src), timeout=5, what="auth BAN")
+    assert [x["reason"] for x in b] == ["auth"], b
+    assert codes[:9] == [[401, 401]] * 9 and codes[-1] == [None], codes
+    st = kam.stats()
+    assert st["auth_bans"] == 1 and st["auth_failures"] >= 10, st
+    # the owner still registers from elsewhere
+    assert at.register("127.0.0.80", kam.port, at.WEAK_USER, at.WEAK_PASS) == [401, 200]
+    assert not re.search(r"ERROR: app_(lua|python3)", kam.log_text()), kam.log_tail()
 
 
 def test_toll_fraud(kam_factory, tmp_path, engine):
