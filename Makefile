@@ -4,6 +4,8 @@
 #   make            Rust core (target/release/libsipguard.a) + Kamailio
 #                   module (build/sipguard.so)
 #   make install    copy the module into Kamailio's module directory
+#   make deb        Debian package kamailio-sipguard-modules in build/deb/
+#                   (bash scripts/deb.sh; lintian must report no error)
 #   make run        build and run kamailio with kamailio-cfg/sipguard.cfg
 #   make test       bash scripts/test.sh
 #   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir
@@ -41,7 +43,7 @@ KCFG_ARGS = prefix=/usr cfg_target=/etc/kamailio/ FLAVOUR=kamailio \
 	LIBDIR=lib/$(MULTIARCH) group_include=kstandard \
 	CC_EXTRA_OPTS="$(KCC_EXTRA)" LD_EXTRA_OPTS="$(KLD_EXTRA)"
 
-.PHONY: all core module install run test bench bench-ir clean distclean FORCE
+.PHONY: all core module install deb run test bench bench-ir clean distclean FORCE
 
 all: $(MODULE)
 
@@ -80,6 +82,9 @@ install: $(MODULE)
 	mv -f $(DESTDIR)$(KAMAILIO_MODDIR)/sipguard.so.tmp \
 		$(DESTDIR)$(KAMAILIO_MODDIR)/sipguard.so
 
+deb: $(MODULE)
+	bash $(ROOT)/scripts/deb.sh
+
 run:
 	bash $(ROOT)/scripts/run.sh
 
@@ -96,7 +101,7 @@ bench-ir:
 
 clean:
 	cd $(ROOT) && $(CARGO) clean
-	rm -rf $(BUILD)/sipguard.so $(BUILD)/run $(BUILD)/kamailio-cfg.log \
+	rm -rf $(BUILD)/sipguard.so $(BUILD)/run $(BUILD)/deb $(BUILD)/kamailio-cfg.log \
 		$(KSRC_STAMP)
 	if [ -d $(KMOD_DIR) ]; then rm -rf $(KMOD_DIR); fi
 

@@ -952,6 +952,10 @@ typedef struct sipguard_fraud_stats {
      * Calls up, all accounts.
      */
     uint64_t active_calls;
+    /**
+     * Accounts suspended now (recounted every second by the timer's tick).
+     */
+    uint64_t suspended_accounts;
 } sipguard_fraud_stats;
 
 #ifdef __cplusplus

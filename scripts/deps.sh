@@ -8,6 +8,7 @@ PKGS=(
 	build-essential dpkg-dev ca-certificates
 	kamailio kamailio-tls-modules openssl sip-tester sipvicious fail2ban
 	python3-pytest procps iproute2
+	lintian kamailio-lua-modules kamailio-python3-modules
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -3,7 +3,7 @@
 # the foreground, logging to stderr. The module is loaded from build/ (no
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
-#   scripts/run.sh [tls|auth|fraud] [extra kamailio options]
+#   scripts/run.sh [tls|auth|fraud|prometheus|lua|python] [extra kamailio options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
@@ -13,7 +13,12 @@
 # defences against extension scans and password guessing. With "fraud" it
 # runs kamailio-cfg/sipguard-fraud.cfg (tm + dialog, destination rules from
 # kamailio-cfg/fraud-rules.txt, calls relayed to SG_CALLEE, by default
-# sip:127.0.0.1:5080).
+# sip:127.0.0.1:5080). With "prometheus" it runs
+# kamailio-cfg/sipguard-prometheus.cfg: sipguard.cfg and its statistics at
+# http://127.0.0.1:9060/metrics (xhttp_prom). With "lua" or "python" it runs
+# kamailio-cfg/kemi/sipguard-lua.cfg or sipguard-python.cfg: the KEMI script
+# kamailio-cfg/kemi/sipguard.lua or .py doing what sipguard.cfg,
+# sipguard-auth.cfg and sipguard-fraud.cfg do (calls relayed to SG_CALLEE).
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
@@ -22,7 +27,8 @@
 #   SIPGUARD_PORT         SIP port, UDP and TCP    (5060)
 #   SIPGUARD_CFG          configuration file       (kamailio-cfg/sipguard.cfg,
 #                         kamailio-cfg/sipguard-tls.cfg with tls)
-#   SIPGUARD_CONFIG       "tls", "auth" or "fraud": as the first argument
+#   SIPGUARD_CONFIG       "tls", "auth", "fraud", "prometheus", "lua" or "python":
+#                         as the first argument
 #   SIPGUARD_TLS_PORT     SIP port, TLS (with tls) (5061)
 #   SIPGUARD_TLS_DIR      certificate directory    (RUNDIR/tls)
 # While it runs:
@@ -34,15 +40,16 @@ RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
 case ${1:-} in
-tls | auth | fraud)
+tls | auth | fraud | prometheus | lua | python)
 	MODE=$1
 	shift
 	;;
 esac
 case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
-tls | auth | fraud) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud or nothing)" >&2; exit 2 ;;
+tls | auth | fraud | prometheus) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
+lua | python) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/kemi/sipguard-$MODE.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, prometheus, lua, python or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
@@ -78,9 +85,17 @@ if [ "$MODE" = tls ]; then
 	listening+=", 127.0.0.1:$TLS_PORT and [::1]:$TLS_PORT (tls)"
 fi
 
-if [ "$MODE" = fraud ]; then
+if [ "$MODE" = prometheus ]; then
+	listening+=", metrics at http://127.0.0.1:9060/metrics"
+fi
+
+if [ "$MODE" = fraud ] || [ "$MODE" = lua ] || [ "$MODE" = python ]; then
 	args+=(-A "SG_FRAUD_RULES=\"$ROOT/kamailio-cfg/fraud-rules.txt\"")
 fi
+case $MODE in
+lua) args+=(-A "SG_KEMI_SCRIPT=\"$ROOT/kamailio-cfg/kemi/sipguard.lua\"") ;;
+python) args+=(-A "SG_KEMI_SCRIPT=\"$ROOT/kamailio-cfg/kemi/sipguard.py\"") ;;
+esac
 
 "$KAMAILIO" -c "${args[@]}" "$@" >/dev/null 2>"$RUNDIR/check.log" || {
 	cat "$RUNDIR/check.log" >&2

@@ -12,7 +12,8 @@
  * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
  * This file finds the values in the SIP message, ties a call to its dialog
  * (dialog module callbacks, so the count drops however the call ends) and
- * runs the event route from the timer process.
+ * runs the event route (or a KEMI script's event_callback) from the timer
+ * process.
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -39,6 +40,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
+#include "sipguard_kemi.h"
 
 /* dialog variable marking a dialog whose call is counted: the same dialog's
  * INVITE seen again (a spiral, a retransmission handled by another worker
@@ -728,8 +730,6 @@ const char *sg_fraud_suspend_reason(sip_msg_t *msg)
 static void sg_fraud_event(void *ctx, const char *account, size_t account_len,
 		const char *reason, int end_calls)
 {
-	sip_msg_t *fmsg;
-	int backup_rt;
 	char printable[72];
 	str name;
 	int ended;
@@ -748,20 +748,10 @@ static void sg_fraud_event(void *ctx, const char *account, size_t account_len,
 		account_len = sizeof(_sg_ev_account) - 1;
 	memcpy(_sg_ev_account, account, account_len);
 	_sg_ev_account[account_len] = '\0';
-	if(_sg_evrt_suspended < 0)
-		return;
-	if(faked_msg_init() < 0) {
-		LM_ERR("cannot make a message for event_route[" SG_EVRT_SUSPENDED
-			   "]\n");
-		return;
-	}
-	fmsg = faked_msg_next();
-	backup_rt = get_route_type();
-	set_route_type(EVENT_ROUTE);
+	/* the native event route, or a KEMI script's event_callback */
 	_sg_ev_running = 1;
-	run_top_route(event_rt.rlist[_sg_evrt_suspended], fmsg, 0);
+	sipguard_event_run(_sg_evrt_suspended, SG_EVRT_SUSPENDED);
 	_sg_ev_running = 0;
-	set_route_type(backup_rt);
 }
 
 void sg_fraud_timer(void)

@@ -84,6 +84,11 @@ static counter_val_t sg_stat_active_calls(void)
 	return (counter_val_t)sg_fraud_stats_read().active_calls;
 }
 
+static counter_val_t sg_stat_suspended_accounts(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().suspended_accounts;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -116,6 +121,7 @@ static stat_export_t sg_stats[] = {
 	{"fraud_denied", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_denied},
 	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
 	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
+	{"suspended_accounts", STAT_IS_FUNC, (stat_var **)sg_stat_suspended_accounts},
 	{0, 0, 0}
 };
 /* clang-format on */

@@ -776,6 +776,8 @@ pub struct CFraudStats {
     pub suspensions: u64,
     /// Calls up, all accounts.
     pub active_calls: u64,
+    /// Accounts suspended now (recounted every second by the timer's tick).
+    pub suspended_accounts: u64,
 }
 
 /// Read the toll-fraud statistics.
@@ -792,6 +794,7 @@ pub unsafe extern "C" fn sipguard_fraud_stats_get(f: *const Fraud, out: *mut CFr
             denied: s.denied,
             suspensions: s.suspensions,
             active_calls: s.active_calls,
+            suspended_accounts: s.suspended_accounts,
         };
         Ok(())
     })

@@ -608,6 +608,16 @@ impl Accounts {
         });
         n
     }
+
+    /// Accounts suspended now (the timer's gauge: one walk a second).
+    pub fn suspended(&self) -> u64 {
+        let mut n = 0u64;
+        self.table.for_each(|cell| {
+            n += cell.entry().flag(SUSPENDED) as u64;
+            true
+        });
+        n
+    }
 }
 
 #[cfg(test)]

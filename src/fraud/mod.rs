@@ -84,11 +84,13 @@ struct Counters {
     /// When a save last failed (monotonic ns): retried a minute later, not
     /// every second with an error line each time.
     save_failed_ns: AtomicU64,
+    /// Accounts suspended now, recounted by every tick (a gauge).
+    suspended_now: AtomicU64,
 }
 
 // SAFETY: repr(C) struct of atomics.
 unsafe impl Shared for Counters {}
-const _: () = assert_layout::<Counters>(48, 8);
+const _: () = assert_layout::<Counters>(56, 8);
 
 /// Counters for statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub struct FraudStats {
     pub denied: u64,
     pub suspensions: u64,
     pub active_calls: u64,
+    /// Accounts suspended now (as of the last tick).
+    pub suspended_accounts: u64,
 }
 
 /// An account name for a log line: bytes outside printable ASCII as `?`
@@ -571,6 +575,8 @@ impl Fraud {
 
     fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
         let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
+        let suspended = self.accounts.suspended();
+        self.counters().suspended_now.store(suspended, Relaxed);
         for (name, v) in &crossed {
             self.report(name, v);
         }
@@ -618,6 +624,7 @@ impl Fraud {
             denied: k.denied.load(Relaxed),
             suspensions: k.suspensions.load(Relaxed),
             active_calls: k.active_calls.load(Relaxed),
+            suspended_accounts: k.suspended_now.load(Relaxed),
         }
     }
 

@@ -110,6 +110,7 @@ int fraud_abi_check(void)
 	sipguard_fraud_stats s;
 	CHECK(sipguard_fraud_stats_get(f, &s) == SIPGUARD_OK);
 	CHECK(s.denied == 1 && s.suspensions == 1 && s.active_calls == 0);
+	CHECK(s.suspended_accounts <= 1); /* a gauge: as of the last tick */
 	char money[16];
 	CHECK(sipguard_fraud_money_text(15000, money, sizeof money) == SIPGUARD_OK && strcmp(money, "1.5000") == 0);
 

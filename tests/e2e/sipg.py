@@ -150,8 +150,11 @@ class Kamailio:
     def argv(self, check_only: bool = False) -> list:
         a = [KAMAILIO]
         a += ["-c"] if check_only else ["-DD", "-E"]
-        a += ["-f", str(self.cfg), "-L", mpath(), "-Y", str(self.rundir),
-              "-m", str(self.shm_mb), "-M", str(self.pkg_mb)]
+        a += ["-f", str(self.cfg)]
+        # system_modules: Kamailio's own module path (an installed package)
+        if not getattr(self, "system_modules", False):
+            a += ["-L", mpath()]
+        a += ["-Y", str(self.rundir), "-m", str(self.shm_mb), "-M", str(self.pkg_mb)]
         if not check_only:
             a += ["-P", str(self.rundir / "kamailio.pid")]
         for k, v in self.all_defines().items():
