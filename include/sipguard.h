@@ -1301,6 +1301,30 @@ sipguard_status sipguard_auth_allowed(const sipguard_region *region,
 int sipguard_request_reads_to_user(const char *method, size_t method_len, size_t ruri_user_len);
 
 /**
+ * 1 when the host's URI parser finds no user part in this URI (a `sip:` or
+ * `sips:` URI without an `@`), so the host may leave `$rU`/`$tU` empty
+ * without parsing it; 0 when it must parse (any other form), and for a
+ * null URI with a non-zero length.
+ *
+ * # Safety
+ * `uri` valid for `uri_len` bytes (or null with 0).
+ */
+int sipguard_uri_lacks_user(const char *uri, size_t uri_len);
+
+/**
+ * The user name the guessing defences judge for this request (the digest
+ * user name, else `$tU` or `$rU`, see `Request::target_user`): *user_out
+ * points into the request's own strings, *len_out its length (0: none).
+ *
+ * # Safety
+ * `req` null or valid, its pointers valid for their lengths; the outputs
+ * writable.
+ */
+sipguard_status sipguard_request_target_user(const struct sipguard_request *req,
+                                             const char **user_out,
+                                             size_t *len_out);
+
+/**
  * *wanted: whether replies with this status need sipguard_reply_out(): 0
  * no (no parsing needed), SIPGUARD_REPLY_COUNTED (it may be a failure to
  * count), SIPGUARD_REPLY_REWRITABLE (it may be rewritten: if it cannot be,

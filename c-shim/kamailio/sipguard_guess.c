@@ -148,6 +148,34 @@ static hdr_field_t *sg_credentials(sip_msg_t *msg)
 	return h;
 }
 
+/*
+ * A URI not parsed yet whose user part Kamailio's parser would leave
+ * empty (the core's rule: a sip:/sips: URI without '@'), so parsing it is
+ * spared; one already parsed is read as parsed.
+ */
+static int sg_uri_lacks_user(str *uri, sip_uri_t *parsed)
+{
+	if(parsed->user.s != NULL || parsed->host.s != NULL)
+		return 0;
+	return sipguard_uri_lacks_user(uri->s, (size_t)uri->len);
+}
+
+/* $rU: the URI parse_sip_msg_uri() parses (a new R-URI set by the script,
+ * else the request line's), when it has a user part */
+static void sg_ruri_user(sip_msg_t *msg, struct sipguard_str *out)
+{
+	str *uri;
+
+	if(!msg->parsed_uri_ok) {
+		uri = msg->new_uri.s ? &msg->new_uri : &msg->first_line.u.request.uri;
+		if(uri->len > 0 && sipguard_uri_lacks_user(uri->s, (size_t)uri->len))
+			return;
+		if(parse_sip_msg_uri(msg) < 0)
+			return;
+	}
+	SG_STR(*out, msg->parsed_uri.user);
+}
+
 int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 {
 	hdr_field_t *hf;
@@ -164,8 +192,7 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	if(parse_headers(msg, HDR_EOH_F, 0) < 0)
 		LM_DBG("request headers only partly parsed\n");
 	SG_STR(req->method, msg->first_line.u.request.method);
-	if(parse_sip_msg_uri(msg) == 0)
-		SG_STR(req->ruri_user, msg->parsed_uri.user);
+	sg_ruri_user(msg, &req->ruri_user);
 	/* From's value as is: no part of it is judged but by the fingerprints */
 	if(msg->from != NULL)
 		SG_STR(req->from, msg->from->body);
@@ -177,7 +204,9 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 		/* $tU is parsed only where the core reads it */
 		if(sipguard_request_reads_to_user(
 				   req->method.s, req->method.len, req->ruri_user.len)) {
-			uri = parse_to_uri(msg);
+			uri = sg_uri_lacks_user(&to->uri, &to->parsed_uri)
+						  ? NULL
+						  : parse_to_uri(msg);
 			if(uri != NULL)
 				SG_STR(req->to_user, uri->user);
 		}
@@ -210,6 +239,25 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 		}
 	}
 	return 0;
+}
+
+const char *sg_guess_target_user(sip_msg_t *msg)
+{
+	static char name[256];
+	sipguard_request req;
+	const char *user = NULL;
+	size_t len = 0;
+
+	if(msg == NULL || sipguard_request_fill(msg, &req) < 0)
+		return NULL;
+	if(sipguard_request_target_user(&req, &user, &len) != SIPGUARD_OK
+			|| len == 0)
+		return NULL;
+	if(len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, user, len);
+	name[len] = '\0';
+	return name;
 }
 
 /* the request and its source address, or -1 */

@@ -16,6 +16,10 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req);
 int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 		int nonce_expire_set, int algorithm_set);
 
+/* $sipguard(target_user): the user name the guessing defences judge for
+ * this request (its first 255 bytes); NULL when none */
+const char *sg_guess_target_user(sip_msg_t *msg);
+
 /* register the outgoing-data hook (mod_init) */
 int sipguard_guess_init(void);
 

@@ -316,6 +316,46 @@ pub unsafe extern "C" fn sipguard_request_reads_to_user(
     std::panic::catch_unwind(reads).ok().flatten().unwrap_or(0)
 }
 
+/// 1 when the host's URI parser finds no user part in this URI (a `sip:` or
+/// `sips:` URI without an `@`), so the host may leave `$rU`/`$tU` empty
+/// without parsing it; 0 when it must parse (any other form), and for a
+/// null URI with a non-zero length.
+///
+/// # Safety
+/// `uri` valid for `uri_len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_uri_lacks_user(uri: *const c_char, uri_len: usize) -> c_int {
+    let lacks = || {
+        // SAFETY: per the function contract.
+        let u = unsafe { bytes(uri.cast(), uri_len) }.ok()?;
+        Some(c_int::from(crate::sip::uri::lacks_user(u)))
+    };
+    std::panic::catch_unwind(lacks).ok().flatten().unwrap_or(0)
+}
+
+/// The user name the guessing defences judge for this request (the digest
+/// user name, else `$tU` or `$rU`, see `Request::target_user`): *user_out
+/// points into the request's own strings, *len_out its length (0: none).
+///
+/// # Safety
+/// `req` null or valid, its pointers valid for their lengths; the outputs
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_request_target_user(
+    req: *const CRequest,
+    user_out: *mut *const c_char,
+    len_out: *mut usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (req, user_out, len_out) = unsafe { (request(req)?, out(user_out)?, out(len_out)?) };
+        let user = req.target_user();
+        *user_out = user.as_ptr().cast();
+        *len_out = user.len();
+        Ok(())
+    })
+}
+
 /// *wanted: whether replies with this status need sipguard_reply_out(): 0
 /// no (no parsing needed), SIPGUARD_REPLY_COUNTED (it may be a failure to
 /// count), SIPGUARD_REPLY_REWRITABLE (it may be rewritten: if it cannot be,
