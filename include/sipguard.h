@@ -1258,6 +1258,19 @@ sipguard_status sipguard_authenticated(const sipguard_region *region,
                                        uint64_t now_ns);
 
 /**
+ * The script refused this request by policy (a verdict of its own, the
+ * same for every user, e.g. "403 TLS required"): a reply to it other than a
+ * 401/407 challenge leaves unrewritten and is no authentication failure.
+ * Only this request: the next one with its Call-ID and CSeq clears the mark.
+ *
+ * # Safety
+ * As for `sipguard_check_request`.
+ */
+sipguard_status sipguard_policy_reply(const sipguard_region *region,
+                                      const struct sipguard_request *req,
+                                      uint64_t now_ns);
+
+/**
  * Count a failed authentication (once per transaction); *banned = 1 if it
  * banned the source.
  *

@@ -19,6 +19,12 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 /* register the outgoing-data hook (mod_init) */
 int sipguard_guess_init(void);
 
+/* mark msg refused by the module's or the script's policy: its replies
+ * but a digest challenge leave unrewritten and uncounted (1, or -1) */
+int sipguard_policy_mark(sip_msg_t *msg);
+
+int ki_sipguard_policy_reply(sip_msg_t *msg);
+int w_sipguard_policy_reply(sip_msg_t *msg, char *p1, char *p2);
 int ki_sipguard_authenticated(sip_msg_t *msg);
 int ki_sipguard_auth_failed(sip_msg_t *msg);
 int ki_sipguard_auth_allowed(sip_msg_t *msg);

@@ -73,6 +73,8 @@ static cmd_export_t cmds[] = {
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_policy_reply", (cmd_function)w_sipguard_policy_reply, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,
 		fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE|FAILURE_ROUTE},
 	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, 1,

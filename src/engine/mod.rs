@@ -159,8 +159,19 @@ impl Engine {
         self.defences().guess_auth_allowed(addr, req, now)
     }
 
-    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
-        self.defences().guess_reply(key, challenge, rewrite, now)
+    pub fn guess_reply(
+        &self,
+        key: [u64; 2],
+        challenge: bool,
+        digest: bool,
+        rewrite: bool,
+        now: u64,
+    ) -> TxnState {
+        self.defences().guess_reply(key, challenge, digest, rewrite, now)
+    }
+
+    pub fn guess_policy_reply(&self, req: &Request, now: u64) {
+        self.defences().guess_policy_reply(req, now)
     }
 
     pub fn guess_sweep(&self, now: u64) {

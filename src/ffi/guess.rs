@@ -235,6 +235,27 @@ pub unsafe extern "C" fn sipguard_authenticated(
     })
 }
 
+/// The script refused this request by policy (a verdict of its own, the
+/// same for every user, e.g. "403 TLS required"): a reply to it other than a
+/// 401/407 challenge leaves unrewritten and is no authentication failure.
+/// Only this request: the next one with its Call-ID and CSeq clears the mark.
+///
+/// # Safety
+/// As for `sipguard_check_request`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_policy_reply(
+    region: *const Engine,
+    req: *const CRequest,
+    now_ns: u64,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (region, req) = unsafe { (handle(region)?, request(req)?) };
+        region.guess_policy_reply(&req, now_ns);
+        Ok(())
+    })
+}
+
 /// Count a failed authentication (once per transaction); *banned = 1 if it
 /// banned the source.
 ///

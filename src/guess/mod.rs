@@ -157,6 +157,11 @@ const TXN_COUNTED: u32 = 4;
 const TXN_STALE: u32 = 8;
 /// The request had a To tag: its replies are left as they are.
 const TXN_IN_DIALOG: u32 = 16;
+/// The script refused this request by policy (its own verdict, the same for
+/// every user): its replies but a challenge leave as they are, uncounted.
+/// Cleared by every request that arrives under the key, so it is only ever
+/// about the request the script marked.
+const TXN_POLICY: u32 = 32;
 
 /// What a request told about its replies.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +172,14 @@ pub struct TxnState {
     pub in_dialog: bool,
     /// Its nonce was stale: a challenge to it says `stale=true`.
     pub stale: bool,
+    /// The script refused it by policy ([`Defences::guess_policy_reply`]).
+    pub policy: bool,
 }
 
 impl TxnState {
     /// Whether a reply to it may be rewritten.
     pub fn rewritable(&self) -> bool {
-        !self.authenticated && !self.in_dialog
+        !self.authenticated && !self.in_dialog && !self.policy
     }
 }
 
@@ -428,6 +435,9 @@ impl Defences<'_> {
                 if t.credentials.swap(creds, Relaxed) != creds {
                     t.flags.store(TXN_CREDENTIALS | in_dialog, Relaxed);
                 }
+                // A policy mark is about the request the script marked, not
+                // one that reuses its key (the same guess by another path).
+                t.flags.fetch_and(!TXN_POLICY, Relaxed);
                 // The whole address: the allowlist and the BAN line want it.
                 t.src[0].store((bits >> 64) as u64, Relaxed);
                 t.src[1].store(bits as u64, Relaxed);
@@ -526,6 +536,18 @@ impl Defences<'_> {
         });
     }
 
+    /// The script refused `req` by policy, whoever the user: a reply to it
+    /// other than a 401/407 challenge leaves as it is and is no failure
+    /// (a phone sending its credentials over the wrong transport is not a
+    /// guesser). The mark holds for this request only: the next request
+    /// under its Call-ID and CSeq clears it.
+    pub fn guess_policy_reply(&self, req: &Request, now: u64) {
+        let g = self.guess();
+        let _ = g.txns.with(g.request_txn(req), now, true, |t, _| {
+            t.flags.fetch_or(TXN_POLICY, Relaxed);
+        });
+    }
+
     /// The script reports a failed authentication; counted once per
     /// transaction. Returns true if this banned the source.
     pub fn guess_auth_failed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
@@ -581,11 +603,20 @@ impl Defences<'_> {
 
     /// A reply leaves for the request of transaction `key`. `challenge`: it
     /// leaves as a 401/407/403 without `stale=true`; `rewrite`: it is one the
-    /// rewrite would turn into a challenge. To a request that carried
-    /// credentials and was not authenticated, a reply that reaches the
-    /// client as a challenge is one failure (counted once). Returns what the
+    /// rewrite would turn into a challenge; `digest`: it is a 401/407
+    /// challenge. To a request that carried credentials and was not
+    /// authenticated, a reply that reaches the client as a challenge is one
+    /// failure (counted once), unless the script refused the request by
+    /// policy and the reply is no digest challenge. Returns what the
     /// request told about its replies.
-    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
+    pub fn guess_reply(
+        &self,
+        key: [u64; 2],
+        challenge: bool,
+        digest: bool,
+        rewrite: bool,
+        now: u64,
+    ) -> TxnState {
         let g = self.guess();
         let seen = g.txns.with(key, now, false, |t, _| {
             let flags = t.flags.load(Relaxed);
@@ -593,8 +624,11 @@ impl Defences<'_> {
                 authenticated: flags & TXN_AUTHENTICATED != 0,
                 in_dialog: flags & TXN_IN_DIALOG != 0,
                 stale: flags & TXN_STALE != 0,
+                policy: flags & TXN_POLICY != 0,
             };
-            let failure = challenge || (rewrite && state.rewritable());
+            // A policy reply is no failure; a challenge is one even then
+            // (the password was looked at, or is asked for).
+            let failure = (challenge && (digest || !state.policy)) || (rewrite && state.rewritable());
             let count =
                 failure && flags & (TXN_CREDENTIALS | TXN_AUTHENTICATED | TXN_COUNTED) == TXN_CREDENTIALS;
             if count {

@@ -12,7 +12,8 @@
 //! not. The nonce has the auth module's length and alphabet (base64 of its
 //! binary layout: expiry and creation time, then digest-sized bytes).
 //!
-//! Replies to requests the script marked authenticated, and replies going
+//! Replies to requests the script marked authenticated, replies to requests
+//! the script refused by policy (but a digest challenge), and replies going
 //! to allowlisted addresses (trusted peers), are left alone.
 
 use crate::guess::config::GuessConfig;
@@ -220,7 +221,8 @@ impl Defences<'_> {
         let key = self
             .guess
             .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method);
-        let txn = self.guess_reply(key, challenge, rewrite, now);
+        let digest = challenge && reply.status != 403;
+        let txn = self.guess_reply(key, challenge, digest, rewrite, now);
         if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
         }
