@@ -184,6 +184,10 @@ typedef enum sipguard_verdict {
      * Too many distinct user names: the source is banned now.
      */
     SIPGUARD_ENUMERATION = -4,
+    /**
+     * The source is on the shared blocklist (blocklist_file).
+     */
+    SIPGUARD_BLOCKLISTED = -5,
 } sipguard_verdict;
 
 /**
@@ -954,6 +958,28 @@ typedef struct sipguard_fraud_stats {
     uint64_t active_calls;
 } sipguard_fraud_stats;
 
+/**
+ * The blocklist as RPC and statistics show it.
+ */
+typedef struct sipguard_blocklist_info {
+    /**
+     * Entries of the list in force (duplicates counted once).
+     */
+    uint64_t entries;
+    /**
+     * Lists published since start (0: none loaded).
+     */
+    uint64_t generation;
+    /**
+     * Requests and packets refused because of the list.
+     */
+    uint64_t hits;
+    /**
+     * blocklist_max; 0 when no blocklist_file is set.
+     */
+    uint64_t max;
+} sipguard_blocklist_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1606,6 +1632,46 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  * `buf` writable for `len`.
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/**
+ * Early-drop test for the network hook: *listed = 1 when addr (4 or 16
+ * bytes, network order) is on the blocklist and not allowlisted (counted
+ * in the blocklist's hits), else 0. Allocates nothing, takes no lock, no
+ * syscall, whatever the size of the list.
+ *
+ * # Safety
+ * `region` live; `addr` valid for `addr_len`; `listed` writable.
+ */
+sipguard_status sipguard_blocklist_check(const sipguard_region *region,
+                                         const uint8_t *addr,
+                                         size_t addr_len,
+                                         uint64_t now_ns,
+                                         int32_t *listed);
+
+/**
+ * Fill *out with the blocklist's counts.
+ *
+ * # Safety
+ * `region` live; `out` writable.
+ */
+sipguard_status sipguard_blocklist_info_get(const sipguard_region *region,
+                                            struct sipguard_blocklist_info *out);
+
+/**
+ * Re-read blocklist_file and publish it to every process at once. On
+ * error (message in err: "<file>:<line>: ..." for a bad line, "more than
+ * blocklist_max" for a long file, "another blocklist reload is in
+ * progress") the list in force stays. The outputs (may be NULL) receive
+ * the entries loaded and the new generation.
+ *
+ * # Safety
+ * `region` live; `err` writable for `err_len`; outputs null or writable.
+ */
+sipguard_status sipguard_blocklist_reload(const sipguard_region *region,
+                                          char *err,
+                                          size_t err_len,
+                                          uint64_t *entries_out,
+                                          uint64_t *generation_out);
 
 #ifdef __cplusplus
 }  // extern "C"

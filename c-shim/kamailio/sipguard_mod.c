@@ -35,6 +35,7 @@
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
 #include "sipguard_netdrop.h"
+#include "sipguard_blocklist.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_pv.h"
@@ -222,6 +223,8 @@ SG_PARAM_SETTER(spend_critical)
 SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
+SG_PARAM_SETTER(blocklist_file)
+SG_PARAM_SETTER(blocklist_max)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -288,6 +291,9 @@ static param_export_t params[] = {
 	SG_PARAM(call_limit),
 	SG_PARAM(fraud_state_file),
 	SG_PARAM(suspend_ends_calls),
+	/* shared blocklist */
+	SG_PARAM(blocklist_file),
+	SG_PARAM(blocklist_max),
 	{0, 0, 0}
 };
 
@@ -427,6 +433,9 @@ static int mod_init(void)
 	}
 
 	if(sipguard_stats_init() < 0)
+		return -1;
+
+	if(sipguard_blocklist_init() < 0)
 		return -1;
 
 	if(sipguard_media_init() < 0)

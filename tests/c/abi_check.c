@@ -18,6 +18,8 @@ static int failures;
 
 /* tests/c/fraud_abi_check.c */
 int fraud_abi_check(void);
+/* tests/c/blocklist_abi_check.c */
+int blocklist_abi_check(void);
 static int ban_lines;
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -298,6 +300,7 @@ int main(void)
 	CHECK(sipguard_contact_wants_tls("<sip:a@h>", 9, &tls) == SIPGUARD_OK && tls == 0);
 
 	failures += fraud_abi_check();
+	failures += blocklist_abi_check();
 	printf("c abi: %d failures\n", failures);
 	return failures != 0;
 }
