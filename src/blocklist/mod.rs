@@ -18,8 +18,12 @@
 //! length: its cost follows the number of distinct prefix lengths (a feed
 //! of single addresses has one; at most 129), not the number of entries,
 //! and the table is at most half full, so probes stay short at any size.
-//! A trie would cost a step per bit (up to 128 dependent loads); sorted
-//! ranges a binary search growing with the list.
+//! In front of the table, a filter of 8 bits per entry (two bits of one
+//! word set per network) answers most lookups of unlisted addresses, the usual traffic,
+//! from 1 MiB per million entries that stays in the CPU caches, where the
+//! table itself (48 MiB per million) does not. A trie would cost a step
+//! per bit (up to 128 dependent loads); sorted ranges a binary search
+//! growing with the list.
 
 pub mod config;
 pub mod file;
@@ -92,6 +96,8 @@ pub struct Blocklist {
     sets: [usize; 2],
     /// Slots per set: a power of two at least twice `max`, or 0.
     slots: usize,
+    /// Words of the filter in front of a set's slots (64 bits per 8 entries).
+    filter_words: usize,
     max: usize,
     secret: [u64; 2],
     file: Option<PathBuf>,
@@ -107,21 +113,26 @@ fn mask(len: u32) -> u128 {
 }
 
 impl Blocklist {
-    /// Slots per set for `max` entries, and the bytes of a set.
-    fn set_layout(max: usize) -> (usize, usize) {
-        let slots = if max == 0 {
-            0
-        } else {
-            (2 * max).next_power_of_two()
-        };
-        (slots, align64(size_of::<SetHeader>() + slots * size_of::<Slot>()))
+    /// Slots and filter words per set for `max` entries, and the bytes of
+    /// a set (header, filter, slots).
+    fn set_layout(max: usize) -> (usize, usize, usize) {
+        if max == 0 {
+            return (0, 0, align64(size_of::<SetHeader>()));
+        }
+        let slots = (2 * max).next_power_of_two();
+        let filter_words = (slots / 16).max(1);
+        (
+            slots,
+            filter_words,
+            align64(size_of::<SetHeader>() + filter_words * 8 + slots * size_of::<Slot>()),
+        )
     }
 
     /// Plan one area: the control block, then two sets of room for
     /// `cfg.planned()` entries each (nothing but headers without a file).
     pub fn plan(plan: &mut Plan, cfg: &BlocklistConfig) -> BlocklistArea {
         let max = cfg.planned();
-        let (_, set_bytes) = Self::set_layout(max);
+        let (_, _, set_bytes) = Self::set_layout(max);
         BlocklistArea {
             area: plan.add(*b"BLST", size_of::<Control>() + 2 * set_bytes, size_of::<Slot>()),
             max,
@@ -130,13 +141,14 @@ impl Blocklist {
 
     /// The blocklist at `a` of `store` (empty until [`Blocklist::reload`]).
     pub fn attach(store: &Arc<Store>, a: BlocklistArea, cfg: &BlocklistConfig) -> Blocklist {
-        let (slots, set_bytes) = Self::set_layout(a.max);
+        let (slots, filter_words, set_bytes) = Self::set_layout(a.max);
         let first = a.area.offset + size_of::<Control>();
         Blocklist {
             store: store.clone(),
             control: a.area.offset,
             sets: [first, first + set_bytes],
             slots,
+            filter_words,
             max: a.max,
             secret: store.secret(a.area.offset as u64),
             file: cfg.file.clone(),
@@ -151,22 +163,44 @@ impl Blocklist {
         self.store.at(self.sets[set], 0)
     }
 
-    fn slot(&self, set: usize, i: usize) -> &Slot {
+    fn filter(&self, set: usize, i: usize) -> &AtomicU64 {
         self.store.at(self.sets[set] + size_of::<SetHeader>(), i)
     }
 
-    fn home(&self, net: u128, len: u32) -> usize {
+    fn slot(&self, set: usize, i: usize) -> &Slot {
+        self.store
+            .at(self.sets[set] + size_of::<SetHeader>() + self.filter_words * 8, i)
+    }
+
+    /// The keyed hash of a network: its home slot in the low bits, its
+    /// filter bit in the high ones.
+    fn hash(&self, net: u128, len: u32) -> u64 {
         let h = fold(
             (net >> 64) as u64 ^ self.secret[0],
             net as u64 ^ self.secret[1] ^ u64::from(len).rotate_left(56),
         );
-        fold(h, self.secret[0] | 1) as usize & (self.slots - 1)
+        fold(h, self.secret[0] | 1)
     }
 
-    /// The slot holding `net`/`len` in `set`, else the free slot that ends
-    /// its probe (None only in a full table, which `max` rules out).
-    fn probe(&self, set: usize, net: u128, len: u32) -> Option<(&Slot, bool)> {
-        let mut i = self.home(net, len);
+    /// The filter word and its two bits for hash `h` (a blocked filter:
+    /// one word read per lookup, about 5 % false positives when full).
+    fn filter_bit(&self, h: u64) -> (usize, u64) {
+        let f = fold(h, self.secret[1] | 1);
+        let word = (f >> 12) as usize & (self.filter_words - 1);
+        (word, 1 << (f & 63) | 1 << ((f >> 6) & 63))
+    }
+
+    /// Whether `net`/`len` may be in `set`: false is certain.
+    fn may_hold(&self, set: usize, h: u64) -> bool {
+        let (w, b) = self.filter_bit(h);
+        self.filter(set, w).load(Relaxed) & b == b
+    }
+
+    /// The slot holding `net`/`len` (hash `h`) in `set`, else the free
+    /// slot that ends its probe (None only in a full table, which `max`
+    /// rules out).
+    fn probe(&self, set: usize, net: u128, len: u32, h: u64) -> Option<(&Slot, bool)> {
+        let mut i = h as usize & (self.slots - 1);
         for _ in 0..self.slots {
             let s = self.slot(set, i);
             match s.len.load(Relaxed) {
@@ -213,7 +247,12 @@ impl Blocklist {
             while m != 0 {
                 let len = w as u32 * 64 + m.trailing_zeros();
                 m &= m - 1;
-                if len <= 128 && matches!(self.probe(set, bits & mask(len), len), Some((_, true))) {
+                if len > 128 {
+                    continue;
+                }
+                let net = bits & mask(len);
+                let h = self.hash(net, len);
+                if self.may_hold(set, h) && matches!(self.probe(set, net, len, h), Some((_, true))) {
                     return true;
                 }
             }
@@ -238,6 +277,9 @@ impl Blocklist {
         let s = h.seq.load(Relaxed) | 1;
         h.seq.store(s, Relaxed);
         fence(Release);
+        for i in 0..self.filter_words {
+            self.filter(set, i).store(0, Relaxed);
+        }
         for i in 0..self.slots {
             self.slot(set, i).len.store(0, Relaxed);
         }
@@ -245,8 +287,11 @@ impl Blocklist {
         let mut n = 0;
         for net in nets {
             let len = u32::from(net.len);
-            match self.probe(set, net.bits, len) {
+            let hash = self.hash(net.bits, len);
+            match self.probe(set, net.bits, len, hash) {
                 Some((slot, false)) => {
+                    let (w, b) = self.filter_bit(hash);
+                    self.filter(set, w).fetch_or(b, Relaxed);
                     slot.hi.store((net.bits >> 64) as u64, Relaxed);
                     slot.lo.store(net.bits as u64, Relaxed);
                     slot.len.store(u64::from(len) + 1, Relaxed);
