@@ -96,6 +96,13 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_REPLY_REWRITABLE 2
 
 /**
+ * sipguard_policy_reply() flag: the refusal of one of the module's own
+ * policy functions (sipguard_require_tls(), a dial check), not the
+ * script's: only its 403 is a policy reply.
+ */
+#define SIPGUARD_POLICY_403_ONLY 1
+
+/**
  * Longest canonical number sipguard_fraud_dial_check_uri() writes, with
  * its NUL: 15 digits of E.164 + 1.
  */
@@ -1284,16 +1291,19 @@ sipguard_status sipguard_authenticated(const sipguard_region *region,
                                        uint64_t now_ns);
 
 /**
- * The script refused this request by policy (a verdict of its own, the
- * same for every user, e.g. "403 TLS required"): a reply to it other than a
- * 401/407 challenge leaves unrewritten and is no authentication failure.
- * Only this request: the next one with its Call-ID and CSeq clears the mark.
+ * This request was refused by policy, a verdict the same for every user
+ * (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
+ * (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
+ * and is no authentication failure. Only this request: the next one with
+ * its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
+ * and sipguard_auth_failed() on it (its password is checked after all).
  *
  * # Safety
  * As for `sipguard_check_request`.
  */
 sipguard_status sipguard_policy_reply(const sipguard_region *region,
                                       const struct sipguard_request *req,
+                                      uint32_t flags,
                                       uint64_t now_ns);
 
 /**

@@ -529,7 +529,7 @@ int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 	_sg_dial_class = res.class_id;
 	/* a refusal of the dial check is policy: its reply is no failed guess */
 	if(res.verdict < 0)
-		sipguard_policy_mark(msg);
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
 	return (int)res.verdict;
 }
 

@@ -242,7 +242,7 @@ int ki_sipguard_authenticated(sip_msg_t *msg)
 	return 1;
 }
 
-int sipguard_policy_mark(sip_msg_t *msg)
+int sipguard_policy_mark(sip_msg_t *msg, uint32_t flags)
 {
 	sipguard_request req;
 	sipguard_status st;
@@ -250,7 +250,7 @@ int sipguard_policy_mark(sip_msg_t *msg)
 
 	if(sg_request_of(msg, &req, &ip) < 0)
 		return -1;
-	st = sipguard_policy_reply(_sg_region, &req, sipguard_clock_ns());
+	st = sipguard_policy_reply(_sg_region, &req, flags, sipguard_clock_ns());
 	if(st != SIPGUARD_OK) {
 		if(st != SIPGUARD_ERR_BUSY)
 			SG_LOG_STATUS("sipguard_policy_reply", st);
@@ -261,7 +261,7 @@ int sipguard_policy_mark(sip_msg_t *msg)
 
 int ki_sipguard_policy_reply(sip_msg_t *msg)
 {
-	return sipguard_policy_mark(msg);
+	return sipguard_policy_mark(msg, 0);
 }
 
 int w_sipguard_policy_reply(sip_msg_t *msg, char *p1, char *p2)

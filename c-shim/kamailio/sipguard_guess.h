@@ -19,9 +19,10 @@ int sipguard_guess_learn_auth(sipguard_config *cfg, int nonce_bytes_set,
 /* register the outgoing-data hook (mod_init) */
 int sipguard_guess_init(void);
 
-/* mark msg refused by the module's or the script's policy: its replies
- * but a digest challenge leave unrewritten and uncounted (1, or -1) */
-int sipguard_policy_mark(sip_msg_t *msg);
+/* mark msg refused by policy: its replies but a digest challenge (with
+ * flags SIPGUARD_POLICY_403_ONLY, the refusal of one of the module's own
+ * functions: its 403 only) leave unrewritten and uncounted (1, or -1) */
+int sipguard_policy_mark(sip_msg_t *msg, uint32_t flags);
 
 int ki_sipguard_policy_reply(sip_msg_t *msg);
 int w_sipguard_policy_reply(sip_msg_t *msg, char *p1, char *p2);

@@ -207,7 +207,7 @@ int ki_sipguard_require_tls(sip_msg_t *msg)
 	/* the refusal that follows is policy, whoever the user: a phone
 	 * retrying it with its credentials is no password guesser */
 	if(rc < 0)
-		sipguard_policy_mark(msg);
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
 	return rc;
 }
 

@@ -27,7 +27,7 @@ use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::fraud::{Fraud, FraudPlan};
 use crate::guess::reply::{Outcome, Reply};
-use crate::guess::{Defences, Finding, Guess, GuessPlan, Request, TxnState, UserInfo};
+use crate::guess::{Defences, Finding, Guess, GuessPlan, PolicyMark, Request, TxnState, UserInfo};
 use crate::shm::counters::Counters;
 use crate::shm::store::{Area, Plan, Store};
 use crate::sip::addr::address_bits;
@@ -190,19 +190,12 @@ impl Engine {
         self.defences().guess_auth_allowed(addr, req, now)
     }
 
-    pub fn guess_reply(
-        &self,
-        key: [u64; 2],
-        challenge: bool,
-        digest: bool,
-        rewrite: bool,
-        now: u64,
-    ) -> TxnState {
-        self.defences().guess_reply(key, challenge, digest, rewrite, now)
+    pub fn guess_reply(&self, key: [u64; 2], status: u16, stale: bool, rewrite: bool, now: u64) -> TxnState {
+        self.defences().guess_reply(key, status, stale, rewrite, now)
     }
 
-    pub fn guess_policy_reply(&self, req: &Request, now: u64) {
-        self.defences().guess_policy_reply(req, now)
+    pub fn guess_policy_reply(&self, req: &Request, mark: PolicyMark, now: u64) {
+        self.defences().guess_policy_reply(req, mark, now)
     }
 
     pub fn guess_sweep(&self, now: u64) {

@@ -217,12 +217,10 @@ impl Defences<'_> {
         // What the client sees decides: a rewritten 404 is a 401 too, or
         // the ban itself would tell existing users from missing ones. A
         // stale-nonce challenge is no failure: the password was not looked at.
-        let challenge = matches!(reply.status, 401 | 403 | 407) && !reply.stale;
         let key = self
             .guess
             .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method);
-        let digest = challenge && reply.status != 403;
-        let txn = self.guess_reply(key, challenge, digest, rewrite, now);
+        let txn = self.guess_reply(key, reply.status, reply.stale, rewrite, now);
         if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
         }

@@ -240,9 +240,10 @@ int main(void)
 	CHECK(sipguard_auth_allowed(r, phone, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
 	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, NULL) == SIPGUARD_ERR_NULL);
 	/* a policy refusal of this request: marked, and NULL refused */
-	CHECK(sipguard_policy_reply(r, &login, now) == SIPGUARD_OK);
-	CHECK(sipguard_policy_reply(r, NULL, now) == SIPGUARD_ERR_NULL);
-	CHECK(sipguard_policy_reply(NULL, &login, now) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_policy_reply(r, &login, 0, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, &login, SIPGUARD_POLICY_403_ONLY, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, NULL, 0, now) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_policy_reply(NULL, &login, 0, now) == SIPGUARD_ERR_NULL);
 	struct user_seen seen = {0, 0, 0, 0};
 	CHECK(sipguard_list_users(r, now, 100, see_user, &seen) == SIPGUARD_OK);
 	CHECK(seen.alice == 1 && seen.throttled_s > 0 && seen.throttles == 1 && seen.trusted_sources == 1);
