@@ -154,3 +154,18 @@ def test_apiban_answer_converted_and_reloaded(kam_factory, tmp_path):
     assert r.returncode == 1 and path.read_text() == before, r
     assert re.search(r"generation\D+3", k.kamcmd("sipguard.blocklist").stdout)
     assert k.stop() == 0
+
+
+def test_example_config_takes_a_blocklist(kam_factory, tmp_path):
+    """kamailio-cfg/sipguard.cfg as shipped with SG_BLOCKLIST: listed
+    sources dropped early, others answered; reloaded by RPC."""
+    path = tmp_path / "blocklist.txt"
+    path.write_text("127.0.0.95\n")
+    k = sipg.start_example(kam_factory, tmp_path, sipg.REPO / "kamailio-cfg" / "sipguard.cfg",
+                           SG_BLOCKLIST=f'"{path}"')
+    assert _answered(k, "127.0.0.95", 3) == 0
+    assert _answered(k, "127.0.0.96", 3) == 3
+    path.write_text("127.0.0.96\n")
+    assert "Ok. 1 entries" in k.kamcmd("sipguard.reload_blocklist").stdout
+    assert _answered(k, "127.0.0.95", 3) == 3
+    assert _answered(k, "127.0.0.96", 3) == 0
