@@ -12,6 +12,7 @@
  * This file is part of sipguard; GPL-2.0-or-later.
  */
 
+#include <limits.h>
 #include <string.h>
 
 #include "../../core/dprint.h"
@@ -108,6 +109,14 @@ void sg_blocklist_rpc_reload(rpc_t *rpc, void *c)
 			(unsigned long long)entries, (unsigned long long)generation);
 }
 
+/* a counter as an int while it fits, else as a 64-bit value */
+static int sg_blocklist_add_u64(rpc_t *rpc, void *th, char *name, uint64_t v)
+{
+	if(v <= (uint64_t)INT_MAX)
+		return rpc->struct_add(th, "d", name, (int)v);
+	return rpc->struct_add(th, "J", name, (unsigned long long)v);
+}
+
 const char *sg_blocklist_rpc_info_doc[] = {
 	"The blocklist in force: entries, generation, hits, blocklist_max.", 0};
 
@@ -125,8 +134,9 @@ void sg_blocklist_rpc_info(rpc_t *rpc, void *c)
 		rpc->fault(c, 500, "Internal error creating the reply");
 		return;
 	}
-	if(rpc->struct_add(th, "dddd", "entries", (int)b.entries, "generation",
-			   (int)b.generation, "hits", (int)b.hits, "max", (int)b.max)
-			< 0)
+	if(sg_blocklist_add_u64(rpc, th, "entries", b.entries) < 0
+			|| sg_blocklist_add_u64(rpc, th, "generation", b.generation) < 0
+			|| sg_blocklist_add_u64(rpc, th, "hits", b.hits) < 0
+			|| sg_blocklist_add_u64(rpc, th, "max", b.max) < 0)
 		rpc->fault(c, 500, "Internal error creating the reply");
 }
