@@ -96,6 +96,13 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_REPLY_REWRITABLE 2
 
 /**
+ * sipguard_policy_reply() flag: the refusal of one of the module's own
+ * policy functions (sipguard_require_tls(), a dial check), not the
+ * script's: only its 403 is a policy reply.
+ */
+#define SIPGUARD_POLICY_403_ONLY 1
+
+/**
  * Longest canonical number sipguard_fraud_dial_check_uri() writes, with
  * its NUL: 15 digits of E.164 + 1.
  */
@@ -184,6 +191,10 @@ typedef enum sipguard_verdict {
      * Too many distinct user names: the source is banned now.
      */
     SIPGUARD_ENUMERATION = -4,
+    /**
+     * The source is on the shared blocklist (blocklist_file).
+     */
+    SIPGUARD_BLOCKLISTED = -5,
 } sipguard_verdict;
 
 /**
@@ -958,6 +969,28 @@ typedef struct sipguard_fraud_stats {
     uint64_t suspended_accounts;
 } sipguard_fraud_stats;
 
+/**
+ * The blocklist as RPC and statistics show it.
+ */
+typedef struct sipguard_blocklist_info {
+    /**
+     * Entries of the list in force (duplicates counted once).
+     */
+    uint64_t entries;
+    /**
+     * Lists published since start (0: none loaded).
+     */
+    uint64_t generation;
+    /**
+     * Requests and packets refused because of the list.
+     */
+    uint64_t hits;
+    /**
+     * blocklist_max; 0 when no blocklist_file is set.
+     */
+    uint64_t max;
+} sipguard_blocklist_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1260,6 +1293,22 @@ sipguard_status sipguard_authenticated(const sipguard_region *region,
                                        size_t addr_len,
                                        const struct sipguard_request *req,
                                        uint64_t now_ns);
+
+/**
+ * This request was refused by policy, a verdict the same for every user
+ * (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
+ * (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
+ * and is no authentication failure. Only this request: the next one with
+ * its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
+ * and sipguard_auth_failed() on it (its password is checked after all).
+ *
+ * # Safety
+ * As for `sipguard_check_request`.
+ */
+sipguard_status sipguard_policy_reply(const sipguard_region *region,
+                                      const struct sipguard_request *req,
+                                      uint32_t flags,
+                                      uint64_t now_ns);
 
 /**
  * Count a failed authentication (once per transaction); *banned = 1 if it
@@ -1621,6 +1670,46 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  * `buf` writable for `len`.
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/**
+ * Early-drop test for the network hook: *listed = 1 when addr (4 or 16
+ * bytes, network order) is on the blocklist and not allowlisted (counted
+ * in the blocklist's hits), else 0. Allocates nothing, takes no lock, no
+ * syscall, whatever the size of the list.
+ *
+ * # Safety
+ * `region` live; `addr` valid for `addr_len`; `listed` writable.
+ */
+sipguard_status sipguard_blocklist_check(const sipguard_region *region,
+                                         const uint8_t *addr,
+                                         size_t addr_len,
+                                         uint64_t now_ns,
+                                         int32_t *listed);
+
+/**
+ * Fill *out with the blocklist's counts.
+ *
+ * # Safety
+ * `region` live; `out` writable.
+ */
+sipguard_status sipguard_blocklist_info_get(const sipguard_region *region,
+                                            struct sipguard_blocklist_info *out);
+
+/**
+ * Re-read blocklist_file and publish it to every process at once. On
+ * error (message in err: "<file>:<line>: ..." for a bad line, "more than
+ * blocklist_max" for a long file, "another blocklist reload is in
+ * progress") the list in force stays. The outputs (may be NULL) receive
+ * the entries loaded and the new generation.
+ *
+ * # Safety
+ * `region` live; `err` writable for `err_len`; outputs null or writable.
+ */
+sipguard_status sipguard_blocklist_reload(const sipguard_region *region,
+                                          char *err,
+                                          size_t err_len,
+                                          uint64_t *entries_out,
+                                          uint64_t *generation_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,7 +18,7 @@
 //! Layers, each using only those listed before it:
 //!
 //! - substrate: [`util`], [`shm`], [`sip`], [`config`] (value parsers);
-//! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`];
+//! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`], [`blocklist`];
 //! - [`engine`]: the composition root that owns the capabilities;
 //! - [`ffi`]: the C ABI (`include/sipguard.h`).
 
@@ -27,6 +27,7 @@ pub mod shm;
 pub mod sip;
 pub mod util;
 
+pub mod blocklist;
 pub mod flood;
 pub mod fraud;
 pub mod guess;

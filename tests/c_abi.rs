@@ -66,6 +66,7 @@ fn c_program_uses_the_header_and_the_staticlib() {
     }
     cc.arg(root.join("tests/c/abi_check.c"))
         .arg(root.join("tests/c/fraud_abi_check.c"))
+        .arg(root.join("tests/c/blocklist_abi_check.c"))
         .arg(target.join("release/libsipguard.a"))
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe);

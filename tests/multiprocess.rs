@@ -14,7 +14,7 @@ use sipguard::flood::ban::Reason;
 use sipguard::flood::config::FloodConfig;
 use sipguard::flood::table::{Verdict, BAN_WAYS};
 use sipguard::guess::reply::{test_reader, Outcome};
-use sipguard::guess::Request;
+use sipguard::guess::{PolicyMark, Request};
 use sipguard::util::clock::clock_ns;
 use std::time::{Duration, Instant};
 
@@ -419,6 +419,45 @@ fn auth_failures_count_once_across_processes() -> Result<(), String> {
     check_eq("throttled", u64::from(u.throttled_s > 0), 1)
 }
 
+/// A policy mark set in one process (the worker that ran the script)
+/// holds for the reply another process sends (tm's timer, a retransmission
+/// in another worker): its 403 leaves as it is and counts nothing.
+fn policy_mark_seen_by_the_process_that_replies() -> Result<(), String> {
+    const TXNS: usize = 50;
+    let r = region(|c| c.set("auth_maxretry", "3").unwrap());
+    let ids: Vec<String> = (0..TXNS).map(|i| format!("policy-{i}")).collect();
+    let marker = spawn(|| {
+        for id in &ids {
+            let q = credentialed(id);
+            r.guess_request(&addr(7), &q, S);
+            r.guess_policy_reply(&q, PolicyMark::Script, S);
+        }
+    });
+    wait_all(&[marker])?;
+    let replier = spawn(|| {
+        let mut out = [0u8; 4096];
+        for id in &ids {
+            let reply = format!(
+                "SIP/2.0 403 TLS required\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:1001@example.org>;tag=f\r\n\
+                 To: <sip:1001@example.org>;tag=t\r\nCall-ID: {id}\r\nCSeq: 1 REGISTER\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            let parsed = test_reader::parse(reply.as_bytes());
+            assert_eq!(
+                r.reply_out(&parsed.reply(), &[127, 0, 0, 1], 2 * S, &mut out),
+                Outcome::Unchanged
+            );
+        }
+    });
+    wait_all(&[replier])?;
+    check_eq("auth failures", Stats::of(&r).auth_failures, 0)?;
+    check_eq(
+        "source banned",
+        u64::from(r.flood.drop_check(&addr(7), 3 * S).unwrap()),
+        0,
+    )
+}
+
 fn main() {
     forking::run(
         "multiprocess",
@@ -443,6 +482,10 @@ fn main() {
             (
                 "auth_failures_count_once_across_processes",
                 auth_failures_count_once_across_processes,
+            ),
+            (
+                "policy_mark_seen_by_the_process_that_replies",
+                policy_mark_seen_by_the_process_that_replies,
             ),
         ],
     );

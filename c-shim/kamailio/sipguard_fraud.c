@@ -41,6 +41,7 @@
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
 #include "sipguard_kemi.h"
+#include "sipguard_guess.h"
 
 /* dialog variable marking a dialog whose call is counted: the same dialog's
  * INVITE seen again (a spiral, a retransmission handled by another worker
@@ -528,6 +529,9 @@ int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 	}
 	_sg_dial_rate = res.rate;
 	_sg_dial_class = res.class_id;
+	/* a refusal of the dial check is policy: its reply is no failed guess */
+	if(res.verdict < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
 	return (int)res.verdict;
 }
 

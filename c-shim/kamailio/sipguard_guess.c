@@ -1,8 +1,8 @@
 /*
  * sipguard module - defences against extension and password guessing
  *
- * Script functions sipguard_authenticated(), sipguard_auth_failed() and
- * sipguard_auth_allowed(); the request fields sipguard_check() hands to the
+ * Script functions sipguard_authenticated(), sipguard_auth_failed(),
+ * sipguard_auth_allowed() and sipguard_policy_reply(); the request fields sipguard_check() hands to the
  * core; and the outgoing-data hook that counts authentication failures and
  * rewrites replies that would tell an existing user from a missing one.
  * Rewriting on the wire (not in the script) means no config path can send
@@ -288,6 +288,33 @@ int ki_sipguard_authenticated(sip_msg_t *msg)
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_authenticated", st);
 	return 1;
+}
+
+int sipguard_policy_mark(sip_msg_t *msg, uint32_t flags)
+{
+	sipguard_request req;
+	sipguard_status st;
+	ip_addr_t *ip;
+
+	if(sg_request_of(msg, &req, &ip) < 0)
+		return -1;
+	st = sipguard_policy_reply(_sg_region, &req, flags, sipguard_clock_ns());
+	if(st != SIPGUARD_OK) {
+		if(st != SIPGUARD_ERR_BUSY)
+			SG_LOG_STATUS("sipguard_policy_reply", st);
+		return -1;
+	}
+	return 1;
+}
+
+int ki_sipguard_policy_reply(sip_msg_t *msg)
+{
+	return sipguard_policy_mark(msg, 0);
+}
+
+int w_sipguard_policy_reply(sip_msg_t *msg, char *p1, char *p2)
+{
+	return ki_sipguard_policy_reply(msg);
 }
 
 int ki_sipguard_auth_failed(sip_msg_t *msg)

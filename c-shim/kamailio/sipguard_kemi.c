@@ -56,6 +56,8 @@ static sr_kemi_t sr_kemi_sipguard_exports[] = {
 	SG_KEMI("sipguard_auth_failed", ki_sipguard_auth_failed, SG_NONE, SG_NONE),
 	SG_KEMI("sipguard_auth_allowed", ki_sipguard_auth_allowed,
 			SG_NONE, SG_NONE),
+	SG_KEMI("sipguard_policy_reply", ki_sipguard_policy_reply,
+			SG_NONE, SG_NONE),
 	/* toll fraud */
 	SG_KEMI("sipguard_dial_check", ki_sipguard_dial_check, SG_STR, SG_STR),
 	SG_KEMI("sipguard_call_start", ki_sipguard_call_start_default,

@@ -23,6 +23,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_media.h"
+#include "sipguard_guess.h"
 
 /* sipguard_require_tls(): not over TLS / REGISTER contact not TLS */
 #define SG_TLS_NO (-1)
@@ -244,10 +245,8 @@ static int sg_contacts_want_tls(sip_msg_t *msg)
 	return 1;
 }
 
-int ki_sipguard_require_tls(sip_msg_t *msg)
+static int sg_require_tls(sip_msg_t *msg)
 {
-	if(msg == NULL)
-		return SG_TLS_NO;
 	if(msg->rcv.proto != PROTO_TLS && msg->rcv.proto != PROTO_WSS)
 		return SG_TLS_NO;
 	if(_sg_tls_contact && msg->first_line.type == SIP_REQUEST
@@ -255,6 +254,20 @@ int ki_sipguard_require_tls(sip_msg_t *msg)
 			&& !sg_contacts_want_tls(msg))
 		return SG_TLS_CONTACT_NO;
 	return 1;
+}
+
+int ki_sipguard_require_tls(sip_msg_t *msg)
+{
+	int rc;
+
+	if(msg == NULL)
+		return SG_TLS_NO;
+	rc = sg_require_tls(msg);
+	/* the refusal that follows is policy, whoever the user: a phone
+	 * retrying it with its credentials is no password guesser */
+	if(rc < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
+	return rc;
 }
 
 int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2)

@@ -36,6 +36,7 @@
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
 #include "sipguard_netdrop.h"
+#include "sipguard_blocklist.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_pv.h"
@@ -74,6 +75,8 @@ static cmd_export_t cmds[] = {
 	{"sipguard_auth_failed", (cmd_function)w_sipguard_auth_failed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_policy_reply", (cmd_function)w_sipguard_policy_reply, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,
 		fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE|FAILURE_ROUTE},
@@ -222,6 +225,8 @@ SG_PARAM_SETTER(spend_critical)
 SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
+SG_PARAM_SETTER(blocklist_file)
+SG_PARAM_SETTER(blocklist_max)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -290,6 +295,9 @@ static param_export_t params[] = {
 	SG_PARAM(suspend_ends_calls),
 	/* events for KEMI scripts (sipguard_kemi.c) */
 	{"event_callback", PARAM_STR, &_sg_event_callback},
+	/* shared blocklist */
+	SG_PARAM(blocklist_file),
+	SG_PARAM(blocklist_max),
 	{0, 0, 0}
 };
 
@@ -432,6 +440,8 @@ static int mod_init(void)
 		return -1;
 
 	if(sipguard_kemi_init() < 0)
+		return -1;
+	if(sipguard_blocklist_init() < 0)
 		return -1;
 
 	if(sipguard_media_init() < 0)

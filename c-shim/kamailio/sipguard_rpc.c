@@ -26,6 +26,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
+#include "sipguard_blocklist.h"
 #include "sipguard_rpc.h"
 
 #define SG_TOP_DEFAULT 10
@@ -712,6 +713,8 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
 	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
 	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
+	{"sipguard.reload_blocklist", sg_blocklist_rpc_reload, sg_blocklist_rpc_reload_doc, 0},
+	{"sipguard.blocklist", sg_blocklist_rpc_info, sg_blocklist_rpc_info_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

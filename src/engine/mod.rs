@@ -22,13 +22,15 @@ mod reply_tests;
 mod state_file_tests;
 
 use self::config::Config;
+use crate::blocklist::{Blocklist, BlocklistArea};
 use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::fraud::{Fraud, FraudPlan};
 use crate::guess::reply::{Outcome, Reply};
-use crate::guess::{Defences, Finding, Guess, GuessPlan, Request, TxnState, UserInfo};
+use crate::guess::{Defences, Finding, Guess, GuessPlan, PolicyMark, Request, TxnState, UserInfo};
 use crate::shm::counters::Counters;
 use crate::shm::store::{Area, Plan, Store};
+use crate::sip::addr::address_bits;
 use std::sync::Arc;
 
 /// Process-local handle to the shared state of every capability; children
@@ -41,6 +43,8 @@ pub struct Engine {
     pub flood: Flood,
     /// The guessing defences' tables.
     pub guess: Guess,
+    /// The shared blocklist.
+    pub blocklist: Blocklist,
 }
 
 /// Where everything lies in the engine's mapping.
@@ -50,6 +54,7 @@ struct EnginePlan {
     flood: FloodPlan,
     guess: GuessPlan,
     fraud: FraudPlan,
+    blocklist: BlocklistArea,
 }
 
 impl Engine {
@@ -66,9 +71,16 @@ impl Engine {
             cfg: cfg.clone(),
             flood: Flood::attach(&store, p.flood, p.counters, &cfg.flood),
             guess: Guess::attach(&store, p.guess, &cfg.guess),
+            blocklist: Blocklist::attach(&store, p.blocklist, &cfg.blocklist),
             store,
         };
         engine.verify()?;
+        if cfg.blocklist.file.is_some() {
+            engine
+                .blocklist
+                .reload()
+                .map_err(|e| format!("parameter blocklist_file: {e}"))?;
+        }
         Ok(engine)
     }
 
@@ -78,12 +90,14 @@ impl Engine {
         let flood = Flood::plan(&mut plan, &cfg.flood);
         let guess = Guess::plan(&mut plan, cfg.flood.table_size, &cfg.guess);
         let fraud = Fraud::plan(&mut plan, &cfg.fraud);
+        let blocklist = Blocklist::plan(&mut plan, &cfg.blocklist);
         EnginePlan {
             plan,
             counters,
             flood,
             guess,
             fraud,
+            blocklist,
         }
     }
 
@@ -129,7 +143,7 @@ impl Engine {
     /// if it lets the request through, the guessing defences' request-time
     /// checks (a scanner or an enumeration bans the source now).
     pub fn check_request(&self, addr: &[u8], req: &Request, now: u64) -> Result<CheckResult, TableError> {
-        let mut res = self.flood.check(addr, now)?;
+        let mut res = self.check(addr, now)?;
         if matches!(res.verdict, Verdict::Pass | Verdict::Untracked) {
             res.verdict = match self.guess_request(addr, req, now) {
                 Finding::Clean => res.verdict,
@@ -138,6 +152,23 @@ impl Engine {
             };
         }
         Ok(res)
+    }
+
+    /// The check of one source address: a listed one (not allowlisted) is
+    /// refused at once and not counted against the rate; any other goes
+    /// through the flood check.
+    pub fn check(&self, addr: &[u8], now: u64) -> Result<CheckResult, TableError> {
+        if self.blocklisted(addr) {
+            self.blocklist.refused(addr, now, true);
+            return Ok(CheckResult::blocklisted());
+        }
+        self.flood.check(addr, now)
+    }
+
+    /// Whether `addr` (raw bytes) is on the blocklist and not allowlisted
+    /// (the operator's own trust wins over a shared feed). Counts nothing.
+    pub fn blocklisted(&self, addr: &[u8]) -> bool {
+        address_bits(addr).is_some_and(|b| self.blocklist.contains(b) && !self.flood.allowlisted(b))
     }
 
     // The guessing defences, by their engine-level names.
@@ -159,8 +190,12 @@ impl Engine {
         self.defences().guess_auth_allowed(addr, req, now)
     }
 
-    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
-        self.defences().guess_reply(key, challenge, rewrite, now)
+    pub fn guess_reply(&self, key: [u64; 2], status: u16, stale: bool, rewrite: bool, now: u64) -> TxnState {
+        self.defences().guess_reply(key, status, stale, rewrite, now)
+    }
+
+    pub fn guess_policy_reply(&self, req: &Request, mark: PolicyMark, now: u64) {
+        self.defences().guess_policy_reply(req, mark, now)
     }
 
     pub fn guess_sweep(&self, now: u64) {

@@ -63,7 +63,7 @@ pub unsafe extern "C" fn sipguard_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, crate::ffi::out(out)?) };
-        *out = region.flood.check(addr, now_ns)?.into();
+        *out = region.check(addr, now_ns)?.into();
         Ok(())
     })
 }
@@ -85,7 +85,7 @@ pub unsafe extern "C" fn sipguard_check_text(
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, text(addr, addr_len)?, crate::ffi::out(out)?) };
         let raw = crate::sip::addr::parse_address(addr).ok_or(Status::Invalid)?;
-        *out = region.flood.check(&raw, now_ns)?.into();
+        *out = region.check(&raw, now_ns)?.into();
         Ok(())
     })
 }

@@ -5,7 +5,7 @@
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
 use crate::guess::reply::{Outcome, Reply, Span};
-use crate::guess::{Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
+use crate::guess::{PolicyMark, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
@@ -231,6 +231,40 @@ pub unsafe extern "C" fn sipguard_authenticated(
         // SAFETY: per the function contract.
         let (region, addr, req) = unsafe { (handle(region)?, bytes(addr, addr_len)?, request(req)?) };
         region.guess_authenticated(addr, &req, now_ns);
+        Ok(())
+    })
+}
+
+/// sipguard_policy_reply() flag: the refusal of one of the module's own
+/// policy functions (sipguard_require_tls(), a dial check), not the
+/// script's: only its 403 is a policy reply.
+pub const SIPGUARD_POLICY_403_ONLY: u32 = 1;
+
+/// This request was refused by policy, a verdict the same for every user
+/// (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
+/// (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
+/// and is no authentication failure. Only this request: the next one with
+/// its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
+/// and sipguard_auth_failed() on it (its password is checked after all).
+///
+/// # Safety
+/// As for `sipguard_check_request`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_policy_reply(
+    region: *const Engine,
+    req: *const CRequest,
+    flags: u32,
+    now_ns: u64,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (region, req) = unsafe { (handle(region)?, request(req)?) };
+        let mark = if flags & SIPGUARD_POLICY_403_ONLY != 0 {
+            PolicyMark::Refusal403
+        } else {
+            PolicyMark::Script
+        };
+        region.guess_policy_reply(&req, mark, now_ns);
         Ok(())
     })
 }

@@ -12,7 +12,8 @@
 //! not. The nonce has the auth module's length and alphabet (base64 of its
 //! binary layout: expiry and creation time, then digest-sized bytes).
 //!
-//! Replies to requests the script marked authenticated, and replies going
+//! Replies to requests the script marked authenticated, replies to requests
+//! the script refused by policy (but a digest challenge), and replies going
 //! to allowlisted addresses (trusted peers), are left alone.
 
 use crate::guess::config::GuessConfig;
@@ -216,11 +217,10 @@ impl Defences<'_> {
         // What the client sees decides: a rewritten 404 is a 401 too, or
         // the ban itself would tell existing users from missing ones. A
         // stale-nonce challenge is no failure: the password was not looked at.
-        let challenge = matches!(reply.status, 401 | 403 | 407) && !reply.stale;
         let key = self
             .guess
             .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method);
-        let txn = self.guess_reply(key, challenge, rewrite, now);
+        let txn = self.guess_reply(key, reply.status, reply.stale, rewrite, now);
         if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
         }

@@ -18,6 +18,8 @@ static int failures;
 
 /* tests/c/fraud_abi_check.c */
 int fraud_abi_check(void);
+/* tests/c/blocklist_abi_check.c */
+int blocklist_abi_check(void);
 static int ban_lines;
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -250,6 +252,11 @@ int main(void)
 	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 0);
 	CHECK(sipguard_auth_allowed(r, phone, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
 	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, NULL) == SIPGUARD_ERR_NULL);
+	/* a policy refusal of this request: marked, and NULL refused */
+	CHECK(sipguard_policy_reply(r, &login, 0, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, &login, SIPGUARD_POLICY_403_ONLY, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, NULL, 0, now) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_policy_reply(NULL, &login, 0, now) == SIPGUARD_ERR_NULL);
 	struct user_seen seen = {0, 0, 0, 0};
 	CHECK(sipguard_list_users(r, now, 100, see_user, &seen) == SIPGUARD_OK);
 	CHECK(seen.alice == 1 && seen.throttled_s > 0 && seen.throttles == 1 && seen.trusted_sources == 1);
@@ -307,6 +314,7 @@ int main(void)
 	CHECK(sipguard_contact_wants_tls("<sip:a@h>", 9, &tls) == SIPGUARD_OK && tls == 0);
 
 	failures += fraud_abi_check();
+	failures += blocklist_abi_check();
 	printf("c abi: %d failures\n", failures);
 	return failures != 0;
 }

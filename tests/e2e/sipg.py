@@ -1238,3 +1238,24 @@ def sipp_callee(scenario: str, workdir: Path, port: int, count: int, duration_ms
         assert time.monotonic() < deadline, f"callee sipp did not bind port {port}"
         time.sleep(0.05)
     return s
+
+
+def start_tls_bundle(factory, tmp_path: Path, tls_dir: Path, cfg: Path | None = None,
+                     name: str = "bundle", **defines) -> "Kamailio":
+    """Start the TLS bundle (kamailio-cfg/sipguard-tls.cfg, or a copy `cfg`)
+    as shipped on a free TLS port; `factory` stops it."""
+    rundir = tmp_path / f"{name}-run"
+    tls_port = free_port()
+    d = {"SG_TLS_PORT": str(tls_port)}
+    d.update(defines)
+    k = Kamailio(cfg=cfg or REPO / "kamailio-cfg" / "sipguard-tls.cfg", workdir=tmp_path,
+                 name=name, defines=d,
+                 extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g",
+                             f"--substdef=!SG_TLS_DIR!{tls_dir}!g"])
+    k.rundir = rundir
+    rundir.mkdir(exist_ok=True)
+    k.ctl = rundir / "kamailio_ctl"
+    k.no_default_defines = True
+    k.tls_port = tls_port
+    factory.started.append(k)
+    return k.start()
