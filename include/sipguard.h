@@ -322,6 +322,10 @@ typedef enum sipguard_dial_verdict {
      * Bad account name, busy, rules mid-reload, internal error.
      */
     SIPGUARD_DIAL_UNAVAILABLE = -6,
+    /**
+     * A first call to a new destination, refused (anomaly_action=refuse).
+     */
+    SIPGUARD_DIAL_ANOMALY = -7,
 } sipguard_dial_verdict;
 
 /**
@@ -903,7 +907,7 @@ typedef struct sipguard_account_info {
      */
     int32_t suspended;
     /**
-     * Why suspended: "cpm", "spend", "rpc" or "".
+     * Why suspended: "cpm", "spend", "rpc", "anomaly" or "".
      */
     char reason[8];
     /**
@@ -927,7 +931,7 @@ typedef int (*sipguard_account_fn)(void *ctx, const struct sipguard_account_info
 
 /**
  * Called once per new suspension; account is not NUL-terminated, reason
- * ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+ * ("cpm", "spend", "rpc", "anomaly") is. end_calls is 1 when suspend_ends_calls names
  * the reason: the host ends the account's calls up.
  */
 typedef void (*sipguard_suspend_event_fn)(void *ctx,
