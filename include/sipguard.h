@@ -958,6 +958,61 @@ typedef struct sipguard_fraud_stats {
     uint64_t active_calls;
 } sipguard_fraud_stats;
 
+/**
+ * Called once per anomaly; account is not NUL-terminated; kind
+ * ("destination" or "spend") and detail ("+882 high-risk", "12.0000 over
+ * 1.0000") are.
+ */
+typedef void (*sipguard_anomaly_event_fn)(void *ctx,
+                                          const char *account,
+                                          size_t len,
+                                          const char *kind,
+                                          const char *detail);
+
+/**
+ * What sipguard_fraud_seed_baseline() did.
+ */
+typedef struct sipguard_seed_report {
+    /**
+     * Calls used.
+     */
+    uint64_t calls;
+    /**
+     * Accounts seeded.
+     */
+    uint64_t accounts;
+    /**
+     * Bad lines skipped (each logged as "<file>:<line>: <why>").
+     */
+    uint64_t skipped;
+    /**
+     * Calls older than baseline_days, left out.
+     */
+    uint64_t old;
+    /**
+     * Accounts the baseline table had no room for.
+     */
+    uint64_t unstored;
+} sipguard_seed_report;
+
+/**
+ * Anomaly statistics.
+ */
+typedef struct sipguard_anomaly_stats {
+    /**
+     * First calls to a new destination of an anomaly_classes class.
+     */
+    uint64_t destination;
+    /**
+     * Hours of spend far above the account's usual.
+     */
+    uint64_t spend;
+    /**
+     * Accounts a baseline is kept for (0: baselines are off).
+     */
+    uint64_t capacity;
+} sipguard_anomaly_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1597,6 +1652,47 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  * `buf` writable for `len`.
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/**
+ * Hand every anomaly raised since the last call (by any process) to fn:
+ * the timer process, once a second, after sipguard_fraud_tick(). Nothing
+ * when baselines are off.
+ *
+ * # Safety
+ * `f` live; `cb` callable with `ctx`.
+ */
+sipguard_status sipguard_fraud_anomaly_events(const sipguard_fraud *f,
+                                              sipguard_anomaly_event_fn cb,
+                                              void *ctx);
+
+/**
+ * Seed the baselines from a CSV of past calls
+ * (account,start,duration,number,cost): the accounts in it get its
+ * destinations added and their usual spend per hour of the week replaced.
+ * Reads the file (bounded: README, "Seeding from past calls"); bad lines
+ * are skipped and logged. On error (baselines off, file unreadable) err
+ * receives why.
+ *
+ * # Safety
+ * `f` live; `path` valid for `path_len`; `out` writable; `err` writable
+ * for `err_len`.
+ */
+sipguard_status sipguard_fraud_seed_baseline(const sipguard_fraud *f,
+                                             const char *path,
+                                             size_t path_len,
+                                             uint64_t now_ns,
+                                             struct sipguard_seed_report *out,
+                                             char *err,
+                                             size_t err_len);
+
+/**
+ * Read the anomaly statistics.
+ *
+ * # Safety
+ * `f` live, `out` writable.
+ */
+sipguard_status sipguard_fraud_anomaly_stats_get(const sipguard_fraud *f,
+                                                 struct sipguard_anomaly_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

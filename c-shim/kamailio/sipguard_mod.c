@@ -220,6 +220,13 @@ SG_PARAM_SETTER(spend_critical)
 SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
+SG_PARAM_SETTER(baseline_days)
+SG_PARAM_SETTER(baseline_table_size)
+SG_PARAM_SETTER(anomaly_classes)
+SG_PARAM_SETTER(spend_anomaly_factor)
+SG_PARAM_SETTER(spend_anomaly_floor)
+SG_PARAM_SETTER(anomaly_action)
+SG_PARAM_SETTER(baseline_seed_file)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -286,6 +293,13 @@ static param_export_t params[] = {
 	SG_PARAM(call_limit),
 	SG_PARAM(fraud_state_file),
 	SG_PARAM(suspend_ends_calls),
+	SG_PARAM(baseline_days),
+	SG_PARAM(baseline_table_size),
+	SG_PARAM(anomaly_classes),
+	SG_PARAM(spend_anomaly_factor),
+	SG_PARAM(spend_anomaly_floor),
+	SG_PARAM(anomaly_action),
+	SG_PARAM(baseline_seed_file),
 	{0, 0, 0}
 };
 

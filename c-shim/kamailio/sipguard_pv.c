@@ -6,6 +6,7 @@
  *   dial_e164                          the number it judged ("+" E.164), URI form
  *   call_reason                        sipguard_call_start() on this message
  *   account, suspend_reason            in event_route[sipguard:account-suspended]
+ *   account, anomaly, anomaly_detail   in event_route[sipguard:fraud-anomaly]
  *
  * Each name is read from the capability that keeps it; a name with no
  * value for the message reads as the empty string.
@@ -36,6 +37,8 @@ static const sg_pv_name_t _sg_pv_names[] = {
 		{"call_reason", sg_fraud_call_reason},
 		{"account", sg_fraud_suspended_account},
 		{"suspend_reason", sg_fraud_suspend_reason},
+		{"anomaly", sg_fraud_anomaly},
+		{"anomaly_detail", sg_fraud_anomaly_detail},
 };
 #define SG_PV_COUNT (int)(sizeof(_sg_pv_names) / sizeof(_sg_pv_names[0]))
 
@@ -56,7 +59,8 @@ int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 		}
 	}
 	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, dial_e164, call_reason, account or suspend_reason\n",
+		   "dial_class, dial_e164, call_reason, account, suspend_reason, anomaly "
+		   "or anomaly_detail\n",
 			in->len, in->s);
 	return -1;
 }

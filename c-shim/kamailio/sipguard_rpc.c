@@ -11,6 +11,7 @@
  *   sipguard.suspend <account> [note]   suspend an account's outbound calls
  *   sipguard.unsuspend <account>        lift a suspension
  *   sipguard.reload_rules        re-read the fraud_rules file
+ *   sipguard.seed_baseline <file>  seed the learnt baselines from past calls
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -701,6 +702,46 @@ static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
 }
 
 /* clang-format off */
+static const char *sg_fraud_rpc_seed_doc[] = {
+		"Seed the learnt baselines from a CSV of past calls"
+		" (account,start,duration,number,cost). Parameter: the file.",
+		0};
+
+static void sg_fraud_rpc_seed(rpc_t *rpc, void *c)
+{
+	str file = STR_NULL;
+	char path[4096];
+	char err[512] = "";
+	sipguard_seed_report r;
+	sipguard_status st;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	if(rpc->scan(c, "S", &file) < 1 || file.s == NULL || file.len <= 0) {
+		rpc->fault(c, 400, "file required");
+		return;
+	}
+	if(file.len >= (int)sizeof(path)) {
+		rpc->fault(c, 400, "file name too long");
+		return;
+	}
+	memcpy(path, file.s, file.len);
+	path[file.len] = '\0';
+	memset(&r, 0, sizeof(r));
+	st = sipguard_fraud_seed_baseline(_sg_fraud, path, (size_t)file.len,
+			sipguard_clock_ns(), &r, err, sizeof(err));
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", err[0] ? err : "seeding failed");
+		return;
+	}
+	rpc->rpl_printf(c,
+			"Ok. %llu calls of %llu accounts, %llu lines skipped, %llu calls "
+			"older than baseline_days, %llu accounts not stored",
+			(unsigned long long)r.calls, (unsigned long long)r.accounts,
+			(unsigned long long)r.skipped, (unsigned long long)r.old,
+			(unsigned long long)r.unstored);
+}
+
 rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
 	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
@@ -712,6 +753,7 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
 	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
 	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
+	{"sipguard.seed_baseline", sg_fraud_rpc_seed, sg_fraud_rpc_seed_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

@@ -609,4 +609,6 @@ pub mod guess;
 
 pub mod fraud;
 
+pub mod baseline;
+
 pub use flood::{CCheckResult, CEntryInfo, EntryFn, Stats};
