@@ -224,6 +224,39 @@ fn killed_workers_do_not_wedge() -> Result<(), String> {
     wait_all(&[survivor])
 }
 
+/// Four processes dial the same eight new countries at once, with
+/// baselines on (warn): each destination is an anomaly exactly once (judged
+/// and learnt under one bucket lock), whichever process came first.
+fn a_new_destination_is_one_anomaly_across_processes() -> Result<(), String> {
+    let f = fraud(
+        "baseline",
+        "prefix 3 international 0\nprefix 4 international 0\naccount default all\n",
+        |c| c.set("baseline_days", "28").unwrap(),
+    );
+    const COUNTRIES: [&str; 8] = ["44", "33", "49", "39", "34", "31", "32", "41"];
+    let pids: Vec<_> = (0..4)
+        .map(|c| {
+            spawn(|| {
+                for i in 0..200 {
+                    let number = format!("+{}20712345", COUNTRIES[(i + c) % 8]);
+                    let mut why = FixedBuf::<64>::new();
+                    let v = f.dial_check(b"alice", number.as_bytes(), S, 1_796_000_000_000, &mut why);
+                    assert_eq!(v.verdict, DialVerdict::Allowed);
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    check_eq(
+        "destination anomalies",
+        f.anomaly_counts().0,
+        COUNTRIES.len() as u64,
+    )?;
+    let mut events = 0;
+    f.anomaly_events(|_, _| events += 1);
+    check_eq("events (one pending per account)", events, 1)
+}
+
 fn main() {
     forking::run(
         "fraud_multiprocess",
@@ -236,6 +269,10 @@ fn main() {
                 suspension_is_seen_by_every_process,
             ),
             ("killed_workers_do_not_wedge", killed_workers_do_not_wedge),
+            (
+                "a_new_destination_is_one_anomaly_across_processes",
+                a_new_destination_is_one_anomaly_across_processes,
+            ),
         ],
     );
 }
