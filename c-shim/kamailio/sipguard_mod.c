@@ -227,6 +227,7 @@ SG_PARAM_SETTER(spend_anomaly_factor)
 SG_PARAM_SETTER(spend_anomaly_floor)
 SG_PARAM_SETTER(anomaly_action)
 SG_PARAM_SETTER(baseline_seed_file)
+SG_PARAM_SETTER(phone_context_domains)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -300,6 +301,7 @@ static param_export_t params[] = {
 	SG_PARAM(spend_anomaly_floor),
 	SG_PARAM(anomaly_action),
 	SG_PARAM(baseline_seed_file),
+	SG_PARAM(phone_context_domains),
 	{0, 0, 0}
 };
 

@@ -34,7 +34,7 @@ pub enum Reason {
     Cpm = 1,
     Spend = 2,
     Rpc = 3,
-    /// Spend far above the account's learnt baseline ([`super::baseline`]).
+    /// Spend far above the account's learnt baseline (the `baseline` module).
     Anomaly = 4,
 }
 

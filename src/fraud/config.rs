@@ -2,8 +2,9 @@
 //! know; errors name the parameter like the others.
 
 use super::accounts::Reason;
-use super::baseline::BaselineConfig;
+use super::baseline_config::BaselineConfig;
 use super::money::{parse_money, Money};
+use super::phone_context::DomainContexts;
 use crate::config::parse::ConfigError;
 use std::path::PathBuf;
 
@@ -34,8 +35,10 @@ pub struct FraudConfig {
     pub state_file: Option<PathBuf>,
     /// Suspensions that end the account's calls up: bit `1 << reason`.
     pub suspend_ends_calls: u32,
-    /// Each account's normal, learnt ([`super::baseline`]).
+    /// Each account's normal, learnt (the `baseline` module).
     pub baseline: BaselineConfig,
+    /// Domain phone-contexts read as a global prefix ([`super::phone_context`]).
+    pub phone_contexts: DomainContexts,
 }
 
 impl Default for FraudConfig {
@@ -55,6 +58,7 @@ impl Default for FraudConfig {
             state_file: None,
             suspend_ends_calls: 1 << Reason::Spend as u32 | 1 << Reason::Anomaly as u32,
             baseline: BaselineConfig::default(),
+            phone_contexts: DomainContexts::default(),
         }
     }
 }
@@ -148,6 +152,7 @@ impl FraudConfig {
             "call_limit" => self.call_limit = int("call_limit", v, 1_000_000)? as u32,
             "fraud_state_file" => self.state_file = path(v),
             "suspend_ends_calls" => self.suspend_ends_calls = reasons("suspend_ends_calls", v)?,
+            "phone_context_domains" => self.phone_contexts = DomainContexts::parse(v)?,
             _ => return self.baseline.set(name, v),
         }
         Ok(())

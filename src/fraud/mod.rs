@@ -13,12 +13,15 @@
 pub mod accounts;
 mod anomaly;
 pub mod baseline;
+pub mod baseline_config;
 pub mod baseline_seed;
 pub mod config;
 pub mod dial;
+pub mod lengths;
 pub mod money;
 pub mod number;
 pub mod persist;
+pub mod phone_context;
 pub mod plan;
 pub mod published;
 pub mod rules;

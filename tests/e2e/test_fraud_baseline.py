@@ -23,7 +23,7 @@ account default domestic,international,premium,high-risk
 """
 
 DOMESTIC = "12125550100"
-PREMIUM = "+449001"
+PREMIUM = "+449098790000"
 HIGH_RISK = "+88212345678"
 
 
