@@ -631,38 +631,47 @@ fn list<T>(out: &mut String, items: impl Iterator<Item = T>, mut f: impl FnMut(&
     }
 }
 
-/// The fields after `baseline <name>` back (name decoded by the caller).
+/// The fields after `baseline <name>` back (name decoded by the caller):
+/// first hour and hour (u32), the hour's spend (u64), at most
+/// [`DEST_SLOTS`] destinations, at most [`HOURS_OF_WEEK`] hours.
 pub fn from_fields(name: Vec<u8>, f: &[&str]) -> Result<Saved, &'static str> {
     let [first, hour, spent, dests, spend] = f else {
         return Err("expected 7 fields");
     };
-    let num = |s: &str| s.parse::<u64>().map_err(|_| "bad number");
+    let hours = |s: &str| s.parse::<u32>().map_err(|_| "bad hour");
     let mut out = Saved {
         name,
-        first_hour: num(first)? as u32,
-        hour: num(hour)? as u32,
-        hour_spend: num(spent)?,
+        first_hour: hours(first)?,
+        hour: hours(hour)?,
+        hour_spend: spent.parse().map_err(|_| "bad spend")?,
         ..Default::default()
     };
     if *dests != "-" {
-        for d in dests.split(',').take(DEST_SLOTS) {
+        for d in dests.split(',') {
             let mut p = d.split(':');
             let (Some(day), Some(cc), Some(class), None) = (p.next(), p.next(), p.next(), p.next()) else {
                 return Err("bad destination");
             };
             let class = Class::from_name(class).ok_or("bad destination class")?;
             let cc = cc.parse::<u16>().map_err(|_| "bad destination")?;
-            out.dests.push((num(day)? as u32, Dest { cc, class }));
+            let day = day.parse::<u32>().map_err(|_| "bad destination day")?;
+            if out.dests.len() == DEST_SLOTS {
+                return Err("more destinations than slots");
+            }
+            out.dests.push((day, Dest { cc, class }));
         }
     }
     if *spend != "-" {
-        for s in spend.split(',').take(HOURS_OF_WEEK) {
+        for s in spend.split(',') {
             let (i, v) = s.split_once(':').ok_or("bad spend")?;
             let i = i
                 .parse::<usize>()
                 .ok()
                 .filter(|i| *i < HOURS_OF_WEEK)
                 .ok_or("bad spend hour")?;
+            if out.spend.len() == HOURS_OF_WEEK {
+                return Err("more hours than a week");
+            }
             out.spend.push((i, v.parse::<u32>().map_err(|_| "bad spend")?));
         }
     }
