@@ -323,4 +323,35 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn long_lines_bytes_and_many_bad_lines_are_skipped_and_counted() {
+        let dir = std::env::temp_dir().join(format!("sipguard-seed-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cdr.csv");
+        let now_ms = 1_795_996_800_000u64;
+        let mut data = format!("alice,{},60,+12125551234,0.1\n", now_ms / 1000 - 60).into_bytes();
+        data.extend_from_slice(&vec![b'x'; 5000]);
+        data.extend_from_slice(b"\nbob,1795996000,60,+1,\xff\n");
+        for _ in 0..120 {
+            data.extend_from_slice(b"junk\n");
+        }
+        data.extend_from_slice(format!("carol,{},60,+12125551234,0.1", now_ms / 1000 - 60).as_bytes());
+        std::fs::write(&path, data).unwrap();
+        let cfg = BaselineConfig {
+            days: 7,
+            ..Default::default()
+        };
+        let (seeds, r) = read(&path, &cfg, 1, now_ms, |_| None).unwrap();
+        assert_eq!((r.calls, r.skipped, r.unstored), (1, 122, 1), "{r:?}");
+        assert_eq!(seeds.len(), 1, "at most max_accounts");
+        let file = path.display().to_string();
+        assert_eq!(r.warnings[0], format!("{file}:2: line too long; line skipped"));
+        assert_eq!(r.warnings[1], format!("{file}:3: not text; line skipped"));
+        assert_eq!(r.warnings.len(), 101);
+        assert_eq!(r.warnings[100], format!("{file}: 22 more bad lines skipped"));
+        assert!(read(&dir.join("missing.csv"), &cfg, 1, now_ms, |_| None)
+            .unwrap_err()
+            .contains("missing.csv"));
+    }
 }
