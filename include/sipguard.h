@@ -102,6 +102,11 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_E164_BUF 16
 
 /**
+ * Most destinations a baseline keeps.
+ */
+#define SIPGUARD_BASELINE_DESTS 16
+
+/**
  * Result of every call. Status values are never renumbered.
  */
 typedef enum sipguard_status {
@@ -1013,6 +1018,49 @@ typedef struct sipguard_anomaly_stats {
     uint64_t capacity;
 } sipguard_anomaly_stats;
 
+/**
+ * One learnt destination of an account.
+ */
+typedef struct sipguard_baseline_dest {
+    /**
+     * Country calling code (44), 0 when the number started with none.
+     */
+    uint32_t country;
+    /**
+     * A sipguard_dial_class.
+     */
+    int32_t class_id;
+    /**
+     * The day it was last called (Unix days).
+     */
+    uint32_t last_day;
+    uint32_t _reserved;
+} sipguard_baseline_dest;
+
+/**
+ * An account's learnt baseline. Money in ten-thousandths.
+ */
+typedef struct sipguard_baseline_info {
+    /**
+     * The first n_dests are set, oldest call first.
+     */
+    struct sipguard_baseline_dest dests[SIPGUARD_BASELINE_DESTS];
+    uint32_t n_dests;
+    uint32_t _reserved;
+    /**
+     * Usual spend in this hour of the week (UTC).
+     */
+    uint64_t usual_hour;
+    /**
+     * Usual spend over a week (the 168 hours).
+     */
+    uint64_t usual_week;
+    /**
+     * When the baseline began (Unix ms, a whole hour).
+     */
+    uint64_t since_unix_ms;
+} sipguard_baseline_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1693,6 +1741,19 @@ sipguard_status sipguard_fraud_seed_baseline(const sipguard_fraud *f,
  */
 sipguard_status sipguard_fraud_anomaly_stats_get(const sipguard_fraud *f,
                                                  struct sipguard_anomaly_stats *out);
+
+/**
+ * The learnt baseline of `account` (RPC sipguard.baseline).
+ * SIPGUARD_ERR_NOT_FOUND: it has none, or baselines are off.
+ *
+ * # Safety
+ * `f` live; `account` valid for `account_len`; `out` writable.
+ */
+sipguard_status sipguard_fraud_baseline_get(const sipguard_fraud *f,
+                                            const char *account,
+                                            size_t account_len,
+                                            uint64_t now_ns,
+                                            struct sipguard_baseline_info *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -63,6 +63,14 @@ fn c_program_uses_the_header_and_the_staticlib() {
             "RUST_ANOMALY_STATS_SIZE",
             size_of::<sipguard::ffi::baseline::CAnomalyStats>(),
         ),
+        (
+            "RUST_BASELINE_INFO_SIZE",
+            size_of::<sipguard::ffi::baseline::CBaselineInfo>(),
+        ),
+        (
+            "RUST_BASELINE_INFO_USUAL_HOUR",
+            offset_of!(sipguard::ffi::baseline::CBaselineInfo, usual_hour),
+        ),
         ("RUST_DIAL_URI_SIZE", size_of::<CDialUri>()),
         ("RUST_DIAL_URI_PARAMS_LEN", offset_of!(CDialUri, tel_params_len)),
     ];

@@ -12,13 +12,16 @@
  *   sipguard.unsuspend <account>        lift a suspension
  *   sipguard.reload_rules        re-read the fraud_rules file
  *   sipguard.seed_baseline <file>  seed the learnt baselines from past calls
+ *   sipguard.baseline <account>    an account's learnt baseline
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../core/dprint.h"
 #include "../../core/rpc.h"
@@ -742,6 +745,62 @@ static void sg_fraud_rpc_seed(rpc_t *rpc, void *c)
 			(unsigned long long)r.unstored);
 }
 
+static const char *sg_fraud_rpc_baseline_doc[] = {
+		"An account's learnt baseline: destinations (country, class, day last"
+		" called), usual spend this hour of the week and over a week."
+		" Parameter: account.",
+		0};
+
+static void sg_fraud_rpc_baseline(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	sipguard_baseline_info bi;
+	void *th, *ah, *dh;
+	char hour[32], week[32], country[16], day[16];
+	time_t t;
+	struct tm tm;
+	unsigned int i;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	if(sipguard_fraud_baseline_get(_sg_fraud, account.s, (size_t)account.len,
+			   sipguard_clock_ns(), &bi)
+			!= SIPGUARD_OK) {
+		rpc->fault(c, 404, "no baseline");
+		return;
+	}
+	if(sipguard_fraud_money_text(bi.usual_hour, hour, sizeof(hour)) != SIPGUARD_OK
+			|| sipguard_fraud_money_text(bi.usual_week, week, sizeof(week))
+					   != SIPGUARD_OK) {
+		rpc->fault(c, 500, "internal error");
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0
+			|| rpc->struct_add(th, "SJss", "account", &account, "since_ms",
+					   (unsigned long long)bi.since_unix_ms, "usual_hour", hour,
+					   "usual_week", week)
+					   < 0
+			|| rpc->struct_add(th, "[", "destinations", &ah) < 0) {
+		rpc->fault(c, 500, "cannot build the reply");
+		return;
+	}
+	for(i = 0; i < bi.n_dests && i < SIPGUARD_BASELINE_DESTS; i++) {
+		snprintf(country, sizeof(country), "+%u", bi.dests[i].country);
+		t = (time_t)bi.dests[i].last_day * 86400;
+		if(gmtime_r(&t, &tm) == NULL
+				|| strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+			day[0] = '\0';
+		if(rpc->array_add(ah, "{", &dh) < 0
+				|| rpc->struct_add(dh, "sss", "country", country, "class",
+						   sipguard_fraud_class_name(bi.dests[i].class_id),
+						   "last_called", day)
+						   < 0) {
+			rpc->fault(c, 500, "cannot build the reply");
+			return;
+		}
+	}
+}
+
 rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
 	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
@@ -754,6 +813,7 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
 	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
 	{"sipguard.seed_baseline", sg_fraud_rpc_seed, sg_fraud_rpc_seed_doc, 0},
+	{"sipguard.baseline", sg_fraud_rpc_baseline, sg_fraud_rpc_baseline_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

@@ -152,3 +152,80 @@ pub unsafe extern "C" fn sipguard_fraud_anomaly_stats_get(
         Ok(())
     })
 }
+
+/// One learnt destination of an account.
+#[repr(C)]
+pub struct CBaselineDest {
+    /// Country calling code (44), 0 when the number started with none.
+    pub country: u32,
+    /// A sipguard_dial_class.
+    pub class_id: i32,
+    /// The day it was last called (Unix days).
+    pub last_day: u32,
+    pub _reserved: u32,
+}
+
+/// Most destinations a baseline keeps.
+pub const SIPGUARD_BASELINE_DESTS: usize = 16;
+const _: () = assert!(SIPGUARD_BASELINE_DESTS == crate::fraud::baseline::DEST_SLOTS);
+
+/// An account's learnt baseline. Money in ten-thousandths.
+#[repr(C)]
+pub struct CBaselineInfo {
+    /// The first n_dests are set, oldest call first.
+    pub dests: [CBaselineDest; SIPGUARD_BASELINE_DESTS],
+    pub n_dests: u32,
+    pub _reserved: u32,
+    /// Usual spend in this hour of the week (UTC).
+    pub usual_hour: u64,
+    /// Usual spend over a week (the 168 hours).
+    pub usual_week: u64,
+    /// When the baseline began (Unix ms, a whole hour).
+    pub since_unix_ms: u64,
+}
+
+/// The learnt baseline of `account` (RPC sipguard.baseline).
+/// SIPGUARD_ERR_NOT_FOUND: it has none, or baselines are off.
+///
+/// # Safety
+/// `f` live; `account` valid for `account_len`; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_fraud_baseline_get(
+    f: *const Fraud,
+    account: *const c_char,
+    account_len: usize,
+    now_ns: u64,
+    out: *mut CBaselineInfo,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (f, account, out) = unsafe { (handle(f)?, bytes(account.cast(), account_len)?, self::out(out)?) };
+        let v = f
+            .baseline_of(account, now_ns, wall_ms())
+            .map_err(|_| Status::NotFound)?;
+        let mut info = CBaselineInfo {
+            dests: std::array::from_fn(|_| CBaselineDest {
+                country: 0,
+                class_id: 0,
+                last_day: 0,
+                _reserved: 0,
+            }),
+            n_dests: 0,
+            _reserved: 0,
+            usual_hour: v.usual_hour.0,
+            usual_week: v.usual_week.0,
+            since_unix_ms: v.since_unix_ms,
+        };
+        for (slot, (day, d)) in info.dests.iter_mut().zip(&v.dests) {
+            *slot = CBaselineDest {
+                country: d.cc as u32,
+                class_id: d.class as i32,
+                last_day: *day,
+                _reserved: 0,
+            };
+            info.n_dests += 1;
+        }
+        *out = info;
+        Ok(())
+    })
+}

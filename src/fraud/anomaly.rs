@@ -13,6 +13,17 @@ use std::path::Path;
 /// What a seeding run did.
 pub use super::baseline_seed::SeedReport;
 
+/// An account's learnt baseline, as `sipguard.baseline` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineView {
+    /// (Unix day last called, destination), oldest first.
+    pub dests: Vec<(u32, Dest)>,
+    pub usual_hour: super::money::Money,
+    pub usual_week: super::money::Money,
+    /// Start of the baseline's first hour (Unix ms).
+    pub since_unix_ms: u64,
+}
+
 impl Fraud {
     /// An allowed call of `account` to `e164` in `class`: with baselines, a
     /// first call to a destination of an `anomaly_classes` class is an
@@ -140,6 +151,34 @@ impl Fraud {
     pub fn usual_spend(&self, account: &[u8], now: u64, wall_ms: u64) -> Option<super::money::Money> {
         let b = self.baseline.as_ref()?;
         b.usual(self.accounts.key_of(account), now, wall_ms)
+    }
+
+    /// The learnt baseline of `account`: its destinations, its usual spend
+    /// in this hour of the week and over a week. NotFound: it has none (or
+    /// baselines are off).
+    pub fn baseline_of(
+        &self,
+        account: &[u8],
+        now: u64,
+        wall_ms: u64,
+    ) -> Result<BaselineView, crate::shm::keyed::KeyedError> {
+        let b = self
+            .baseline
+            .as_ref()
+            .ok_or(crate::shm::keyed::KeyedError::NotFound)?;
+        let s = b.get(self.accounts.key_of(account), now)?;
+        let how = super::baseline::hour_of_week((wall_ms / 3_600_000) as u32);
+        Ok(BaselineView {
+            usual_hour: super::money::Money(
+                s.spend
+                    .iter()
+                    .find(|(i, _)| *i == how)
+                    .map_or(0, |(_, v)| *v as u64),
+            ),
+            usual_week: super::money::Money(s.spend.iter().map(|(_, v)| *v as u64).sum()),
+            since_unix_ms: s.first_hour as u64 * 3_600_000,
+            dests: s.dests,
+        })
     }
 
     /// Seed the baselines from a CSV of past calls (README: "Seeding from
@@ -319,6 +358,12 @@ mod tests {
         let f = fraud(&d, |_| {});
         f.seed_baseline(&history(&d), S, wall_ms()).unwrap();
         assert_eq!(f.usual_spend(b"alice", S, wall_ms()), Some(Money(1_000)));
+        let v = f.baseline_of(b"alice", S, wall_ms()).unwrap();
+        assert_eq!(
+            (v.usual_hour, v.usual_week, v.dests.len()),
+            (Money(1_000), Money(168_000), 2)
+        );
+        assert!(f.baseline_of(b"nobody", S, wall_ms()).is_err());
         // 60 per minute: 1.0 a second. Threshold max(1.0, 5 × 0.10) = 1.0.
         let t = CallTicket::default();
         let mut why = FixedBuf::<64>::new();

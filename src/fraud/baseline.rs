@@ -272,6 +272,62 @@ pub struct Saved {
     pub spend: Vec<(usize, u32)>,
 }
 
+/// A baseline copied under its bucket lock into fixed arrays (nothing is
+/// allocated under the lock); [`Copied::saved`] builds the lists after.
+struct Copied {
+    name: [u8; super::accounts::NAME_BYTES],
+    name_len: usize,
+    first_hour: u32,
+    hour: u32,
+    hour_spend: u64,
+    dests: [u64; DEST_SLOTS],
+    spend: [u32; HOURS_OF_WEEK],
+}
+
+impl Copied {
+    fn of(b: &Baseline) -> Copied {
+        let mut c = Copied {
+            name: [0; super::accounts::NAME_BYTES],
+            name_len: 0,
+            first_hour: b.first_hour.load(Relaxed),
+            hour: b.hour.load(Relaxed),
+            hour_spend: b.hour_spend.load(Relaxed),
+            dests: [0; DEST_SLOTS],
+            spend: [0; HOURS_OF_WEEK],
+        };
+        c.name_len = crate::shm::keyed::load_name_into(&b.name, &b.name_len, &mut c.name);
+        for (o, s) in c.dests.iter_mut().zip(&b.dests) {
+            *o = s.load(Relaxed);
+        }
+        for (o, s) in c.spend.iter_mut().zip(&b.spend) {
+            *o = s.load(Relaxed);
+        }
+        c
+    }
+
+    fn saved(&self) -> Saved {
+        Saved {
+            name: self.name[..self.name_len].to_vec(),
+            first_hour: self.first_hour,
+            hour: self.hour,
+            hour_spend: self.hour_spend,
+            dests: self
+                .dests
+                .iter()
+                .filter(|v| **v != 0)
+                .filter_map(|v| Some(((v >> 32) as u32, Dest::unpack(*v as u32)?)))
+                .collect(),
+            spend: self
+                .spend
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0)
+                .map(|(i, v)| (i, *v))
+                .collect(),
+        }
+    }
+}
+
 pub struct Baselines {
     pub cfg: BaselineConfig,
     table: KeyedTable<Baseline>,
@@ -503,66 +559,15 @@ impl Baselines {
     pub fn list(&self, mut f: impl FnMut(Saved) -> bool) -> usize {
         // Under each bucket lock the entries are copied into fixed arrays;
         // the lists are built after it is released.
-        let mut skipped = 0;
-        for i in 0..self.table.buckets() {
-            let mut copies: [Option<Saved>; crate::shm::keyed::WAYS] = Default::default();
-            let mut names = [[0u8; super::accounts::NAME_BYTES]; crate::shm::keyed::WAYS];
-            let mut raw = [[0u32; HOURS_OF_WEEK]; crate::shm::keyed::WAYS];
-            let mut dests = [[0u64; DEST_SLOTS]; crate::shm::keyed::WAYS];
-            let mut heads = [(0usize, 0u32, 0u32, 0u64); crate::shm::keyed::WAYS];
-            let mut n = 0;
-            match self.table.lock_index(i) {
-                Some(bucket) => {
-                    for c in bucket.cells() {
-                        let b = c.entry();
-                        let len = crate::shm::keyed::load_name_into(&b.name, &b.name_len, &mut names[n]);
-                        heads[n] = (
-                            len,
-                            b.first_hour.load(Relaxed),
-                            b.hour.load(Relaxed),
-                            b.hour_spend.load(Relaxed),
-                        );
-                        for (o, s) in raw[n].iter_mut().zip(&b.spend) {
-                            *o = s.load(Relaxed);
-                        }
-                        for (o, s) in dests[n].iter_mut().zip(&b.dests) {
-                            *o = s.load(Relaxed);
-                        }
-                        n += 1;
-                    }
-                }
-                None => {
-                    skipped += 1;
-                    continue;
-                }
-            }
-            for j in 0..n {
-                let (len, first_hour, hour, hour_spend) = heads[j];
-                copies[j] = Some(Saved {
-                    name: names[j][..len].to_vec(),
-                    first_hour,
-                    hour,
-                    hour_spend,
-                    dests: dests[j]
-                        .iter()
-                        .filter(|v| **v != 0)
-                        .filter_map(|v| Some(((v >> 32) as u32, Dest::unpack(*v as u32)?)))
-                        .collect(),
-                    spend: raw[j]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v != 0)
-                        .map(|(i, v)| (i, *v))
-                        .collect(),
-                });
-            }
-            for s in copies.into_iter().flatten() {
-                if !f(s) {
-                    return skipped;
-                }
-            }
-        }
-        skipped
+        self.table
+            .for_each_copied(|cell| Copied::of(cell.entry()), |c| f(c.saved()))
+    }
+
+    /// The baseline of `name` (its account key `key`), copied.
+    pub fn get(&self, key: [u64; 2], now: u64) -> Result<Saved, KeyedError> {
+        self.table
+            .with(key, now, false, |b, _| Copied::of(b))
+            .map(|c| c.saved())
     }
 
     /// Put a saved baseline back (state file). `merge`: destinations are

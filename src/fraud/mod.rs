@@ -12,6 +12,7 @@
 
 pub mod accounts;
 mod anomaly;
+pub use anomaly::BaselineView;
 pub mod baseline;
 pub mod baseline_config;
 pub mod baseline_seed;

@@ -51,6 +51,8 @@ static void baseline_abi_check(void)
 {
 	CHECK(sizeof(sipguard_seed_report) == RUST_SEED_REPORT_SIZE);
 	CHECK(sizeof(sipguard_anomaly_stats) == RUST_ANOMALY_STATS_SIZE);
+	CHECK(sizeof(sipguard_baseline_info) == RUST_BASELINE_INFO_SIZE);
+	CHECK(offsetof(sipguard_baseline_info, usual_hour) == RUST_BASELINE_INFO_USUAL_HOUR);
 	char rules[] = "/tmp/sipguard-baseline-rules-XXXXXX";
 	char csv[] = "/tmp/sipguard-baseline-csv-XXXXXX";
 	int fd = mkstemp(rules);
@@ -96,6 +98,12 @@ static void baseline_abi_check(void)
 	CHECK(sipguard_fraud_anomaly_events(f, on_anomaly, &n) == SIPGUARD_OK && n == 1);
 	CHECK(sipguard_fraud_anomaly_events(f, on_anomaly, &n) == SIPGUARD_OK && n == 1);
 	CHECK(sipguard_fraud_anomaly_events(f, NULL, &n) == SIPGUARD_ERR_NULL);
+	sipguard_baseline_info bi;
+	CHECK(sipguard_fraud_baseline_get(f, "eve", 3, now, &bi) == SIPGUARD_OK);
+	CHECK(bi.n_dests == 1 && bi.dests[0].country == 1 && bi.dests[0].class_id == SIPGUARD_CLASS_DOMESTIC);
+	CHECK(bi.usual_week == 1000 && bi.since_unix_ms % 3600000 == 0);
+	CHECK(sipguard_fraud_baseline_get(f, "nobody", 6, now, &bi) == SIPGUARD_ERR_NOT_FOUND);
+	CHECK(sipguard_fraud_baseline_get(f, "eve", 3, now, NULL) == SIPGUARD_ERR_NULL);
 	sipguard_anomaly_stats s;
 	CHECK(sipguard_fraud_anomaly_stats_get(f, &s) == SIPGUARD_OK);
 	CHECK(s.destination == 1 && s.spend == 0 && s.capacity >= 4096);

@@ -49,7 +49,8 @@ def anomalies(kam, account: str) -> list:
 
 def test_a_seeded_baseline_passes_usual_calls_flags_a_new_country_and_stops_a_spike(
         kam_factory, tmp_path):
-    """anomaly_action "refuse": after seeding alice's history by RPC, a
+    """anomaly_action "refuse": after seeding alice's history by RPC (and
+    sipguard.baseline shows it: 0.10 this hour, 16.80 a week, +1 and +44), a
     domestic call passes; a first call to +882 (high-risk, never called) is
     refused with -7, logged, counted and paged; a premium call (a
     destination alice calls daily) passes the dial check, and its spend (1
@@ -64,6 +65,12 @@ def test_a_seeded_baseline_passes_usual_calls_flags_a_new_country_and_stops_a_sp
     assert ("Ok. 350 calls of 1 accounts, 1 lines skipped, 0 calls older than baseline_days, "
             "0 accounts not stored") in out, out
     assert f"{csv}:352: bad start time" in kam.log_text(), kam.log_tail(20)
+    out = kam.kamcmd("sipguard.baseline", "alice").stdout
+    assert "usual_week: 16.8000" in out and "usual_hour: 0.1000" in out, out
+    assert re.search(r"country: \+44\s+class: premium", out), out
+    assert re.search(r"country: \+1\s+class: domestic", out), out
+    missing = kam.kamcmd("sipguard.baseline", "nobody", check=False)
+    assert "404" in missing.stdout + missing.stderr, missing
 
     ok = call(kam, tmp_path, "alice", DOMESTIC)
     assert ok["caller"]["successful"] == 1 and ok["callee"]["successful"] == 1, ok
