@@ -109,6 +109,11 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_E164_BUF 16
 
 /**
+ * Most destinations a baseline keeps.
+ */
+#define SIPGUARD_BASELINE_DESTS 16
+
+/**
  * Result of every call. Status values are never renumbered.
  */
 typedef enum sipguard_status {
@@ -333,6 +338,10 @@ typedef enum sipguard_dial_verdict {
      * Bad account name, busy, rules mid-reload, internal error.
      */
     SIPGUARD_DIAL_UNAVAILABLE = -6,
+    /**
+     * A first call to a new destination, refused (anomaly_action=refuse).
+     */
+    SIPGUARD_DIAL_ANOMALY = -7,
 } sipguard_dial_verdict;
 
 /**
@@ -914,7 +923,7 @@ typedef struct sipguard_account_info {
      */
     int32_t suspended;
     /**
-     * Why suspended: "cpm", "spend", "rpc" or "".
+     * Why suspended: "cpm", "spend", "rpc", "anomaly" or "".
      */
     char reason[8];
     /**
@@ -938,7 +947,7 @@ typedef int (*sipguard_account_fn)(void *ctx, const struct sipguard_account_info
 
 /**
  * Called once per new suspension; account is not NUL-terminated, reason
- * ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+ * ("cpm", "spend", "rpc", "anomaly") is. end_calls is 1 when suspend_ends_calls names
  * the reason: the host ends the account's calls up.
  */
 typedef void (*sipguard_suspend_event_fn)(void *ctx,
@@ -968,6 +977,104 @@ typedef struct sipguard_fraud_stats {
      */
     uint64_t suspended_accounts;
 } sipguard_fraud_stats;
+
+/**
+ * Called once per anomaly; account is not NUL-terminated; kind
+ * ("destination" or "spend") and detail ("+882 high-risk", "12.0000 over
+ * 1.0000") are.
+ */
+typedef void (*sipguard_anomaly_event_fn)(void *ctx,
+                                          const char *account,
+                                          size_t len,
+                                          const char *kind,
+                                          const char *detail);
+
+/**
+ * What sipguard_fraud_seed_baseline() did.
+ */
+typedef struct sipguard_seed_report {
+    /**
+     * Calls used.
+     */
+    uint64_t calls;
+    /**
+     * Accounts seeded.
+     */
+    uint64_t accounts;
+    /**
+     * Bad lines skipped (each logged as "<file>:<line>: <why>").
+     */
+    uint64_t skipped;
+    /**
+     * Calls older than baseline_days, left out.
+     */
+    uint64_t old;
+    /**
+     * Accounts the baseline table had no room for.
+     */
+    uint64_t unstored;
+} sipguard_seed_report;
+
+/**
+ * Anomaly statistics.
+ */
+typedef struct sipguard_anomaly_stats {
+    /**
+     * First calls to a new destination of an anomaly_classes class.
+     */
+    uint64_t destination;
+    /**
+     * Hours of spend far above the account's usual.
+     */
+    uint64_t spend;
+    /**
+     * Accounts a baseline is kept for (0: baselines are off).
+     */
+    uint64_t capacity;
+} sipguard_anomaly_stats;
+
+/**
+ * One learnt destination of an account.
+ */
+typedef struct sipguard_baseline_dest {
+    /**
+     * Country calling code (44), 0 when the number started with none.
+     */
+    uint32_t country;
+    /**
+     * A sipguard_dial_class.
+     */
+    int32_t class_id;
+    /**
+     * The day it was last called (Unix days).
+     */
+    uint32_t last_day;
+    uint32_t _reserved;
+} sipguard_baseline_dest;
+
+/**
+ * An account's learnt baseline. Money in ten-thousandths.
+ */
+typedef struct sipguard_baseline_info {
+    /**
+     * The first n_dests are set, oldest call first.
+     */
+    struct sipguard_baseline_dest dests[SIPGUARD_BASELINE_DESTS];
+    uint32_t n_dests;
+    uint32_t _reserved;
+    /**
+     * Usual spend in this hour of the week (UTC).
+     */
+    uint64_t usual_hour;
+    /**
+     * Usual spend over a week (the 168 hours).
+     */
+    uint64_t usual_week;
+    /**
+     * When the baseline began (Unix ms, a whole hour).
+     */
+    uint64_t since_unix_ms;
+} sipguard_baseline_info;
 
 /**
  * The blocklist as RPC and statistics show it.
@@ -1670,6 +1777,60 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  * `buf` writable for `len`.
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/**
+ * Hand every anomaly raised since the last call (by any process) to fn:
+ * the timer process, once a second, after sipguard_fraud_tick(). Nothing
+ * when baselines are off.
+ *
+ * # Safety
+ * `f` live; `cb` callable with `ctx`.
+ */
+sipguard_status sipguard_fraud_anomaly_events(const sipguard_fraud *f,
+                                              sipguard_anomaly_event_fn cb,
+                                              void *ctx);
+
+/**
+ * Seed the baselines from a CSV of past calls
+ * (account,start,duration,number,cost): the accounts in it get its
+ * destinations added and their usual spend per hour of the week replaced.
+ * Reads the file (bounded: README, "Seeding from past calls"); bad lines
+ * are skipped and logged. On error (baselines off, file unreadable) err
+ * receives why.
+ *
+ * # Safety
+ * `f` live; `path` valid for `path_len`; `out` writable; `err` writable
+ * for `err_len`.
+ */
+sipguard_status sipguard_fraud_seed_baseline(const sipguard_fraud *f,
+                                             const char *path,
+                                             size_t path_len,
+                                             uint64_t now_ns,
+                                             struct sipguard_seed_report *out,
+                                             char *err,
+                                             size_t err_len);
+
+/**
+ * Read the anomaly statistics.
+ *
+ * # Safety
+ * `f` live, `out` writable.
+ */
+sipguard_status sipguard_fraud_anomaly_stats_get(const sipguard_fraud *f,
+                                                 struct sipguard_anomaly_stats *out);
+
+/**
+ * The learnt baseline of `account` (RPC sipguard.baseline).
+ * SIPGUARD_ERR_NOT_FOUND: it has none, or baselines are off.
+ *
+ * # Safety
+ * `f` live; `account` valid for `account_len`; `out` writable.
+ */
+sipguard_status sipguard_fraud_baseline_get(const sipguard_fraud *f,
+                                            const char *account,
+                                            size_t account_len,
+                                            uint64_t now_ns,
+                                            struct sipguard_baseline_info *out);
 
 /**
  * Early-drop test for the network hook: *listed = 1 when addr (4 or 16

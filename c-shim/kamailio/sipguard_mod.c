@@ -227,6 +227,14 @@ SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
 SG_PARAM_SETTER(blocklist_file)
 SG_PARAM_SETTER(blocklist_max)
+SG_PARAM_SETTER(baseline_days)
+SG_PARAM_SETTER(baseline_table_size)
+SG_PARAM_SETTER(anomaly_classes)
+SG_PARAM_SETTER(spend_anomaly_factor)
+SG_PARAM_SETTER(spend_anomaly_floor)
+SG_PARAM_SETTER(anomaly_action)
+SG_PARAM_SETTER(baseline_seed_file)
+SG_PARAM_SETTER(phone_context_domains)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -298,6 +306,14 @@ static param_export_t params[] = {
 	/* shared blocklist */
 	SG_PARAM(blocklist_file),
 	SG_PARAM(blocklist_max),
+	SG_PARAM(baseline_days),
+	SG_PARAM(baseline_table_size),
+	SG_PARAM(anomaly_classes),
+	SG_PARAM(spend_anomaly_factor),
+	SG_PARAM(spend_anomaly_floor),
+	SG_PARAM(anomaly_action),
+	SG_PARAM(baseline_seed_file),
+	SG_PARAM(phone_context_domains),
 	{0, 0, 0}
 };
 

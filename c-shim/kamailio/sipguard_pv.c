@@ -8,6 +8,7 @@
  *   account, suspend_reason            in event_route[sipguard:account-suspended]
  *   target_user                        the user name the guessing defences
  *                                      judge for this request
+ *   account, anomaly, anomaly_detail   in event_route[sipguard:fraud-anomaly]
  *
  * Each name is read from the capability that keeps it; a name with no
  * value for the message reads as the empty string.
@@ -40,6 +41,8 @@ static const sg_pv_name_t _sg_pv_names[] = {
 		{"account", sg_fraud_suspended_account},
 		{"suspend_reason", sg_fraud_suspend_reason},
 		{"target_user", sg_guess_target_user},
+		{"anomaly", sg_fraud_anomaly},
+		{"anomaly_detail", sg_fraud_anomaly_detail},
 };
 #define SG_PV_COUNT (int)(sizeof(_sg_pv_names) / sizeof(_sg_pv_names[0]))
 
@@ -60,8 +63,8 @@ int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 		}
 	}
 	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, dial_e164, call_reason, account, suspend_reason or "
-		   "target_user\n",
+		   "dial_class, dial_e164, call_reason, account, suspend_reason, anomaly, "
+		   "anomaly_detail or target_user\n",
 			in->len, in->s);
 	return -1;
 }

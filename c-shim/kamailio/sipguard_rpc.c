@@ -11,13 +11,17 @@
  *   sipguard.suspend <account> [note]   suspend an account's outbound calls
  *   sipguard.unsuspend <account>        lift a suspension
  *   sipguard.reload_rules        re-read the fraud_rules file
+ *   sipguard.seed_baseline <file>  seed the learnt baselines from past calls
+ *   sipguard.baseline <account>    an account's learnt baseline
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../core/dprint.h"
 #include "../../core/rpc.h"
@@ -702,6 +706,102 @@ static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
 }
 
 /* clang-format off */
+static const char *sg_fraud_rpc_seed_doc[] = {
+		"Seed the learnt baselines from a CSV of past calls"
+		" (account,start,duration,number,cost). Parameter: the file.",
+		0};
+
+static void sg_fraud_rpc_seed(rpc_t *rpc, void *c)
+{
+	str file = STR_NULL;
+	char path[4096];
+	char err[512] = "";
+	sipguard_seed_report r;
+	sipguard_status st;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	if(rpc->scan(c, "S", &file) < 1 || file.s == NULL || file.len <= 0) {
+		rpc->fault(c, 400, "file required");
+		return;
+	}
+	if(file.len >= (int)sizeof(path)) {
+		rpc->fault(c, 400, "file name too long");
+		return;
+	}
+	memcpy(path, file.s, file.len);
+	path[file.len] = '\0';
+	memset(&r, 0, sizeof(r));
+	st = sipguard_fraud_seed_baseline(_sg_fraud, path, (size_t)file.len,
+			sipguard_clock_ns(), &r, err, sizeof(err));
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", err[0] ? err : "seeding failed");
+		return;
+	}
+	rpc->rpl_printf(c,
+			"Ok. %llu calls of %llu accounts, %llu lines skipped, %llu calls "
+			"older than baseline_days, %llu accounts not stored",
+			(unsigned long long)r.calls, (unsigned long long)r.accounts,
+			(unsigned long long)r.skipped, (unsigned long long)r.old,
+			(unsigned long long)r.unstored);
+}
+
+static const char *sg_fraud_rpc_baseline_doc[] = {
+		"An account's learnt baseline: destinations (country, class, day last"
+		" called), usual spend this hour of the week and over a week."
+		" Parameter: account.",
+		0};
+
+static void sg_fraud_rpc_baseline(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	sipguard_baseline_info bi;
+	void *th, *ah, *dh;
+	char hour[32], week[32], country[16], day[16];
+	time_t t;
+	struct tm tm;
+	unsigned int i;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	if(sipguard_fraud_baseline_get(_sg_fraud, account.s, (size_t)account.len,
+			   sipguard_clock_ns(), &bi)
+			!= SIPGUARD_OK) {
+		rpc->fault(c, 404, "no baseline");
+		return;
+	}
+	if(sipguard_fraud_money_text(bi.usual_hour, hour, sizeof(hour)) != SIPGUARD_OK
+			|| sipguard_fraud_money_text(bi.usual_week, week, sizeof(week))
+					   != SIPGUARD_OK) {
+		rpc->fault(c, 500, "internal error");
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0
+			|| rpc->struct_add(th, "SJss", "account", &account, "since_ms",
+					   (unsigned long long)bi.since_unix_ms, "usual_hour", hour,
+					   "usual_week", week)
+					   < 0
+			|| rpc->struct_add(th, "[", "destinations", &ah) < 0) {
+		rpc->fault(c, 500, "cannot build the reply");
+		return;
+	}
+	for(i = 0; i < bi.n_dests && i < SIPGUARD_BASELINE_DESTS; i++) {
+		snprintf(country, sizeof(country), "+%u", bi.dests[i].country);
+		t = (time_t)bi.dests[i].last_day * 86400;
+		if(gmtime_r(&t, &tm) == NULL
+				|| strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+			day[0] = '\0';
+		if(rpc->array_add(ah, "{", &dh) < 0
+				|| rpc->struct_add(dh, "sss", "country", country, "class",
+						   sipguard_fraud_class_name(bi.dests[i].class_id),
+						   "last_called", day)
+						   < 0) {
+			rpc->fault(c, 500, "cannot build the reply");
+			return;
+		}
+	}
+}
+
 rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
 	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
@@ -715,6 +815,8 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
 	{"sipguard.reload_blocklist", sg_blocklist_rpc_reload, sg_blocklist_rpc_reload_doc, 0},
 	{"sipguard.blocklist", sg_blocklist_rpc_info, sg_blocklist_rpc_info_doc, 0},
+	{"sipguard.seed_baseline", sg_fraud_rpc_seed, sg_fraud_rpc_seed_doc, 0},
+	{"sipguard.baseline", sg_fraud_rpc_baseline, sg_fraud_rpc_baseline_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

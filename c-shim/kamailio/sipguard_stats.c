@@ -89,6 +89,28 @@ static counter_val_t sg_stat_suspended_accounts(void)
 	return (counter_val_t)sg_fraud_stats_read().suspended_accounts;
 }
 
+/* toll fraud: anomalies against the learnt baselines */
+static sipguard_anomaly_stats sg_anomaly_stats_read(void)
+{
+	sipguard_anomaly_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_fraud != NULL
+			&& sipguard_fraud_anomaly_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+static counter_val_t sg_stat_anomalies_destination(void)
+{
+	return (counter_val_t)sg_anomaly_stats_read().destination;
+}
+
+static counter_val_t sg_stat_anomalies_spend(void)
+{
+	return (counter_val_t)sg_anomaly_stats_read().spend;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -122,6 +144,8 @@ static stat_export_t sg_stats[] = {
 	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
 	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
 	{"suspended_accounts", STAT_IS_FUNC, (stat_var **)sg_stat_suspended_accounts},
+	{"fraud_anomalies_destination", STAT_IS_FUNC, (stat_var **)sg_stat_anomalies_destination},
+	{"fraud_anomalies_spend", STAT_IS_FUNC, (stat_var **)sg_stat_anomalies_spend},
 	{0, 0, 0}
 };
 /* clang-format on */

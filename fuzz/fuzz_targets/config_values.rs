@@ -82,6 +82,14 @@ const KNOWN: &[&str] = &[
     "spend_critical",
     "call_limit",
     "fraud_state_file",
+    "phone_context_domains",
+    "baseline_days",
+    "baseline_table_size",
+    "anomaly_classes",
+    "spend_anomaly_factor",
+    "spend_anomaly_floor",
+    "anomaly_action",
+    "baseline_seed_file",
 ];
 
 fn check_duration(v: &str) -> Option<u64> {

@@ -37,6 +37,8 @@ pub enum CDialVerdict {
     SIPGUARD_DIAL_TABLE_FULL = -5,
     /// Bad account name, busy, rules mid-reload, internal error.
     SIPGUARD_DIAL_UNAVAILABLE = -6,
+    /// A first call to a new destination, refused (anomaly_action=refuse).
+    SIPGUARD_DIAL_ANOMALY = -7,
 }
 
 mirror!(CDialVerdict <=> DialVerdict, DIAL_VERDICT_VALUES {
@@ -47,6 +49,7 @@ mirror!(CDialVerdict <=> DialVerdict, DIAL_VERDICT_VALUES {
     SIPGUARD_DIAL_NO_RULE = DialVerdict::NoRule,
     SIPGUARD_DIAL_TABLE_FULL = DialVerdict::TableFull,
     SIPGUARD_DIAL_UNAVAILABLE = DialVerdict::Unavailable,
+    SIPGUARD_DIAL_ANOMALY = DialVerdict::Anomaly,
 });
 
 /// sipguard_fraud_call_start() verdicts; the shim returns them as is.
@@ -662,7 +665,7 @@ pub struct CAccountInfo {
     pub active: u32,
     /// 1 while suspended.
     pub suspended: i32,
-    /// Why suspended: "cpm", "spend", "rpc" or "".
+    /// Why suspended: "cpm", "spend", "rpc", "anomaly" or "".
     pub reason: [c_char; 8],
     /// Call attempts in the last minute (sliding).
     pub cpm: u64,
@@ -719,7 +722,7 @@ pub unsafe extern "C" fn sipguard_fraud_list(
 }
 
 /// Called once per new suspension; account is not NUL-terminated, reason
-/// ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+/// ("cpm", "spend", "rpc", "anomaly") is. end_calls is 1 when suspend_ends_calls names
 /// the reason: the host ends the account's calls up.
 pub type SuspendEventFn = Option<
     extern "C" fn(
@@ -759,6 +762,7 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
                 Reason::Cpm => b"cpm\0",
                 Reason::Spend => b"spend\0",
                 Reason::Rpc => b"rpc\0",
+                Reason::Anomaly => b"anomaly\0",
             };
             let end = f.cfg.ends_calls(reason) as c_int;
             cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast(), end);

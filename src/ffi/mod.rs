@@ -612,6 +612,8 @@ pub mod guess;
 
 pub mod fraud;
 
+pub mod baseline;
+
 pub use flood::{CCheckResult, CEntryInfo, EntryFn, Stats};
 
 pub mod blocklist;

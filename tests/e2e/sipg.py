@@ -1144,7 +1144,7 @@ def start_fails(kam, timeout=20):
 
 FRAUD_CFG = REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
 SUSPEND_RE = re.compile(
-    r"sipguard: SUSPEND account=(?P<account>\S+) reason=(?P<reason>cpm|spend|rpc)"
+    r"sipguard: SUSPEND account=(?P<account>\S+) reason=(?P<reason>cpm|spend|rpc|anomaly)"
     r" value=(?P<value>\S+) threshold=(?P<threshold>\S+)\s*$"
 )
 

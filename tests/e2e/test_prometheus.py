@@ -25,7 +25,8 @@ STATS = ["checked", "passed", "allowlisted", "limited", "rejected", "bans", "unb
          "untracked", "evictions", "active_bans", "entries_used", "table_size", "scanners",
          "enumerations", "auth_failures", "auth_bans", "throttles", "throttled_auth",
          "throttled_users", "normalized", "fraud_denied", "fraud_suspended", "active_calls",
-         "suspended_accounts", "blocklisted", "blocklist_entries"]
+         "suspended_accounts", "blocklisted", "blocklist_entries", "fraud_anomalies_destination",
+         "fraud_anomalies_spend"]
 
 
 def get(port: int, path: str = "/metrics", timeout: float = 5.0) -> tuple[int, str]:
