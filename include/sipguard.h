@@ -1172,6 +1172,22 @@ sipguard_status sipguard_state_load(const sipguard_region *region,
                                     uint32_t *loaded_out);
 
 /**
+ * Static, NUL-terminated name of a sipguard_ban_reason ("flood", ...),
+ * "none" for 0 or an unknown value.
+ */
+const char *sipguard_ban_reason_name(int reason);
+
+/**
+ * A ban duration as an operator types it in a management command, for
+ * sipguard_ban(): "" or "0" (the escalated ban_time) -> 0, "permanent" ->
+ * UINT64_MAX, N, Ns, Nm, Nh, Nd -> seconds. SIPGUARD_ERR_INVALID otherwise.
+ *
+ * # Safety
+ * `text` valid for `len` (may be NULL when len is 0); `seconds_out` writable.
+ */
+sipguard_status sipguard_ban_duration_parse(const char *text, size_t len, uint64_t *seconds_out);
+
+/**
  * Parse an SDP policy spec such as
  * "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
  * into an opaque, process-local, read-only policy (built at start-up).

@@ -1,0 +1,289 @@
+/*
+ * sipguard OpenSIPS module - MI commands (opensips-cli -x mi <command>, or
+ * the FIFO/HTTP MI transports)
+ *
+ *   sipguard_list [top] [max_bans]   bans in force and the busiest sources
+ *   sipguard_ban addr [duration]     ban now; duration: seconds, 5m, permanent
+ *   sipguard_unban addr              lift a ban
+ *   sipguard_stats                   counters of the shared table
+ *
+ * This file is part of sipguard; GPL-2.0-or-later.
+ */
+
+#include <stdint.h>
+#include <string.h>
+
+#include "../../dprint.h"
+#include "../../ut.h"
+#include "../../mi/mi.h"
+
+#include "sipguard_ctx.h"
+#include "sipguard_mi.h"
+
+#define SG_TOP_DEFAULT 10
+#define SG_TOP_MAX 100
+#define SG_LIST_BANS_DEFAULT 500
+#define SG_LIST_BANS_MAX 100000
+
+/* an optional numeric parameter in 0..max; -1 (reply sent) when bad */
+static int sg_mi_uint(const mi_params_t *params, char *name, unsigned int max,
+		unsigned int *out)
+{
+	str s;
+	unsigned int v;
+
+	if(try_get_mi_string_param(params, name, &s.s, &s.len) != 0)
+		return 0; /* absent: the default stays */
+	if(str2int(&s, &v) != 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static mi_response_t *sg_mi_not_ready(void)
+{
+	return init_mi_error(500, MI_SSTR("sipguard is not initialized"));
+}
+
+/* context of the list callbacks */
+typedef struct sg_mi_list_ctx {
+	mi_item_t *arr;	  /* array the entries are added to */
+	int bans;		  /* 1: ban entries, 0: load entries */
+	unsigned int count; /* entries added to the reply */
+	unsigned int limit; /* most entries to add; the rest are only counted */
+	unsigned int total; /* entries seen */
+	int error;
+} sg_mi_list_ctx_t;
+
+static int sg_mi_list_entry(void *ctx, const sipguard_entry_info *e)
+{
+	sg_mi_list_ctx_t *lc = (sg_mi_list_ctx_t *)ctx;
+	mi_item_t *o;
+	int r;
+
+	if(lc == NULL || e == NULL)
+		return 1;
+	lc->total++;
+	if(lc->count >= lc->limit)
+		return 0; /* keep counting: the reply says how many there are */
+	o = add_mi_object(lc->arr, NULL, 0);
+	if(o == NULL)
+		goto error;
+	if(add_mi_string(o, MI_SSTR("key"), (char *)e->key,
+			   strnlen(e->key, sizeof(e->key)))
+			< 0)
+		goto error;
+	if(lc->bans) {
+		const char *reason = sipguard_ban_reason_name(e->reason);
+		if(add_mi_string(o, MI_SSTR("reason"), (char *)reason, strlen(reason))
+				< 0)
+			goto error;
+		if(e->ban_ms == UINT64_MAX)
+			r = add_mi_string(o, MI_SSTR("remaining"), MI_SSTR("permanent"));
+		else /* whole seconds, rounded up: a ban in force shows >= 1 */
+			r = add_mi_number(
+					o, MI_SSTR("remaining"), (double)((e->ban_ms + 999) / 1000));
+		if(r < 0)
+			goto error;
+	} else {
+		if(add_mi_number(o, MI_SSTR("load_pct"), e->load_pct) < 0
+				|| add_mi_number(o, MI_SSTR("idle_ms"), (double)e->idle_ms) < 0)
+			goto error;
+	}
+	if(add_mi_number(o, MI_SSTR("offences"), e->offences) < 0
+			|| add_mi_number(o, MI_SSTR("hits"), (double)e->hits) < 0)
+		goto error;
+	lc->count++;
+	return 0;
+error:
+	lc->error = 1;
+	return 1;
+}
+
+static mi_response_t *sg_mi_list(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	sg_mi_list_ctx_t lc;
+	mi_response_t *resp;
+	mi_item_t *obj;
+	sipguard_status st;
+	unsigned int top = SG_TOP_DEFAULT;
+	unsigned int max_bans = SG_LIST_BANS_DEFAULT;
+	uint64_t now;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	if(sg_mi_uint(params, "top", SG_TOP_MAX, &top) < 0)
+		return init_mi_error(400, MI_SSTR("top must be 0..100"));
+	if(sg_mi_uint(params, "max_bans", SG_LIST_BANS_MAX, &max_bans) < 0)
+		return init_mi_error(400, MI_SSTR("max_bans must be 0..100000"));
+	resp = init_mi_result_object(&obj);
+	if(resp == NULL)
+		return NULL;
+	now = sipguard_clock_ns();
+	memset(&lc, 0, sizeof(lc));
+	lc.bans = 1;
+	lc.limit = max_bans;
+	lc.arr = add_mi_array(obj, MI_SSTR("bans"));
+	if(lc.arr == NULL)
+		goto error;
+	st = sipguard_list_bans(_sg_region, now, sg_mi_list_entry, &lc);
+	if(st != SIPGUARD_OK || lc.error)
+		goto error;
+	if(add_mi_number(obj, MI_SSTR("bans_total"), lc.total) < 0
+			|| add_mi_number(obj, MI_SSTR("bans_listed"), lc.count) < 0)
+		goto error;
+	memset(&lc, 0, sizeof(lc));
+	lc.limit = top;
+	lc.arr = add_mi_array(obj, MI_SSTR("top"));
+	if(lc.arr == NULL)
+		goto error;
+	if(top > 0) {
+		st = sipguard_list_top(_sg_region, now, top, sg_mi_list_entry, &lc);
+		if(st != SIPGUARD_OK || lc.error)
+			goto error;
+	}
+	return resp;
+error:
+	free_mi_response(resp);
+	return init_mi_error(500, MI_SSTR("cannot build the reply"));
+}
+
+/* the error reply of a failed ban/unban: 400 for bad input, else 500 */
+static mi_response_t *sg_mi_status_error(
+		sipguard_status st, char *err, size_t err_len)
+{
+	const char *m;
+
+	err[err_len - 1] = '\0';
+	m = err[0] ? err : sipguard_status_message(st);
+	return init_mi_error(
+			st == SIPGUARD_ERR_INVALID ? 400 : 500, m, (int)strlen(m));
+}
+
+static mi_response_t *sg_mi_ban(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	str addr;
+	str dur = {NULL, 0};
+	uint64_t seconds = 0;
+	char err[256];
+	sipguard_status st;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	if(get_mi_string_param(params, "addr", &addr.s, &addr.len) < 0
+			|| addr.len <= 0)
+		return init_mi_param_error();
+	if(try_get_mi_string_param(params, "duration", &dur.s, &dur.len) != 0) {
+		dur.s = NULL;
+		dur.len = 0;
+	}
+	if(sipguard_ban_duration_parse(dur.s, (size_t)dur.len, &seconds)
+			!= SIPGUARD_OK)
+		return init_mi_error(400, MI_SSTR("bad duration (seconds, 30s, 5m, "
+										  "2h, 1d or permanent)"));
+	err[0] = '\0';
+	st = sipguard_ban(_sg_region, addr.s, (size_t)addr.len, seconds,
+			sipguard_clock_ns(), err, sizeof(err));
+	if(st != SIPGUARD_OK)
+		return sg_mi_status_error(st, err, sizeof(err));
+	return init_mi_result_ok();
+}
+
+static mi_response_t *sg_mi_unban(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	str addr;
+	char err[256];
+	sipguard_status st;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	if(get_mi_string_param(params, "addr", &addr.s, &addr.len) < 0
+			|| addr.len <= 0)
+		return init_mi_param_error();
+	err[0] = '\0';
+	st = sipguard_unban(_sg_region, addr.s, (size_t)addr.len,
+			sipguard_clock_ns(), err, sizeof(err));
+	if(st == SIPGUARD_ERR_NOT_FOUND)
+		return init_mi_error(404, MI_SSTR("not banned"));
+	if(st != SIPGUARD_OK)
+		return sg_mi_status_error(st, err, sizeof(err));
+	return init_mi_result_ok();
+}
+
+#define SG_MI_NUM(obj, s, field) \
+	add_mi_number((obj), MI_SSTR(#field), (double)(s).field)
+
+static mi_response_t *sg_mi_stats(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	sipguard_stats s;
+	mi_response_t *resp;
+	mi_item_t *obj;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	memset(&s, 0, sizeof(s));
+	if(sipguard_stats_get(_sg_region, &s) != SIPGUARD_OK)
+		return init_mi_error(500, MI_SSTR("cannot read the counters"));
+	resp = init_mi_result_object(&obj);
+	if(resp == NULL)
+		return NULL;
+	if(SG_MI_NUM(obj, s, checked) < 0 || SG_MI_NUM(obj, s, passed) < 0
+			|| SG_MI_NUM(obj, s, allowlisted) < 0
+			|| SG_MI_NUM(obj, s, limited) < 0 || SG_MI_NUM(obj, s, rejected) < 0
+			|| SG_MI_NUM(obj, s, bans) < 0 || SG_MI_NUM(obj, s, unbans) < 0
+			|| SG_MI_NUM(obj, s, dropped) < 0
+			|| SG_MI_NUM(obj, s, untracked) < 0
+			|| SG_MI_NUM(obj, s, evictions) < 0
+			|| SG_MI_NUM(obj, s, active_bans) < 0
+			|| SG_MI_NUM(obj, s, entries_used) < 0
+			|| SG_MI_NUM(obj, s, table_size) < 0
+			|| SG_MI_NUM(obj, s, region_bytes) < 0
+			|| SG_MI_NUM(obj, s, scanners) < 0
+			|| SG_MI_NUM(obj, s, enumerations) < 0
+			|| SG_MI_NUM(obj, s, auth_failures) < 0
+			|| SG_MI_NUM(obj, s, auth_bans) < 0
+			|| SG_MI_NUM(obj, s, throttles) < 0
+			|| SG_MI_NUM(obj, s, throttled_auth) < 0
+			|| SG_MI_NUM(obj, s, throttled_users) < 0
+			|| SG_MI_NUM(obj, s, normalized) < 0) {
+		free_mi_response(resp);
+		return init_mi_error(500, MI_SSTR("cannot build the reply"));
+	}
+	return resp;
+}
+
+/* clang-format off */
+const mi_export_t sipguard_mi_cmds[] = {
+	{"sipguard_list", "bans in force (key, reason, remaining seconds or "
+		"permanent, offences, hits) and the unbanned sources with the highest "
+		"load; optional: top (default 10, max 100), max_bans (default 500)",
+		0, 0, {
+		{sg_mi_list, {0}},
+		{sg_mi_list, {"top", 0}},
+		{sg_mi_list, {"max_bans", 0}},
+		{sg_mi_list, {"top", "max_bans", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_ban", "ban an address now; optional duration: seconds, "
+		"30s/5m/2h/1d or permanent (absent or 0: the escalated ban_time)",
+		0, 0, {
+		{sg_mi_ban, {"addr", 0}},
+		{sg_mi_ban, {"addr", "duration", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_unban", "lift the ban of an address or of a network "
+		"(a prefix ban, as listed: 198.51.100.0/24)", 0, 0, {
+		{sg_mi_unban, {"addr", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_stats", "counters of the shared table", 0, 0, {
+		{sg_mi_stats, {0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{EMPTY_MI_EXPORT}
+};
+/* clang-format on */
