@@ -1369,6 +1369,28 @@ sipguard_status sipguard_unthrottle(const sipguard_region *region,
                                     uint64_t now_ns);
 
 /**
+ * 1 when a WWW-Authenticate / Proxy-Authenticate header value (the part
+ * after the name) has a stale=true parameter outside quotes, else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_challenge_stale(const char *value, size_t len);
+
+/**
+ * What an outgoing message is, from its first bytes: 0 a request (it
+ * does not start with "SIP/", case aside), 100..699 the status of a reply
+ * in the form a host writes ("SIP/2.0 ddd "), -1 a reply in another form
+ * (the host's parser reads its status). Reads at most 12 bytes; 0 for
+ * fewer than 12 or a null buffer.
+ *
+ * # Safety
+ * `buf` valid for `len` bytes (or null with 0).
+ */
+int sipguard_outgoing_status(const char *buf, size_t len);
+
+/**
  * Map the fraud state shared by every process, load fraud_rules (errors:
  * "file:line: message") and fraud_state_file, from the same parameter set
  * as the region (the fraud_* parameters in README.md). Before the fork;

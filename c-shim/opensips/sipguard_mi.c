@@ -6,6 +6,8 @@
  *   sipguard_ban addr [duration]     ban now; duration: seconds, 5m, permanent
  *   sipguard_unban addr              lift a ban
  *   sipguard_stats                   counters of the shared table
+ *   sipguard_users [max]             user names with failures, throttles, trust
+ *   sipguard_unthrottle user         lift a user name's throttle
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -256,6 +258,81 @@ static mi_response_t *sg_mi_stats(const mi_params_t *params,
 	return resp;
 }
 
+#define SG_USERS_DEFAULT 100
+#define SG_USERS_MAX 1000
+
+typedef struct sg_mi_users_ctx {
+	mi_item_t *arr;
+	int error;
+} sg_mi_users_ctx_t;
+
+static int sg_mi_user(void *ctx, const sipguard_user_info *u)
+{
+	sg_mi_users_ctx_t *uc = (sg_mi_users_ctx_t *)ctx;
+	mi_item_t *o;
+
+	if(uc == NULL || u == NULL)
+		return 1;
+	o = add_mi_object(uc->arr, NULL, 0);
+	if(o == NULL
+			|| add_mi_string(o, MI_SSTR("user"), (char *)u->name, (int)u->name_len)
+					   < 0
+			|| add_mi_number(o, MI_SSTR("failures"), u->failures) < 0
+			|| add_mi_number(o, MI_SSTR("throttled"), u->throttled_s) < 0
+			|| add_mi_number(o, MI_SSTR("throttles"), u->throttles) < 0
+			|| add_mi_number(o, MI_SSTR("trusted_sources"), u->trusted_sources)
+					   < 0) {
+		uc->error = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static mi_response_t *sg_mi_users(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	sg_mi_users_ctx_t uc;
+	mi_response_t *resp;
+	sipguard_status st;
+	unsigned int max = SG_USERS_DEFAULT;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	if(sg_mi_uint(params, "max", SG_USERS_MAX, &max) < 0 || max < 1)
+		return init_mi_error(400, MI_SSTR("max must be 1..1000"));
+	memset(&uc, 0, sizeof(uc));
+	resp = init_mi_result_array(&uc.arr);
+	if(resp == NULL)
+		return NULL;
+	st = sipguard_list_users(
+			_sg_region, sipguard_clock_ns(), max, sg_mi_user, &uc);
+	if(st != SIPGUARD_OK || uc.error) {
+		free_mi_response(resp);
+		return init_mi_error(500, MI_SSTR("cannot build the reply"));
+	}
+	return resp;
+}
+
+static mi_response_t *sg_mi_unthrottle(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	sipguard_status st;
+	str user;
+
+	if(_sg_region == NULL)
+		return sg_mi_not_ready();
+	if(get_mi_string_param(params, "user", &user.s, &user.len) < 0
+			|| user.len <= 0)
+		return init_mi_param_error();
+	st = sipguard_unthrottle(
+			_sg_region, user.s, (size_t)user.len, sipguard_clock_ns());
+	if(st == SIPGUARD_ERR_NOT_FOUND)
+		return init_mi_error(404, MI_SSTR("not throttled"));
+	if(st != SIPGUARD_OK)
+		return init_mi_error(500, MI_SSTR("cannot lift the throttle"));
+	return init_mi_result_ok();
+}
+
 /* clang-format off */
 const mi_export_t sipguard_mi_cmds[] = {
 	{"sipguard_list", "bans in force (key, reason, remaining seconds or "
@@ -282,6 +359,18 @@ const mi_export_t sipguard_mi_cmds[] = {
 	},
 	{"sipguard_stats", "counters of the shared table", 0, 0, {
 		{sg_mi_stats, {0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_users", "user names with failures within user_findtime, "
+		"remaining throttle seconds, times throttled, trusted sources; "
+		"optional: max (default 100, at most 1000)", 0, 0, {
+		{sg_mi_users, {0}},
+		{sg_mi_users, {"max", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_unthrottle", "lift the throttle on a user name and forget "
+		"its failures", 0, 0, {
+		{sg_mi_unthrottle, {"user", 0}},
 		{EMPTY_MI_RECIPE}}
 	},
 	{EMPTY_MI_EXPORT}

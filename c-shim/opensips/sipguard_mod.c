@@ -28,6 +28,7 @@
 #include "../../parser/msg_parser.h"
 
 #include "sipguard_ctx.h"
+#include "sipguard_guess.h"
 #include "sipguard_netdrop.h"
 #include "sipguard_mi.h"
 #include "sipguard_stats.h"
@@ -51,6 +52,12 @@ static const cmd_export_t cmds[] = {
 		REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_check_ip", (cmd_function)w_sipguard_check_ip, {
 		{CMD_PARAM_STR, 0, 0}, {0, 0, 0}}, ALL_ROUTES},
+	{"sipguard_authenticated", (cmd_function)w_sipguard_authenticated,
+		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_auth_failed", (cmd_function)w_sipguard_auth_failed,
+		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed,
+		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{0, 0, {{0, 0, 0}}, 0}
 };
 
@@ -75,6 +82,11 @@ static int sg_config_ensure(void)
 	}
 	return 0;
 }
+
+/* challenge settings the operator gave explicitly (else like the auth
+ * module's) */
+static int _sg_set_nonce_bytes = 0;
+static int _sg_set_nonce_expire = 0;
 
 /*
  * Hand one modparam to the core as text (an int value as its decimal
@@ -112,6 +124,10 @@ static int sg_param_set(const char *name, modparam_t type, void *val)
 					sipguard_status_message(st));
 		return -1;
 	}
+	if(strcmp(name, "challenge_nonce_expire") == 0)
+		_sg_set_nonce_expire = 1;
+	else if(strncmp(name, "challenge_nonce_", 16) == 0)
+		_sg_set_nonce_bytes = 1;
 	return 0;
 }
 
@@ -138,6 +154,28 @@ SG_PARAM_SETTER(save_interval)
 SG_PARAM_SETTER(ban_prefix_v4)
 SG_PARAM_SETTER(ban_prefix_v6)
 SG_PARAM_SETTER(ban_prefix_threshold)
+SG_PARAM_SETTER(normalize_replies)
+SG_PARAM_SETTER(normalize_codes)
+SG_PARAM_SETTER(normalize_methods)
+SG_PARAM_SETTER(challenge_realm)
+SG_PARAM_SETTER(challenge_qop)
+SG_PARAM_SETTER(challenge_algorithm)
+SG_PARAM_SETTER(challenge_nonce_bytes)
+SG_PARAM_SETTER(challenge_nonce_bytes_register)
+SG_PARAM_SETTER(challenge_nonce_flags)
+SG_PARAM_SETTER(challenge_nonce_expire)
+SG_PARAM_SETTER(scanner_user_agents)
+SG_PARAM_SETTER(scanner_from_to)
+SG_PARAM_SETTER(enum_threshold)
+SG_PARAM_SETTER(enum_window)
+SG_PARAM_SETTER(auth_maxretry)
+SG_PARAM_SETTER(auth_findtime)
+SG_PARAM_SETTER(user_maxretry)
+SG_PARAM_SETTER(user_findtime)
+SG_PARAM_SETTER(user_throttle_time)
+SG_PARAM_SETTER(auth_trust_time)
+SG_PARAM_SETTER(user_table_size)
+SG_PARAM_SETTER(txn_table_size)
 
 /* one entry takes both forms: modparam("sipguard", "rate", "30/2s") and
  * modparam("sipguard", "ban_time", 300) */
@@ -165,6 +203,29 @@ static const param_export_t params[] = {
 	SG_PARAM(ban_prefix_v4),
 	SG_PARAM(ban_prefix_v6),
 	SG_PARAM(ban_prefix_threshold),
+	/* guessing defences */
+	SG_PARAM(normalize_replies),
+	SG_PARAM(normalize_codes),
+	SG_PARAM(normalize_methods),
+	SG_PARAM(challenge_realm),
+	SG_PARAM(challenge_qop),
+	SG_PARAM(challenge_algorithm),
+	SG_PARAM(challenge_nonce_bytes),
+	SG_PARAM(challenge_nonce_bytes_register),
+	SG_PARAM(challenge_nonce_flags),
+	SG_PARAM(challenge_nonce_expire),
+	SG_PARAM(scanner_user_agents),
+	SG_PARAM(scanner_from_to),
+	SG_PARAM(enum_threshold),
+	SG_PARAM(enum_window),
+	SG_PARAM(auth_maxretry),
+	SG_PARAM(auth_findtime),
+	SG_PARAM(user_maxretry),
+	SG_PARAM(user_findtime),
+	SG_PARAM(user_throttle_time),
+	SG_PARAM(auth_trust_time),
+	SG_PARAM(user_table_size),
+	SG_PARAM(txn_table_size),
 	{0, 0, 0}
 };
 
@@ -272,6 +333,10 @@ static int mod_init(void)
 	/* no modparam given: all defaults */
 	if(sg_config_ensure() < 0)
 		return -1;
+	if(sipguard_guess_learn_auth(
+			   _sg_cfg, _sg_set_nonce_bytes, _sg_set_nonce_expire)
+			< 0)
+		return -1;
 	memset(&_sg_settings, 0, sizeof(_sg_settings));
 	st = sipguard_config_settings(_sg_cfg, &_sg_settings);
 	if(st != SIPGUARD_OK) {
@@ -313,6 +378,8 @@ static int mod_init(void)
 			return -1;
 		}
 	}
+	if(sipguard_guess_init() < 0)
+		return -1;
 	if(_sg_settings.early_drop && sipguard_netdrop_init() < 0)
 		return -1;
 
@@ -360,6 +427,7 @@ static int sg_verdict(sipguard_status st, const sipguard_check_result *res)
 static int w_sipguard_check(struct sip_msg *msg)
 {
 	sipguard_check_result res;
+	sipguard_request req;
 	sipguard_status st;
 	struct ip_addr *ip;
 
@@ -371,8 +439,12 @@ static int w_sipguard_check(struct sip_msg *msg)
 		return SIPGUARD_PASS;
 	}
 	memset(&res, 0, sizeof(res));
-	st = sipguard_check(_sg_region, ip->u.addr, ip->len, sipguard_clock_ns(),
-			&res);
+	if(sipguard_request_fill(msg, &req) == 0)
+		st = sipguard_check_request(_sg_region, ip->u.addr, ip->len, &req,
+				sipguard_clock_ns(), &res);
+	else
+		st = sipguard_check(_sg_region, ip->u.addr, ip->len,
+				sipguard_clock_ns(), &res);
 	return sg_verdict(st, &res);
 }
 

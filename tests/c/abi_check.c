@@ -158,6 +158,12 @@ int main(void)
 	CHECK(sipguard_ban_duration_parse(NULL, 0, &secs) == SIPGUARD_OK && secs == 0);
 	CHECK(sipguard_ban_duration_parse("permanent", 9, &secs) == SIPGUARD_OK && secs == UINT64_MAX);
 	CHECK(sipguard_ban_duration_parse("5x", 2, &secs) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_challenge_stale("Digest realm=\"r\", stale=true", 30) == 1);
+	CHECK(sipguard_challenge_stale("Digest realm=\"stale=true\"", 27) == 0);
+	CHECK(sipguard_challenge_stale(NULL, 5) == 0);
+	CHECK(sipguard_outgoing_status("SIP/2.0 404 Not Found", 21) == 404);
+	CHECK(sipguard_outgoing_status("SIP/2.0  404 x", 14) == -1);
+	CHECK(sipguard_outgoing_status("OPTIONS sip:a SIP/2.0", 21) == 0);
 
 	/* The top list: unbanned sources by load (the banned 127.0.0.2 is not one). */
 	const uint8_t busy[4] = {127, 0, 0, 3};
