@@ -29,7 +29,9 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_guess.h"
+#include "sipguard_media.h"
 #include "sipguard_netdrop.h"
+#include "sipguard_pv.h"
 #include "sipguard_mi.h"
 #include "sipguard_stats.h"
 
@@ -58,6 +60,12 @@ static const cmd_export_t cmds[] = {
 		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed,
 		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_sdp_check", (cmd_function)w_sipguard_sdp_check, {
+		{CMD_PARAM_STR|CMD_PARAM_STATIC|CMD_PARAM_OPT,
+			sipguard_fixup_sdp_policy, sipguard_fixup_free_sdp_policy},
+		{0, 0, 0}}, REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_require_tls", (cmd_function)w_sipguard_require_tls,
+		{{0, 0, 0}}, REQUEST_ROUTE},
 	{0, 0, {{0, 0, 0}}, 0}
 };
 
@@ -226,6 +234,9 @@ static const param_export_t params[] = {
 	SG_PARAM(auth_trust_time),
 	SG_PARAM(user_table_size),
 	SG_PARAM(txn_table_size),
+	/* media policy: read by the shim, parsed by the core when set */
+	{"sdp_policy", STR_PARAM | USE_FUNC_PARAM, (void *)sipguard_param_sdp_policy},
+	{"tls_contact", INT_PARAM, &_sg_tls_contact},
 	{0, 0, 0}
 };
 
@@ -241,7 +252,7 @@ struct module_exports exports = {
 	params,            /* modparams */
 	sipguard_stats_exports, /* statistics */
 	sipguard_mi_cmds,  /* MI commands */
-	0,                 /* pseudo-variables */
+	sipguard_pv_exports, /* pseudo-variables */
 	0,                 /* transformations */
 	procs,             /* extra processes */
 	0,                 /* pre-init function */
@@ -380,6 +391,8 @@ static int mod_init(void)
 	}
 	if(sipguard_guess_init() < 0)
 		return -1;
+	if(sipguard_media_init() < 0)
+		return -1;
 	if(_sg_settings.early_drop && sipguard_netdrop_init() < 0)
 		return -1;
 
@@ -409,6 +422,7 @@ static void mod_destroy(void)
 	}
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
+	sipguard_media_destroy();
 }
 
 /* core status -> script value; errors fail open (1). Never 0: in OpenSIPS'

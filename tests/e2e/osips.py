@@ -18,6 +18,7 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 import time
 import uuid
@@ -127,12 +128,24 @@ class OpenSIPS(sipg.Kamailio):
             if self.fifo.exists():
                 try:
                     self.mi("version", timeout=2)
-                    return self
+                    if self._stream_listening():
+                        return self
                 except (OSError, TimeoutError, MiError):
                     pass
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"opensips {self.name} did not come up in {timeout}s:\n{self.log_tail()}")
+
+    def _stream_listening(self) -> bool:
+        """The TLS port accepts connections (OpenSIPS' TCP main process
+        listens a moment after the MI answers)."""
+        if not self.tls_port:
+            return True
+        try:
+            socket.create_connection(("127.0.0.1", self.tls_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     # -- MI ------------------------------------------------------------------
     def mi(self, method: str, *args, timeout: float = 10.0, **params):
