@@ -4,7 +4,7 @@
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
 #   scripts/run.sh [tls|auth|fraud] [extra kamailio options]
-#   scripts/run.sh opensips [extra opensips options]
+#   scripts/run.sh opensips|opensips-fraud [extra opensips options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
@@ -18,7 +18,8 @@
 # With "opensips" it builds OpenSIPS from its source and the sipguard
 # OpenSIPS module (make opensips) and runs opensips-cfg/sipguard.cfg, the
 # same example for OpenSIPS, with its port, runtime directory (RUNDIR/opensips)
-# and module path set in a copy written there.
+# and module path set in a copy written there; "opensips-fraud" runs
+# opensips-cfg/sipguard-fraud.cfg, the toll-fraud example, the same way.
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
@@ -39,7 +40,7 @@ RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
 case ${1:-} in
-tls | auth | fraud | opensips)
+tls | auth | fraud | opensips | opensips-fraud)
 	MODE=$1
 	shift
 	;;
@@ -48,7 +49,8 @@ case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
 tls | auth | fraud) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
 opensips) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, opensips or nothing)" >&2; exit 2 ;;
+opensips-fraud) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard-fraud.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, opensips, opensips-fraud or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
@@ -56,13 +58,15 @@ if [ "${SIPGUARD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$ROOT/scripts/deps.sh"
 fi
 
-if [ "$MODE" = opensips ]; then
+if [ "$MODE" = opensips ] || [ "$MODE" = opensips-fraud ]; then
 	[ "${SIPGUARD_SKIP_BUILD:-0}" = 1 ] || make -C "$ROOT" opensips
 	case $RUNDIR in /*) ;; *) RUNDIR=$PWD/$RUNDIR ;; esac
 	ORUN=$RUNDIR/opensips
 	mkdir -p "$ORUN"
-	# the example names port 5060, /tmp/sipguard-opensips and an mpath
+	# the examples name port 5060, /tmp/sipguard-opensips, an mpath and
+	# the rules file relative to the repository
 	sed -e "s!/tmp/sipguard-opensips!$ORUN!g" -e "s!:5060\b!:$PORT!g" \
+		-e "s!\"kamailio-cfg/fraud-rules.txt\"!\"$ROOT/kamailio-cfg/fraud-rules.txt\"!" \
 		-e "s!^mpath=.*!mpath=\"$ROOT/build/opensips/lib/modules/\"!" \
 		"$CFG" >"$ORUN/sipguard.cfg"
 	OPENSIPS=${OPENSIPS:-$ROOT/build/opensips/sbin/opensips}

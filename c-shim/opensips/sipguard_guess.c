@@ -33,6 +33,7 @@
 /* the auth module's nonces: to judge one by its own rules */
 #include "../../lib/digest_auth/dauth_nonce.h"
 
+#include "sipguard_ban_event.h"
 #include "sipguard_ctx.h"
 #include "sipguard_guess.h"
 
@@ -240,6 +241,8 @@ int w_sipguard_auth_failed(struct sip_msg *msg)
 			sipguard_clock_ns(), &banned);
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_auth_failed", st);
+	if(banned)
+		sipguard_ban_event(ip, NULL, "auth", 0, 0);
 	return banned ? -1 : 1;
 }
 

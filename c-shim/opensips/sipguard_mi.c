@@ -8,6 +8,10 @@
  *   sipguard_stats                   counters of the shared table
  *   sipguard_users [max]             user names with failures, throttles, trust
  *   sipguard_unthrottle user         lift a user name's throttle
+ *   sipguard_accounts [max]          toll-fraud accounts: state, calls, spend
+ *   sipguard_suspend account [note]  suspend an account's outbound calls
+ *   sipguard_unsuspend account       lift a suspension
+ *   sipguard_reload_rules            re-read the fraud_rules file
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -19,6 +23,7 @@
 #include "../../ut.h"
 #include "../../mi/mi.h"
 
+#include "sipguard_ban_event.h"
 #include "sipguard_ctx.h"
 #include "sipguard_mi.h"
 
@@ -40,6 +45,17 @@ static int sg_mi_uint(const mi_params_t *params, char *name, unsigned int max,
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* a parameter as a NUL-terminated string (truncated) for an event */
+static const char *sg_mi_nt(const str *s)
+{
+	static char buf[64];
+	int n = s->len < (int)sizeof(buf) - 1 ? s->len : (int)sizeof(buf) - 1;
+
+	memcpy(buf, s->s, n);
+	buf[n] = '\0';
+	return buf;
 }
 
 static mi_response_t *sg_mi_not_ready(void)
@@ -190,6 +206,8 @@ static mi_response_t *sg_mi_ban(const mi_params_t *params,
 			sipguard_clock_ns(), err, sizeof(err));
 	if(st != SIPGUARD_OK)
 		return sg_mi_status_error(st, err, sizeof(err));
+	sipguard_ban_event(NULL, sg_mi_nt(&addr), "manual",
+			seconds == UINT64_MAX ? UINT64_MAX : seconds * 1000, 0);
 	return init_mi_result_ok();
 }
 
@@ -333,6 +351,163 @@ static mi_response_t *sg_mi_unthrottle(const mi_params_t *params,
 	return init_mi_result_ok();
 }
 
+/* ---- toll fraud ---------------------------------------------------------- */
+
+#define SG_ACCOUNTS_DEFAULT 500
+#define SG_ACCOUNTS_MAX 100000
+
+typedef struct sg_mi_accounts_ctx {
+	mi_item_t *arr;
+	unsigned int limit, listed, total;
+	int error;
+} sg_mi_accounts_ctx_t;
+
+static int sg_mi_account(void *ctx, const sipguard_account_info *a)
+{
+	sg_mi_accounts_ctx_t *lc = (sg_mi_accounts_ctx_t *)ctx;
+	mi_item_t *o;
+	char spend[32];
+	const char *state;
+
+	if(lc == NULL || a == NULL)
+		return 1;
+	lc->total++;
+	if(lc->listed >= lc->limit)
+		return 0;
+	if(sipguard_fraud_money_text(a->spend, spend, sizeof(spend)) != SIPGUARD_OK)
+		spend[0] = '\0';
+	state = a->suspended ? "suspended" : "active";
+	o = add_mi_object(lc->arr, NULL, 0);
+	if(o == NULL
+			|| add_mi_string(o, MI_SSTR("account"), (char *)a->name,
+					   strnlen(a->name, sizeof(a->name)))
+					   < 0
+			|| add_mi_string(o, MI_SSTR("state"), (char *)state, strlen(state))
+					   < 0
+			|| add_mi_string(o, MI_SSTR("reason"), (char *)a->reason,
+					   strnlen(a->reason, sizeof(a->reason)))
+					   < 0
+			|| add_mi_number(o, MI_SSTR("calls"), a->active) < 0
+			|| add_mi_number(o, MI_SSTR("cpm"), (double)a->cpm) < 0
+			|| add_mi_string(o, MI_SSTR("spend_hour"), spend, strlen(spend)) < 0
+			|| add_mi_number(o, MI_SSTR("since_ms"), (double)a->since_unix_ms)
+					   < 0) {
+		lc->error = 1;
+		return 1;
+	}
+	lc->listed++;
+	return 0;
+}
+
+static mi_response_t *sg_mi_accounts(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	sg_mi_accounts_ctx_t lc;
+	sipguard_fraud_stats s;
+	mi_response_t *resp;
+	mi_item_t *obj;
+	unsigned int max = SG_ACCOUNTS_DEFAULT;
+
+	if(_sg_fraud == NULL)
+		return sg_mi_not_ready();
+	if(sg_mi_uint(params, "max", SG_ACCOUNTS_MAX, &max) < 0)
+		return init_mi_error(400, MI_SSTR("max must be 0..100000"));
+	resp = init_mi_result_object(&obj);
+	if(resp == NULL)
+		return NULL;
+	memset(&lc, 0, sizeof(lc));
+	lc.limit = max;
+	lc.arr = add_mi_array(obj, MI_SSTR("accounts"));
+	memset(&s, 0, sizeof(s));
+	if(lc.arr == NULL
+			|| sipguard_fraud_list(
+					   _sg_fraud, sipguard_clock_ns(), sg_mi_account, &lc)
+					   != SIPGUARD_OK
+			|| lc.error || sipguard_fraud_stats_get(_sg_fraud, &s) != SIPGUARD_OK
+			|| add_mi_number(obj, MI_SSTR("accounts_total"), lc.total) < 0
+			|| add_mi_number(obj, MI_SSTR("accounts_listed"), lc.listed) < 0
+			|| add_mi_number(obj, MI_SSTR("active_calls"), (double)s.active_calls)
+					   < 0) {
+		free_mi_response(resp);
+		return init_mi_error(500, MI_SSTR("cannot build the reply"));
+	}
+	return resp;
+}
+
+static mi_response_t *sg_mi_suspend(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	str account;
+	str note = {NULL, 0};
+	int32_t changed = 0;
+	sipguard_status st;
+
+	if(_sg_fraud == NULL)
+		return sg_mi_not_ready();
+	if(get_mi_string_param(params, "account", &account.s, &account.len) < 0
+			|| account.len <= 0)
+		return init_mi_param_error();
+	if(try_get_mi_string_param(params, "note", &note.s, &note.len) != 0)
+		note.len = 0;
+	st = sipguard_fraud_suspend(_sg_fraud, account.s, (size_t)account.len,
+			sipguard_clock_ns(), &changed);
+	if(st == SIPGUARD_ERR_INVALID)
+		return init_mi_error(400, MI_SSTR("account name: 1..64 bytes"));
+	if(st != SIPGUARD_OK)
+		return init_mi_error(500, MI_SSTR("cannot suspend"));
+	if(changed && note.len > 0)
+		LM_NOTICE("sipguard: account %.*s suspended by MI: %.*s\n", account.len,
+				account.s, note.len, note.s);
+	return changed ? init_mi_result_ok()
+				   : init_mi_result_string(MI_SSTR("already suspended"));
+}
+
+static mi_response_t *sg_mi_unsuspend(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	str account;
+	sipguard_status st;
+
+	if(_sg_fraud == NULL)
+		return sg_mi_not_ready();
+	if(get_mi_string_param(params, "account", &account.s, &account.len) < 0
+			|| account.len <= 0)
+		return init_mi_param_error();
+	st = sipguard_fraud_unsuspend(
+			_sg_fraud, account.s, (size_t)account.len, sipguard_clock_ns());
+	if(st == SIPGUARD_ERR_NOT_FOUND)
+		return init_mi_error(404, MI_SSTR("not suspended"));
+	if(st != SIPGUARD_OK)
+		return init_mi_error(500, MI_SSTR("cannot lift the suspension"));
+	return init_mi_result_ok();
+}
+
+static mi_response_t *sg_mi_reload_rules(const mi_params_t *params,
+		struct mi_handler *async_hdl)
+{
+	char err[512];
+	char ok[64];
+	uint32_t prefixes = 0, accounts = 0;
+	sipguard_status st;
+	const char *m;
+	int n;
+
+	if(_sg_fraud == NULL)
+		return sg_mi_not_ready();
+	err[0] = '\0';
+	st = sipguard_fraud_reload(
+			_sg_fraud, err, sizeof(err), &prefixes, &accounts);
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		m = err[0] ? err : sipguard_status_message(st);
+		LM_ERR("sipguard: rules reload failed, old rules kept: %s\n", m);
+		return init_mi_error(500, m, (int)strlen(m));
+	}
+	n = snprintf(ok, sizeof(ok), "%u prefixes, %u account rules", prefixes,
+			accounts);
+	return init_mi_result_string(ok, n);
+}
+
 /* clang-format off */
 const mi_export_t sipguard_mi_cmds[] = {
 	{"sipguard_list", "bans in force (key, reason, remaining seconds or "
@@ -371,6 +546,28 @@ const mi_export_t sipguard_mi_cmds[] = {
 	{"sipguard_unthrottle", "lift the throttle on a user name and forget "
 		"its failures", 0, 0, {
 		{sg_mi_unthrottle, {"user", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_accounts", "toll-fraud accounts: state, reason, calls up, "
+		"attempts in the last minute, spend in the last hour, since_ms; "
+		"optional: max (default 500)", 0, 0, {
+		{sg_mi_accounts, {0}},
+		{sg_mi_accounts, {"max", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_suspend", "suspend an account's outbound calls now; "
+		"optional note (logged)", 0, 0, {
+		{sg_mi_suspend, {"account", 0}},
+		{sg_mi_suspend, {"account", "note", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_unsuspend", "lift an account's suspension", 0, 0, {
+		{sg_mi_unsuspend, {"account", 0}},
+		{EMPTY_MI_RECIPE}}
+	},
+	{"sipguard_reload_rules", "re-read the fraud_rules file; on an error "
+		"the rules in force stay", 0, 0, {
+		{sg_mi_reload_rules, {0}},
 		{EMPTY_MI_RECIPE}}
 	},
 	{EMPTY_MI_EXPORT}

@@ -27,7 +27,9 @@
 #include "../../ip_addr.h"
 #include "../../parser/msg_parser.h"
 
+#include "sipguard_ban_event.h"
 #include "sipguard_ctx.h"
+#include "sipguard_fraud.h"
 #include "sipguard_guess.h"
 #include "sipguard_media.h"
 #include "sipguard_netdrop.h"
@@ -66,6 +68,12 @@ static const cmd_export_t cmds[] = {
 		{0, 0, 0}}, REQUEST_ROUTE|ONREPLY_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_require_tls", (cmd_function)w_sipguard_require_tls,
 		{{0, 0, 0}}, REQUEST_ROUTE},
+	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, {
+		{CMD_PARAM_STR, 0, 0}, {CMD_PARAM_STR, 0, 0}, {0, 0, 0}},
+		REQUEST_ROUTE|FAILURE_ROUTE},
+	{"sipguard_call_start", (cmd_function)w_sipguard_call_start, {
+		{CMD_PARAM_STR, 0, 0},
+		{CMD_PARAM_INT|CMD_PARAM_OPT, 0, 0}, {0, 0, 0}}, REQUEST_ROUTE},
 	{0, 0, {{0, 0, 0}}, 0}
 };
 
@@ -184,6 +192,19 @@ SG_PARAM_SETTER(user_throttle_time)
 SG_PARAM_SETTER(auth_trust_time)
 SG_PARAM_SETTER(user_table_size)
 SG_PARAM_SETTER(txn_table_size)
+SG_PARAM_SETTER(fraud_rules)
+SG_PARAM_SETTER(fraud_max_rules)
+SG_PARAM_SETTER(account_table_size)
+SG_PARAM_SETTER(intl_prefixes)
+SG_PARAM_SETTER(home_country_code)
+SG_PARAM_SETTER(national_prefix)
+SG_PARAM_SETTER(cpm_warning)
+SG_PARAM_SETTER(cpm_critical)
+SG_PARAM_SETTER(spend_warning)
+SG_PARAM_SETTER(spend_critical)
+SG_PARAM_SETTER(call_limit)
+SG_PARAM_SETTER(fraud_state_file)
+SG_PARAM_SETTER(suspend_ends_calls)
 
 /* one entry takes both forms: modparam("sipguard", "rate", "30/2s") and
  * modparam("sipguard", "ban_time", 300) */
@@ -237,6 +258,20 @@ static const param_export_t params[] = {
 	/* media policy: read by the shim, parsed by the core when set */
 	{"sdp_policy", STR_PARAM | USE_FUNC_PARAM, (void *)sipguard_param_sdp_policy},
 	{"tls_contact", INT_PARAM, &_sg_tls_contact},
+	/* toll fraud */
+	SG_PARAM(fraud_rules),
+	SG_PARAM(fraud_max_rules),
+	SG_PARAM(account_table_size),
+	SG_PARAM(intl_prefixes),
+	SG_PARAM(home_country_code),
+	SG_PARAM(national_prefix),
+	SG_PARAM(cpm_warning),
+	SG_PARAM(cpm_critical),
+	SG_PARAM(spend_warning),
+	SG_PARAM(spend_critical),
+	SG_PARAM(call_limit),
+	SG_PARAM(fraud_state_file),
+	SG_PARAM(suspend_ends_calls),
 	{0, 0, 0}
 };
 
@@ -300,6 +335,7 @@ static void sg_tick(void)
 	static unsigned int since_save = 0;
 	sipguard_status st;
 
+	sg_fraud_timer();
 	st = sipguard_sweep(_sg_region, sipguard_clock_ns());
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_sweep", st);
@@ -337,6 +373,7 @@ static void sg_timer_proc(int rank)
 static int mod_init(void)
 {
 	char err[256];
+	char ferr[512];
 	sipguard_status st;
 	uint32_t loaded = 0;
 
@@ -369,6 +406,18 @@ static int mod_init(void)
 		_sg_region = NULL;
 		return -1;
 	}
+	ferr[0] = '\0';
+	/* the toll-fraud tables are areas of the region's one mapping */
+	st = sipguard_region_fraud(
+			_sg_region, sipguard_clock_ns(), &_sg_fraud, ferr, sizeof(ferr));
+	if(st != SIPGUARD_OK || _sg_fraud == NULL) {
+		ferr[sizeof(ferr) - 1] = '\0';
+		LM_ERR("%s\n", ferr[0] ? ferr : sipguard_status_message(st));
+		_sg_fraud = NULL;
+		return -1;
+	}
+	if(sg_fraud_init() < 0)
+		return -1;
 	sipguard_config_free(_sg_cfg);
 	_sg_cfg = NULL;
 
@@ -389,7 +438,7 @@ static int mod_init(void)
 			return -1;
 		}
 	}
-	if(sipguard_guess_init() < 0)
+	if(sipguard_guess_init() < 0 || sipguard_ban_event_init() < 0)
 		return -1;
 	if(sipguard_media_init() < 0)
 		return -1;
@@ -423,6 +472,12 @@ static void mod_destroy(void)
 	sipguard_region_destroy(_sg_region);
 	_sg_region = NULL;
 	sipguard_media_destroy();
+	if(_sg_fraud != NULL) {
+		/* saves suspensions that changed since the timer's last save */
+		sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), NULL, NULL);
+		sipguard_fraud_destroy(_sg_fraud);
+		_sg_fraud = NULL;
+	}
 }
 
 /* core status -> script value; errors fail open (1). Never 0: in OpenSIPS'
@@ -459,6 +514,13 @@ static int w_sipguard_check(struct sip_msg *msg)
 	else
 		st = sipguard_check(_sg_region, ip->u.addr, ip->len,
 				sipguard_clock_ns(), &res);
+	/* the verdicts of a request that banned its source now */
+	if(st == SIPGUARD_OK && res.verdict == SIPGUARD_LIMITED)
+		sipguard_ban_event(ip, NULL, "flood", res.ban_ms, res.offences);
+	else if(st == SIPGUARD_OK && res.verdict == SIPGUARD_SCANNER)
+		sipguard_ban_event(ip, NULL, "scanner", res.ban_ms, res.offences);
+	else if(st == SIPGUARD_OK && res.verdict == SIPGUARD_ENUMERATION)
+		sipguard_ban_event(ip, NULL, "enumeration", res.ban_ms, res.offences);
 	return sg_verdict(st, &res);
 }
 

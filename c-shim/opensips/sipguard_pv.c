@@ -2,6 +2,12 @@
  * sipguard OpenSIPS module - the pseudo-variable $sipguard(name)
  *
  *   sdp_reason        sipguard_sdp_check() on this message
+ *   dial_reason, dial_class   sipguard_dial_check() on this message
+ *   dial_e164         the number it judged ("+" E.164), URI form
+ *   call_reason       sipguard_call_start() on this message
+ *
+ * (The account and reason of a suspension are the parameters of the event
+ * E_SIPGUARD_ACCOUNT_SUSPENDED: $param(account), $param(reason).)
  *
  * Each name is read from the capability that keeps it; a name with no
  * value for the message reads as the empty string.
@@ -14,6 +20,7 @@
 #include "../../dprint.h"
 #include "../../pvar.h"
 
+#include "sipguard_fraud.h"
 #include "sipguard_media.h"
 #include "sipguard_pv.h"
 
@@ -25,6 +32,10 @@ typedef struct sg_pv_name {
 
 static const sg_pv_name_t _sg_pv_names[] = {
 		{"sdp_reason", sipguard_media_sdp_reason},
+		{"dial_reason", sg_fraud_dial_reason},
+		{"dial_class", sg_fraud_dial_class},
+		{"dial_e164", sg_fraud_dial_e164},
+		{"call_reason", sg_fraud_call_reason},
 };
 #define SG_PV_COUNT (int)(sizeof(_sg_pv_names) / sizeof(_sg_pv_names[0]))
 

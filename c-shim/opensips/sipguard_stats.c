@@ -57,6 +57,33 @@ SG_STAT_FUNC(normalized)
 SG_STAT_FUNC(entries_used)
 SG_STAT_FUNC(table_size)
 
+/* toll fraud: one snapshot of the account table's counters */
+static sipguard_fraud_stats sg_fraud_stats_read(void)
+{
+	sipguard_fraud_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_fraud != NULL
+			&& sipguard_fraud_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+static unsigned long sg_stat_fraud_denied(void *ctx)
+{
+	return (unsigned long)sg_fraud_stats_read().denied;
+}
+
+static unsigned long sg_stat_fraud_suspended(void *ctx)
+{
+	return (unsigned long)sg_fraud_stats_read().suspensions;
+}
+
+static unsigned long sg_stat_active_calls(void *ctx)
+{
+	return (unsigned long)sg_fraud_stats_read().active_calls;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -85,6 +112,10 @@ const stat_export_t sipguard_stats_exports[] = {
 	SG_STAT(normalized),
 	SG_STAT(entries_used),
 	SG_STAT(table_size),
+	/* toll fraud */
+	SG_STAT(fraud_denied),
+	SG_STAT(fraud_suspended),
+	SG_STAT(active_calls),
 	{0, 0, 0}
 };
 /* clang-format on */

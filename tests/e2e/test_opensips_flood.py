@@ -5,12 +5,16 @@ ban/unban/list/stats, statistics, bans across a restart, bad parameters.
 
 Config: tests/e2e/cfg/opensips-test.cfg (rate 30/2s, early_drop on).
 """
+import os
+import re
+import signal
+import subprocess
 import time
 
 import pytest
 
 import sipg
-from osips import OSIPS_CFG_DIR, MiError, opensips_built, osips_factory  # noqa: F401
+from osips import OSIPS_CFG_DIR, MiError, OpenSIPS, opensips_built, osips_factory  # noqa: F401
 
 DST = "127.0.0.1"
 
@@ -42,6 +46,10 @@ def test_burst_gets_its_allowance_then_a_ban_that_drops_early(osips_factory):
     bans = o.bans(src=src)
     assert len(bans) == 1, bans
     assert bans[0]["reason"] == "flood" and bans[0]["duration"] == "30", bans
+    # and the event, for event_route[E_SIPGUARD_BAN]
+    ev = o.wait_log(lambda: re.findall(r"sgtest: BANEVENT (.*)$", o.log_text(), re.M),
+                    timeout=3, what="E_SIPGUARD_BAN")
+    assert ev == [f"source={src} reason=flood duration=30 offences=1"], ev
     # every request after the 31st is rejected by the check or dropped
     # before the script; the ones after the ban is visible are dropped
     s = wait_stats(o, lambda s: s["limited"] + s["rejected"] + s["dropped"] == 270,
@@ -81,6 +89,10 @@ def test_mi_ban_unban_list_stats(osips_factory):
     assert o.mi("sipguard_ban", addr="127.0.0.6", duration="5m") == "OK"
     o.wait_log(lambda: len(o.bans()) == 3, timeout=3, what="3 BAN lines")
     assert {b["reason"] for b in o.bans()} == {"manual"}
+    ev = o.wait_log(lambda: re.findall(r"sgtest: BANEVENT (.*)$", o.log_text(), re.M),
+                    timeout=3, what="E_SIPGUARD_BAN")
+    assert ev[0] == "source=127.0.0.5 reason=manual duration=600 offences=0", ev
+    assert ev[1] == "source=2001:db8:9::1 reason=manual duration=permanent offences=0", ev
     lst = o.sg_list()
     assert lst["bans_total"] == 3 and lst["bans_listed"] == 3, lst
     assert 590 <= lst["bans"]["127.0.0.5"]["remaining"] <= 600, lst
@@ -229,4 +241,40 @@ def test_example_bundle_as_shipped(osips_factory):
     assert 30 <= r.answered <= 32, r
     o.wait_log(lambda: o.bans(src="127.0.0.2"), timeout=3, what="BAN line")
     assert o.sg_list()["bans"]["127.0.0.2"]["remaining"] > 250
-    assert sipg.udp_run("127.0.0.3", DST, o.port, 1, wait=0.5, method="INVITE").codes == {404: 1}
+    # its 404 leaves as a challenge (reply normalization is on by default)
+    assert sipg.udp_run("127.0.0.3", DST, o.port, 1, wait=0.5, method="INVITE").codes == {407: 1}
+
+
+def test_run_sh_opensips(tmp_path):
+    """bash scripts/run.sh opensips: the example answers, the MI works."""
+    rundir = tmp_path / "run"
+    port = sipg.free_port()
+    env = dict(os.environ, SIPGUARD_SKIP_DEPS="1", SIPGUARD_SKIP_BUILD="1",
+               SIPGUARD_RUNDIR=str(rundir), SIPGUARD_PORT=str(port))
+    log = open(tmp_path / "run.log", "wb")
+    proc = subprocess.Popen(["bash", str(sipg.REPO / "scripts" / "run.sh"), "opensips"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        r = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and r is None:
+            r = sipg.udp_request("OPTIONS", port, src="127.0.0.31", timeout=0.5)
+        assert r is not None and r.code == 200, (tmp_path / "run.log").read_text()[-3000:]
+        o = OpenSIPS(cfg=rundir / "opensips" / "sipguard.cfg", workdir=tmp_path, name="probe")
+        o.fifo = rundir / "opensips" / "fifo"
+        o.rundir = rundir / "opensips"
+        assert o.mi("sipguard_ban", "127.0.0.32", "60") == "OK"
+        assert sipg.udp_request("OPTIONS", port, src="127.0.0.32", timeout=1) is None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+        log.close()
