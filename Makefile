@@ -8,7 +8,8 @@
 #   make opensips   OpenSIPS from source (build/opensips/) and the sipguard
 #                   OpenSIPS module build/opensips/lib/modules/sipguard.so
 #   make test       bash scripts/test.sh
-#   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir
+#   make bench      cargo bench, bash scripts/bench-kamailio.sh,
+#                   bash scripts/bench-opensips.sh, then bench-ir
 #   make bench-ir   bash scripts/bench-ir.sh: instructions per request (callgrind)
 #   make clean      remove build products (keeps the downloaded source)
 #
@@ -120,6 +121,7 @@ test:
 bench:
 	cd $(ROOT) && $(CARGO) bench
 	bash $(ROOT)/scripts/bench-kamailio.sh
+	bash $(ROOT)/scripts/bench-opensips.sh
 	bash $(ROOT)/scripts/bench-ir.sh
 
 bench-ir:
