@@ -1632,6 +1632,27 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
 
+/**
+ * 1 when the number argument of a dial check is a URI ("sip:", "sips:",
+ * "tel:": a ':' after at least 3 of its first 5 bytes; a dialled number
+ * has no ':'), so the host hands over its parse of the URI; else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_dial_is_uri(const char *value, size_t len);
+
+/**
+ * An account name for a host's log line into out (NUL-terminated): at
+ * most 64 bytes of it, each byte outside printable ASCII as '?'. Returns
+ * the length written (0 for a null name or out, or out_len 0).
+ *
+ * # Safety
+ * `name` valid for `len` bytes (or null with 0); `out` writable for `out_len`.
+ */
+size_t sipguard_account_printable(const char *name, size_t len, char *out, size_t out_len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
