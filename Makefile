@@ -132,6 +132,9 @@ clean:
 	rm -rf $(BUILD)/sipguard.so $(BUILD)/run $(BUILD)/kamailio-cfg.log \
 		$(KSRC_STAMP)
 	if [ -d $(KMOD_DIR) ]; then rm -rf $(KMOD_DIR); fi
+	@# the OpenSIPS module; the OpenSIPS build itself stays (distclean)
+	rm -f $(OSIPS_MODULE)
+	if [ -d $(OSIPS_MOD_DIR) ]; then rm -rf $(OSIPS_MOD_DIR); fi
 
 # also forget the downloaded Kamailio source
 distclean: clean

@@ -278,3 +278,17 @@ def test_run_sh_opensips(tmp_path):
             pass
         proc.wait(5)
         log.close()
+
+
+@pytest.mark.parametrize("src", ["127.0.0.1", "::1"])
+def test_reply_normalized_to_the_via_address(osips_factory, src):
+    """The outgoing-message callback is not told the destination: it reads
+    the reply's top Via (received, else host), IPv4 and IPv6 alike, and the
+    reply that would leak (404) leaves as a challenge."""
+    o = osips_factory(name="via6" if ":" in src else "via4")
+    r = sipg.udp_request("INVITE", o.port, src=src, dst=src)
+    assert r is not None and r.code == 407, r
+    assert o.sg_stats()["normalized"] == 1
+    o2 = osips_factory(name="via-off", normalize_replies=0)
+    r = sipg.udp_request("INVITE", o2.port, src=src, dst=src)
+    assert r is not None and r.code == 404, r
