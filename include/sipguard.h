@@ -1391,6 +1391,17 @@ int sipguard_challenge_stale(const char *value, size_t len);
 int sipguard_outgoing_status(const char *buf, size_t len);
 
 /**
+ * A host could not send a reply that must leave rewritten or not at all
+ * (`why`: "it does not parse", "no memory for its rewrite"): logs it at
+ * WARNING, at most once a minute in a process, so a prober cannot flood
+ * the log. A null or non-UTF-8 `why` is logged as "unknown".
+ *
+ * # Safety
+ * `why` is null or a NUL-terminated string.
+ */
+void sipguard_reply_withheld(const char *why);
+
+/**
  * Map the fraud state shared by every process, load fraud_rules (errors:
  * "file:line: message") and fraud_state_file, from the same parameter set
  * as the region (the fraud_* parameters in README.md). Before the fork;

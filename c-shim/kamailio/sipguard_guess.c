@@ -308,18 +308,10 @@ static int sg_challenge_stale(str *body)
 	return sipguard_challenge_stale(body->s, (size_t)body->len);
 }
 
-/* one rate-limited line per reason: a prober must not flood the log */
+/* the reply was not sent: one rate-limited line (the core's) */
 static void sg_refused(const char *why)
 {
-	static time_t last;
-	time_t now = time(0);
-
-	if(now - last < 60)
-		return;
-	last = now;
-	LM_WARN("a reply that would tell an existing user from a missing one "
-			"was not sent: %s (logged at most once a minute)\n",
-			why);
+	sipguard_reply_withheld(why);
 }
 
 /*

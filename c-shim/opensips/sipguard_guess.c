@@ -15,7 +15,6 @@
  */
 
 #include <string.h>
-#include <time.h>
 #include <dlfcn.h>
 
 #include "../../sr_module.h"
@@ -265,18 +264,10 @@ int w_sipguard_auth_allowed(struct sip_msg *msg)
 	return allowed ? 1 : -1;
 }
 
-/* one rate-limited line: a prober must not flood the log */
+/* the reply was not sent: one rate-limited line (the core's) */
 static void sg_refused(const char *why)
 {
-	static time_t last;
-	time_t now = time(0);
-
-	if(now - last < 60)
-		return;
-	last = now;
-	LM_WARN("a reply that would tell an existing user from a missing one "
-			"was not sent: %s (logged at most once a minute)\n",
-			why);
+	sipguard_reply_withheld(why);
 }
 
 /* where OpenSIPS sends a reply: its top Via's received address, else the

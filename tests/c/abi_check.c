@@ -164,6 +164,8 @@ int main(void)
 	CHECK(sipguard_outgoing_status("SIP/2.0 404 Not Found", 21) == 404);
 	CHECK(sipguard_outgoing_status("SIP/2.0  404 x", 14) == -1);
 	CHECK(sipguard_outgoing_status("OPTIONS sip:a SIP/2.0", 21) == 0);
+	sipguard_reply_withheld("it does not parse");
+	sipguard_reply_withheld(NULL);
 
 	/* The top list: unbanned sources by load (the banned 127.0.0.2 is not one). */
 	const uint8_t busy[4] = {127, 0, 0, 3};

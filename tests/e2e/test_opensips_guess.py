@@ -206,3 +206,21 @@ def test_stale_nonces_answered_alike_for_existing_and_missing_users(osips_factor
         for user in ("1002", "9001"):
             r, stale = answer(c, user, made_up)
             assert (r.code, stale) == (401, "true"), (user, r.raw)
+
+
+def test_huge_from_host_never_leaks(osips_factory):
+    """20 OPTIONS over UDP with a From host of ~33 KB to a missing and an
+    existing user: no client receives the raw 404/480 (the rewritten 407, or
+    nothing: with the From host as its realm the challenge outgrows a
+    datagram, as the auth module's own would); a normal From to the missing
+    user gets the 407."""
+    import test_attacker as ta
+    o = _osips(osips_factory, "huge", scanner_user_agents="", rate=HIGH_RATE)
+    finals, seen = ta._huge_from_burst(o, "UDP", "OPTIONS")
+    raw = [m[:40] for m in seen if m.startswith((b"SIP/2.0 404 ", b"SIP/2.0 480 "))]
+    assert raw == [], raw[:3]
+    assert all(r is None or r.code == 407 for r in finals), [r.raw[:200] for r in finals if r]
+    with at.RawClient("127.0.0.95", o.port) as c:
+        r = c.transact("OPTIONS", "sip:9007@127.0.0.1", frm="sip:caller@127.0.0.1",
+                       to="sip:9007@127.0.0.1")
+    assert r is not None and r.code == 407, r and r.raw
