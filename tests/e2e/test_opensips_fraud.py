@@ -18,14 +18,19 @@ FRAUD_CFG = OSIPS_CFG_DIR / "sipguard-fraud.cfg"
 CALLEE_MARK = "127.0.0.1:5080"
 
 
-def fraud_osips(factory, rules: str = RULES, start: bool = True, **params):
+def fraud_osips(factory, rules: str = RULES, start: bool = True, modparams: str = "",
+                **params):
+    """The example on a free port, calls sent to a callee port of its own;
+    `modparams`: lines added after the modules are loaded."""
     factory.n += 1
     name = f"fraud{factory.n}"
     rules_path = factory.tmp / f"{name}-rules.txt"
     rules_path.write_text(rules)
     callee_port = sipg.free_port()
     cfg = factory.tmp / f"{name}-src.cfg"
-    cfg.write_text(FRAUD_CFG.read_text().replace(CALLEE_MARK, f"127.0.0.1:{callee_port}"))
+    text = FRAUD_CFG.read_text().replace(CALLEE_MARK, f"127.0.0.1:{callee_port}")
+    anchor = 'loadmodule "sipguard.so"\n'
+    cfg.write_text(text.replace(anchor, anchor + modparams, 1))
     p = {"fraud_rules": str(rules_path), "cpm_warning": 200, "cpm_critical": 1000,
          "spend_warning": "0.5", "spend_critical": "1"}
     p.update(params)
@@ -143,6 +148,36 @@ def test_count_returns_to_zero_when_the_callee_refuses(osips_factory, tmp_path):
     assert max(seen) >= 1, seen
     assert (r["failed"], c["successful"]) == (2, 2), (r, c)
     assert_no_calls_up(o, "iris")
+
+
+def test_count_returns_to_zero_when_nobody_answers(osips_factory, tmp_path):
+    """tm gives up after fr_inv_timeout (2 s), cancels the callee and
+    answers 408: counted while ringing, not after."""
+    o = fraud_osips(osips_factory, modparams='modparam("tm", "fr_inv_timeout", 2)\n')
+    seen, r, c = parallel_calls(o, tmp_path, "fraud_callee_ring.xml", "fraud_caller.xml",
+                                "lena", 2)
+    assert max(seen) >= 1, seen
+    assert (r["failed"], c["successful"]) == (2, 2), (r, c)
+    assert_no_calls_up(o, "lena")
+
+
+def test_count_drops_when_the_dialog_expires(osips_factory, tmp_path):
+    """Calls outliving the dialog timeout (2 s) stop counting when their
+    dialogs expire, and the proxy ends them (create_dialog("B")): both
+    sides get a BYE, the endpoints hang up on nothing else."""
+    o = fraud_osips(osips_factory, modparams='modparam("dialog", "default_timeout", 2)\n')
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, o.callee_port, 2)
+    try:
+        callers = caller(o, tmp_path, "fraud_caller_waits.xml", "jack", DOMESTIC, count=2)
+        o.wait_log(lambda: calls_up(o, "jack") == 2, timeout=10, what="2 calls up")
+        o.wait_log(lambda: calls_up(o, "jack") == 0, timeout=10,
+                   what="the count to drop on dialog expiry")
+        r = callers.wait()
+        c = callee.wait()
+    finally:
+        callee.kill()
+    assert r["successful"] == 2 and c["successful"] == 2, (r, c, o.log_tail(40))
+    assert_no_calls_up(o, "jack")
 
 
 def test_premium_burst_suspends_ends_the_calls_and_raises_the_event(osips_factory, tmp_path):
