@@ -39,7 +39,8 @@ def test_burst_gets_its_allowance_then_a_ban_that_drops_early(osips_factory):
     r = sipg.udp_run(src, DST, o.port, 300, wait=1.0)
     assert r.sent == 300
     assert r.answered == 30, r
-    assert sorted(r.answered_idx) == list(range(30)), sorted(r.answered_idx)
+    # the first ones, give or take the order 4 UDP workers took them in
+    assert max(r.answered_idx) < 34, sorted(r.answered_idx)
     assert r.verdicts == {1: 30}, r
     bans = o.wait_log(lambda: o.bans(src=src), timeout=3, what="BAN line")
     time.sleep(0.3)
