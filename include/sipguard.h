@@ -1316,6 +1316,22 @@ sipguard_status sipguard_state_load(const sipguard_region *region,
                                     uint32_t *loaded_out);
 
 /**
+ * Static, NUL-terminated name of a sipguard_ban_reason ("flood", ...),
+ * "none" for 0 or an unknown value.
+ */
+const char *sipguard_ban_reason_name(int reason);
+
+/**
+ * A ban duration as an operator types it in a management command, for
+ * sipguard_ban(): "" or "0" (the escalated ban_time) -> 0, "permanent" ->
+ * UINT64_MAX, N, Ns, Nm, Nh, Nd -> seconds. SIPGUARD_ERR_INVALID otherwise.
+ *
+ * # Safety
+ * `text` valid for `len` (may be NULL when len is 0); `seconds_out` writable.
+ */
+sipguard_status sipguard_ban_duration_parse(const char *text, size_t len, uint64_t *seconds_out);
+
+/**
  * Parse an SDP policy spec such as
  * "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
  * into an opaque, process-local, read-only policy (built at start-up).
@@ -1535,6 +1551,39 @@ sipguard_status sipguard_unthrottle(const sipguard_region *region,
                                     const char *name,
                                     size_t len,
                                     uint64_t now_ns);
+
+/**
+ * 1 when a WWW-Authenticate / Proxy-Authenticate header value (the part
+ * after the name) has a stale=true parameter outside quotes, else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_challenge_stale(const char *value, size_t len);
+
+/**
+ * What an outgoing message is, from its first bytes: 0 a request (it
+ * does not start with "SIP/", case aside), 100..699 the status of a reply
+ * in the form a host writes ("SIP/2.0 ddd "), -1 a reply in another form
+ * (the host's parser reads its status). Reads at most 12 bytes; 0 for
+ * fewer than 12 or a null buffer.
+ *
+ * # Safety
+ * `buf` valid for `len` bytes (or null with 0).
+ */
+int sipguard_outgoing_status(const char *buf, size_t len);
+
+/**
+ * A host could not send a reply that must leave rewritten or not at all
+ * (`why`: "it does not parse", "no memory for its rewrite"): logs it at
+ * WARNING, at most once a minute in a process, so a prober cannot flood
+ * the log. A null or non-UTF-8 `why` is logged as "unknown".
+ *
+ * # Safety
+ * `why` is null or a NUL-terminated string.
+ */
+void sipguard_reply_withheld(const char *why);
 
 /**
  * Map the fraud state shared by every process, load fraud_rules (errors:
@@ -1777,6 +1826,27 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
  * `buf` writable for `len`.
  */
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
+
+/**
+ * 1 when the number argument of a dial check is a URI ("sip:", "sips:",
+ * "tel:": a ':' after at least 3 of its first 5 bytes; a dialled number
+ * has no ':'), so the host hands over its parse of the URI; else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_dial_is_uri(const char *value, size_t len);
+
+/**
+ * An account name for a host's log line into out (NUL-terminated): at
+ * most 64 bytes of it, each byte outside printable ASCII as '?'. Returns
+ * the length written (0 for a null name or out, or out_len 0).
+ *
+ * # Safety
+ * `name` valid for `len` bytes (or null with 0); `out` writable for `out_len`.
+ */
+size_t sipguard_account_printable(const char *name, size_t len, char *out, size_t out_len);
 
 /**
  * Hand every anomaly raised since the last call (by any process) to fn:

@@ -4,6 +4,7 @@
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
 #   scripts/run.sh [tls|auth|fraud|prometheus|lua|python] [extra kamailio options]
+#   scripts/run.sh opensips|opensips-fraud [extra opensips options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
@@ -19,6 +20,11 @@
 # kamailio-cfg/kemi/sipguard-lua.cfg or sipguard-python.cfg: the KEMI script
 # kamailio-cfg/kemi/sipguard.lua or .py doing what sipguard.cfg,
 # sipguard-auth.cfg and sipguard-fraud.cfg do (calls relayed to SG_CALLEE).
+# With "opensips" it builds OpenSIPS from its source and the sipguard
+# OpenSIPS module (make opensips) and runs opensips-cfg/sipguard.cfg, the
+# same example for OpenSIPS, with its port, runtime directory (RUNDIR/opensips)
+# and module path set in a copy written there; "opensips-fraud" runs
+# opensips-cfg/sipguard-fraud.cfg, the toll-fraud example, the same way.
 #
 # Environment:
 #   SIPGUARD_SKIP_DEPS=1  do not run scripts/deps.sh
@@ -40,7 +46,7 @@ RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
 case ${1:-} in
-tls | auth | fraud | prometheus | lua | python)
+tls | auth | fraud | prometheus | lua | python | opensips | opensips-fraud)
 	MODE=$1
 	shift
 	;;
@@ -49,12 +55,37 @@ case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
 tls | auth | fraud | prometheus) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
 lua | python) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/kemi/sipguard-$MODE.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, prometheus, lua, python or nothing)" >&2; exit 2 ;;
+opensips) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard.cfg} ;;
+opensips-fraud) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard-fraud.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, prometheus, lua, python, opensips, opensips-fraud or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
 if [ "${SIPGUARD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$ROOT/scripts/deps.sh"
+fi
+
+if [ "$MODE" = opensips ] || [ "$MODE" = opensips-fraud ]; then
+	[ "${SIPGUARD_SKIP_BUILD:-0}" = 1 ] || make -C "$ROOT" opensips
+	case $RUNDIR in /*) ;; *) RUNDIR=$PWD/$RUNDIR ;; esac
+	ORUN=$RUNDIR/opensips
+	mkdir -p "$ORUN"
+	# the examples name port 5060, /tmp/sipguard-opensips, an mpath and
+	# the rules file relative to the repository
+	sed -e "s!/tmp/sipguard-opensips!$ORUN!g" -e "s!:5060\b!:$PORT!g" \
+		-e "s!\"kamailio-cfg/fraud-rules.txt\"!\"$ROOT/kamailio-cfg/fraud-rules.txt\"!" \
+		-e "s!^mpath=.*!mpath=\"$ROOT/build/opensips/lib/modules/\"!" \
+		"$CFG" >"$ORUN/sipguard.cfg"
+	OPENSIPS=${OPENSIPS:-$ROOT/build/opensips/sbin/opensips}
+	args=(-f "$ORUN/sipguard.cfg" -P "$ORUN/opensips.pid" -w "$ORUN" -m 64 -M 8)
+	"$OPENSIPS" -c "${args[@]}" "$@" >/dev/null 2>"$ORUN/check.log" || {
+		cat "$ORUN/check.log" >&2
+		echo "run: opensips -c failed" >&2
+		exit 1
+	}
+	echo "run: opensips on 127.0.0.1:$PORT and [::1]:$PORT (udp, tcp);" \
+		"MI FIFO $ORUN/fifo (opensips-cli -o fifo_file=$ORUN/fifo -x mi sipguard_list)" >&2
+	exec "$OPENSIPS" -F "${args[@]}" "$@"
 fi
 if [ "${SIPGUARD_SKIP_BUILD:-0}" != 1 ]; then
 	make -C "$ROOT"

@@ -398,36 +398,21 @@ static void sg_fraud_dlg_free(void *param)
 	shm_free(call);
 }
 
-/* the account for a log line: at most 64 bytes, '?' outside printable ASCII */
+/* the account for a log line: at most 64 bytes, '?' outside printable
+ * ASCII (the core's rule) */
 static void sg_fraud_account_copy(char *dst, size_t size, const str *account)
 {
-	size_t i;
-	size_t n = account->len > 0 ? (size_t)account->len : 0;
-
-	if(n > 64)
-		n = 64;
-	if(n > size - 1)
-		n = size - 1;
-	for(i = 0; i < n; i++) {
-		unsigned char b = (unsigned char)account->s[i];
-		dst[i] = (b > 0x20 && b < 0x7f) ? (char)b : '?';
-	}
-	dst[n] = '\0';
+	sipguard_account_printable(account->s,
+			account->len > 0 ? (size_t)account->len : 0, dst, size);
 }
 
 /* ---- script functions --------------------------------------------------- */
 
-/* a URI rather than a number: "sip:", "sips:" or "tel:" first (a number
- * has no ':') */
+/* a URI rather than a number (the core's rule: "sip:", "sips:" or "tel:"
+ * first; a number has no ':') */
 static int sg_fraud_is_uri(const str *v)
 {
-	int i;
-
-	for(i = 0; i < v->len && i < 5; i++) {
-		if(v->s[i] == ':')
-			return i >= 3;
-	}
-	return 0;
+	return sipguard_dial_is_uri(v->s, v->len > 0 ? (size_t)v->len : 0);
 }
 
 /* the URI as Kamailio parsed it, for the core: scheme, user, user=phone and

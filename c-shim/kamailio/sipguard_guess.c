@@ -376,42 +376,17 @@ static void sg_replace(str *obuf, char *p, size_t n)
 	obuf->len = p ? (int)n : 0;
 }
 
-/* whether a challenge header value (ours or the auth module's, built from
- * its own fixed format) has a stale=true parameter outside quotes */
+/* whether a challenge header value has a stale=true parameter outside
+ * quotes (the core's rule) */
 static int sg_challenge_stale(str *body)
 {
-	int i, quoted = 0, start = 1;
-
-	for(i = 0; i < body->len; i++) {
-		char c = body->s[i];
-		if(c == '"' && (i == 0 || body->s[i - 1] != '\\'))
-			quoted = !quoted;
-		if(quoted)
-			continue;
-		if(c == ',' || c == ' ' || c == '\t') {
-			start = 1;
-			continue;
-		}
-		if(start && body->len - i >= 10
-				&& strncasecmp(body->s + i, "stale=true", 10) == 0)
-			return 1;
-		start = 0;
-	}
-	return 0;
+	return sipguard_challenge_stale(body->s, (size_t)body->len);
 }
 
-/* one rate-limited line per reason: a prober must not flood the log */
+/* the reply was not sent: one rate-limited line (the core's) */
 static void sg_refused(const char *why)
 {
-	static time_t last;
-	time_t now = time(0);
-
-	if(now - last < 60)
-		return;
-	last = now;
-	LM_WARN("a reply that would tell an existing user from a missing one "
-			"was not sent: %s (logged at most once a minute)\n",
-			why);
+	sipguard_reply_withheld(why);
 }
 
 /*
@@ -509,22 +484,20 @@ static void sg_keep_free(sipguard_span *keep)
 }
 
 /*
- * The status code of the reply in obuf (at least 12 bytes), 0 if it is
- * none. Every reply goes
- * through here (a relayed 200 too), so the form Kamailio itself writes,
- * "SIP/2.0 ddd ", is read directly; any other form (a relayed reply's
- * unusual spacing or case) is left to Kamailio's parse_first_line, which
- * reads that form the same way.
+ * The status code of the reply in obuf, 0 if it is none (a request). Every
+ * message goes through here (a relayed 200 too), so the form Kamailio
+ * itself writes, "SIP/2.0 ddd ", is read by the core from the first bytes;
+ * any other form (a relayed reply's unusual spacing or case) is left to
+ * Kamailio's parse_first_line, which reads that form the same way.
  */
 static int sg_status_of(str *obuf)
 {
 	struct msg_start fl;
-	const char *p = obuf->s;
+	int code;
 
-	if(memcmp(p, "SIP/2.0 ", 8) == 0 && p[8] >= '1' && p[8] <= '6'
-			&& p[9] >= '0' && p[9] <= '9' && p[10] >= '0' && p[10] <= '9'
-			&& p[11] == ' ')
-		return (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+	code = sipguard_outgoing_status(obuf->s, (size_t)obuf->len);
+	if(code >= 0)
+		return code;
 	memset(&fl, 0, sizeof(fl));
 	if(parse_first_line(obuf->s, obuf->len, &fl) == NULL
 			|| fl.type != SIP_REPLY)
@@ -555,13 +528,10 @@ static int sg_data_out(sr_event_param_t *evp)
 			|| _sg_region == NULL)
 		return 0;
 	obuf = (str *)evp->data;
-	/* requests go out untouched without further ado (a method is a
-	 * token: it has no '/') */
-	if(obuf->s == NULL || obuf->len < 12 || (obuf->s[0] | 0x20) != 's'
-			|| (obuf->s[1] | 0x20) != 'i' || (obuf->s[2] | 0x20) != 'p'
-			|| obuf->s[3] != '/')
+	if(obuf->s == NULL || obuf->len < 12)
 		return 0;
-	/* the status line alone decides whether the rest needs parsing */
+	/* the status line alone decides whether the rest needs parsing;
+	 * requests (0) go out untouched without further ado */
 	code = sg_status_of(obuf);
 	wanted = (code > 0 && code < SG_STATUS_CODES) ? sg_wanted[code] : 0;
 	if(!wanted)

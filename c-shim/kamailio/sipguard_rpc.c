@@ -49,22 +49,7 @@ static int sg_rpc_add_u64(rpc_t *rpc, void *th, char *name, uint64_t v)
 
 static const char *sg_reason_name(int32_t reason)
 {
-	switch(reason) {
-		case SIPGUARD_REASON_FLOOD:
-			return "flood";
-		case SIPGUARD_REASON_MANUAL:
-			return "manual";
-		case SIPGUARD_REASON_RESTORED:
-			return "restored";
-		case SIPGUARD_REASON_SCANNER:
-			return "scanner";
-		case SIPGUARD_REASON_ENUMERATION:
-			return "enumeration";
-		case SIPGUARD_REASON_AUTH:
-			return "auth";
-		default:
-			return "none";
-	}
+	return sipguard_ban_reason_name(reason);
 }
 
 /* context of the list callbacks */
@@ -220,50 +205,17 @@ static void sg_rpc_list(rpc_t *rpc, void *c)
 }
 
 /*
- * Ban duration from text: "" or "0" (escalated default), "permanent",
- * N, Ns, Nm, Nh, Nd. Returns 0 on success.
+ * Ban duration from text (the core's rule): "" or "0" (escalated default),
+ * "permanent", N, Ns, Nm, Nh, Nd. Returns 0 on success.
  */
 static int sg_rpc_duration(str *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	uint64_t mul = 1;
-	int i;
-	int len;
-
 	*out = 0;
 	if(s == NULL || s->s == NULL || s->len <= 0)
 		return 0;
-	if(s->len == 9 && strncasecmp(s->s, "permanent", 9) == 0) {
-		*out = UINT64_MAX;
-		return 0;
-	}
-	len = s->len;
-	switch(s->s[len - 1]) {
-		case 's':
-			len--;
-			break;
-		case 'm':
-			mul = 60;
-			len--;
-			break;
-		case 'h':
-			mul = 3600;
-			len--;
-			break;
-		case 'd':
-			mul = 86400;
-			len--;
-			break;
-	}
-	if(len <= 0 || len > 12)
-		return -1;
-	for(i = 0; i < len; i++) {
-		if(s->s[i] < '0' || s->s[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(s->s[i] - '0');
-	}
-	*out = v * mul;
-	return 0;
+	return sipguard_ban_duration_parse(s->s, (size_t)s->len, out) == SIPGUARD_OK
+				   ? 0
+				   : -1;
 }
 
 /* the address argument of ban/unban; on failure the fault is sent */

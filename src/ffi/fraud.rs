@@ -822,6 +822,58 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
     })
 }
 
+// ---- what every host's toll-fraud shim shares --------------------------------
+
+/// 1 when the number argument of a dial check is a URI ("sip:", "sips:",
+/// "tel:": a ':' after at least 3 of its first 5 bytes; a dialled number
+/// has no ':'), so the host hands over its parse of the URI; else 0 (also
+/// for a null value with a non-zero length).
+///
+/// # Safety
+/// `value` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_dial_is_uri(value: *const c_char, len: usize) -> c_int {
+    let is_uri = || {
+        // SAFETY: per the function contract.
+        let v = unsafe { bytes(value.cast(), len) }.ok()?;
+        Some(c_int::from(
+            matches!(v.iter().take(5).position(|&b| b == b':'), Some(i) if i >= 3),
+        ))
+    };
+    std::panic::catch_unwind(is_uri).ok().flatten().unwrap_or(0)
+}
+
+/// An account name for a host's log line into out (NUL-terminated): at
+/// most 64 bytes of it, each byte outside printable ASCII as '?'. Returns
+/// the length written (0 for a null name or out, or out_len 0).
+///
+/// # Safety
+/// `name` valid for `len` bytes (or null with 0); `out` writable for `out_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_account_printable(
+    name: *const c_char,
+    len: usize,
+    out: *mut c_char,
+    out_len: usize,
+) -> usize {
+    let copy = || {
+        // SAFETY: per the function contract.
+        let n = unsafe { bytes(name.cast(), len) }.ok()?;
+        if out.is_null() || out_len == 0 {
+            return None;
+        }
+        // SAFETY: non-null, writable for out_len per the contract.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), out_len) };
+        let k = n.len().min(64).min(out_len - 1);
+        for (d, &b) in o.iter_mut().zip(&n[..k]) {
+            *d = if b > 0x20 && b < 0x7f { b } else { b'?' };
+        }
+        o[k] = 0;
+        Some(k)
+    };
+    std::panic::catch_unwind(copy).ok().flatten().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -572,3 +572,71 @@ pub unsafe extern "C" fn sipguard_unthrottle(
         }
     })
 }
+
+/// 1 when a WWW-Authenticate / Proxy-Authenticate header value (the part
+/// after the name) has a stale=true parameter outside quotes, else 0 (also
+/// for a null value with a non-zero length).
+///
+/// # Safety
+/// `value` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_challenge_stale(value: *const c_char, len: usize) -> c_int {
+    let stale = || {
+        // SAFETY: per the function contract.
+        let v = unsafe { bytes(value.cast(), len) }.ok()?;
+        Some(c_int::from(crate::guess::reply::challenge_is_stale(v)))
+    };
+    std::panic::catch_unwind(stale).ok().flatten().unwrap_or(0)
+}
+
+/// What an outgoing message is, from its first bytes: 0 a request (it
+/// does not start with "SIP/", case aside), 100..699 the status of a reply
+/// in the form a host writes ("SIP/2.0 ddd "), -1 a reply in another form
+/// (the host's parser reads its status). Reads at most 12 bytes; 0 for
+/// fewer than 12 or a null buffer.
+///
+/// # Safety
+/// `buf` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_outgoing_status(buf: *const c_char, len: usize) -> c_int {
+    let status = || {
+        // SAFETY: per the function contract.
+        let b = unsafe { bytes(buf.cast(), len) }.ok()?;
+        Some(crate::guess::reply::outgoing_status(b))
+    };
+    std::panic::catch_unwind(status).ok().flatten().unwrap_or(0)
+}
+
+/// A host could not send a reply that must leave rewritten or not at all
+/// (`why`: "it does not parse", "no memory for its rewrite"): logs it at
+/// WARNING, at most once a minute in a process, so a prober cannot flood
+/// the log. A null or non-UTF-8 `why` is logged as "unknown".
+///
+/// # Safety
+/// `why` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_reply_withheld(why: *const c_char) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    // Wall seconds of the last line (+1, so 0 means never); process-local.
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let _ = std::panic::catch_unwind(|| {
+        let now = crate::util::clock::wall_ms() / 1000 + 1;
+        let last = LAST.load(Relaxed);
+        if last != 0 && now < last + 60 {
+            return;
+        }
+        LAST.store(now, Relaxed);
+        // SAFETY: null-checked; NUL-terminated per the contract.
+        let why = (!why.is_null())
+            .then(|| unsafe { std::ffi::CStr::from_ptr(why) }.to_str().ok())
+            .flatten()
+            .unwrap_or("unknown");
+        crate::util::log::log(
+            crate::util::log::Level::Warn,
+            format_args!(
+                "a reply that would tell an existing user from a missing one was not sent: \
+                 {why} (logged at most once a minute)"
+            ),
+        );
+    });
+}

@@ -153,6 +153,21 @@ int main(void)
 	CHECK(sipguard_sweep(r, now) == SIPGUARD_OK);
 	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK && s.active_bans == 1);
 	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
+	CHECK(strcmp(sipguard_ban_reason_name(SIPGUARD_REASON_AUTH), "auth") == 0);
+	CHECK(strcmp(sipguard_ban_reason_name(0), "none") == 0);
+	uint64_t secs = 1;
+	CHECK(sipguard_ban_duration_parse("5m", 2, &secs) == SIPGUARD_OK && secs == 300);
+	CHECK(sipguard_ban_duration_parse(NULL, 0, &secs) == SIPGUARD_OK && secs == 0);
+	CHECK(sipguard_ban_duration_parse("permanent", 9, &secs) == SIPGUARD_OK && secs == UINT64_MAX);
+	CHECK(sipguard_ban_duration_parse("5x", 2, &secs) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_challenge_stale("Digest realm=\"r\", stale=true", 30) == 1);
+	CHECK(sipguard_challenge_stale("Digest realm=\"stale=true\"", 27) == 0);
+	CHECK(sipguard_challenge_stale(NULL, 5) == 0);
+	CHECK(sipguard_outgoing_status("SIP/2.0 404 Not Found", 21) == 404);
+	CHECK(sipguard_outgoing_status("SIP/2.0  404 x", 14) == -1);
+	CHECK(sipguard_outgoing_status("OPTIONS sip:a SIP/2.0", 21) == 0);
+	sipguard_reply_withheld("it does not parse");
+	sipguard_reply_withheld(NULL);
 
 	/* The top list: unbanned sources by load (the banned 127.0.0.2 is not one). */
 	const uint8_t busy[4] = {127, 0, 0, 3};

@@ -152,6 +152,11 @@ int fraud_abi_check(void)
 	CHECK(d.verdict == SIPGUARD_DIAL_CLASS_DENIED && d.class_id == SIPGUARD_CLASS_INTERNATIONAL);
 	CHECK(strcmp(reason, "class international not permitted") == 0);
 	CHECK(strcmp(sipguard_fraud_class_name(d.class_id), "international") == 0);
+	CHECK(sipguard_dial_is_uri("sip:+4420", 9) == 1 && sipguard_dial_is_uri("tel:+1", 6) == 1);
+	CHECK(sipguard_dial_is_uri("+4420", 5) == 0 && sipguard_dial_is_uri("a:b", 3) == 0);
+	char pr[8];
+	CHECK(sipguard_account_printable("al ice\x01x", 8, pr, sizeof pr) == 7);
+	CHECK(strcmp(pr, "al?ice?") == 0);
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, "1212", 4, now, &d, NULL, 0) == SIPGUARD_OK);
 	CHECK(d.verdict == SIPGUARD_DIAL_ALLOWED && d.rate == 5000);
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, NULL, 3, now, &d, NULL, 0) == SIPGUARD_ERR_NULL);
