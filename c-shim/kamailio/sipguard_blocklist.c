@@ -69,7 +69,7 @@ int sipguard_blocklisted(const ip_addr_t *src)
 	if(_sg_region == NULL || src == NULL || (src->len != 4 && src->len != 16))
 		return 0;
 	st = sipguard_blocklist_check(
-			_sg_region, src->u.addr, src->len, sipguard_clock_ns(), &listed);
+			_sg_region, src->u.addr, src->len, &listed);
 	if(st != SIPGUARD_OK) {
 		SG_LOG_STATUS("sipguard_blocklist_check", st);
 		return 0;

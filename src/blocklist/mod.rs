@@ -52,8 +52,6 @@ struct Control {
     writer: AtomicU32,
     /// Sets published so far (0: none).
     generation: AtomicU64,
-    /// Requests and packets refused because of the list.
-    hits: AtomicU64,
     /// Second of the last BLOCKLISTED log line (one a second at most).
     logged_s: AtomicU64,
 }
@@ -329,14 +327,12 @@ impl Blocklist {
         Ok((n, generation))
     }
 
-    /// A request or packet from `addr` (raw bytes) refused because of the
-    /// list: counted; with `log_it`, one BLOCKLISTED line a second at most.
-    pub fn refused(&self, addr: &[u8], now: u64, log_it: bool) {
+    /// A request from `addr` (raw bytes) refused because of the list: one
+    /// BLOCKLISTED line a second at most. (The count is the engine's
+    /// striped `Counter::Blocklisted`: one shared word bumped by every
+    /// refusal would bounce the cache line every lookup reads.)
+    pub fn log_refused(&self, addr: &[u8], now: u64) {
         let c = self.control();
-        c.hits.fetch_add(1, Relaxed);
-        if !log_it {
-            return;
-        }
         let now_s = now / NS_PER_SEC + 1;
         let last = c.logged_s.load(Relaxed);
         if last < now_s && c.logged_s.compare_exchange(last, now_s, Relaxed, Relaxed).is_ok() {
@@ -358,11 +354,6 @@ impl Blocklist {
     /// Sets published so far (0: none).
     pub fn generation(&self) -> u64 {
         self.control().generation.load(Acquire)
-    }
-
-    /// Requests and packets refused because of the list.
-    pub fn hits(&self) -> u64 {
-        self.control().hits.load(Relaxed)
     }
 
     /// Most entries a load accepts (0: no blocklist configured).
