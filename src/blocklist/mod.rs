@@ -34,7 +34,7 @@ use crate::shm::hash::fold;
 use crate::shm::lock::lock;
 use crate::shm::store::{Area, Plan, Store};
 use crate::shm::{align64, assert_layout, Shared};
-use crate::sip::addr::display_address;
+use crate::sip::addr::{display_address, is_v4_mapped};
 use crate::util::clock::NS_PER_SEC;
 use crate::util::log::{log, Level};
 use std::mem::size_of;
@@ -240,12 +240,16 @@ impl Blocklist {
     }
 
     fn lookup(&self, set: usize, h: &SetHeader, bits: u128) -> bool {
+        // An IPv4 address (kept in ::ffff:0:0/96) is matched by networks
+        // of 96 bits or more only: an IPv6 one wider than the mapped range
+        // ("::/8" of a bogon list) is no IPv4 network.
+        let shortest = if is_v4_mapped(bits) { 96 } else { 0 };
         for (w, word) in h.lengths.iter().enumerate() {
             let mut m = word.load(Relaxed);
             while m != 0 {
                 let len = w as u32 * 64 + m.trailing_zeros();
                 m &= m - 1;
-                if len > 128 {
+                if len > 128 || len < shortest {
                     continue;
                 }
                 let net = bits & mask(len);
