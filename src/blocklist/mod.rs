@@ -34,7 +34,7 @@ use crate::shm::hash::fold;
 use crate::shm::lock::lock;
 use crate::shm::store::{Area, Plan, Store};
 use crate::shm::{align64, assert_layout, Shared};
-use crate::sip::addr::{display_address, is_v4_mapped};
+use crate::sip::addr::{display_address, is_v4_mapped, mask};
 use crate::util::clock::NS_PER_SEC;
 use crate::util::log::{log, Level};
 use std::mem::size_of;
@@ -99,15 +99,6 @@ pub struct Blocklist {
     max: usize,
     secret: [u64; 2],
     file: Option<PathBuf>,
-}
-
-/// The mask of a prefix of `len` bits over 128.
-fn mask(len: u32) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - len.min(128))
-    }
 }
 
 impl Blocklist {
@@ -252,7 +243,7 @@ impl Blocklist {
                 if len > 128 || len < shortest {
                     continue;
                 }
-                let net = bits & mask(len);
+                let net = bits & mask(len as u8);
                 let h = self.hash(net, len);
                 if self.may_hold(set, h) && matches!(self.probe(set, net, len, h), Some((_, true))) {
                     return true;
