@@ -1905,8 +1905,8 @@ sipguard_status sipguard_fraud_baseline_get(const sipguard_fraud *f,
 /**
  * Early-drop test for the network hook: *listed = 1 when addr (4 or 16
  * bytes, network order) is on the blocklist and not allowlisted (counted
- * in the blocklist's hits), else 0. Allocates nothing, takes no lock, no
- * syscall, whatever the size of the list.
+ * in the blocklist's hits), else 0. Allocates nothing, takes no lock,
+ * reads no clock, whatever the size of the list.
  *
  * # Safety
  * `region` live; `addr` valid for `addr_len`; `listed` writable.
@@ -1914,7 +1914,6 @@ sipguard_status sipguard_fraud_baseline_get(const sipguard_fraud *f,
 sipguard_status sipguard_blocklist_check(const sipguard_region *region,
                                          const uint8_t *addr,
                                          size_t addr_len,
-                                         uint64_t now_ns,
                                          int32_t *listed);
 
 /**

@@ -36,7 +36,6 @@
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
 #include "sipguard_netdrop.h"
-#include "sipguard_blocklist.h"
 #include "sipguard_rpc.h"
 #include "sipguard_stats.h"
 #include "sipguard_pv.h"
@@ -456,8 +455,6 @@ static int mod_init(void)
 		return -1;
 
 	if(sipguard_kemi_init() < 0)
-		return -1;
-	if(sipguard_blocklist_init() < 0)
 		return -1;
 
 	if(sipguard_media_init() < 0)

@@ -36,7 +36,6 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_netdrop.h"
-#include "sipguard_blocklist.h"
 
 /* this module holds the SREV_NET_DGRAM_IN slot */
 static int _sg_dgram_hook = 0;
@@ -54,7 +53,11 @@ static int sg_banned(const ip_addr_t *src)
 
 	if(_sg_region == NULL || src == NULL || (src->len != 4 && src->len != 16))
 		return 0;
-	if(sipguard_blocklisted(src))
+	/* the shared blocklist (blocklist_file) first: no clock, no lock */
+	st = sipguard_blocklist_check(_sg_region, src->u.addr, src->len, &drop);
+	if(st != SIPGUARD_OK)
+		SG_LOG_STATUS("sipguard_blocklist_check", st);
+	else if(drop != 0)
 		return 1;
 	st = sipguard_drop_check(_sg_region, src->u.addr, src->len,
 			sipguard_clock_ns(), &drop);

@@ -13,6 +13,8 @@
  *   sipguard.reload_rules        re-read the fraud_rules file
  *   sipguard.seed_baseline <file>  seed the learnt baselines from past calls
  *   sipguard.baseline <account>    an account's learnt baseline
+ *   sipguard.reload_blocklist    re-read blocklist_file
+ *   sipguard.blocklist           the blocklist in force
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -30,7 +32,6 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
-#include "sipguard_blocklist.h"
 #include "sipguard_rpc.h"
 
 #define SG_TOP_DEFAULT 10
@@ -655,6 +656,65 @@ static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
 		return;
 	}
 	rpc->rpl_printf(c, "Ok. %u prefixes, %u account rules", prefixes, accounts);
+}
+
+static const char *sg_blocklist_rpc_reload_doc[] = {
+		"Re-read blocklist_file and publish it to every process; on error the "
+		"list in force stays.",
+		0};
+
+static void sg_blocklist_rpc_reload(rpc_t *rpc, void *c)
+{
+	char err[512];
+	uint64_t entries = 0;
+	uint64_t generation = 0;
+	sipguard_status st;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	err[0] = '\0';
+	st = sipguard_blocklist_reload(
+			_sg_region, err, sizeof(err), &entries, &generation);
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("sipguard: blocklist reload failed, old list kept: %s\n",
+				err[0] ? err : sipguard_status_message(st));
+		rpc->fault(c, 500, "reload failed, old list kept: %s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %llu entries, generation %llu",
+			(unsigned long long)entries, (unsigned long long)generation);
+}
+
+static const char *sg_blocklist_rpc_info_doc[] = {
+		"The blocklist in force: entries, generation, hits, blocklist_max.",
+		0};
+
+static void sg_blocklist_rpc_info(rpc_t *rpc, void *c)
+{
+	sipguard_blocklist_info b;
+	void *th;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(sipguard_blocklist_info_get(_sg_region, &b) != SIPGUARD_OK) {
+		rpc->fault(c, 500, "cannot read the blocklist");
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	if(sg_rpc_add_u64(rpc, th, "entries", b.entries) < 0
+			|| sg_rpc_add_u64(rpc, th, "generation", b.generation) < 0
+			|| sg_rpc_add_u64(rpc, th, "hits", b.hits) < 0
+			|| sg_rpc_add_u64(rpc, th, "max", b.max) < 0)
+		rpc->fault(c, 500, "Internal error creating the reply");
 }
 
 /* clang-format off */

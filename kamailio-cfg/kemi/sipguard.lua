@@ -144,7 +144,8 @@ end
 function ksr_request_route()
 	-- 1 pass, 2 allowlisted, 3 untracked (table full): go on;
 	-- -1 this request crossed the rate (banned now), -2 banned already,
-	-- -3 scanner fingerprint, -4 enumeration (banned now): drop, no answer
+	-- -3 scanner fingerprint, -4 enumeration (banned now),
+	-- -5 on the blocklist (blocklist_file): drop, no answer
 	if KSR.sipguard.sipguard_check() < 0 then
 		KSR.x.exit()
 	end

@@ -1,7 +1,8 @@
-//! The blocklist file: the shape of Kamailio's `permissions` address file,
-//! one IPv4 or IPv6 address or CIDR a line, `#` starts a comment, blank
-//! lines ignored. Read whole (bounded: line length, entry count) before
-//! anything is published, so a bad line changes nothing.
+//! The blocklist file: one IPv4 or IPv6 address or CIDR a line, as feeds
+//! give them (not the `permissions` module's `group address mask ...`
+//! lines), `#` starts a comment, blank lines ignored. Read whole (bounded:
+//! line length, entry count) before anything is published, so a bad line
+//! changes nothing.
 
 use crate::sip::addr::Cidr;
 use std::io::{BufRead, BufReader, Read};
@@ -87,7 +88,7 @@ mod tests {
         assert_eq!(nets[1].len, 120);
         assert_eq!(nets[2].len, 32);
         assert_eq!(nets[3].len, 128);
-        // host bits masked, as the permissions module does
+        // host bits masked
         assert_eq!(nets[4], Net::parse("10.0.0.0/8").unwrap());
     }
 

@@ -34,7 +34,7 @@ use crate::shm::hash::fold;
 use crate::shm::lock::lock;
 use crate::shm::store::{Area, Plan, Store};
 use crate::shm::{align64, assert_layout, Shared};
-use crate::sip::addr::display_address;
+use crate::sip::addr::{display_address, is_v4_mapped, mask};
 use crate::util::clock::NS_PER_SEC;
 use crate::util::log::{log, Level};
 use std::mem::size_of;
@@ -52,8 +52,6 @@ struct Control {
     writer: AtomicU32,
     /// Sets published so far (0: none).
     generation: AtomicU64,
-    /// Requests and packets refused because of the list.
-    hits: AtomicU64,
     /// Second of the last BLOCKLISTED log line (one a second at most).
     logged_s: AtomicU64,
 }
@@ -101,15 +99,6 @@ pub struct Blocklist {
     max: usize,
     secret: [u64; 2],
     file: Option<PathBuf>,
-}
-
-/// The mask of a prefix of `len` bits over 128.
-fn mask(len: u32) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        u128::MAX << (128 - len.min(128))
-    }
 }
 
 impl Blocklist {
@@ -242,15 +231,19 @@ impl Blocklist {
     }
 
     fn lookup(&self, set: usize, h: &SetHeader, bits: u128) -> bool {
+        // An IPv4 address (kept in ::ffff:0:0/96) is matched by networks
+        // of 96 bits or more only: an IPv6 one wider than the mapped range
+        // ("::/8" of a bogon list) is no IPv4 network.
+        let shortest = if is_v4_mapped(bits) { 96 } else { 0 };
         for (w, word) in h.lengths.iter().enumerate() {
             let mut m = word.load(Relaxed);
             while m != 0 {
                 let len = w as u32 * 64 + m.trailing_zeros();
                 m &= m - 1;
-                if len > 128 {
+                if len > 128 || len < shortest {
                     continue;
                 }
-                let net = bits & mask(len);
+                let net = bits & mask(len as u8);
                 let h = self.hash(net, len);
                 if self.may_hold(set, h) && matches!(self.probe(set, net, len, h), Some((_, true))) {
                     return true;
@@ -329,14 +322,12 @@ impl Blocklist {
         Ok((n, generation))
     }
 
-    /// A request or packet from `addr` (raw bytes) refused because of the
-    /// list: counted; with `log_it`, one BLOCKLISTED line a second at most.
-    pub fn refused(&self, addr: &[u8], now: u64, log_it: bool) {
+    /// A request from `addr` (raw bytes) refused because of the list: one
+    /// BLOCKLISTED line a second at most. (The count is the engine's
+    /// striped `Counter::Blocklisted`: one shared word bumped by every
+    /// refusal would bounce the cache line every lookup reads.)
+    pub fn log_refused(&self, addr: &[u8], now: u64) {
         let c = self.control();
-        c.hits.fetch_add(1, Relaxed);
-        if !log_it {
-            return;
-        }
         let now_s = now / NS_PER_SEC + 1;
         let last = c.logged_s.load(Relaxed);
         if last < now_s && c.logged_s.compare_exchange(last, now_s, Relaxed, Relaxed).is_ok() {
@@ -358,11 +349,6 @@ impl Blocklist {
     /// Sets published so far (0: none).
     pub fn generation(&self) -> u64 {
         self.control().generation.load(Acquire)
-    }
-
-    /// Requests and packets refused because of the list.
-    pub fn hits(&self) -> u64 {
-        self.control().hits.load(Relaxed)
     }
 
     /// Most entries a load accepts (0: no blocklist configured).

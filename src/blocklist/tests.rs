@@ -47,12 +47,26 @@ fn addresses_and_networks_of_both_families_match() {
         assert!(!b.contains(bits(no)), "{no}");
     }
     // An IPv4 address is matched only by IPv4 networks (and IPv6 ones
-    // covering the mapped range ::ffff:0:0/96).
+    // inside the mapped range ::ffff:0:0/96).
     let b2 = list(4);
     b2.publish(&nets(&["2000::/3"])).unwrap();
     assert!(!b2.contains(bits("192.0.2.1")));
     b2.publish(&nets(&["0.0.0.0/0"])).unwrap();
     assert!(b2.contains(bits("203.0.113.9")) && !b2.contains(bits("2001:db8::1")));
+    b2.publish(&nets(&["::ffff:198.51.100.0/120"])).unwrap();
+    assert!(b2.contains(bits("198.51.100.7")) && b2.contains(bits("::ffff:198.51.100.7")));
+}
+
+#[test]
+fn an_ipv6_network_wider_than_the_mapped_range_spares_ipv4() {
+    // "::/8" is in every IPv6 bogon list; it covers ::ffff:0:0/96, where
+    // IPv4 sources are kept, but lists no IPv4 address (as in the
+    // permissions module, an IPv6 network never matches an IPv4 source).
+    let b = list(4);
+    b.publish(&nets(&["::/8", "::/0"])).unwrap();
+    assert!(!b.contains(bits("192.0.2.1")), "all of IPv4 blocked by ::/8");
+    assert!(!b.contains(bits("::ffff:192.0.2.1")));
+    assert!(b.contains(bits("::2")) && b.contains(bits("2001:db8::1")));
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::fraud::{Fraud, FraudPlan};
 use crate::guess::reply::{Outcome, Reply};
 use crate::guess::{Defences, Finding, Guess, GuessPlan, PolicyMark, Request, TxnState, UserInfo};
-use crate::shm::counters::Counters;
+use crate::shm::counters::{Counter, Counters};
 use crate::shm::store::{Area, Plan, Store};
 use crate::sip::addr::address_bits;
 use std::sync::Arc;
@@ -159,7 +159,8 @@ impl Engine {
     /// through the flood check.
     pub fn check(&self, addr: &[u8], now: u64) -> Result<CheckResult, TableError> {
         if self.blocklisted(addr) {
-            self.blocklist.refused(addr, now, true);
+            self.counters().bump(Counter::Blocklisted);
+            self.blocklist.log_refused(addr, now);
             return Ok(CheckResult::blocklisted());
         }
         self.flood.check(addr, now)

@@ -5,12 +5,13 @@
 
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, write_err, Status};
+use crate::shm::counters::Counter;
 use std::os::raw::c_char;
 
 /// Early-drop test for the network hook: *listed = 1 when addr (4 or 16
 /// bytes, network order) is on the blocklist and not allowlisted (counted
-/// in the blocklist's hits), else 0. Allocates nothing, takes no lock, no
-/// syscall, whatever the size of the list.
+/// in the blocklist's hits), else 0. Allocates nothing, takes no lock,
+/// reads no clock, whatever the size of the list.
 ///
 /// # Safety
 /// `region` live; `addr` valid for `addr_len`; `listed` writable.
@@ -19,7 +20,6 @@ pub unsafe extern "C" fn sipguard_blocklist_check(
     region: *const Engine,
     addr: *const u8,
     addr_len: usize,
-    now_ns: u64,
     listed: *mut i32,
 ) -> Status {
     boundary(|| {
@@ -30,7 +30,7 @@ pub unsafe extern "C" fn sipguard_blocklist_check(
         }
         let hit = region.blocklisted(addr);
         if hit {
-            region.blocklist.refused(addr, now_ns, false);
+            region.counters().bump(Counter::Blocklisted);
         }
         *listed = i32::from(hit);
         Ok(())
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn sipguard_blocklist_info_get(
         *o = CBlocklistInfo {
             entries: b.entries(),
             generation: b.generation(),
-            hits: b.hits(),
+            hits: region.counters().get(Counter::Blocklisted),
             max: b.capacity() as u64,
         };
         Ok(())

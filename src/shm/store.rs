@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
 /// Raised whenever the header or any area's layout changes.
-pub const LAYOUT_VERSION: u32 = 8;
+pub const LAYOUT_VERSION: u32 = 9;
 /// Most areas one mapping holds.
 pub const MAX_AREAS: usize = 16;
 
