@@ -1421,7 +1421,8 @@ sipguard_status sipguard_authenticated(const sipguard_region *region,
  * This request was refused by policy, a verdict the same for every user
  * (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
  * (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
- * and is no authentication failure. Only this request: the next one with
+ * and is no authentication failure, when this process sends it (a reply
+ * another process sends is judged as usual). Only this request: the next one with
  * its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
  * and sipguard_auth_failed() on it (its password is checked after all).
  *

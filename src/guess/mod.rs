@@ -23,6 +23,7 @@ use crate::flood::region::Flood;
 use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
 use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable, TableArea};
+use crate::shm::lock::my_pid;
 use crate::shm::store::{Plan, Store};
 use crate::shm::{assert_layout, Shared};
 use crate::sip::addr::{address_bits, Key};
@@ -169,6 +170,18 @@ const TXN_POLICY: u32 = 32;
 /// is still rewritten.
 const TXN_POLICY_403: u32 = 64;
 const TXN_POLICY_ANY: u32 = TXN_POLICY | TXN_POLICY_403;
+/// The process that set the policy mark (its pid, 24 bits): only a reply
+/// that process sends is a policy reply. Requests are handled one at a
+/// time per process, and a policy refusal is answered by the process that
+/// made it, so the mark cannot be borrowed: an attacker's second request
+/// under the same Call-ID and CSeq, handled by another process while the
+/// mark is held, gets its own reply judged as usual.
+const TXN_OWNER_SHIFT: u32 = 8;
+const TXN_OWNER: u32 = !0 << TXN_OWNER_SHIFT;
+
+fn txn_owner() -> u32 {
+    my_pid() << TXN_OWNER_SHIFT
+}
 
 /// Who refused a request by policy ([`Defences::guess_policy_reply`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,8 +569,9 @@ impl Defences<'_> {
     /// than a 401/407 challenge (with [`PolicyMark::Refusal403`], its 403
     /// only) leaves as it is and is no failure (a phone sending its
     /// credentials over the wrong transport is not a guesser). The mark
-    /// holds for this request only: the next request under its Call-ID and
-    /// CSeq clears it, and so does a password check of it
+    /// holds for this request only, and for the replies this process sends
+    /// (`TXN_OWNER`): the next request under its Call-ID and CSeq clears
+    /// it, and so does a password check of it
     /// ([`Defences::guess_auth_allowed`], [`Defences::guess_auth_failed`]).
     pub fn guess_policy_reply(&self, req: &Request, mark: PolicyMark, now: u64) {
         let g = self.guess();
@@ -566,7 +580,9 @@ impl Defences<'_> {
             PolicyMark::Refusal403 => TXN_POLICY_403,
         };
         let _ = g.txns.with(g.request_txn(req), now, true, |t, _| {
-            t.flags.fetch_or(bit, Relaxed);
+            // under the bucket lock: the mark and its owner change together
+            let flags = t.flags.load(Relaxed) & !TXN_OWNER;
+            t.flags.store(flags | bit | txn_owner(), Relaxed);
         });
     }
 
@@ -651,7 +667,8 @@ impl Defences<'_> {
                 authenticated: flags & TXN_AUTHENTICATED != 0,
                 in_dialog: flags & TXN_IN_DIALOG != 0,
                 stale: flags & TXN_STALE != 0,
-                policy: flags & TXN_POLICY != 0 || (flags & TXN_POLICY_403 != 0 && status == 403),
+                policy: flags & TXN_OWNER == txn_owner()
+                    && (flags & TXN_POLICY != 0 || (flags & TXN_POLICY_403 != 0 && status == 403)),
             };
             // A policy reply is no failure; a digest challenge is one even
             // then (the password was looked at, or is asked for).
