@@ -1210,8 +1210,9 @@ sipguard_status sipguard_check_text(const sipguard_region *region,
                                     struct sipguard_check_result *out);
 
 /**
- * Early-drop test for the network hook: *drop_out = 1 when addr is banned
- * (the drop is counted in statistics and in the ban's hits), else 0.
+ * Early-drop test for the network hook: *drop_out = 1 when addr is on the
+ * blocklist (and not allowlisted) or banned (the drop is counted in
+ * statistics, and in the ban's hits), else 0.
  * Does not count a request against the rate.
  *
  * # Safety

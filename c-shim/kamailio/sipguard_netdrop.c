@@ -53,12 +53,7 @@ static int sg_banned(const ip_addr_t *src)
 
 	if(_sg_region == NULL || src == NULL || (src->len != 4 && src->len != 16))
 		return 0;
-	/* the shared blocklist (blocklist_file) first: no clock, no lock */
-	st = sipguard_blocklist_check(_sg_region, src->u.addr, src->len, &drop);
-	if(st != SIPGUARD_OK)
-		SG_LOG_STATUS("sipguard_blocklist_check", st);
-	else if(drop != 0)
-		return 1;
+	/* the shared blocklist (blocklist_file), then the bans */
 	st = sipguard_drop_check(_sg_region, src->u.addr, src->len,
 			sipguard_clock_ns(), &drop);
 	if(st != SIPGUARD_OK) {

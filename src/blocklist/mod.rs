@@ -206,11 +206,16 @@ impl Blocklist {
         None
     }
 
+    /// No list can be published (no `blocklist_file`): nothing is ever listed.
+    pub fn is_off(&self) -> bool {
+        self.slots == 0
+    }
+
     /// Whether `bits` (an address as [`crate::sip::addr::address_bits`]
     /// gives it) lies in a listed network. Allocates nothing, takes no lock;
     /// fails open (false) when reloads kept overwriting the set it read.
     pub fn contains(&self, bits: u128) -> bool {
-        if self.slots == 0 {
+        if self.is_off() {
             return false;
         }
         for _ in 0..READ_TRIES {

@@ -166,10 +166,23 @@ impl Engine {
         self.flood.check(addr, now)
     }
 
+    /// Whether a datagram from `addr` is dropped before parsing (early
+    /// drop): its source is on the blocklist (counted here) or banned
+    /// (counted by the flood check). One call for the host's hook.
+    pub fn drop_check(&self, addr: &[u8], now: u64) -> Result<bool, TableError> {
+        if self.blocklisted(addr) {
+            self.counters().bump(Counter::Blocklisted);
+            return Ok(true);
+        }
+        self.flood.drop_check(addr, now)
+    }
+
     /// Whether `addr` (raw bytes) is on the blocklist and not allowlisted
     /// (the operator's own trust wins over a shared feed). Counts nothing.
     pub fn blocklisted(&self, addr: &[u8]) -> bool {
-        address_bits(addr).is_some_and(|b| self.blocklist.contains(b) && !self.flood.allowlisted(b))
+        // the usual case, no blocklist: not even the address is read
+        !self.blocklist.is_off()
+            && address_bits(addr).is_some_and(|b| self.blocklist.contains(b) && !self.flood.allowlisted(b))
     }
 
     // The guessing defences, by their engine-level names.

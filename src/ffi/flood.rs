@@ -91,8 +91,9 @@ pub unsafe extern "C" fn sipguard_check_text(
     })
 }
 
-/// Early-drop test for the network hook: *drop_out = 1 when addr is banned
-/// (the drop is counted in statistics and in the ban's hits), else 0.
+/// Early-drop test for the network hook: *drop_out = 1 when addr is on the
+/// blocklist (and not allowlisted) or banned (the drop is counted in
+/// statistics, and in the ban's hits), else 0.
 /// Does not count a request against the rate.
 ///
 /// # Safety
@@ -108,7 +109,7 @@ pub unsafe extern "C" fn sipguard_drop_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, drop_out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, out(drop_out)?) };
-        *drop_out = region.flood.drop_check(addr, now_ns)? as i32;
+        *drop_out = region.drop_check(addr, now_ns)? as i32;
         Ok(())
     })
 }
