@@ -4,9 +4,14 @@
 #   make            Rust core (target/release/libsipguard.a) + Kamailio
 #                   module (build/sipguard.so)
 #   make install    copy the module into Kamailio's module directory
+#   make deb        Debian package kamailio-sipguard-modules in build/deb/
+#                   (bash scripts/deb.sh; lintian must report no error)
 #   make run        build and run kamailio with kamailio-cfg/sipguard.cfg
+#   make opensips   OpenSIPS from source (build/opensips/) and the sipguard
+#                   OpenSIPS module build/opensips/lib/modules/sipguard.so
 #   make test       bash scripts/test.sh
-#   make bench      cargo bench, bash scripts/bench-kamailio.sh, then bench-ir,
+#   make bench      cargo bench, bash scripts/bench-kamailio.sh,
+#                   bash scripts/bench-opensips.sh, then bench-ir,
 #                   then bash scripts/bench-cluster.sh
 #   make bench-ir   bash scripts/bench-ir.sh: instructions per request (callgrind)
 #   make clean      remove build products (keeps the downloaded source)
@@ -42,7 +47,8 @@ KCFG_ARGS = prefix=/usr cfg_target=/etc/kamailio/ FLAVOUR=kamailio \
 	LIBDIR=lib/$(MULTIARCH) group_include=kstandard \
 	CC_EXTRA_OPTS="$(KCC_EXTRA)" LD_EXTRA_OPTS="$(KLD_EXTRA)"
 
-.PHONY: all core module install run test bench bench-ir clean distclean FORCE
+.PHONY: all core module install deb run test bench bench-ir clean distclean FORCE
+.PHONY: opensips opensips-module
 
 all: $(MODULE)
 
@@ -81,8 +87,39 @@ install: $(MODULE)
 	mv -f $(DESTDIR)$(KAMAILIO_MODDIR)/sipguard.so.tmp \
 		$(DESTDIR)$(KAMAILIO_MODDIR)/sipguard.so
 
+deb: $(MODULE)
+	bash $(ROOT)/scripts/deb.sh
+
 run:
 	bash $(ROOT)/scripts/run.sh
+
+# OpenSIPS: its core and the modules the tests use, built from source into
+# build/opensips/ (scripts/opensips-build.sh), and the sipguard module built
+# in that same tree (OpenSIPS loads only a module built with its core)
+OSIPS_DIR := $(BUILD)/opensips
+OSIPS_STAMP := $(OSIPS_DIR)/.built
+OSIPS_MOD_DIR := $(OSIPS_DIR)/src/modules/sipguard
+OSIPS_MODULE := $(OSIPS_DIR)/lib/modules/sipguard.so
+OSIPS_SHIM_SRC := $(wildcard $(ROOT)/c-shim/opensips/*.c \
+	$(ROOT)/c-shim/opensips/*.h) $(ROOT)/c-shim/opensips/Makefile
+
+opensips: $(OSIPS_MODULE)
+opensips-module: $(OSIPS_MODULE)
+
+$(OSIPS_STAMP): $(ROOT)/scripts/opensips-build.sh
+	bash $(ROOT)/scripts/opensips-build.sh
+
+$(OSIPS_MODULE): $(CORE_LIB) $(OSIPS_STAMP) $(OSIPS_SHIM_SRC) $(HEADER)
+	mkdir -p $(OSIPS_MOD_DIR)
+	rm -f $(OSIPS_MOD_DIR)/*.c $(OSIPS_MOD_DIR)/*.h $(OSIPS_MOD_DIR)/*.o \
+		$(OSIPS_MOD_DIR)/*.d
+	cp -p $(ROOT)/c-shim/opensips/Makefile $(ROOT)/c-shim/opensips/*.c \
+		$(ROOT)/c-shim/opensips/*.h $(OSIPS_MOD_DIR)/
+	$(MAKE) -C $(OSIPS_DIR)/src modules module=sipguard \
+		SIPGUARD_ROOT=$(ROOT) SIPGUARD_LIB=$(CORE_LIB)
+	cp $(OSIPS_MOD_DIR)/sipguard.so $@.tmp
+	mv -f $@.tmp $@
+	@echo "built $@"
 
 test:
 	bash $(ROOT)/scripts/test.sh
@@ -90,6 +127,7 @@ test:
 bench:
 	cd $(ROOT) && $(CARGO) bench
 	bash $(ROOT)/scripts/bench-kamailio.sh
+	bash $(ROOT)/scripts/bench-opensips.sh
 	bash $(ROOT)/scripts/bench-ir.sh
 	bash $(ROOT)/scripts/bench-cluster.sh
 
@@ -98,9 +136,12 @@ bench-ir:
 
 clean:
 	cd $(ROOT) && $(CARGO) clean
-	rm -rf $(BUILD)/sipguard.so $(BUILD)/run $(BUILD)/kamailio-cfg.log \
+	rm -rf $(BUILD)/sipguard.so $(BUILD)/run $(BUILD)/deb $(BUILD)/kamailio-cfg.log \
 		$(KSRC_STAMP)
 	if [ -d $(KMOD_DIR) ]; then rm -rf $(KMOD_DIR); fi
+	@# the OpenSIPS module; the OpenSIPS build itself stays (distclean)
+	rm -f $(OSIPS_MODULE)
+	if [ -d $(OSIPS_MOD_DIR) ]; then rm -rf $(OSIPS_MOD_DIR); fi
 
 # also forget the downloaded Kamailio source
 distclean: clean

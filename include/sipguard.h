@@ -96,10 +96,22 @@ typedef struct sipguard_fraud sipguard_fraud;
 #define SIPGUARD_REPLY_REWRITABLE 2
 
 /**
+ * sipguard_policy_reply() flag: the refusal of one of the module's own
+ * policy functions (sipguard_require_tls(), a dial check), not the
+ * script's: only its 403 is a policy reply.
+ */
+#define SIPGUARD_POLICY_403_ONLY 1
+
+/**
  * Longest canonical number sipguard_fraud_dial_check_uri() writes, with
  * its NUL: 15 digits of E.164 + 1.
  */
 #define SIPGUARD_E164_BUF 16
+
+/**
+ * Most destinations a baseline keeps.
+ */
+#define SIPGUARD_BASELINE_DESTS 16
 
 /**
  * Result of every call. Status values are never renumbered.
@@ -184,6 +196,10 @@ typedef enum sipguard_verdict {
      * Too many distinct user names: the source is banned now.
      */
     SIPGUARD_ENUMERATION = -4,
+    /**
+     * The source is on the shared blocklist (blocklist_file).
+     */
+    SIPGUARD_BLOCKLISTED = -5,
 } sipguard_verdict;
 
 /**
@@ -322,6 +338,10 @@ typedef enum sipguard_dial_verdict {
      * Bad account name, busy, rules mid-reload, internal error.
      */
     SIPGUARD_DIAL_UNAVAILABLE = -6,
+    /**
+     * A first call to a new destination, refused (anomaly_action=refuse).
+     */
+    SIPGUARD_DIAL_ANOMALY = -7,
 } sipguard_dial_verdict;
 
 /**
@@ -907,7 +927,7 @@ typedef struct sipguard_account_info {
      */
     int32_t suspended;
     /**
-     * Why suspended: "cpm", "spend", "rpc" or "".
+     * Why suspended: "cpm", "spend", "rpc", "anomaly" or "".
      */
     char reason[8];
     /**
@@ -931,7 +951,7 @@ typedef int (*sipguard_account_fn)(void *ctx, const struct sipguard_account_info
 
 /**
  * Called once per new suspension; account is not NUL-terminated, reason
- * ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+ * ("cpm", "spend", "rpc", "anomaly") is. end_calls is 1 when suspend_ends_calls names
  * the reason: the host ends the account's calls up.
  */
 typedef void (*sipguard_suspend_event_fn)(void *ctx,
@@ -956,7 +976,109 @@ typedef struct sipguard_fraud_stats {
      * Calls up, all accounts.
      */
     uint64_t active_calls;
+    /**
+     * Accounts suspended now (recounted every second by the timer's tick).
+     */
+    uint64_t suspended_accounts;
 } sipguard_fraud_stats;
+
+/**
+ * Called once per anomaly; account is not NUL-terminated; kind
+ * ("destination" or "spend") and detail ("+882 high-risk", "12.0000 over
+ * 1.0000") are.
+ */
+typedef void (*sipguard_anomaly_event_fn)(void *ctx,
+                                          const char *account,
+                                          size_t len,
+                                          const char *kind,
+                                          const char *detail);
+
+/**
+ * What sipguard_fraud_seed_baseline() did.
+ */
+typedef struct sipguard_seed_report {
+    /**
+     * Calls used.
+     */
+    uint64_t calls;
+    /**
+     * Accounts seeded.
+     */
+    uint64_t accounts;
+    /**
+     * Bad lines skipped (each logged as "<file>:<line>: <why>").
+     */
+    uint64_t skipped;
+    /**
+     * Calls older than baseline_days, left out.
+     */
+    uint64_t old;
+    /**
+     * Accounts the baseline table had no room for.
+     */
+    uint64_t unstored;
+} sipguard_seed_report;
+
+/**
+ * Anomaly statistics.
+ */
+typedef struct sipguard_anomaly_stats {
+    /**
+     * First calls to a new destination of an anomaly_classes class.
+     */
+    uint64_t destination;
+    /**
+     * Hours of spend far above the account's usual.
+     */
+    uint64_t spend;
+    /**
+     * Accounts a baseline is kept for (0: baselines are off).
+     */
+    uint64_t capacity;
+} sipguard_anomaly_stats;
+
+/**
+ * One learnt destination of an account.
+ */
+typedef struct sipguard_baseline_dest {
+    /**
+     * Country calling code (44), 0 when the number started with none.
+     */
+    uint32_t country;
+    /**
+     * A sipguard_dial_class.
+     */
+    int32_t class_id;
+    /**
+     * The day it was last called (Unix days).
+     */
+    uint32_t last_day;
+    uint32_t _reserved;
+} sipguard_baseline_dest;
+
+/**
+ * An account's learnt baseline. Money in ten-thousandths.
+ */
+typedef struct sipguard_baseline_info {
+    /**
+     * The first n_dests are set, oldest call first.
+     */
+    struct sipguard_baseline_dest dests[SIPGUARD_BASELINE_DESTS];
+    uint32_t n_dests;
+    uint32_t _reserved;
+    /**
+     * Usual spend in this hour of the week (UTC).
+     */
+    uint64_t usual_hour;
+    /**
+     * Usual spend over a week (the 168 hours).
+     */
+    uint64_t usual_week;
+    /**
+     * When the baseline began (Unix ms, a whole hour).
+     */
+    uint64_t since_unix_ms;
+} sipguard_baseline_info;
 
 /**
  * Receives one message body (not NUL-terminated; at most 60 000 bytes);
@@ -1049,6 +1171,28 @@ typedef struct sipguard_cluster_node {
     uint64_t last_in_ms;
     uint64_t msgs_in;
 } sipguard_cluster_node;
+
+/**
+ * The blocklist as RPC and statistics show it.
+ */
+typedef struct sipguard_blocklist_info {
+    /**
+     * Entries of the list in force (duplicates counted once).
+     */
+    uint64_t entries;
+    /**
+     * Lists published since start (0: none loaded).
+     */
+    uint64_t generation;
+    /**
+     * Requests and packets refused because of the list.
+     */
+    uint64_t hits;
+    /**
+     * blocklist_max; 0 when no blocklist_file is set.
+     */
+    uint64_t max;
+} sipguard_blocklist_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1162,8 +1306,9 @@ sipguard_status sipguard_check_text(const sipguard_region *region,
                                     struct sipguard_check_result *out);
 
 /**
- * Early-drop test for the network hook: *drop_out = 1 when addr is banned
- * (the drop is counted in statistics and in the ban's hits), else 0.
+ * Early-drop test for the network hook: *drop_out = 1 when addr is on the
+ * blocklist (and not allowlisted) or banned (the drop is counted in
+ * statistics, and in the ban's hits), else 0.
  * Does not count a request against the rate.
  *
  * # Safety
@@ -1268,6 +1413,22 @@ sipguard_status sipguard_state_load(const sipguard_region *region,
                                     uint32_t *loaded_out);
 
 /**
+ * Static, NUL-terminated name of a sipguard_ban_reason ("flood", ...),
+ * "none" for 0 or an unknown value.
+ */
+const char *sipguard_ban_reason_name(int reason);
+
+/**
+ * A ban duration as an operator types it in a management command, for
+ * sipguard_ban(): "" or "0" (the escalated ban_time) -> 0, "permanent" ->
+ * UINT64_MAX, N, Ns, Nm, Nh, Nd -> seconds. SIPGUARD_ERR_INVALID otherwise.
+ *
+ * # Safety
+ * `text` valid for `len` (may be NULL when len is 0); `seconds_out` writable.
+ */
+sipguard_status sipguard_ban_duration_parse(const char *text, size_t len, uint64_t *seconds_out);
+
+/**
  * Parse an SDP policy spec such as
  * "suites=AES_CM_128_HMAC_SHA1_80,AEAD_AES_256_GCM;dtls=1;optimistic=0;sdes_tls=1"
  * into an opaque, process-local, read-only policy (built at start-up).
@@ -1354,6 +1515,23 @@ sipguard_status sipguard_authenticated(const sipguard_region *region,
                                        uint64_t now_ns);
 
 /**
+ * This request was refused by policy, a verdict the same for every user
+ * (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
+ * (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
+ * and is no authentication failure, when this process sends it (a reply
+ * another process sends is judged as usual). Only this request: the next one with
+ * its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
+ * and sipguard_auth_failed() on it (its password is checked after all).
+ *
+ * # Safety
+ * As for `sipguard_check_request`.
+ */
+sipguard_status sipguard_policy_reply(const sipguard_region *region,
+                                      const struct sipguard_request *req,
+                                      uint32_t flags,
+                                      uint64_t now_ns);
+
+/**
  * Count a failed authentication (once per transaction); *banned = 1 if it
  * banned the source.
  *
@@ -1391,6 +1569,30 @@ sipguard_status sipguard_auth_allowed(const sipguard_region *region,
  * `method` valid for `method_len` bytes (or null with 0).
  */
 int sipguard_request_reads_to_user(const char *method, size_t method_len, size_t ruri_user_len);
+
+/**
+ * 1 when the host's URI parser finds no user part in this URI (a `sip:` or
+ * `sips:` URI without an `@`), so the host may leave `$rU`/`$tU` empty
+ * without parsing it; 0 when it must parse (any other form), and for a
+ * null URI with a non-zero length.
+ *
+ * # Safety
+ * `uri` valid for `uri_len` bytes (or null with 0).
+ */
+int sipguard_uri_lacks_user(const char *uri, size_t uri_len);
+
+/**
+ * The user name the guessing defences judge for this request (the digest
+ * user name, else `$tU` or `$rU`, see `Request::target_user`): *user_out
+ * points into the request's own strings, *len_out its length (0: none).
+ *
+ * # Safety
+ * `req` null or valid, its pointers valid for their lengths; the outputs
+ * writable.
+ */
+sipguard_status sipguard_request_target_user(const struct sipguard_request *req,
+                                             const char **user_out,
+                                             size_t *len_out);
 
 /**
  * *wanted: whether replies with this status need sipguard_reply_out(): 0
@@ -1447,6 +1649,39 @@ sipguard_status sipguard_unthrottle(const sipguard_region *region,
                                     const char *name,
                                     size_t len,
                                     uint64_t now_ns);
+
+/**
+ * 1 when a WWW-Authenticate / Proxy-Authenticate header value (the part
+ * after the name) has a stale=true parameter outside quotes, else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_challenge_stale(const char *value, size_t len);
+
+/**
+ * What an outgoing message is, from its first bytes: 0 a request (it
+ * does not start with "SIP/", case aside), 100..699 the status of a reply
+ * in the form a host writes ("SIP/2.0 ddd "), -1 a reply in another form
+ * (the host's parser reads its status). Reads at most 12 bytes; 0 for
+ * fewer than 12 or a null buffer.
+ *
+ * # Safety
+ * `buf` valid for `len` bytes (or null with 0).
+ */
+int sipguard_outgoing_status(const char *buf, size_t len);
+
+/**
+ * A host could not send a reply that must leave rewritten or not at all
+ * (`why`: "it does not parse", "no memory for its rewrite"): logs it at
+ * WARNING, at most once a minute in a process, so a prober cannot flood
+ * the log. A null or non-UTF-8 `why` is logged as "unknown".
+ *
+ * # Safety
+ * `why` is null or a NUL-terminated string.
+ */
+void sipguard_reply_withheld(const char *why);
 
 /**
  * Map the fraud state shared by every process, load fraud_rules (errors:
@@ -1691,6 +1926,81 @@ sipguard_status sipguard_fraud_stats_get(const sipguard_fraud *f, struct sipguar
 sipguard_status sipguard_fraud_money_text(uint64_t amount, char *buf, size_t len);
 
 /**
+ * 1 when the number argument of a dial check is a URI ("sip:", "sips:",
+ * "tel:": a ':' after at least 3 of its first 5 bytes; a dialled number
+ * has no ':'), so the host hands over its parse of the URI; else 0 (also
+ * for a null value with a non-zero length).
+ *
+ * # Safety
+ * `value` valid for `len` bytes (or null with 0).
+ */
+int sipguard_dial_is_uri(const char *value, size_t len);
+
+/**
+ * An account name for a host's log line into out (NUL-terminated): at
+ * most 64 bytes of it, each byte outside printable ASCII as '?'. Returns
+ * the length written (0 for a null name or out, or out_len 0).
+ *
+ * # Safety
+ * `name` valid for `len` bytes (or null with 0); `out` writable for `out_len`.
+ */
+size_t sipguard_account_printable(const char *name, size_t len, char *out, size_t out_len);
+
+/**
+ * Hand every anomaly raised since the last call (by any process) to fn:
+ * the timer process, once a second, after sipguard_fraud_tick(). Nothing
+ * when baselines are off.
+ *
+ * # Safety
+ * `f` live; `cb` callable with `ctx`.
+ */
+sipguard_status sipguard_fraud_anomaly_events(const sipguard_fraud *f,
+                                              sipguard_anomaly_event_fn cb,
+                                              void *ctx);
+
+/**
+ * Seed the baselines from a CSV of past calls
+ * (account,start,duration,number,cost): the accounts in it get its
+ * destinations added and their usual spend per hour of the week replaced.
+ * Reads the file (bounded: README, "Seeding from past calls"); bad lines
+ * are skipped and logged. On error (baselines off, file unreadable) err
+ * receives why.
+ *
+ * # Safety
+ * `f` live; `path` valid for `path_len`; `out` writable; `err` writable
+ * for `err_len`.
+ */
+sipguard_status sipguard_fraud_seed_baseline(const sipguard_fraud *f,
+                                             const char *path,
+                                             size_t path_len,
+                                             uint64_t now_ns,
+                                             struct sipguard_seed_report *out,
+                                             char *err,
+                                             size_t err_len);
+
+/**
+ * Read the anomaly statistics.
+ *
+ * # Safety
+ * `f` live, `out` writable.
+ */
+sipguard_status sipguard_fraud_anomaly_stats_get(const sipguard_fraud *f,
+                                                 struct sipguard_anomaly_stats *out);
+
+/**
+ * The learnt baseline of `account` (RPC sipguard.baseline).
+ * SIPGUARD_ERR_NOT_FOUND: it has none, or baselines are off.
+ *
+ * # Safety
+ * `f` live; `account` valid for `account_len`; `out` writable.
+ */
+sipguard_status sipguard_fraud_baseline_get(const sipguard_fraud *f,
+                                            const char *account,
+                                            size_t account_len,
+                                            uint64_t now_ns,
+                                            struct sipguard_baseline_info *out);
+
+/**
  * Take the changes queued since the last call off the queue and hand them
  * to `f` as message bodies, to send to every peer. Call from one process
  * (the host's timer), at most every ~100 ms. `*count`: bodies handed out.
@@ -1769,6 +2079,45 @@ sipguard_status sipguard_cluster_info(const sipguard_region *region,
 sipguard_status sipguard_cluster_peer(const sipguard_region *region,
                                       uint32_t index,
                                       struct sipguard_cluster_node *peer);
+
+/**
+ * Early-drop test for the network hook: *listed = 1 when addr (4 or 16
+ * bytes, network order) is on the blocklist and not allowlisted (counted
+ * in the blocklist's hits), else 0. Allocates nothing, takes no lock,
+ * reads no clock, whatever the size of the list.
+ *
+ * # Safety
+ * `region` live; `addr` valid for `addr_len`; `listed` writable.
+ */
+sipguard_status sipguard_blocklist_check(const sipguard_region *region,
+                                         const uint8_t *addr,
+                                         size_t addr_len,
+                                         int32_t *listed);
+
+/**
+ * Fill *out with the blocklist's counts.
+ *
+ * # Safety
+ * `region` live; `out` writable.
+ */
+sipguard_status sipguard_blocklist_info_get(const sipguard_region *region,
+                                            struct sipguard_blocklist_info *out);
+
+/**
+ * Re-read blocklist_file and publish it to every process at once. On
+ * error (message in err: "<file>:<line>: ..." for a bad line, "more than
+ * blocklist_max" for a long file, "another blocklist reload is in
+ * progress") the list in force stays. The outputs (may be NULL) receive
+ * the entries loaded and the new generation.
+ *
+ * # Safety
+ * `region` live; `err` writable for `err_len`; outputs null or writable.
+ */
+sipguard_status sipguard_blocklist_reload(const sipguard_region *region,
+                                          char *err,
+                                          size_t err_len,
+                                          uint64_t *entries_out,
+                                          uint64_t *generation_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,6 +8,9 @@ PKGS=(
 	build-essential dpkg-dev ca-certificates
 	kamailio kamailio-tls-modules openssl sip-tester sipvicious fail2ban
 	python3-pytest procps iproute2
+	lintian kamailio-lua-modules kamailio-python3-modules
+	# OpenSIPS, built from its source (scripts/opensips-build.sh)
+	bison flex libssl-dev
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -3,7 +3,8 @@
 # the foreground, logging to stderr. The module is loaded from build/ (no
 # install needed); runtime files (ctl socket, pid, state) go to build/run/.
 #
-#   scripts/run.sh [tls|auth|fraud|cluster] [extra kamailio options]
+#   scripts/run.sh [tls|auth|fraud|prometheus|lua|python|cluster] [extra kamailio options]
+#   scripts/run.sh opensips|opensips-fraud [extra opensips options]
 #
 # With "tls" as the first argument (or SIPGUARD_CONFIG=tls) it runs
 # kamailio-cfg/sipguard-tls.cfg instead: SIP over TLS on SIPGUARD_TLS_PORT
@@ -13,7 +14,18 @@
 # defences against extension scans and password guessing. With "fraud" it
 # runs kamailio-cfg/sipguard-fraud.cfg (tm + dialog, destination rules from
 # kamailio-cfg/fraud-rules.txt, calls relayed to SG_CALLEE, by default
-# sip:127.0.0.1:5080). With "cluster" it starts three nodes of
+# sip:127.0.0.1:5080). With "prometheus" it runs
+# kamailio-cfg/sipguard-prometheus.cfg: sipguard.cfg and its statistics at
+# http://127.0.0.1:9060/metrics (xhttp_prom). With "lua" or "python" it runs
+# kamailio-cfg/kemi/sipguard-lua.cfg or sipguard-python.cfg: the KEMI script
+# kamailio-cfg/kemi/sipguard.lua or .py doing what sipguard.cfg,
+# sipguard-auth.cfg and sipguard-fraud.cfg do (calls relayed to SG_CALLEE).
+# With "opensips" it builds OpenSIPS from its source and the sipguard
+# OpenSIPS module (make opensips) and runs opensips-cfg/sipguard.cfg, the
+# same example for OpenSIPS, with its port, runtime directory (RUNDIR/opensips)
+# and module path set in a copy written there; "opensips-fraud" runs
+# opensips-cfg/sipguard-fraud.cfg, the toll-fraud example, the same way.
+# With "cluster" it starts three nodes of
 # kamailio-cfg/sipguard-cluster.cfg on 127.0.1.1, 127.0.1.2 and 127.0.1.3
 # (port SIPGUARD_PORT, runtime directories RUNDIR/node1..3), which share
 # their bans over dmq; Ctrl-C stops all three.
@@ -25,7 +37,8 @@
 #   SIPGUARD_PORT         SIP port, UDP and TCP    (5060)
 #   SIPGUARD_CFG          configuration file       (kamailio-cfg/sipguard.cfg,
 #                         kamailio-cfg/sipguard-tls.cfg with tls)
-#   SIPGUARD_CONFIG       "tls", "auth" or "fraud": as the first argument
+#   SIPGUARD_CONFIG       "tls", "auth", "fraud", "prometheus", "lua" or "python":
+#                         as the first argument
 #   SIPGUARD_TLS_PORT     SIP port, TLS (with tls) (5061)
 #   SIPGUARD_TLS_DIR      certificate directory    (RUNDIR/tls)
 # While it runs:
@@ -37,20 +50,46 @@ RUNDIR=${SIPGUARD_RUNDIR:-$ROOT/build/run}
 PORT=${SIPGUARD_PORT:-5060}
 MODE=${SIPGUARD_CONFIG:-}
 case ${1:-} in
-tls | auth | fraud | cluster)
+tls | auth | fraud | prometheus | lua | python | opensips | opensips-fraud | cluster)
 	MODE=$1
 	shift
 	;;
 esac
 case $MODE in
 '') CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard.cfg} ;;
-tls | auth | fraud | cluster) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
-*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, cluster or nothing)" >&2; exit 2 ;;
+tls | auth | fraud | prometheus | cluster) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/sipguard-$MODE.cfg} ;;
+lua | python) CFG=${SIPGUARD_CFG:-$ROOT/kamailio-cfg/kemi/sipguard-$MODE.cfg} ;;
+opensips) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard.cfg} ;;
+opensips-fraud) CFG=${SIPGUARD_CFG:-$ROOT/opensips-cfg/sipguard-fraud.cfg} ;;
+*) echo "run: unknown SIPGUARD_CONFIG=$MODE (expected tls, auth, fraud, prometheus, lua, python, opensips, opensips-fraud, cluster or nothing)" >&2; exit 2 ;;
 esac
 KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
 
 if [ "${SIPGUARD_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$ROOT/scripts/deps.sh"
+fi
+
+if [ "$MODE" = opensips ] || [ "$MODE" = opensips-fraud ]; then
+	[ "${SIPGUARD_SKIP_BUILD:-0}" = 1 ] || make -C "$ROOT" opensips
+	case $RUNDIR in /*) ;; *) RUNDIR=$PWD/$RUNDIR ;; esac
+	ORUN=$RUNDIR/opensips
+	mkdir -p "$ORUN"
+	# the examples name port 5060, /tmp/sipguard-opensips, an mpath and
+	# the rules file relative to the repository
+	sed -e "s!/tmp/sipguard-opensips!$ORUN!g" -e "s!:5060\b!:$PORT!g" \
+		-e "s!\"kamailio-cfg/fraud-rules.txt\"!\"$ROOT/kamailio-cfg/fraud-rules.txt\"!" \
+		-e "s!^mpath=.*!mpath=\"$ROOT/build/opensips/lib/modules/\"!" \
+		"$CFG" >"$ORUN/sipguard.cfg"
+	OPENSIPS=${OPENSIPS:-$ROOT/build/opensips/sbin/opensips}
+	args=(-f "$ORUN/sipguard.cfg" -P "$ORUN/opensips.pid" -w "$ORUN" -m 64 -M 8)
+	"$OPENSIPS" -c "${args[@]}" "$@" >/dev/null 2>"$ORUN/check.log" || {
+		cat "$ORUN/check.log" >&2
+		echo "run: opensips -c failed" >&2
+		exit 1
+	}
+	echo "run: opensips on 127.0.0.1:$PORT and [::1]:$PORT (udp, tcp);" \
+		"MI FIFO $ORUN/fifo (opensips-cli -o fifo_file=$ORUN/fifo -x mi sipguard_list)" >&2
+	exec "$OPENSIPS" -F "${args[@]}" "$@"
 fi
 if [ "${SIPGUARD_SKIP_BUILD:-0}" != 1 ]; then
 	make -C "$ROOT"
@@ -81,9 +120,17 @@ if [ "$MODE" = tls ]; then
 	listening+=", 127.0.0.1:$TLS_PORT and [::1]:$TLS_PORT (tls)"
 fi
 
-if [ "$MODE" = fraud ]; then
+if [ "$MODE" = prometheus ]; then
+	listening+=", metrics at http://127.0.0.1:9060/metrics"
+fi
+
+if [ "$MODE" = fraud ] || [ "$MODE" = lua ] || [ "$MODE" = python ]; then
 	args+=(-A "SG_FRAUD_RULES=\"$ROOT/kamailio-cfg/fraud-rules.txt\"")
 fi
+case $MODE in
+lua) args+=(-A "SG_KEMI_SCRIPT=\"$ROOT/kamailio-cfg/kemi/sipguard.lua\"") ;;
+python) args+=(-A "SG_KEMI_SCRIPT=\"$ROOT/kamailio-cfg/kemi/sipguard.py\"") ;;
+esac
 
 if [ "$MODE" = cluster ]; then
 	# three nodes, each its own address and runtime directory; node 1 is

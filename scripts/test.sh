@@ -5,7 +5,8 @@
 #   bash scripts/test.sh            everything
 #   bash scripts/test.sh -k flood   extra arguments go to pytest
 #
-# Steps: scripts/deps.sh, make, cargo test --release, a bounded cargo fuzz
+# Steps: scripts/deps.sh, make, make opensips (OpenSIPS built from its
+# source, reused when built), cargo test --release, a bounded cargo fuzz
 # run of every fuzz target (fuzz/fuzz_targets: the SDP checker, the state
 # files, the fraud rules, the parameters, dialled numbers), then
 # /usr/bin/python3 -m pytest -v tests/e2e (Debian's python3-pytest, so the
@@ -26,6 +27,9 @@ bash scripts/deps.sh
 
 step "build (make)"
 make
+
+step "OpenSIPS from source and its sipguard module (make opensips)"
+make opensips
 
 step "Rust tests (cargo test --release)"
 cargo_rc=0

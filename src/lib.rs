@@ -19,7 +19,7 @@
 //!
 //! - substrate: [`util`], [`shm`], [`sip`], [`config`] (value parsers),
 //!   [`cluster`] (replication's queue, wire format and who-wins table);
-//! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`];
+//! - capabilities: [`flood`], [`guess`], [`media`], [`fraud`], [`blocklist`];
 //! - [`engine`]: the composition root that owns the capabilities;
 //! - [`ffi`]: the C ABI (`include/sipguard.h`).
 
@@ -30,6 +30,7 @@ pub mod util;
 
 pub mod cluster;
 
+pub mod blocklist;
 pub mod flood;
 pub mod fraud;
 pub mod guess;

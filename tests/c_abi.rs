@@ -55,6 +55,22 @@ fn c_program_uses_the_header_and_the_staticlib() {
         ("RUST_ACCOUNT_INFO_SINCE", offset_of!(CAccountInfo, since_unix_ms)),
         ("RUST_FRAUD_SETTINGS_SIZE", size_of::<FraudSettings>()),
         ("RUST_FRAUD_STATS_SIZE", size_of::<CFraudStats>()),
+        (
+            "RUST_SEED_REPORT_SIZE",
+            size_of::<sipguard::ffi::baseline::CSeedReport>(),
+        ),
+        (
+            "RUST_ANOMALY_STATS_SIZE",
+            size_of::<sipguard::ffi::baseline::CAnomalyStats>(),
+        ),
+        (
+            "RUST_BASELINE_INFO_SIZE",
+            size_of::<sipguard::ffi::baseline::CBaselineInfo>(),
+        ),
+        (
+            "RUST_BASELINE_INFO_USUAL_HOUR",
+            offset_of!(sipguard::ffi::baseline::CBaselineInfo, usual_hour),
+        ),
         ("RUST_DIAL_URI_SIZE", size_of::<CDialUri>()),
         ("RUST_DIAL_URI_PARAMS_LEN", offset_of!(CDialUri, tel_params_len)),
     ];
@@ -67,6 +83,7 @@ fn c_program_uses_the_header_and_the_staticlib() {
     cc.arg(root.join("tests/c/abi_check.c"))
         .arg(root.join("tests/c/fraud_abi_check.c"))
         .arg(root.join("tests/c/cluster_abi_check.c"))
+        .arg(root.join("tests/c/blocklist_abi_check.c"))
         .arg(target.join("release/libsipguard.a"))
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe);

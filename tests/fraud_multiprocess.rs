@@ -224,6 +224,94 @@ fn killed_workers_do_not_wedge() -> Result<(), String> {
     wait_all(&[survivor])
 }
 
+/// Four processes dial the same eight new countries at once, with
+/// baselines on (warn): each destination is an anomaly exactly once (judged
+/// and learnt under one bucket lock), whichever process came first.
+fn a_new_destination_is_one_anomaly_across_processes() -> Result<(), String> {
+    let f = fraud(
+        "baseline",
+        "prefix 3 international 0\nprefix 4 international 0\naccount default all\n",
+        |c| c.set("baseline_days", "28").unwrap(),
+    );
+    const COUNTRIES: [&str; 8] = ["44", "33", "49", "39", "34", "31", "32", "41"];
+    let pids: Vec<_> = (0..4)
+        .map(|c| {
+            spawn(|| {
+                for i in 0..200 {
+                    let number = format!("+{}20712345", COUNTRIES[(i + c) % 8]);
+                    let mut why = FixedBuf::<64>::new();
+                    let v = f.dial_check(b"alice", number.as_bytes(), S, 1_796_000_000_000, &mut why);
+                    assert_eq!(v.verdict, DialVerdict::Allowed);
+                }
+            })
+        })
+        .collect();
+    wait_all(&pids)?;
+    check_eq(
+        "destination anomalies",
+        f.anomaly_counts().0,
+        COUNTRIES.len() as u64,
+    )?;
+    let mut events = 0;
+    f.anomaly_events(|_, _| events += 1);
+    check_eq("events (one pending per account)", events, 1)
+}
+
+/// Workers killed at random points of dial checks that learn (baselines
+/// on) and of call ends that learn spend; a later process goes on.
+fn killed_learners_do_not_wedge() -> Result<(), String> {
+    let f = fraud(
+        "killbase",
+        "prefix 3 international 0\nprefix 4 international 0.1\naccount default all\n",
+        |c| {
+            c.set("baseline_days", "28").unwrap();
+            c.set("baseline_table_size", "8").unwrap();
+        },
+    );
+    let t = tickets(64);
+    let wall = 1_796_000_000_000;
+    kill_rounds(10, 3, |c| {
+        // Bounded: at most 5 s of work, killed long before.
+        let stop = Instant::now() + Duration::from_secs(5);
+        let mut i = c;
+        while Instant::now() < stop {
+            let mut why = FixedBuf::<64>::new();
+            let number = format!("+4{}20712345", i % 10);
+            f.dial_check(
+                format!("a{}", i % 20).as_bytes(),
+                number.as_bytes(),
+                S,
+                wall,
+                &mut why,
+            );
+            let ticket = t.at::<CallTicket>(0, i % 64);
+            start(&f, ticket, 0);
+            f.call_answered(ticket, S).unwrap();
+            f.call_end(ticket, 2 * S).unwrap();
+            i += 3;
+        }
+    });
+    // The baseline table is one bucket: a lock left held by a killed
+    // worker would make every later dial check skip the baseline (Busy),
+    // and no new destination would be counted.
+    let survivor = spawn(|| {
+        for i in 0..100 {
+            f.anomaly_events(|_, _| {});
+            let before = f.anomaly_counts().0;
+            let mut why = FixedBuf::<64>::new();
+            let number = format!("+33{:09}", 612_345_000 + i);
+            let v = f.dial_check(format!("z{i}").as_bytes(), number.as_bytes(), S, wall, &mut why);
+            assert_eq!(v.verdict, DialVerdict::Allowed, "{}", why.as_str());
+            assert_eq!(
+                f.anomaly_counts().0,
+                before + 1,
+                "a new destination of z{i} counted"
+            );
+        }
+    });
+    wait_all(&[survivor])
+}
+
 fn main() {
     forking::run(
         "fraud_multiprocess",
@@ -236,6 +324,11 @@ fn main() {
                 suspension_is_seen_by_every_process,
             ),
             ("killed_workers_do_not_wedge", killed_workers_do_not_wedge),
+            (
+                "a_new_destination_is_one_anomaly_across_processes",
+                a_new_destination_is_one_anomaly_across_processes,
+            ),
+            ("killed_learners_do_not_wedge", killed_learners_do_not_wedge),
         ],
     );
 }

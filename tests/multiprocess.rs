@@ -14,7 +14,7 @@ use sipguard::flood::ban::Reason;
 use sipguard::flood::config::FloodConfig;
 use sipguard::flood::table::{Verdict, BAN_WAYS};
 use sipguard::guess::reply::{test_reader, Outcome};
-use sipguard::guess::Request;
+use sipguard::guess::{PolicyMark, Request};
 use sipguard::util::clock::clock_ns;
 use std::time::{Duration, Instant};
 
@@ -419,6 +419,64 @@ fn auth_failures_count_once_across_processes() -> Result<(), String> {
     check_eq("throttled", u64::from(u.throttled_s > 0), 1)
 }
 
+/// A policy mark holds only for the replies of the process that set it
+/// (the worker that ran the script and answers the refusal). An attacker
+/// who sends a second request under the same Call-ID and CSeq, handled by
+/// another worker while the first one's mark is held, must not have that
+/// request's reply pass as a policy reply (a 404 left as it is would tell a
+/// missing user): in another process the mark is not seen, in its own it is.
+fn policy_mark_holds_only_in_the_marking_process() -> Result<(), String> {
+    const TXNS: usize = 50;
+    let r = region(|c| c.set("auth_maxretry", "1000").unwrap());
+    let ids: Vec<String> = (0..TXNS).map(|i| format!("policy-{i}")).collect();
+    let reply_to = |id: &str| {
+        format!(
+            "SIP/2.0 403 TLS required\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:1001@example.org>;tag=f\r\n\
+             To: <sip:1001@example.org>;tag=t\r\nCall-ID: {id}\r\nCSeq: 1 REGISTER\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    // the first half marked here, its replies sent by another process
+    let (other, own) = ids.split_at(TXNS / 2);
+    let marker = spawn(|| {
+        for id in other {
+            let q = credentialed(id);
+            r.guess_request(&addr(7), &q, S);
+            r.guess_policy_reply(&q, PolicyMark::Script, S);
+        }
+    });
+    wait_all(&[marker])?;
+    let replier = spawn(|| {
+        let mut out = [0u8; 4096];
+        for id in other {
+            let reply = reply_to(id);
+            let parsed = test_reader::parse(reply.as_bytes());
+            assert!(matches!(
+                r.reply_out(&parsed.reply(), &[127, 0, 0, 1], 2 * S, &mut out),
+                Outcome::Rewritten(_)
+            ));
+        }
+    });
+    // the second half marked and answered by one process
+    let own_replies = spawn(|| {
+        let mut out = [0u8; 4096];
+        for id in own {
+            let q = credentialed(id);
+            r.guess_request(&addr(7), &q, S);
+            r.guess_policy_reply(&q, PolicyMark::Script, S);
+            let reply = reply_to(id);
+            let parsed = test_reader::parse(reply.as_bytes());
+            assert_eq!(
+                r.reply_out(&parsed.reply(), &[127, 0, 0, 1], 2 * S, &mut out),
+                Outcome::Unchanged
+            );
+        }
+    });
+    wait_all(&[replier, own_replies])?;
+    // only the replies the marking process did not send count, once each
+    check_eq("auth failures", Stats::of(&r).auth_failures, (TXNS / 2) as u64)
+}
+
 fn main() {
     forking::run(
         "multiprocess",
@@ -443,6 +501,10 @@ fn main() {
             (
                 "auth_failures_count_once_across_processes",
                 auth_failures_count_once_across_processes,
+            ),
+            (
+                "policy_mark_holds_only_in_the_marking_process",
+                policy_mark_holds_only_in_the_marking_process,
             ),
         ],
     );

@@ -4,15 +4,16 @@
  *   sipguard_dial_check(account, number)   destination policy + velocity;
  *                                          number "$ru": what the URI dials
  *   sipguard_call_start(account[, limit])  concurrent calls, spend clock
- *   event_route[sipguard:account-suspended]
+ *   event_route[sipguard:account-suspended], event_route[sipguard:fraud-anomaly]
  *   a suspension's end of the account's calls up (suspend_ends_calls)
  *   the values of $sipguard(dial_reason|dial_class|dial_e164|call_reason|account|
- *   suspend_reason), read by sipguard_pv.c
+ *   suspend_reason|anomaly|anomaly_detail), read by sipguard_pv.c
  *
  * The decisions are the core's (sipguard_fraud_* in include/sipguard.h).
  * This file finds the values in the SIP message, ties a call to its dialog
  * (dialog module callbacks, so the count drops however the call ends) and
- * runs the event route from the timer process.
+ * runs the event route (or a KEMI script's event_callback) from the timer
+ * process.
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
@@ -39,6 +40,8 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
+#include "sipguard_kemi.h"
+#include "sipguard_guess.h"
 
 /* dialog variable marking a dialog whose call is counted: the same dialog's
  * INVITE seen again (a spiral, a retransmission handled by another worker
@@ -95,6 +98,7 @@ static str _sg_dlg_marker = str_init(SG_DLG_MARKER);
 static str _sg_dlg_marked = str_init("1");
 static int _sg_dlg_loaded = 0;
 static int _sg_evrt_suspended = -1;
+static int _sg_evrt_anomaly = -1;
 
 /* text of the last check in this process, valid for its message only */
 typedef struct sg_last {
@@ -114,6 +118,9 @@ static int _sg_dial_class = 0;
 static char _sg_ev_account[72];
 static char _sg_ev_reason[8];
 static int _sg_ev_running = 0;
+/* the anomaly whose event route is running (timer process) */
+static char _sg_ev_anomaly[16];
+static char _sg_ev_detail[64];
 
 static void sg_last_reset(sg_last_t *last, sip_msg_t *msg)
 {
@@ -391,36 +398,21 @@ static void sg_fraud_dlg_free(void *param)
 	shm_free(call);
 }
 
-/* the account for a log line: at most 64 bytes, '?' outside printable ASCII */
+/* the account for a log line: at most 64 bytes, '?' outside printable
+ * ASCII (the core's rule) */
 static void sg_fraud_account_copy(char *dst, size_t size, const str *account)
 {
-	size_t i;
-	size_t n = account->len > 0 ? (size_t)account->len : 0;
-
-	if(n > 64)
-		n = 64;
-	if(n > size - 1)
-		n = size - 1;
-	for(i = 0; i < n; i++) {
-		unsigned char b = (unsigned char)account->s[i];
-		dst[i] = (b > 0x20 && b < 0x7f) ? (char)b : '?';
-	}
-	dst[n] = '\0';
+	sipguard_account_printable(account->s,
+			account->len > 0 ? (size_t)account->len : 0, dst, size);
 }
 
 /* ---- script functions --------------------------------------------------- */
 
-/* a URI rather than a number: "sip:", "sips:" or "tel:" first (a number
- * has no ':') */
+/* a URI rather than a number (the core's rule: "sip:", "sips:" or "tel:"
+ * first; a number has no ':') */
 static int sg_fraud_is_uri(const str *v)
 {
-	int i;
-
-	for(i = 0; i < v->len && i < 5; i++) {
-		if(v->s[i] == ':')
-			return i >= 3;
-	}
-	return 0;
+	return sipguard_dial_is_uri(v->s, v->len > 0 ? (size_t)v->len : 0);
 }
 
 /* the URI as Kamailio parsed it, for the core: scheme, user, user=phone and
@@ -526,6 +518,9 @@ int ki_sipguard_dial_check(sip_msg_t *msg, str *account, str *number)
 	}
 	_sg_dial_rate = res.rate;
 	_sg_dial_class = res.class_id;
+	/* a refusal of the dial check is policy: its reply is no failed guess */
+	if(res.verdict < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
 	return (int)res.verdict;
 }
 
@@ -719,17 +714,40 @@ const char *sg_fraud_suspended_account(sip_msg_t *msg)
 
 const char *sg_fraud_suspend_reason(sip_msg_t *msg)
 {
-	return _sg_ev_running ? _sg_ev_reason : NULL;
+	return _sg_ev_running && _sg_ev_reason[0] ? _sg_ev_reason : NULL;
+}
+
+const char *sg_fraud_anomaly(sip_msg_t *msg)
+{
+	return _sg_ev_running && _sg_ev_anomaly[0] ? _sg_ev_anomaly : NULL;
+}
+
+const char *sg_fraud_anomaly_detail(sip_msg_t *msg)
+{
+	return _sg_ev_running && _sg_ev_anomaly[0] ? _sg_ev_detail : NULL;
 }
 
 /* ---- event route, timer --------------------------------------------------- */
+
+/* run the event route rt (named name, -1: not in the config, then the
+ * KEMI event_callback if any) with $sipguard(account) set */
+static void sg_fraud_run_event(
+		int rt, const char *name, const char *account, size_t account_len)
+{
+	if(account_len >= sizeof(_sg_ev_account))
+		account_len = sizeof(_sg_ev_account) - 1;
+	memcpy(_sg_ev_account, account, account_len);
+	_sg_ev_account[account_len] = '\0';
+	/* the native event route, or a KEMI script's event_callback */
+	_sg_ev_running = 1;
+	sipguard_event_run(rt, name);
+	_sg_ev_running = 0;
+}
 
 /* run event_route[sipguard:account-suspended] for one suspension */
 static void sg_fraud_event(void *ctx, const char *account, size_t account_len,
 		const char *reason, int end_calls)
 {
-	sip_msg_t *fmsg;
-	int backup_rt;
 	char printable[72];
 	str name;
 	int ended;
@@ -744,24 +762,19 @@ static void sg_fraud_event(void *ctx, const char *account, size_t account_len,
 		LM_WARN("sipguard: ENDED account=%s reason=%s calls=%d\n", printable,
 				_sg_ev_reason, ended);
 	}
-	if(account_len >= sizeof(_sg_ev_account))
-		account_len = sizeof(_sg_ev_account) - 1;
-	memcpy(_sg_ev_account, account, account_len);
-	_sg_ev_account[account_len] = '\0';
-	if(_sg_evrt_suspended < 0)
-		return;
-	if(faked_msg_init() < 0) {
-		LM_ERR("cannot make a message for event_route[" SG_EVRT_SUSPENDED
-			   "]\n");
-		return;
-	}
-	fmsg = faked_msg_next();
-	backup_rt = get_route_type();
-	set_route_type(EVENT_ROUTE);
-	_sg_ev_running = 1;
-	run_top_route(event_rt.rlist[_sg_evrt_suspended], fmsg, 0);
-	_sg_ev_running = 0;
-	set_route_type(backup_rt);
+	_sg_ev_anomaly[0] = '\0';
+	sg_fraud_run_event(_sg_evrt_suspended, SG_EVRT_SUSPENDED, account,
+			account_len);
+}
+
+/* run event_route[sipguard:fraud-anomaly] for one anomaly */
+static void sg_fraud_anomaly_event(void *ctx, const char *account,
+		size_t account_len, const char *kind, const char *detail)
+{
+	snprintf(_sg_ev_anomaly, sizeof(_sg_ev_anomaly), "%s", kind ? kind : "");
+	snprintf(_sg_ev_detail, sizeof(_sg_ev_detail), "%s", detail ? detail : "");
+	_sg_ev_reason[0] = '\0';
+	sg_fraud_run_event(_sg_evrt_anomaly, SG_EVRT_ANOMALY, account, account_len);
 }
 
 void sg_fraud_timer(void)
@@ -773,6 +786,9 @@ void sg_fraud_timer(void)
 	st = sipguard_fraud_tick(_sg_fraud, sipguard_clock_ns(), sg_fraud_event, NULL);
 	if(st != SIPGUARD_OK)
 		SG_LOG_STATUS("sipguard_fraud_tick", st);
+	st = sipguard_fraud_anomaly_events(_sg_fraud, sg_fraud_anomaly_event, NULL);
+	if(st != SIPGUARD_OK)
+		SG_LOG_STATUS("sipguard_fraud_anomaly_events", st);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -796,6 +812,9 @@ int sg_fraud_init(void)
 	_sg_evrt_suspended = route_lookup(&event_rt, SG_EVRT_SUSPENDED);
 	if(_sg_evrt_suspended >= 0 && event_rt.rlist[_sg_evrt_suspended] == NULL)
 		_sg_evrt_suspended = -1;
+	_sg_evrt_anomaly = route_lookup(&event_rt, SG_EVRT_ANOMALY);
+	if(_sg_evrt_anomaly >= 0 && event_rt.rlist[_sg_evrt_anomaly] == NULL)
+		_sg_evrt_anomaly = -1;
 	memset(&fs, 0, sizeof(fs));
 	if(sipguard_fraud_settings_get(_sg_fraud, &fs) == SIPGUARD_OK)
 		LM_INFO("toll fraud: %llu accounts (%llu bytes shared), rules %s, "

@@ -12,6 +12,8 @@
 
 /* the event route run, in the timer process, for each new suspension */
 #define SG_EVRT_SUSPENDED "sipguard:account-suspended"
+/* the event route run, in the timer process, for each anomaly */
+#define SG_EVRT_ANOMALY "sipguard:fraud-anomaly"
 
 /* in mod_init, once _sg_fraud is created */
 int sg_fraud_init(void);
@@ -39,5 +41,8 @@ const char *sg_fraud_dial_e164(sip_msg_t *msg);
 const char *sg_fraud_call_reason(sip_msg_t *msg);
 const char *sg_fraud_suspended_account(sip_msg_t *msg);
 const char *sg_fraud_suspend_reason(sip_msg_t *msg);
+/* $sipguard(anomaly|anomaly_detail) in event_route[sipguard:fraud-anomaly] */
+const char *sg_fraud_anomaly(sip_msg_t *msg);
+const char *sg_fraud_anomaly_detail(sip_msg_t *msg);
 
 #endif

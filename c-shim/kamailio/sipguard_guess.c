@@ -1,8 +1,8 @@
 /*
  * sipguard module - defences against extension and password guessing
  *
- * Script functions sipguard_authenticated(), sipguard_auth_failed() and
- * sipguard_auth_allowed(); the request fields sipguard_check() hands to the
+ * Script functions sipguard_authenticated(), sipguard_auth_failed(),
+ * sipguard_auth_allowed() and sipguard_policy_reply(); the request fields sipguard_check() hands to the
  * core; and the outgoing-data hook that counts authentication failures and
  * rewrites replies that would tell an existing user from a missing one.
  * Rewriting on the wire (not in the script) means no config path can send
@@ -148,6 +148,34 @@ static hdr_field_t *sg_credentials(sip_msg_t *msg)
 	return h;
 }
 
+/*
+ * A URI not parsed yet whose user part Kamailio's parser would leave
+ * empty (the core's rule: a sip:/sips: URI without '@'), so parsing it is
+ * spared; one already parsed is read as parsed.
+ */
+static int sg_uri_lacks_user(str *uri, sip_uri_t *parsed)
+{
+	if(parsed->user.s != NULL || parsed->host.s != NULL)
+		return 0;
+	return sipguard_uri_lacks_user(uri->s, (size_t)uri->len);
+}
+
+/* $rU: the URI parse_sip_msg_uri() parses (a new R-URI set by the script,
+ * else the request line's), when it has a user part */
+static void sg_ruri_user(sip_msg_t *msg, struct sipguard_str *out)
+{
+	str *uri;
+
+	if(!msg->parsed_uri_ok) {
+		uri = msg->new_uri.s ? &msg->new_uri : &msg->first_line.u.request.uri;
+		if(uri->len > 0 && sipguard_uri_lacks_user(uri->s, (size_t)uri->len))
+			return;
+		if(parse_sip_msg_uri(msg) < 0)
+			return;
+	}
+	SG_STR(*out, msg->parsed_uri.user);
+}
+
 int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 {
 	hdr_field_t *hf;
@@ -164,8 +192,7 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	if(parse_headers(msg, HDR_EOH_F, 0) < 0)
 		LM_DBG("request headers only partly parsed\n");
 	SG_STR(req->method, msg->first_line.u.request.method);
-	if(parse_sip_msg_uri(msg) == 0)
-		SG_STR(req->ruri_user, msg->parsed_uri.user);
+	sg_ruri_user(msg, &req->ruri_user);
 	/* From's value as is: no part of it is judged but by the fingerprints */
 	if(msg->from != NULL)
 		SG_STR(req->from, msg->from->body);
@@ -177,7 +204,9 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 		/* $tU is parsed only where the core reads it */
 		if(sipguard_request_reads_to_user(
 				   req->method.s, req->method.len, req->ruri_user.len)) {
-			uri = parse_to_uri(msg);
+			uri = sg_uri_lacks_user(&to->uri, &to->parsed_uri)
+						  ? NULL
+						  : parse_to_uri(msg);
 			if(uri != NULL)
 				SG_STR(req->to_user, uri->user);
 		}
@@ -212,6 +241,25 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	return 0;
 }
 
+const char *sg_guess_target_user(sip_msg_t *msg)
+{
+	static char name[256];
+	sipguard_request req;
+	const char *user = NULL;
+	size_t len = 0;
+
+	if(msg == NULL || sipguard_request_fill(msg, &req) < 0)
+		return NULL;
+	if(sipguard_request_target_user(&req, &user, &len) != SIPGUARD_OK
+			|| len == 0)
+		return NULL;
+	if(len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, user, len);
+	name[len] = '\0';
+	return name;
+}
+
 /* the request and its source address, or -1 */
 static int sg_request_of(sip_msg_t *msg, sipguard_request *req, ip_addr_t **ip)
 {
@@ -240,6 +288,33 @@ int ki_sipguard_authenticated(sip_msg_t *msg)
 	if(st != SIPGUARD_OK && st != SIPGUARD_ERR_BUSY)
 		SG_LOG_STATUS("sipguard_authenticated", st);
 	return 1;
+}
+
+int sipguard_policy_mark(sip_msg_t *msg, uint32_t flags)
+{
+	sipguard_request req;
+	sipguard_status st;
+	ip_addr_t *ip;
+
+	if(sg_request_of(msg, &req, &ip) < 0)
+		return -1;
+	st = sipguard_policy_reply(_sg_region, &req, flags, sipguard_clock_ns());
+	if(st != SIPGUARD_OK) {
+		if(st != SIPGUARD_ERR_BUSY)
+			SG_LOG_STATUS("sipguard_policy_reply", st);
+		return -1;
+	}
+	return 1;
+}
+
+int ki_sipguard_policy_reply(sip_msg_t *msg)
+{
+	return sipguard_policy_mark(msg, 0);
+}
+
+int w_sipguard_policy_reply(sip_msg_t *msg, char *p1, char *p2)
+{
+	return ki_sipguard_policy_reply(msg);
 }
 
 int ki_sipguard_auth_failed(sip_msg_t *msg)
@@ -301,42 +376,17 @@ static void sg_replace(str *obuf, char *p, size_t n)
 	obuf->len = p ? (int)n : 0;
 }
 
-/* whether a challenge header value (ours or the auth module's, built from
- * its own fixed format) has a stale=true parameter outside quotes */
+/* whether a challenge header value has a stale=true parameter outside
+ * quotes (the core's rule) */
 static int sg_challenge_stale(str *body)
 {
-	int i, quoted = 0, start = 1;
-
-	for(i = 0; i < body->len; i++) {
-		char c = body->s[i];
-		if(c == '"' && (i == 0 || body->s[i - 1] != '\\'))
-			quoted = !quoted;
-		if(quoted)
-			continue;
-		if(c == ',' || c == ' ' || c == '\t') {
-			start = 1;
-			continue;
-		}
-		if(start && body->len - i >= 10
-				&& strncasecmp(body->s + i, "stale=true", 10) == 0)
-			return 1;
-		start = 0;
-	}
-	return 0;
+	return sipguard_challenge_stale(body->s, (size_t)body->len);
 }
 
-/* one rate-limited line per reason: a prober must not flood the log */
+/* the reply was not sent: one rate-limited line (the core's) */
 static void sg_refused(const char *why)
 {
-	static time_t last;
-	time_t now = time(0);
-
-	if(now - last < 60)
-		return;
-	last = now;
-	LM_WARN("a reply that would tell an existing user from a missing one "
-			"was not sent: %s (logged at most once a minute)\n",
-			why);
+	sipguard_reply_withheld(why);
 }
 
 /*
@@ -434,22 +484,20 @@ static void sg_keep_free(sipguard_span *keep)
 }
 
 /*
- * The status code of the reply in obuf (at least 12 bytes), 0 if it is
- * none. Every reply goes
- * through here (a relayed 200 too), so the form Kamailio itself writes,
- * "SIP/2.0 ddd ", is read directly; any other form (a relayed reply's
- * unusual spacing or case) is left to Kamailio's parse_first_line, which
- * reads that form the same way.
+ * The status code of the reply in obuf, 0 if it is none (a request). Every
+ * message goes through here (a relayed 200 too), so the form Kamailio
+ * itself writes, "SIP/2.0 ddd ", is read by the core from the first bytes;
+ * any other form (a relayed reply's unusual spacing or case) is left to
+ * Kamailio's parse_first_line, which reads that form the same way.
  */
 static int sg_status_of(str *obuf)
 {
 	struct msg_start fl;
-	const char *p = obuf->s;
+	int code;
 
-	if(memcmp(p, "SIP/2.0 ", 8) == 0 && p[8] >= '1' && p[8] <= '6'
-			&& p[9] >= '0' && p[9] <= '9' && p[10] >= '0' && p[10] <= '9'
-			&& p[11] == ' ')
-		return (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+	code = sipguard_outgoing_status(obuf->s, (size_t)obuf->len);
+	if(code >= 0)
+		return code;
 	memset(&fl, 0, sizeof(fl));
 	if(parse_first_line(obuf->s, obuf->len, &fl) == NULL
 			|| fl.type != SIP_REPLY)
@@ -480,13 +528,10 @@ static int sg_data_out(sr_event_param_t *evp)
 			|| _sg_region == NULL)
 		return 0;
 	obuf = (str *)evp->data;
-	/* requests go out untouched without further ado (a method is a
-	 * token: it has no '/') */
-	if(obuf->s == NULL || obuf->len < 12 || (obuf->s[0] | 0x20) != 's'
-			|| (obuf->s[1] | 0x20) != 'i' || (obuf->s[2] | 0x20) != 'p'
-			|| obuf->s[3] != '/')
+	if(obuf->s == NULL || obuf->len < 12)
 		return 0;
-	/* the status line alone decides whether the rest needs parsing */
+	/* the status line alone decides whether the rest needs parsing;
+	 * requests (0) go out untouched without further ado */
 	code = sg_status_of(obuf);
 	wanted = (code > 0 && code < SG_STATUS_CODES) ? sg_wanted[code] : 0;
 	if(!wanted)

@@ -23,6 +23,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_media.h"
+#include "sipguard_guess.h"
 
 /* sipguard_require_tls(): not over TLS / REGISTER contact not TLS */
 #define SG_TLS_NO (-1)
@@ -165,6 +166,65 @@ int ki_sipguard_sdp_check(sip_msg_t *msg)
 	return sg_sdp_check(msg, _sg_default_policy);
 }
 
+/*
+ * KEMI sipguard_sdp_check_policy(spec): a KEMI script has no fixup, so each
+ * process parses a spec the first time it meets it and keeps it, as the
+ * fixup of the native function does once at start. A script names a few
+ * constant policies; one more than SG_KEMI_POLICIES is parsed and freed on
+ * each call (said once in the log).
+ */
+#define SG_KEMI_POLICIES 16
+#define SG_KEMI_SPEC_MAX 512
+static struct
+{
+	char spec[SG_KEMI_SPEC_MAX];
+	int len;
+	sipguard_sdp_policy *policy;
+} _sg_kemi_policies[SG_KEMI_POLICIES];
+static int _sg_kemi_policies_n = 0;
+
+int ki_sipguard_sdp_check_policy(sip_msg_t *msg, str *spec)
+{
+	static int said_full = 0;
+	char text[SG_KEMI_SPEC_MAX];
+	sipguard_sdp_policy *policy;
+	int i, ret;
+
+	if(spec == NULL || spec->s == NULL || spec->len < 0
+			|| spec->len >= SG_KEMI_SPEC_MAX) {
+		LM_ERR("sipguard_sdp_check_policy(): policy missing or over %d bytes\n",
+				SG_KEMI_SPEC_MAX - 1);
+		return SIPGUARD_RET_SDP_ERROR;
+	}
+	for(i = 0; i < _sg_kemi_policies_n; i++) {
+		if(_sg_kemi_policies[i].len == spec->len
+				&& memcmp(_sg_kemi_policies[i].spec, spec->s, spec->len) == 0)
+			return sg_sdp_check(msg, _sg_kemi_policies[i].policy);
+	}
+	memcpy(text, spec->s, spec->len);
+	text[spec->len] = '\0';
+	policy = sg_policy_parse("sipguard_sdp_check_policy() policy", text);
+	if(policy == NULL)
+		return SIPGUARD_RET_SDP_ERROR;
+	if(_sg_kemi_policies_n < SG_KEMI_POLICIES) {
+		i = _sg_kemi_policies_n++;
+		memcpy(_sg_kemi_policies[i].spec, text, spec->len + 1);
+		_sg_kemi_policies[i].len = spec->len;
+		_sg_kemi_policies[i].policy = policy;
+		return sg_sdp_check(msg, policy);
+	}
+	if(!said_full) {
+		said_full = 1;
+		LM_WARN("more than %d distinct policies given to "
+				"sipguard_sdp_check_policy(): the others are parsed on each "
+				"call\n",
+				SG_KEMI_POLICIES);
+	}
+	ret = sg_sdp_check(msg, policy);
+	sipguard_sdp_policy_free(policy);
+	return ret;
+}
+
 /* every Contact header's value must ask for TLS (or there is none) */
 static int sg_contacts_want_tls(sip_msg_t *msg)
 {
@@ -185,10 +245,8 @@ static int sg_contacts_want_tls(sip_msg_t *msg)
 	return 1;
 }
 
-int ki_sipguard_require_tls(sip_msg_t *msg)
+static int sg_require_tls(sip_msg_t *msg)
 {
-	if(msg == NULL)
-		return SG_TLS_NO;
 	if(msg->rcv.proto != PROTO_TLS && msg->rcv.proto != PROTO_WSS)
 		return SG_TLS_NO;
 	if(_sg_tls_contact && msg->first_line.type == SIP_REQUEST
@@ -196,6 +254,20 @@ int ki_sipguard_require_tls(sip_msg_t *msg)
 			&& !sg_contacts_want_tls(msg))
 		return SG_TLS_CONTACT_NO;
 	return 1;
+}
+
+int ki_sipguard_require_tls(sip_msg_t *msg)
+{
+	int rc;
+
+	if(msg == NULL)
+		return SG_TLS_NO;
+	rc = sg_require_tls(msg);
+	/* the refusal that follows is policy, whoever the user: a phone
+	 * retrying it with its credentials is no password guesser */
+	if(rc < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
+	return rc;
 }
 
 int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2)

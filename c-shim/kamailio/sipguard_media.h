@@ -22,6 +22,7 @@ int sipguard_fixup_free_sdp_policy(void **param, int param_no);
 
 int w_sipguard_sdp_check(sip_msg_t *msg, char *policy, char *p2);
 int ki_sipguard_sdp_check(sip_msg_t *msg);
+int ki_sipguard_sdp_check_policy(sip_msg_t *msg, str *spec);
 int w_sipguard_require_tls(sip_msg_t *msg, char *p1, char *p2);
 int ki_sipguard_require_tls(sip_msg_t *msg);
 

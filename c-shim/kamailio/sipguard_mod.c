@@ -2,8 +2,9 @@
  * sipguard module - exports, parameters, init/destroy, script functions
  *
  * The one place that knows the whole module: the tables Kamailio reads
- * (script functions, KEMI, parameters, RPC, $sipguard), the life cycle
- * (mod_init, child_init, the timer process, mod_destroy) and the core's
+ * (script functions, parameters, RPC, $sipguard; the KEMI table is in
+ * sipguard_kemi.c), the life cycle (mod_init, child_init, the timer
+ * process, mod_destroy) and the core's
  * handles it creates there (sipguard_ctx.h). sipguard_check() and
  * sipguard_check_ip() are here too; the other script functions are in
  * their capability's file (guess, media, fraud), early drop in netdrop.
@@ -39,6 +40,7 @@
 #include "sipguard_stats.h"
 #include "sipguard_pv.h"
 #include "sipguard_cluster.h"
+#include "sipguard_kemi.h"
 
 MODULE_VERSION
 
@@ -73,6 +75,8 @@ static cmd_export_t cmds[] = {
 	{"sipguard_auth_failed", (cmd_function)w_sipguard_auth_failed, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed, 0,
+		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_policy_reply", (cmd_function)w_sipguard_policy_reply, 0,
 		0, 0, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_dial_check", (cmd_function)w_sipguard_dial_check, 2,
 		fixup_spve_spve, fixup_free_spve_spve, REQUEST_ROUTE|FAILURE_ROUTE},
@@ -222,6 +226,16 @@ SG_PARAM_SETTER(call_limit)
 SG_PARAM_SETTER(fraud_state_file)
 SG_PARAM_SETTER(suspend_ends_calls)
 SG_PARAM_SETTER(cluster)
+SG_PARAM_SETTER(blocklist_file)
+SG_PARAM_SETTER(blocklist_max)
+SG_PARAM_SETTER(baseline_days)
+SG_PARAM_SETTER(baseline_table_size)
+SG_PARAM_SETTER(anomaly_classes)
+SG_PARAM_SETTER(spend_anomaly_factor)
+SG_PARAM_SETTER(spend_anomaly_floor)
+SG_PARAM_SETTER(anomaly_action)
+SG_PARAM_SETTER(baseline_seed_file)
+SG_PARAM_SETTER(phone_context_domains)
 
 /* each name twice: find_param_export() matches on the value's type */
 #define SG_PARAM(pname)                                                  \
@@ -290,6 +304,19 @@ static param_export_t params[] = {
 	SG_PARAM(suspend_ends_calls),
 	/* cluster replication over dmq */
 	SG_PARAM(cluster),
+	/* events for KEMI scripts (sipguard_kemi.c) */
+	{"event_callback", PARAM_STR, &_sg_event_callback},
+	/* shared blocklist */
+	SG_PARAM(blocklist_file),
+	SG_PARAM(blocklist_max),
+	SG_PARAM(baseline_days),
+	SG_PARAM(baseline_table_size),
+	SG_PARAM(anomaly_classes),
+	SG_PARAM(spend_anomaly_factor),
+	SG_PARAM(spend_anomaly_floor),
+	SG_PARAM(anomaly_action),
+	SG_PARAM(baseline_seed_file),
+	SG_PARAM(phone_context_domains),
 	{0, 0, 0}
 };
 
@@ -431,6 +458,9 @@ static int mod_init(void)
 	if(sipguard_stats_init() < 0)
 		return -1;
 
+	if(sipguard_kemi_init() < 0)
+		return -1;
+
 	if(sipguard_media_init() < 0)
 		return -1;
 
@@ -533,7 +563,7 @@ static int sg_verdict(sipguard_status st, const sipguard_check_result *res)
 	return SIPGUARD_PASS;
 }
 
-static int ki_sipguard_check(sip_msg_t *msg)
+int ki_sipguard_check(sip_msg_t *msg)
 {
 	sipguard_check_result res;
 	sipguard_request req;
@@ -557,7 +587,7 @@ static int ki_sipguard_check(sip_msg_t *msg)
 	return sg_verdict(st, &res);
 }
 
-static int ki_sipguard_check_ip(sip_msg_t *msg, str *addr)
+int ki_sipguard_check_ip(sip_msg_t *msg, str *addr)
 {
 	sipguard_check_result res;
 	sipguard_status st;
@@ -590,68 +620,4 @@ static int w_sipguard_check_ip(sip_msg_t *msg, char *addr, char *p2)
 		return SIPGUARD_RET_INVALID_ADDRESS;
 	}
 	return ki_sipguard_check_ip(msg, &s);
-}
-
-/* clang-format off */
-static sr_kemi_t sr_kemi_sipguard_exports[] = {
-	{ str_init("sipguard"), str_init("sipguard_check"),
-		SR_KEMIP_INT, ki_sipguard_check,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_check_ip"),
-		SR_KEMIP_INT, ki_sipguard_check_ip,
-		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-
-	{ str_init("sipguard"), str_init("sipguard_sdp_check"),
-		SR_KEMIP_INT, ki_sipguard_sdp_check,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_require_tls"),
-		SR_KEMIP_INT, ki_sipguard_require_tls,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_authenticated"),
-		SR_KEMIP_INT, ki_sipguard_authenticated,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_auth_failed"),
-		SR_KEMIP_INT, ki_sipguard_auth_failed,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_auth_allowed"),
-		SR_KEMIP_INT, ki_sipguard_auth_allowed,
-		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_dial_check"),
-		SR_KEMIP_INT, ki_sipguard_dial_check,
-		{ SR_KEMIP_STR, SR_KEMIP_STR, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_call_start"),
-		SR_KEMIP_INT, ki_sipguard_call_start_default,
-		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-	{ str_init("sipguard"), str_init("sipguard_call_start_limit"),
-		SR_KEMIP_INT, ki_sipguard_call_start,
-		{ SR_KEMIP_STR, SR_KEMIP_INT, SR_KEMIP_NONE,
-			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
-	},
-
-	{ {0, 0}, {0, 0}, 0, NULL, { 0, 0, 0, 0, 0, 0 } }
-};
-/* clang-format on */
-
-int mod_register(char *path, int *dlflags, void *p1, void *p2)
-{
-	sr_kemi_modules_add(sr_kemi_sipguard_exports);
-	return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * sipguard module - early drop (modparam early_drop=1)
  *
- * Traffic from a banned source is discarded before the routing script,
- * and for UDP before the SIP parser:
+ * Traffic from a banned source, or one on the blocklist (blocklist_file),
+ * is discarded before the routing script, and for UDP before the SIP parser:
  *
  *  - UDP: SREV_NET_DGRAM_IN runs in the UDP receiver right after recvfrom();
  *    a negative return makes the receiver skip the datagram, silently and
@@ -44,7 +44,8 @@ static const receive_info_t *_sg_dgram_passed = NULL;
 /* buffer of the message being received from a banned source, or NULL */
 static const char *_sg_drop_buf = NULL;
 
-/* 1 when src is banned (the core counts the drop), 0 otherwise */
+/* 1 when src is on the blocklist or banned (the core counts the drop),
+ * 0 otherwise */
 static int sg_banned(const ip_addr_t *src)
 {
 	int32_t drop = 0;
@@ -52,6 +53,7 @@ static int sg_banned(const ip_addr_t *src)
 
 	if(_sg_region == NULL || src == NULL || (src->len != 4 && src->len != 16))
 		return 0;
+	/* the shared blocklist (blocklist_file), then the bans */
 	st = sipguard_drop_check(_sg_region, src->u.addr, src->len,
 			sipguard_clock_ns(), &drop);
 	if(st != SIPGUARD_OK) {

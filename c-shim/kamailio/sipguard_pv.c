@@ -6,6 +6,9 @@
  *   dial_e164                          the number it judged ("+" E.164), URI form
  *   call_reason                        sipguard_call_start() on this message
  *   account, suspend_reason            in event_route[sipguard:account-suspended]
+ *   target_user                        the user name the guessing defences
+ *                                      judge for this request
+ *   account, anomaly, anomaly_detail   in event_route[sipguard:fraud-anomaly]
  *
  * Each name is read from the capability that keeps it; a name with no
  * value for the message reads as the empty string.
@@ -20,6 +23,7 @@
 
 #include "sipguard_media.h"
 #include "sipguard_fraud.h"
+#include "sipguard_guess.h"
 #include "sipguard_pv.h"
 
 typedef struct sg_pv_name {
@@ -36,6 +40,9 @@ static const sg_pv_name_t _sg_pv_names[] = {
 		{"call_reason", sg_fraud_call_reason},
 		{"account", sg_fraud_suspended_account},
 		{"suspend_reason", sg_fraud_suspend_reason},
+		{"target_user", sg_guess_target_user},
+		{"anomaly", sg_fraud_anomaly},
+		{"anomaly_detail", sg_fraud_anomaly_detail},
 };
 #define SG_PV_COUNT (int)(sizeof(_sg_pv_names) / sizeof(_sg_pv_names[0]))
 
@@ -56,7 +63,8 @@ int pv_parse_sipguard_name(pv_spec_t *sp, str *in)
 		}
 	}
 	LM_ERR("unknown name $sipguard(%.*s): expected sdp_reason, dial_reason, "
-		   "dial_class, dial_e164, call_reason, account or suspend_reason\n",
+		   "dial_class, dial_e164, call_reason, account, suspend_reason, anomaly, "
+		   "anomaly_detail or target_user\n",
 			in->len, in->s);
 	return -1;
 }

@@ -11,13 +11,19 @@
  *   sipguard.suspend <account> [note]   suspend an account's outbound calls
  *   sipguard.unsuspend <account>        lift a suspension
  *   sipguard.reload_rules        re-read the fraud_rules file
+ *   sipguard.seed_baseline <file>  seed the learnt baselines from past calls
+ *   sipguard.baseline <account>    an account's learnt baseline
+ *   sipguard.reload_blocklist    re-read blocklist_file
+ *   sipguard.blocklist           the blocklist in force
  *
  * This file is part of sipguard; GPL-2.0-or-later.
  */
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../core/dprint.h"
 #include "../../core/rpc.h"
@@ -44,22 +50,7 @@ static int sg_rpc_add_u64(rpc_t *rpc, void *th, char *name, uint64_t v)
 
 static const char *sg_reason_name(int32_t reason)
 {
-	switch(reason) {
-		case SIPGUARD_REASON_FLOOD:
-			return "flood";
-		case SIPGUARD_REASON_MANUAL:
-			return "manual";
-		case SIPGUARD_REASON_RESTORED:
-			return "restored";
-		case SIPGUARD_REASON_SCANNER:
-			return "scanner";
-		case SIPGUARD_REASON_ENUMERATION:
-			return "enumeration";
-		case SIPGUARD_REASON_AUTH:
-			return "auth";
-		default:
-			return "none";
-	}
+	return sipguard_ban_reason_name(reason);
 }
 
 /* context of the list callbacks */
@@ -215,50 +206,17 @@ static void sg_rpc_list(rpc_t *rpc, void *c)
 }
 
 /*
- * Ban duration from text: "" or "0" (escalated default), "permanent",
- * N, Ns, Nm, Nh, Nd. Returns 0 on success.
+ * Ban duration from text (the core's rule): "" or "0" (escalated default),
+ * "permanent", N, Ns, Nm, Nh, Nd. Returns 0 on success.
  */
 static int sg_rpc_duration(str *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	uint64_t mul = 1;
-	int i;
-	int len;
-
 	*out = 0;
 	if(s == NULL || s->s == NULL || s->len <= 0)
 		return 0;
-	if(s->len == 9 && strncasecmp(s->s, "permanent", 9) == 0) {
-		*out = UINT64_MAX;
-		return 0;
-	}
-	len = s->len;
-	switch(s->s[len - 1]) {
-		case 's':
-			len--;
-			break;
-		case 'm':
-			mul = 60;
-			len--;
-			break;
-		case 'h':
-			mul = 3600;
-			len--;
-			break;
-		case 'd':
-			mul = 86400;
-			len--;
-			break;
-	}
-	if(len <= 0 || len > 12)
-		return -1;
-	for(i = 0; i < len; i++) {
-		if(s->s[i] < '0' || s->s[i] > '9')
-			return -1;
-		v = v * 10 + (uint64_t)(s->s[i] - '0');
-	}
-	*out = v * mul;
-	return 0;
+	return sipguard_ban_duration_parse(s->s, (size_t)s->len, out) == SIPGUARD_OK
+				   ? 0
+				   : -1;
 }
 
 /* the address argument of ban/unban; on failure the fault is sent */
@@ -700,7 +658,162 @@ static void sg_fraud_rpc_reload(rpc_t *rpc, void *c)
 	rpc->rpl_printf(c, "Ok. %u prefixes, %u account rules", prefixes, accounts);
 }
 
+static const char *sg_blocklist_rpc_reload_doc[] = {
+		"Re-read blocklist_file and publish it to every process; on error the "
+		"list in force stays.",
+		0};
+
+static void sg_blocklist_rpc_reload(rpc_t *rpc, void *c)
+{
+	char err[512];
+	uint64_t entries = 0;
+	uint64_t generation = 0;
+	sipguard_status st;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	err[0] = '\0';
+	st = sipguard_blocklist_reload(
+			_sg_region, err, sizeof(err), &entries, &generation);
+	if(st != SIPGUARD_OK) {
+		err[sizeof(err) - 1] = '\0';
+		LM_ERR("sipguard: blocklist reload failed, old list kept: %s\n",
+				err[0] ? err : sipguard_status_message(st));
+		rpc->fault(c, 500, "reload failed, old list kept: %s",
+				err[0] ? err : sipguard_status_message(st));
+		return;
+	}
+	rpc->rpl_printf(c, "Ok. %llu entries, generation %llu",
+			(unsigned long long)entries, (unsigned long long)generation);
+}
+
+static const char *sg_blocklist_rpc_info_doc[] = {
+		"The blocklist in force: entries, generation, hits, blocklist_max.",
+		0};
+
+static void sg_blocklist_rpc_info(rpc_t *rpc, void *c)
+{
+	sipguard_blocklist_info b;
+	void *th;
+
+	if(_sg_region == NULL) {
+		rpc->fault(c, 500, "sipguard is not initialized");
+		return;
+	}
+	if(sipguard_blocklist_info_get(_sg_region, &b) != SIPGUARD_OK) {
+		rpc->fault(c, 500, "cannot read the blocklist");
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0) {
+		rpc->fault(c, 500, "Internal error creating the reply");
+		return;
+	}
+	if(sg_rpc_add_u64(rpc, th, "entries", b.entries) < 0
+			|| sg_rpc_add_u64(rpc, th, "generation", b.generation) < 0
+			|| sg_rpc_add_u64(rpc, th, "hits", b.hits) < 0
+			|| sg_rpc_add_u64(rpc, th, "max", b.max) < 0)
+		rpc->fault(c, 500, "Internal error creating the reply");
+}
+
 /* clang-format off */
+static const char *sg_fraud_rpc_seed_doc[] = {
+		"Seed the learnt baselines from a CSV of past calls"
+		" (account,start,duration,number,cost). Parameter: the file.",
+		0};
+
+static void sg_fraud_rpc_seed(rpc_t *rpc, void *c)
+{
+	str file = STR_NULL;
+	char path[4096];
+	char err[512] = "";
+	sipguard_seed_report r;
+	sipguard_status st;
+
+	if(!sg_fraud_rpc_ready(rpc, c))
+		return;
+	if(rpc->scan(c, "S", &file) < 1 || file.s == NULL || file.len <= 0) {
+		rpc->fault(c, 400, "file required");
+		return;
+	}
+	if(file.len >= (int)sizeof(path)) {
+		rpc->fault(c, 400, "file name too long");
+		return;
+	}
+	memcpy(path, file.s, file.len);
+	path[file.len] = '\0';
+	memset(&r, 0, sizeof(r));
+	st = sipguard_fraud_seed_baseline(_sg_fraud, path, (size_t)file.len,
+			sipguard_clock_ns(), &r, err, sizeof(err));
+	if(st != SIPGUARD_OK) {
+		rpc->fault(c, 500, "%s", err[0] ? err : "seeding failed");
+		return;
+	}
+	rpc->rpl_printf(c,
+			"Ok. %llu calls of %llu accounts, %llu lines skipped, %llu calls "
+			"older than baseline_days, %llu accounts not stored",
+			(unsigned long long)r.calls, (unsigned long long)r.accounts,
+			(unsigned long long)r.skipped, (unsigned long long)r.old,
+			(unsigned long long)r.unstored);
+}
+
+static const char *sg_fraud_rpc_baseline_doc[] = {
+		"An account's learnt baseline: destinations (country, class, day last"
+		" called), usual spend this hour of the week and over a week."
+		" Parameter: account.",
+		0};
+
+static void sg_fraud_rpc_baseline(rpc_t *rpc, void *c)
+{
+	str account = STR_NULL;
+	sipguard_baseline_info bi;
+	void *th, *ah, *dh;
+	char hour[32], week[32], country[16], day[16];
+	time_t t;
+	struct tm tm;
+	unsigned int i;
+
+	if(sg_fraud_rpc_account(rpc, c, &account) < 0)
+		return;
+	if(sipguard_fraud_baseline_get(_sg_fraud, account.s, (size_t)account.len,
+			   sipguard_clock_ns(), &bi)
+			!= SIPGUARD_OK) {
+		rpc->fault(c, 404, "no baseline");
+		return;
+	}
+	if(sipguard_fraud_money_text(bi.usual_hour, hour, sizeof(hour)) != SIPGUARD_OK
+			|| sipguard_fraud_money_text(bi.usual_week, week, sizeof(week))
+					   != SIPGUARD_OK) {
+		rpc->fault(c, 500, "internal error");
+		return;
+	}
+	if(rpc->add(c, "{", &th) < 0
+			|| rpc->struct_add(th, "SJss", "account", &account, "since_ms",
+					   (unsigned long long)bi.since_unix_ms, "usual_hour", hour,
+					   "usual_week", week)
+					   < 0
+			|| rpc->struct_add(th, "[", "destinations", &ah) < 0) {
+		rpc->fault(c, 500, "cannot build the reply");
+		return;
+	}
+	for(i = 0; i < bi.n_dests && i < SIPGUARD_BASELINE_DESTS; i++) {
+		snprintf(country, sizeof(country), "+%u", bi.dests[i].country);
+		t = (time_t)bi.dests[i].last_day * 86400;
+		if(gmtime_r(&t, &tm) == NULL
+				|| strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+			day[0] = '\0';
+		if(rpc->array_add(ah, "{", &dh) < 0
+				|| rpc->struct_add(dh, "sss", "country", country, "class",
+						   sipguard_fraud_class_name(bi.dests[i].class_id),
+						   "last_called", day)
+						   < 0) {
+			rpc->fault(c, 500, "cannot build the reply");
+			return;
+		}
+	}
+}
+
 rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.list",  sg_rpc_list,  sg_rpc_list_doc,  0},
 	{"sipguard.ban",   sg_rpc_ban,   sg_rpc_ban_doc,   0},
@@ -712,6 +825,10 @@ rpc_export_t sipguard_rpc_cmds[] = {
 	{"sipguard.suspend", sg_fraud_rpc_suspend, sg_fraud_rpc_suspend_doc, 0},
 	{"sipguard.unsuspend", sg_fraud_rpc_unsuspend, sg_fraud_rpc_unsuspend_doc, 0},
 	{"sipguard.reload_rules", sg_fraud_rpc_reload, sg_fraud_rpc_reload_doc, 0},
+	{"sipguard.reload_blocklist", sg_blocklist_rpc_reload, sg_blocklist_rpc_reload_doc, 0},
+	{"sipguard.blocklist", sg_blocklist_rpc_info, sg_blocklist_rpc_info_doc, 0},
+	{"sipguard.seed_baseline", sg_fraud_rpc_seed, sg_fraud_rpc_seed_doc, 0},
+	{"sipguard.baseline", sg_fraud_rpc_baseline, sg_fraud_rpc_baseline_doc, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

@@ -84,6 +84,55 @@ static counter_val_t sg_stat_active_calls(void)
 	return (counter_val_t)sg_fraud_stats_read().active_calls;
 }
 
+static counter_val_t sg_stat_suspended_accounts(void)
+{
+	return (counter_val_t)sg_fraud_stats_read().suspended_accounts;
+}
+
+/* toll fraud: anomalies against the learnt baselines */
+static sipguard_anomaly_stats sg_anomaly_stats_read(void)
+{
+	sipguard_anomaly_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if(_sg_fraud != NULL
+			&& sipguard_fraud_anomaly_stats_get(_sg_fraud, &s) != SIPGUARD_OK)
+		memset(&s, 0, sizeof(s));
+	return s;
+}
+
+static counter_val_t sg_stat_anomalies_destination(void)
+{
+	return (counter_val_t)sg_anomaly_stats_read().destination;
+}
+
+static counter_val_t sg_stat_anomalies_spend(void)
+{
+	return (counter_val_t)sg_anomaly_stats_read().spend;
+}
+
+/* the shared blocklist: one snapshot of its counts */
+static sipguard_blocklist_info sg_blocklist_read(void)
+{
+	sipguard_blocklist_info b;
+
+	memset(&b, 0, sizeof(b));
+	if(_sg_region != NULL
+			&& sipguard_blocklist_info_get(_sg_region, &b) != SIPGUARD_OK)
+		memset(&b, 0, sizeof(b));
+	return b;
+}
+
+static counter_val_t sg_stat_blocklisted(void)
+{
+	return (counter_val_t)sg_blocklist_read().hits;
+}
+
+static counter_val_t sg_stat_blocklist_entries(void)
+{
+	return (counter_val_t)sg_blocklist_read().entries;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -116,6 +165,12 @@ static stat_export_t sg_stats[] = {
 	{"fraud_denied", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_denied},
 	{"fraud_suspended", STAT_IS_FUNC, (stat_var **)sg_stat_fraud_suspended},
 	{"active_calls", STAT_IS_FUNC, (stat_var **)sg_stat_active_calls},
+	{"suspended_accounts", STAT_IS_FUNC, (stat_var **)sg_stat_suspended_accounts},
+	{"fraud_anomalies_destination", STAT_IS_FUNC, (stat_var **)sg_stat_anomalies_destination},
+	{"fraud_anomalies_spend", STAT_IS_FUNC, (stat_var **)sg_stat_anomalies_spend},
+	/* shared blocklist */
+	{"blocklisted", STAT_IS_FUNC, (stat_var **)sg_stat_blocklisted},
+	{"blocklist_entries", STAT_IS_FUNC, (stat_var **)sg_stat_blocklist_entries},
 	{0, 0, 0}
 };
 /* clang-format on */

@@ -82,6 +82,14 @@ const KNOWN: &[&str] = &[
     "spend_critical",
     "call_limit",
     "fraud_state_file",
+    "phone_context_domains",
+    "baseline_days",
+    "baseline_table_size",
+    "anomaly_classes",
+    "spend_anomaly_factor",
+    "spend_anomaly_floor",
+    "anomaly_action",
+    "baseline_seed_file",
 ];
 
 fn check_duration(v: &str) -> Option<u64> {
@@ -225,7 +233,7 @@ fn check_set(c: &Config, name: &str, v: &str) {
             } else {
                 c.guess.challenge_nonce_bytes_register
             };
-            assert!(matches!(b, 0 | 24 | 29 | 40 | 45));
+            assert!(matches!(b, 0 | 24 | 29 | 33 | 40 | 45));
         }
         "challenge_nonce_expire" => assert!(c.guess.challenge_nonce_expire_s > 0),
         "enum_threshold" => assert!((1..=MAX_ENUM_THRESHOLD).contains(&c.guess.enum_threshold)),

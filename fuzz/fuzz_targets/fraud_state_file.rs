@@ -4,7 +4,9 @@
 //! table (8 or 64 accounts, by the input's length).
 //!
 //! Properties, checked against a small model of the format written here
-//! (magic line, then `account reason since_unix_ms`, names percent-encoded):
+//! (magic line, version 1 or 2, then `account reason since_unix_ms`, names
+//! percent-encoded; version 2 also has `baseline` lines of 7 fields, which
+//! a table without baselines reads and leaves):
 //! - a file whose first line is not the magic line is refused and moved
 //!   aside to `<file>.corrupt` unchanged, with nothing restored;
 //! - otherwise it loads: one `file:line: why; line skipped` warning per bad
@@ -24,9 +26,18 @@ use sipguard::fraud::accounts::{Accounts, Reason, Thresholds, NAME_BYTES};
 use sipguard::fraud::persist::{load, save, Saved};
 use std::collections::BTreeMap;
 
-const MAGIC: &[u8] = b"# sipguard accounts v1";
-/// Longest line the reader takes (without its newline and a final CR).
-const MAX_LINE: usize = 256;
+const MAGIC_V1: &[u8] = b"# sipguard accounts v1";
+const MAGIC: &[u8] = b"# sipguard accounts v2";
+/// Longest line the reader takes (without its newline and a final CR), by version.
+const MAX_LINE_V1: usize = 256;
+const MAX_LINE: usize = 4096;
+/// Baseline lines: destinations and hours at most.
+const DEST_SLOTS: usize = 16;
+const HOURS: usize = 168;
+const CLASSES: [&str; 12] = [
+    "domestic", "mobile", "international", "premium", "high-risk", "toll-free", "shared-cost", "uan",
+    "voip", "personal", "satellite", "fixed",
+];
 /// Bad lines warned about one by one.
 const MAX_REPORTED: usize = 100;
 const NOW: u64 = 7 * 86_400 * 1_000_000_000;
@@ -65,9 +76,35 @@ enum Line {
     Good(Saved),
 }
 
-fn model_line(line: &[u8]) -> Line {
+/// A version 2 baseline line's fields after `baseline` (written here from
+/// the format: name, first hour, hour, hour's spend, `day:cc:class,...` or
+/// `-`, `hour:money,...` or `-`).
+fn baseline_ok(f: &[&str]) -> bool {
+    let [name, first, hour, spent, dests, spend] = f else {
+        return false;
+    };
+    let list = |s: &str, max: usize, item: &dyn Fn(&str) -> bool| {
+        s == "-" || (s.split(',').count() <= max && s.split(',').all(item))
+    };
+    decode(name.as_bytes()).is_some_and(|n| !n.is_empty() && n.len() <= NAME_BYTES)
+        && first.parse::<u32>().is_ok()
+        && hour.parse::<u32>().is_ok()
+        && spent.parse::<u64>().is_ok()
+        && list(dests, DEST_SLOTS, &|d| {
+            let p: Vec<&str> = d.split(':').collect();
+            matches!(p[..], [day, cc, class] if day.parse::<u32>().is_ok()
+                && cc.parse::<u16>().is_ok() && CLASSES.contains(&class))
+        })
+        && list(spend, HOURS, &|h| {
+            h.split_once(':').is_some_and(|(i, v)| {
+                i.parse::<usize>().is_ok_and(|i| i < HOURS) && v.parse::<u32>().is_ok()
+            })
+        })
+}
+
+fn model_line(line: &[u8], v2: bool) -> Line {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.len() > MAX_LINE {
+    if line.len() > if v2 { MAX_LINE } else { MAX_LINE_V1 } {
         return Line::Bad;
     }
     let Ok(line) = std::str::from_utf8(line) else {
@@ -78,6 +115,10 @@ fn model_line(line: &[u8]) -> Line {
         return Line::Blank;
     }
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
+    if v2 && line.starts_with("baseline ") && f.len() != 3 {
+        // No baseline table here: a good line is read and left.
+        return if baseline_ok(&f[1..]) { Line::Blank } else { Line::Bad };
+    }
     let [name, reason, since] = f[..] else {
         return Line::Bad;
     };
@@ -102,13 +143,14 @@ struct Model {
 fn model(bytes: &[u8]) -> Model {
     let mut lines = bytes.split(|&b| b == b'\n');
     let first = lines.next().map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let v2 = first == Some(MAGIC);
     let mut m = Model {
-        magic: first == Some(MAGIC),
+        magic: v2 || first == Some(MAGIC_V1),
         bad: Vec::new(),
         good: Vec::new(),
     };
     for (n, line) in lines.enumerate() {
-        match model_line(line) {
+        match model_line(line, v2) {
             Line::Blank => {}
             Line::Bad => m.bad.push(n + 2),
             Line::Good(s) => m.good.push(s),
@@ -207,6 +249,7 @@ fuzz_target!(|data: &[u8]| {
     let written = save(&a, &path2, NOW, &loaded.unrestored).expect("save");
     assert_eq!(written, table(&a).len() + loaded.unrestored.len());
     let text = std::fs::read(&path2).expect("the saved file");
+    assert!(text.starts_with(MAGIC), "the saver writes version 2");
     let saved = model(&text);
     assert!(
         saved.magic && saved.bad.is_empty(),

@@ -5,6 +5,7 @@
 //! the capability that knows it; the names operators write are flat) and
 //! checked together ([`Config::validate`]).
 
+use crate::blocklist::config::BlocklistConfig;
 use crate::config::parse::{check_writable, parse_bool, parse_nonzero_duration, ConfigError, NS_PER_SEC};
 use crate::flood::config::FloodConfig;
 use crate::fraud::config::FraudConfig;
@@ -18,6 +19,8 @@ pub struct Config {
     pub guess: GuessConfig,
     /// Toll-fraud parameters.
     pub fraud: FraudConfig,
+    /// The shared blocklist.
+    pub blocklist: BlocklistConfig,
     /// The host drops a banned source's packets before parsing them.
     pub early_drop: bool,
     /// How often the host saves the state files.
@@ -33,6 +36,7 @@ impl Default for Config {
             flood: FloodConfig::default(),
             guess: GuessConfig::default(),
             fraud: FraudConfig::default(),
+            blocklist: BlocklistConfig::default(),
             early_drop: false,
             save_interval_ns: 60 * NS_PER_SEC,
             cluster: false,
@@ -51,6 +55,7 @@ impl Config {
             "cluster" => self.cluster = parse_bool("cluster", v)?,
             _ if self.flood.set(name, v)? => {}
             _ if self.guess.set(name, v)? => {}
+            _ if self.blocklist.set(name, v)? => {}
             _ => return self.fraud.set(name, v),
         }
         Ok(())

@@ -349,3 +349,139 @@ fn more_user_agents_than_handed_over_is_a_scanner() {
     q.user_agent_count = 2;
     assert_eq!(r.guess_request(&[127, 0, 0, 21], &q, 1), Finding::Scanner);
 }
+
+/// A reply of `status` to the REGISTER of `call_id` (as `reply_401`).
+fn reply_with(status: &str, call_id: &str) -> Vec<u8> {
+    String::from_utf8(reply_401(call_id))
+        .unwrap()
+        .replace("401 Unauthorized", status)
+        .into_bytes()
+}
+
+#[test]
+fn a_policy_refusal_with_credentials_is_left_alone_and_never_bans() {
+    let r = small_region(|c| c.guess.auth_maxretry = 3);
+    let creds = b"Digest username=\"1001\", realm=\"r\", nonce=\"n\", response=\"x\"";
+    let mut out = [0u8; 2048];
+    // A phone over the wrong transport, retrying with its credentials.
+    for i in 0..10 {
+        let cid = format!("tls{i}");
+        let q = register("<sip:1001@example.org>", &cid, creds);
+        assert_eq!(r.guess_request(&SRC, &q, 1), Finding::Clean);
+        r.guess_policy_reply(&q, PolicyMark::Script, 1);
+        let refusal = reply_with("403 TLS required", &cid);
+        assert_eq!(send(&r, &refusal, &SRC, 2, &mut out), Outcome::Unchanged);
+    }
+    assert!(!r.flood.drop_check(&SRC, 3).unwrap());
+    assert_eq!(r.counters().get(Counter::AuthFailures), 0);
+    // A 404 of a marked request leaves as is too: the script's verdict.
+    let q = register("<sip:1001@example.org>", "p404", b"");
+    r.guess_request(&SRC, &q, 1);
+    r.guess_policy_reply(&q, PolicyMark::Script, 1);
+    assert_eq!(
+        send(&r, &reply_with("404 Not Found", "p404"), &SRC, 2, &mut out),
+        Outcome::Unchanged
+    );
+    // The same refusal unmarked is rewritten into a challenge.
+    r.guess_request(&SRC, &register("<sip:1001@example.org>", "plain", creds), 1);
+    assert!(matches!(
+        send(&r, &reply_with("403 TLS required", "plain"), &SRC, 2, &mut out),
+        Outcome::Rewritten(_)
+    ));
+}
+
+#[test]
+fn a_policy_mark_covers_only_the_request_marked() {
+    let r = small_region(|c| c.guess.auth_maxretry = 3);
+    let mut out = [0u8; 2048];
+    for i in 0..3 {
+        // The attacker has one request of a key refused by policy, then
+        // sends the very same guess (key and credentials) by a path whose
+        // password is checked: the second request clears the mark.
+        let creds = format!("Digest username=\"1001\", nonce=\"n{i}\", response=\"r{i}\"");
+        let q = register("<sip:1001@example.org>", "twin", creds.as_bytes());
+        r.guess_request(&SRC, &q, 1);
+        r.guess_policy_reply(&q, PolicyMark::Script, 1);
+        r.guess_request(&SRC, &q, 1);
+        assert!(matches!(
+            send(&r, &reply_with("403 Forbidden", "twin"), &SRC, 2, &mut out),
+            Outcome::Rewritten(_)
+        ));
+    }
+    assert!(r.flood.drop_check(&SRC, 3).unwrap());
+    assert_eq!(r.counters().get(Counter::AuthFailures), 3);
+    // A digest challenge to a marked request is still a failure: a script
+    // that goes on to check the password after its policy function refused
+    // gains no free guesses.
+    let src2 = [127, 0, 0, 21];
+    for i in 0..3 {
+        let creds = format!("Digest username=\"1002\", nonce=\"m{i}\", response=\"r{i}\"");
+        let cid = format!("marked{i}");
+        let q = register("<sip:1002@example.org>", &cid, creds.as_bytes());
+        r.guess_request(&src2, &q, 1);
+        r.guess_policy_reply(&q, PolicyMark::Script, 1);
+        send(&r, &reply_401(&cid), &src2, 2, &mut out);
+    }
+    assert!(r.flood.drop_check(&src2, 3).unwrap());
+}
+
+#[test]
+fn a_module_policy_refusal_covers_its_403_only() {
+    // sipguard_require_tls() called for every request, its verdict used for
+    // REGISTER only: the 404 of an INVITE it marked is still rewritten (no
+    // oracle), its 403 stays a policy reply.
+    let r = small_region(|c| c.guess.auth_maxretry = 3);
+    let mut out = [0u8; 2048];
+    let q = register("<sip:1001@example.org>", "auto404", b"");
+    r.guess_request(&SRC, &q, 1);
+    r.guess_policy_reply(&q, PolicyMark::Refusal403, 1);
+    assert!(matches!(
+        send(&r, &reply_with("404 Not Found", "auto404"), &SRC, 2, &mut out),
+        Outcome::Rewritten(_)
+    ));
+    let creds = b"Digest username=\"1001\", realm=\"r\", nonce=\"n\", response=\"x\"";
+    for i in 0..5 {
+        let cid = format!("auto403-{i}");
+        let q = register("<sip:1001@example.org>", &cid, creds);
+        r.guess_request(&SRC, &q, 1);
+        r.guess_policy_reply(&q, PolicyMark::Refusal403, 1);
+        assert_eq!(
+            send(&r, &reply_with("403 TLS required", &cid), &SRC, 2, &mut out),
+            Outcome::Unchanged
+        );
+    }
+    assert_eq!(r.counters().get(Counter::AuthFailures), 0);
+}
+
+#[test]
+fn a_password_check_after_a_policy_mark_clears_it() {
+    // A script that marks, then checks the password anyway and answers a
+    // wrong one with 403: the check clears the mark, the 403 counts.
+    let r = small_region(|c| c.guess.auth_maxretry = 3);
+    let mut out = [0u8; 2048];
+    for i in 0..3 {
+        let creds = format!("Digest username=\"1001\", nonce=\"p{i}\", response=\"r{i}\"");
+        let cid = format!("checked{i}");
+        let q = register("<sip:1001@example.org>", &cid, creds.as_bytes());
+        r.guess_request(&SRC, &q, 1);
+        r.guess_policy_reply(&q, PolicyMark::Script, 1);
+        assert!(r.guess_auth_allowed(&SRC, &q, 1));
+        assert!(matches!(
+            send(&r, &reply_with("403 Forbidden", &cid), &SRC, 2, &mut out),
+            Outcome::Rewritten(_)
+        ));
+    }
+    assert!(r.flood.drop_check(&SRC, 3).unwrap());
+    // and sipguard_auth_failed() counts through a mark
+    let src2 = [127, 0, 0, 22];
+    let q = register("<sip:1002@example.org>", "failed", b"Digest username=\"1002\"");
+    r.guess_request(&src2, &q, 1);
+    r.guess_policy_reply(&q, PolicyMark::Script, 1);
+    r.guess_auth_failed(&src2, &q, 1);
+    let before = r.counters().get(Counter::AuthFailures);
+    assert!(matches!(
+        send(&r, &reply_with("403 Forbidden", "failed"), &src2, 2, &mut out),
+        Outcome::Rewritten(_)
+    ));
+    assert_eq!(r.counters().get(Counter::AuthFailures), before, "counted once");
+}

@@ -25,14 +25,16 @@ mod reply_tests;
 mod state_file_tests;
 
 use self::config::Config;
+use crate::blocklist::{Blocklist, BlocklistArea};
 use crate::cluster::{Cluster, ClusterPlan};
 use crate::flood::region::{Flood, FloodPlan};
 use crate::flood::table::{CheckResult, TableError, Verdict};
 use crate::fraud::{Fraud, FraudPlan};
 use crate::guess::reply::{Outcome, Reply};
-use crate::guess::{Defences, Finding, Guess, GuessPlan, Request, TxnState, UserInfo};
-use crate::shm::counters::Counters;
+use crate::guess::{Defences, Finding, Guess, GuessPlan, PolicyMark, Request, TxnState, UserInfo};
+use crate::shm::counters::{Counter, Counters};
 use crate::shm::store::{Area, Plan, Store};
+use crate::sip::addr::address_bits;
 use std::sync::Arc;
 
 /// Process-local handle to the shared state of every capability; children
@@ -47,6 +49,8 @@ pub struct Engine {
     pub guess: Guess,
     /// Cluster replication's queue, who-wins table and peers (`cluster` on).
     pub cluster: Option<Cluster>,
+    /// The shared blocklist.
+    pub blocklist: Blocklist,
 }
 
 /// Where everything lies in the engine's mapping.
@@ -57,6 +61,7 @@ struct EnginePlan {
     guess: GuessPlan,
     fraud: FraudPlan,
     cluster: Option<ClusterPlan>,
+    blocklist: BlocklistArea,
 }
 
 impl Engine {
@@ -77,9 +82,16 @@ impl Engine {
             flood,
             guess: Guess::attach(&store, p.guess, &cfg.guess),
             cluster,
+            blocklist: Blocklist::attach(&store, p.blocklist, &cfg.blocklist),
             store,
         };
         engine.verify()?;
+        if cfg.blocklist.file.is_some() {
+            engine
+                .blocklist
+                .reload()
+                .map_err(|e| format!("parameter blocklist_file: {e}"))?;
+        }
         Ok(engine)
     }
 
@@ -90,6 +102,7 @@ impl Engine {
         let guess = Guess::plan(&mut plan, cfg.flood.table_size, &cfg.guess);
         let fraud = Fraud::plan(&mut plan, &cfg.fraud);
         let cluster = cfg.cluster.then(|| Cluster::plan(&mut plan));
+        let blocklist = Blocklist::plan(&mut plan, &cfg.blocklist);
         EnginePlan {
             plan,
             counters,
@@ -97,6 +110,7 @@ impl Engine {
             guess,
             fraud,
             cluster,
+            blocklist,
         }
     }
 
@@ -144,7 +158,7 @@ impl Engine {
     /// if it lets the request through, the guessing defences' request-time
     /// checks (a scanner or an enumeration bans the source now).
     pub fn check_request(&self, addr: &[u8], req: &Request, now: u64) -> Result<CheckResult, TableError> {
-        let mut res = self.flood.check(addr, now)?;
+        let mut res = self.check(addr, now)?;
         if matches!(res.verdict, Verdict::Pass | Verdict::Untracked) {
             res.verdict = match self.guess_request(addr, req, now) {
                 Finding::Clean => res.verdict,
@@ -153,6 +167,37 @@ impl Engine {
             };
         }
         Ok(res)
+    }
+
+    /// The check of one source address: a listed one (not allowlisted) is
+    /// refused at once and not counted against the rate; any other goes
+    /// through the flood check.
+    pub fn check(&self, addr: &[u8], now: u64) -> Result<CheckResult, TableError> {
+        if self.blocklisted(addr) {
+            self.counters().bump(Counter::Blocklisted);
+            self.blocklist.log_refused(addr, now);
+            return Ok(CheckResult::blocklisted());
+        }
+        self.flood.check(addr, now)
+    }
+
+    /// Whether a datagram from `addr` is dropped before parsing (early
+    /// drop): its source is on the blocklist (counted here) or banned
+    /// (counted by the flood check). One call for the host's hook.
+    pub fn drop_check(&self, addr: &[u8], now: u64) -> Result<bool, TableError> {
+        if self.blocklisted(addr) {
+            self.counters().bump(Counter::Blocklisted);
+            return Ok(true);
+        }
+        self.flood.drop_check(addr, now)
+    }
+
+    /// Whether `addr` (raw bytes) is on the blocklist and not allowlisted
+    /// (the operator's own trust wins over a shared feed). Counts nothing.
+    pub fn blocklisted(&self, addr: &[u8]) -> bool {
+        // the usual case, no blocklist: not even the address is read
+        !self.blocklist.is_off()
+            && address_bits(addr).is_some_and(|b| self.blocklist.contains(b) && !self.flood.allowlisted(b))
     }
 
     // The guessing defences, by their engine-level names.
@@ -174,8 +219,12 @@ impl Engine {
         self.defences().guess_auth_allowed(addr, req, now)
     }
 
-    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
-        self.defences().guess_reply(key, challenge, rewrite, now)
+    pub fn guess_reply(&self, key: [u64; 2], status: u16, stale: bool, rewrite: bool, now: u64) -> TxnState {
+        self.defences().guess_reply(key, status, stale, rewrite, now)
+    }
+
+    pub fn guess_policy_reply(&self, req: &Request, mark: PolicyMark, now: u64) {
+        self.defences().guess_policy_reply(req, mark, now)
     }
 
     pub fn guess_sweep(&self, now: u64) {

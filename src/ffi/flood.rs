@@ -4,6 +4,7 @@
 
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, text, write_err, Status};
+use crate::flood::ban::Reason;
 use crate::flood::state::{self, StateError};
 use crate::flood::table::{CheckResult, EntryInfo, TableError, PERMANENT};
 use crate::shm::counters::Counter;
@@ -63,7 +64,7 @@ pub unsafe extern "C" fn sipguard_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, crate::ffi::out(out)?) };
-        *out = region.flood.check(addr, now_ns)?.into();
+        *out = region.check(addr, now_ns)?.into();
         Ok(())
     })
 }
@@ -85,13 +86,14 @@ pub unsafe extern "C" fn sipguard_check_text(
         // SAFETY: per the function contract.
         let (region, addr, out) = unsafe { (handle(region)?, text(addr, addr_len)?, crate::ffi::out(out)?) };
         let raw = crate::sip::addr::parse_address(addr).ok_or(Status::Invalid)?;
-        *out = region.flood.check(&raw, now_ns)?.into();
+        *out = region.check(&raw, now_ns)?.into();
         Ok(())
     })
 }
 
-/// Early-drop test for the network hook: *drop_out = 1 when addr is banned
-/// (the drop is counted in statistics and in the ban's hits), else 0.
+/// Early-drop test for the network hook: *drop_out = 1 when addr is on the
+/// blocklist (and not allowlisted) or banned (the drop is counted in
+/// statistics, and in the ban's hits), else 0.
 /// Does not count a request against the rate.
 ///
 /// # Safety
@@ -107,7 +109,7 @@ pub unsafe extern "C" fn sipguard_drop_check(
     boundary(|| {
         // SAFETY: per the function contract.
         let (region, addr, drop_out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, out(drop_out)?) };
-        *drop_out = region.flood.drop_check(addr, now_ns)? as i32;
+        *drop_out = region.drop_check(addr, now_ns)? as i32;
         Ok(())
     })
 }
@@ -470,4 +472,81 @@ pub unsafe extern "C" fn sipguard_state_load(
         }
         Ok(())
     })
+}
+
+// ---- what every host's management commands share ------------------------------
+
+/// Static, NUL-terminated name of a sipguard_ban_reason ("flood", ...),
+/// "none" for 0 or an unknown value.
+#[no_mangle]
+pub extern "C" fn sipguard_ban_reason_name(reason: c_int) -> *const c_char {
+    let s: &'static [u8] = match u32::try_from(reason).ok().and_then(Reason::from_code) {
+        Some(Reason::Flood) => b"flood\0",
+        Some(Reason::Manual) => b"manual\0",
+        Some(Reason::Restored) => b"restored\0",
+        Some(Reason::Scanner) => b"scanner\0",
+        Some(Reason::Enumeration) => b"enumeration\0",
+        Some(Reason::Auth) => b"auth\0",
+        None => b"none\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// A ban duration as an operator types it in a management command, for
+/// sipguard_ban(): "" or "0" (the escalated ban_time) -> 0, "permanent" ->
+/// UINT64_MAX, N, Ns, Nm, Nh, Nd -> seconds. SIPGUARD_ERR_INVALID otherwise.
+///
+/// # Safety
+/// `text` valid for `len` (may be NULL when len is 0); `seconds_out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_ban_duration_parse(
+    text: *const c_char,
+    len: usize,
+    seconds_out: *mut u64,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (t, o) = unsafe { (bytes(text.cast(), len)?, out(seconds_out)?) };
+        *o = ban_duration_seconds(t).ok_or(Status::Invalid)?;
+        Ok(())
+    })
+}
+
+fn ban_duration_seconds(t: &[u8]) -> Option<u64> {
+    if t.eq_ignore_ascii_case(b"permanent") {
+        return Some(u64::MAX);
+    }
+    let (digits, mul) = match t.split_last() {
+        None => return Some(0),
+        Some((b's', d)) => (d, 1),
+        Some((b'm', d)) => (d, 60),
+        Some((b'h', d)) => (d, 3600),
+        Some((b'd', d)) => (d, 86_400),
+        Some(_) => (t, 1),
+    };
+    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(n * mul)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::ban_duration_seconds as d;
+
+    #[test]
+    fn forms_of_a_ban_duration() {
+        assert_eq!(d(b""), Some(0));
+        assert_eq!(d(b"0"), Some(0));
+        assert_eq!(d(b"90"), Some(90));
+        assert_eq!(d(b"30s"), Some(30));
+        assert_eq!(d(b"5m"), Some(300));
+        assert_eq!(d(b"2h"), Some(7200));
+        assert_eq!(d(b"1d"), Some(86_400));
+        assert_eq!(d(b"PERMANENT"), Some(u64::MAX));
+        for bad in [&b"m"[..], b"5x", b"-5", b"1 m", b"1234567890123"] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -37,6 +37,8 @@ pub enum CDialVerdict {
     SIPGUARD_DIAL_TABLE_FULL = -5,
     /// Bad account name, busy, rules mid-reload, internal error.
     SIPGUARD_DIAL_UNAVAILABLE = -6,
+    /// A first call to a new destination, refused (anomaly_action=refuse).
+    SIPGUARD_DIAL_ANOMALY = -7,
 }
 
 mirror!(CDialVerdict <=> DialVerdict, DIAL_VERDICT_VALUES {
@@ -47,6 +49,7 @@ mirror!(CDialVerdict <=> DialVerdict, DIAL_VERDICT_VALUES {
     SIPGUARD_DIAL_NO_RULE = DialVerdict::NoRule,
     SIPGUARD_DIAL_TABLE_FULL = DialVerdict::TableFull,
     SIPGUARD_DIAL_UNAVAILABLE = DialVerdict::Unavailable,
+    SIPGUARD_DIAL_ANOMALY = DialVerdict::Anomaly,
 });
 
 /// sipguard_fraud_call_start() verdicts; the shim returns them as is.
@@ -662,7 +665,7 @@ pub struct CAccountInfo {
     pub active: u32,
     /// 1 while suspended.
     pub suspended: i32,
-    /// Why suspended: "cpm", "spend", "rpc" or "".
+    /// Why suspended: "cpm", "spend", "rpc", "anomaly" or "".
     pub reason: [c_char; 8],
     /// Call attempts in the last minute (sliding).
     pub cpm: u64,
@@ -719,7 +722,7 @@ pub unsafe extern "C" fn sipguard_fraud_list(
 }
 
 /// Called once per new suspension; account is not NUL-terminated, reason
-/// ("cpm", "spend", "rpc") is. end_calls is 1 when suspend_ends_calls names
+/// ("cpm", "spend", "rpc", "anomaly") is. end_calls is 1 when suspend_ends_calls names
 /// the reason: the host ends the account's calls up.
 pub type SuspendEventFn = Option<
     extern "C" fn(
@@ -759,6 +762,7 @@ pub unsafe extern "C" fn sipguard_fraud_tick(
                 Reason::Cpm => b"cpm\0",
                 Reason::Spend => b"spend\0",
                 Reason::Rpc => b"rpc\0",
+                Reason::Anomaly => b"anomaly\0",
             };
             let end = f.cfg.ends_calls(reason) as c_int;
             cb(ctx, name.as_ptr().cast(), name.len(), r.as_ptr().cast(), end);
@@ -776,6 +780,8 @@ pub struct CFraudStats {
     pub suspensions: u64,
     /// Calls up, all accounts.
     pub active_calls: u64,
+    /// Accounts suspended now (recounted every second by the timer's tick).
+    pub suspended_accounts: u64,
 }
 
 /// Read the toll-fraud statistics.
@@ -792,6 +798,7 @@ pub unsafe extern "C" fn sipguard_fraud_stats_get(f: *const Fraud, out: *mut CFr
             denied: s.denied,
             suspensions: s.suspensions,
             active_calls: s.active_calls,
+            suspended_accounts: s.suspended_accounts,
         };
         Ok(())
     })
@@ -813,6 +820,58 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
         write_err(buf, len, t.as_str());
         Ok(())
     })
+}
+
+// ---- what every host's toll-fraud shim shares --------------------------------
+
+/// 1 when the number argument of a dial check is a URI ("sip:", "sips:",
+/// "tel:": a ':' after at least 3 of its first 5 bytes; a dialled number
+/// has no ':'), so the host hands over its parse of the URI; else 0 (also
+/// for a null value with a non-zero length).
+///
+/// # Safety
+/// `value` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_dial_is_uri(value: *const c_char, len: usize) -> c_int {
+    let is_uri = || {
+        // SAFETY: per the function contract.
+        let v = unsafe { bytes(value.cast(), len) }.ok()?;
+        Some(c_int::from(
+            matches!(v.iter().take(5).position(|&b| b == b':'), Some(i) if i >= 3),
+        ))
+    };
+    std::panic::catch_unwind(is_uri).ok().flatten().unwrap_or(0)
+}
+
+/// An account name for a host's log line into out (NUL-terminated): at
+/// most 64 bytes of it, each byte outside printable ASCII as '?'. Returns
+/// the length written (0 for a null name or out, or out_len 0).
+///
+/// # Safety
+/// `name` valid for `len` bytes (or null with 0); `out` writable for `out_len`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_account_printable(
+    name: *const c_char,
+    len: usize,
+    out: *mut c_char,
+    out_len: usize,
+) -> usize {
+    let copy = || {
+        // SAFETY: per the function contract.
+        let n = unsafe { bytes(name.cast(), len) }.ok()?;
+        if out.is_null() || out_len == 0 {
+            return None;
+        }
+        // SAFETY: non-null, writable for out_len per the contract.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), out_len) };
+        let k = n.len().min(64).min(out_len - 1);
+        for (d, &b) in o.iter_mut().zip(&n[..k]) {
+            *d = if b > 0x20 && b < 0x7f { b } else { b'?' };
+        }
+        o[k] = 0;
+        Some(k)
+    };
+    std::panic::catch_unwind(copy).ok().flatten().unwrap_or(0)
 }
 
 #[cfg(test)]

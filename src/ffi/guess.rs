@@ -5,7 +5,7 @@
 use crate::engine::Engine;
 use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
 use crate::guess::reply::{Outcome, Reply, Span};
-use crate::guess::{Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
+use crate::guess::{PolicyMark, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
@@ -235,6 +235,41 @@ pub unsafe extern "C" fn sipguard_authenticated(
     })
 }
 
+/// sipguard_policy_reply() flag: the refusal of one of the module's own
+/// policy functions (sipguard_require_tls(), a dial check), not the
+/// script's: only its 403 is a policy reply.
+pub const SIPGUARD_POLICY_403_ONLY: u32 = 1;
+
+/// This request was refused by policy, a verdict the same for every user
+/// (e.g. "403 TLS required"): a reply to it other than a 401/407 challenge
+/// (with SIPGUARD_POLICY_403_ONLY in flags: its 403 only) leaves unrewritten
+/// and is no authentication failure, when this process sends it (a reply
+/// another process sends is judged as usual). Only this request: the next one with
+/// its Call-ID and CSeq clears the mark, and so do sipguard_auth_allowed()
+/// and sipguard_auth_failed() on it (its password is checked after all).
+///
+/// # Safety
+/// As for `sipguard_check_request`.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_policy_reply(
+    region: *const Engine,
+    req: *const CRequest,
+    flags: u32,
+    now_ns: u64,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (region, req) = unsafe { (handle(region)?, request(req)?) };
+        let mark = if flags & SIPGUARD_POLICY_403_ONLY != 0 {
+            PolicyMark::Refusal403
+        } else {
+            PolicyMark::Script
+        };
+        region.guess_policy_reply(&req, mark, now_ns);
+        Ok(())
+    })
+}
+
 /// Count a failed authentication (once per transaction); *banned = 1 if it
 /// banned the source.
 ///
@@ -314,6 +349,46 @@ pub unsafe extern "C" fn sipguard_request_reads_to_user(
         Some(c_int::from(crate::guess::reads_to_user(m, ruri_user)))
     };
     std::panic::catch_unwind(reads).ok().flatten().unwrap_or(0)
+}
+
+/// 1 when the host's URI parser finds no user part in this URI (a `sip:` or
+/// `sips:` URI without an `@`), so the host may leave `$rU`/`$tU` empty
+/// without parsing it; 0 when it must parse (any other form), and for a
+/// null URI with a non-zero length.
+///
+/// # Safety
+/// `uri` valid for `uri_len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_uri_lacks_user(uri: *const c_char, uri_len: usize) -> c_int {
+    let lacks = || {
+        // SAFETY: per the function contract.
+        let u = unsafe { bytes(uri.cast(), uri_len) }.ok()?;
+        Some(c_int::from(crate::sip::uri::lacks_user(u)))
+    };
+    std::panic::catch_unwind(lacks).ok().flatten().unwrap_or(0)
+}
+
+/// The user name the guessing defences judge for this request (the digest
+/// user name, else `$tU` or `$rU`, see `Request::target_user`): *user_out
+/// points into the request's own strings, *len_out its length (0: none).
+///
+/// # Safety
+/// `req` null or valid, its pointers valid for their lengths; the outputs
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_request_target_user(
+    req: *const CRequest,
+    user_out: *mut *const c_char,
+    len_out: *mut usize,
+) -> Status {
+    boundary(|| {
+        // SAFETY: per the function contract.
+        let (req, user_out, len_out) = unsafe { (request(req)?, out(user_out)?, out(len_out)?) };
+        let user = req.target_user();
+        *user_out = user.as_ptr().cast();
+        *len_out = user.len();
+        Ok(())
+    })
 }
 
 /// *wanted: whether replies with this status need sipguard_reply_out(): 0
@@ -497,4 +572,72 @@ pub unsafe extern "C" fn sipguard_unthrottle(
             Err(Status::NotFound)
         }
     })
+}
+
+/// 1 when a WWW-Authenticate / Proxy-Authenticate header value (the part
+/// after the name) has a stale=true parameter outside quotes, else 0 (also
+/// for a null value with a non-zero length).
+///
+/// # Safety
+/// `value` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_challenge_stale(value: *const c_char, len: usize) -> c_int {
+    let stale = || {
+        // SAFETY: per the function contract.
+        let v = unsafe { bytes(value.cast(), len) }.ok()?;
+        Some(c_int::from(crate::guess::reply::challenge_is_stale(v)))
+    };
+    std::panic::catch_unwind(stale).ok().flatten().unwrap_or(0)
+}
+
+/// What an outgoing message is, from its first bytes: 0 a request (it
+/// does not start with "SIP/", case aside), 100..699 the status of a reply
+/// in the form a host writes ("SIP/2.0 ddd "), -1 a reply in another form
+/// (the host's parser reads its status). Reads at most 12 bytes; 0 for
+/// fewer than 12 or a null buffer.
+///
+/// # Safety
+/// `buf` valid for `len` bytes (or null with 0).
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_outgoing_status(buf: *const c_char, len: usize) -> c_int {
+    let status = || {
+        // SAFETY: per the function contract.
+        let b = unsafe { bytes(buf.cast(), len) }.ok()?;
+        Some(crate::guess::reply::outgoing_status(b))
+    };
+    std::panic::catch_unwind(status).ok().flatten().unwrap_or(0)
+}
+
+/// A host could not send a reply that must leave rewritten or not at all
+/// (`why`: "it does not parse", "no memory for its rewrite"): logs it at
+/// WARNING, at most once a minute in a process, so a prober cannot flood
+/// the log. A null or non-UTF-8 `why` is logged as "unknown".
+///
+/// # Safety
+/// `why` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn sipguard_reply_withheld(why: *const c_char) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    // Wall seconds of the last line (+1, so 0 means never); process-local.
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let _ = std::panic::catch_unwind(|| {
+        let now = crate::util::clock::wall_ms() / 1000 + 1;
+        let last = LAST.load(Relaxed);
+        if last != 0 && now < last + 60 {
+            return;
+        }
+        LAST.store(now, Relaxed);
+        // SAFETY: null-checked; NUL-terminated per the contract.
+        let why = (!why.is_null())
+            .then(|| unsafe { std::ffi::CStr::from_ptr(why) }.to_str().ok())
+            .flatten()
+            .unwrap_or("unknown");
+        crate::util::log::log(
+            crate::util::log::Level::Warn,
+            format_args!(
+                "a reply that would tell an existing user from a missing one was not sent: \
+                 {why} (logged at most once a minute)"
+            ),
+        );
+    });
 }

@@ -133,6 +133,8 @@ pub enum CVerdict {
     SIPGUARD_SCANNER = -3,
     /// Too many distinct user names: the source is banned now.
     SIPGUARD_ENUMERATION = -4,
+    /// The source is on the shared blocklist (blocklist_file).
+    SIPGUARD_BLOCKLISTED = -5,
 }
 
 mirror!(CVerdict <=> Verdict, VERDICT_VALUES {
@@ -143,6 +145,7 @@ mirror!(CVerdict <=> Verdict, VERDICT_VALUES {
     SIPGUARD_BANNED = Verdict::Banned,
     SIPGUARD_SCANNER = Verdict::Scanner,
     SIPGUARD_ENUMERATION = Verdict::Enumeration,
+    SIPGUARD_BLOCKLISTED = Verdict::Blocklisted,
 });
 
 /// Values the Kamailio shim itself returns to the script, beside the core's
@@ -612,6 +615,9 @@ pub mod guess;
 
 pub mod fraud;
 
+pub mod baseline;
 pub mod cluster;
 
 pub use flood::{CCheckResult, CEntryInfo, EntryFn, Stats};
+
+pub mod blocklist;

@@ -75,6 +75,8 @@ pub enum Verdict {
     Scanner = -3,
     /// Too many distinct user names: banned now.
     Enumeration = -4,
+    /// The source is on the shared blocklist.
+    Blocklisted = -5,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,11 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// The verdict for a source on the blocklist (no ban, no offence).
+    pub fn blocklisted() -> CheckResult {
+        CheckResult::plain(Verdict::Blocklisted)
+    }
+
     fn plain(verdict: Verdict) -> CheckResult {
         CheckResult {
             verdict,

@@ -34,6 +34,8 @@ pub enum Reason {
     Cpm = 1,
     Spend = 2,
     Rpc = 3,
+    /// Spend far above the account's learnt baseline (the `baseline` module).
+    Anomaly = 4,
 }
 
 impl Reason {
@@ -42,15 +44,16 @@ impl Reason {
             Reason::Cpm => "cpm",
             Reason::Spend => "spend",
             Reason::Rpc => "rpc",
+            Reason::Anomaly => "anomaly",
         }
     }
     pub fn from_u32(v: u32) -> Option<Reason> {
-        [Reason::Cpm, Reason::Spend, Reason::Rpc]
+        [Reason::Cpm, Reason::Spend, Reason::Rpc, Reason::Anomaly]
             .into_iter()
             .find(|r| *r as u32 == v)
     }
     pub fn from_name(s: &str) -> Option<Reason> {
-        [Reason::Cpm, Reason::Spend, Reason::Rpc]
+        [Reason::Cpm, Reason::Spend, Reason::Rpc, Reason::Anomaly]
             .into_iter()
             .find(|r| r.name() == s)
     }
@@ -217,7 +220,7 @@ pub struct Amount(Reason, u64);
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Reason::Spend => write!(f, "{}", Money(self.1)),
+            Reason::Spend | Reason::Anomaly => write!(f, "{}", Money(self.1)),
             Reason::Cpm => write!(f, "{}", self.1),
             Reason::Rpc => f.write_str("-"),
         }
@@ -326,6 +329,20 @@ const CALL_ENDED: u32 = 3;
 impl CallTicket {
     pub fn is_live(&self) -> bool {
         matches!(self.state.load(Acquire), CALL_UP | CALL_ANSWERED)
+    }
+
+    /// The account table's key of the call's account ([`Accounts::key_of`]).
+    pub fn account_key(&self) -> [u64; 2] {
+        Accounts::ticket_key(self)
+    }
+
+    /// What the call has cost by `now` if it is answered and up, else 0.
+    pub fn cost_by(&self, now: u64) -> u64 {
+        if self.state.load(Acquire) != CALL_ANSWERED {
+            return 0;
+        }
+        let start = self.answered_ms.load(Relaxed);
+        cost(self.rate.load(Relaxed), (now / NS_PER_MS).saturating_sub(start))
     }
 }
 
@@ -612,11 +629,47 @@ impl Accounts {
         )
     }
 
+    /// The key of an account name in this table.
+    pub fn key_of(&self, name: &[u8]) -> [u64; 2] {
+        self.table.name_key(name)
+    }
+
+    /// Accounts not suspended whose spend in the hour is over `floor`:
+    /// (name, spend), copied out a bucket at a time.
+    pub fn spending(&self, now: u64, floor: Money) -> Vec<(Vec<u8>, Money)> {
+        let mut out = Vec::new();
+        self.table.for_each_copied(
+            |cell| {
+                let a = cell.entry();
+                let spend = a.usage(now).spend;
+                (spend > floor && !a.flag(SUSPENDED))
+                    .then(|| (FixedName::<NAME_BYTES>::load(&a.name, &a.name_len), spend))
+            },
+            |found| {
+                if let Some((name, spend)) = found {
+                    out.push((name.as_bytes().to_vec(), spend));
+                }
+                true
+            },
+        );
+        out
+    }
+
     /// Calls up over all accounts.
     pub fn active_calls(&self) -> u64 {
         let mut n = 0u64;
         self.table.for_each(|cell| {
             n += cell.entry().active.load(Relaxed) as u64;
+            true
+        });
+        n
+    }
+
+    /// Accounts suspended now (the timer's gauge: one walk a second).
+    pub fn suspended(&self) -> u64 {
+        let mut n = 0u64;
+        self.table.for_each(|cell| {
+            n += cell.entry().flag(SUSPENDED) as u64;
             true
         });
         n

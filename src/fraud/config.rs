@@ -2,7 +2,9 @@
 //! know; errors name the parameter like the others.
 
 use super::accounts::Reason;
+use super::baseline_config::BaselineConfig;
 use super::money::{parse_money, Money};
+use super::phone_context::DomainContexts;
 use crate::config::parse::ConfigError;
 use std::path::PathBuf;
 
@@ -33,6 +35,10 @@ pub struct FraudConfig {
     pub state_file: Option<PathBuf>,
     /// Suspensions that end the account's calls up: bit `1 << reason`.
     pub suspend_ends_calls: u32,
+    /// Each account's normal, learnt (the `baseline` module).
+    pub baseline: BaselineConfig,
+    /// Domain phone-contexts read as a global prefix ([`super::phone_context`]).
+    pub phone_contexts: DomainContexts,
 }
 
 impl Default for FraudConfig {
@@ -50,7 +56,9 @@ impl Default for FraudConfig {
             spend_critical: Money(0),
             call_limit: 0,
             state_file: None,
-            suspend_ends_calls: 1 << Reason::Spend as u32,
+            suspend_ends_calls: 1 << Reason::Spend as u32 | 1 << Reason::Anomaly as u32,
+            baseline: BaselineConfig::default(),
+            phone_contexts: DomainContexts::default(),
         }
     }
 }
@@ -76,7 +84,7 @@ fn digits(param: &'static str, v: &str, max_len: usize) -> Result<Vec<u8>, Confi
 
 /// "cpm,spend,rpc", "all", "none" (or empty): a bit `1 << reason` each.
 fn reasons(param: &'static str, v: &str) -> Result<u32, ConfigError> {
-    const ALL: [Reason; 3] = [Reason::Cpm, Reason::Spend, Reason::Rpc];
+    const ALL: [Reason; 4] = [Reason::Cpm, Reason::Spend, Reason::Rpc, Reason::Anomaly];
     match v.trim() {
         "" | "none" => return Ok(0),
         "all" => return Ok(ALL.iter().fold(0, |m, r| m | 1 << *r as u32)),
@@ -86,7 +94,7 @@ fn reasons(param: &'static str, v: &str) -> Result<u32, ConfigError> {
         Reason::from_name(name).map(|r| m | 1 << r as u32).ok_or_else(|| {
             invalid(
                 param,
-                format!("\"{v}\": expected cpm, spend, rpc (comma separated), all or none"),
+                format!("\"{v}\": expected cpm, spend, rpc, anomaly (comma separated), all or none"),
             )
         })
     })
@@ -144,7 +152,8 @@ impl FraudConfig {
             "call_limit" => self.call_limit = int("call_limit", v, 1_000_000)? as u32,
             "fraud_state_file" => self.state_file = path(v),
             "suspend_ends_calls" => self.suspend_ends_calls = reasons("suspend_ends_calls", v)?,
-            _ => return Err(ConfigError::UnknownParam(name.to_string())),
+            "phone_context_domains" => self.phone_contexts = DomainContexts::parse(v)?,
+            _ => return self.baseline.set(name, v),
         }
         Ok(())
     }

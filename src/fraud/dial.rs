@@ -20,7 +20,9 @@
 //!   have one);
 //! - a local number with `phone-context=+<digits>` is the context's digits
 //!   followed by the number's (RFC 3966 section 5.1.5); a domain name as
-//!   phone-context says nothing about the digits and is refused;
+//!   phone-context says nothing about the digits and is refused, unless the
+//!   operator lists it with the prefix it stands for
+//!   (`phone_context_domains`, [`super::phone_context`]);
 //! - a local number without phone-context is read by the dial plan: an
 //!   international access prefix (`intl_prefixes`) stripped, or the
 //!   national prefix replaced by `home_country_code`; any other local
@@ -29,7 +31,8 @@
 //!   trunk prefix, which is not dialled: dropped. A parenthesised group
 //!   starting with 0 anywhere else is refused;
 //! - the country code must be one the ITU assigned, and the whole at most
-//!   15 digits with at least one after the country code.
+//!   15 digits, the national number of a length the country's numbers may
+//!   have (libphonenumber's data, [`super::lengths`]).
 //!
 //! Allocates nothing.
 
@@ -98,6 +101,8 @@ pub enum BadDial {
     /// "(0..." where it is no trunk prefix after a country code.
     Parenthesis,
     UnknownCountry,
+    /// The national number has no length the country's numbers may have.
+    Length,
 }
 
 impl BadDial {
@@ -114,6 +119,7 @@ impl BadDial {
             BadDial::NotGlobal => "bad number: local number without a country",
             BadDial::Parenthesis => "bad number: (0 that is no trunk prefix after a country code",
             BadDial::UnknownCountry => "bad number: no such country code",
+            BadDial::Length => "bad number: not a valid length for its country",
         }
     }
 }
@@ -310,19 +316,21 @@ pub fn canonical(uri: &DialUri<'_>, cfg: &FraudConfig) -> Result<E164, BadDial> 
     let start = match context {
         Some(_) if d.plus => return Err(BadDial::ContextConflict),
         Some(c) => {
-            if c.first() != Some(&b'+') {
-                return Err(if c.is_empty() {
-                    BadDial::BadContext
-                } else {
-                    BadDial::DomainContext
-                });
-            }
-            ctx = digits(c).map_err(|e| match e {
-                BadDial::TooLong | BadDial::Escape => e,
-                _ => BadDial::BadContext,
-            })?;
-            if !ctx.plus || ctx.groups > 0 {
+            if c.is_empty() {
                 return Err(BadDial::BadContext);
+            }
+            if c.first() != Some(&b'+') {
+                let listed = cfg.phone_contexts.digits(c).ok_or(BadDial::DomainContext)?;
+                ctx.buf[..listed.len()].copy_from_slice(listed);
+                ctx.len = listed.len();
+            } else {
+                ctx = digits(c).map_err(|e| match e {
+                    BadDial::TooLong | BadDial::Escape => e,
+                    _ => BadDial::BadContext,
+                })?;
+                if !ctx.plus || ctx.groups > 0 {
+                    return Err(BadDial::BadContext);
+                }
             }
             0
         }
@@ -386,6 +394,9 @@ pub fn canonical(uri: &DialUri<'_>, cfg: &FraudConfig) -> Result<E164, BadDial> 
     let cc = country_code_len(out.digits()).ok_or(BadDial::UnknownCountry)?;
     if out.len as usize <= cc {
         return Err(BadDial::Empty);
+    }
+    if !super::lengths::valid(num(&out.digits()[..cc]), out.len as usize - cc) {
+        return Err(BadDial::Length);
     }
     Ok(out)
 }
@@ -541,9 +552,62 @@ mod tests {
             assert_eq!(e(s, &c), Err(why), "{s}");
         }
         // 15 digits is the most.
-        assert_eq!(e("sip:+881234567890123@h", &c).unwrap(), "881234567890123");
+        assert_eq!(e("sip:+491234567890123@h", &c).unwrap(), "491234567890123");
         // Parentheses not starting with 0 are separators.
         assert_eq!(e("sip:+1 (212) 555-0100@h", &c).unwrap(), "12125550100");
+    }
+
+    #[test]
+    fn a_length_no_number_of_the_country_has_is_refused() {
+        let c = cfg();
+        for s in [
+            "sip:+449001@h",
+            "sip:+4420712345678@h",
+            "sip:+1212555010@h",
+            "tel:9001;phone-context=+44",
+        ] {
+            assert_eq!(e(s, &c), Err(BadDial::Length), "{s}");
+        }
+        assert_eq!(e("sip:+12125550100@h", &c).unwrap(), "12125550100");
+        assert_eq!(e("sip:+449098790000@h", &c).unwrap(), "449098790000");
+    }
+
+    #[test]
+    fn a_listed_domain_phone_context_stands_for_its_prefix() {
+        let mut c = cfg();
+        c.set(
+            "phone_context_domains",
+            "pbx.example.com=+44, berlin.example.net=+4930",
+        )
+        .unwrap();
+        assert_eq!(
+            e("tel:2071234567;phone-context=PBX.example.com", &c).unwrap(),
+            "442071234567"
+        );
+        assert_eq!(
+            e("sip:2071234567;phone-context=pbx.example.com@h;user=phone", &c).unwrap(),
+            "442071234567"
+        );
+        assert_eq!(
+            e("tel:12345678;phone-context=berlin.example.net", &c).unwrap(),
+            "493012345678"
+        );
+        // Anything else is still refused: another domain, an escaped one, a
+        // global number beside it, a length the country does not have.
+        for (s, why) in [
+            ("tel:2071234567;phone-context=example.com", BadDial::DomainContext),
+            (
+                "tel:2071234567;phone-context=pbx.example.co%6D",
+                BadDial::DomainContext,
+            ),
+            (
+                "tel:+2071234567;phone-context=pbx.example.com",
+                BadDial::ContextConflict,
+            ),
+            ("tel:9001;phone-context=pbx.example.com", BadDial::Length),
+        ] {
+            assert_eq!(e(s, &c), Err(why), "{s}");
+        }
     }
 
     #[test]

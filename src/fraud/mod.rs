@@ -11,11 +11,18 @@
 //! suspensions to the host's event route and saves them ([`persist`]).
 
 pub mod accounts;
+mod anomaly;
+pub use anomaly::BaselineView;
+pub mod baseline;
+pub mod baseline_config;
+pub mod baseline_seed;
 pub mod config;
 pub mod dial;
+pub mod lengths;
 pub mod money;
 pub mod number;
 pub mod persist;
+pub mod phone_context;
 pub mod plan;
 pub mod published;
 pub mod replica;
@@ -53,6 +60,8 @@ pub enum DialVerdict {
     TableFull = -5,
     /// Bad account name, busy, rules mid-reload, internal error: fail closed.
     Unavailable = -6,
+    /// A first call to a new destination, refused (`anomaly_action=refuse`).
+    Anomaly = -7,
 }
 
 /// `sipguard_call_start` verdicts; never renumbered.
@@ -85,11 +94,13 @@ struct Counters {
     /// When a save last failed (monotonic ns): retried a minute later, not
     /// every second with an error line each time.
     save_failed_ns: AtomicU64,
+    /// Accounts suspended now, recounted by every tick (a gauge).
+    suspended_now: AtomicU64,
 }
 
 // SAFETY: repr(C) struct of atomics.
 unsafe impl Shared for Counters {}
-const _: () = assert_layout::<Counters>(48, 8);
+const _: () = assert_layout::<Counters>(56, 8);
 
 /// Counters for statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,6 +108,8 @@ pub struct FraudStats {
     pub denied: u64,
     pub suspensions: u64,
     pub active_calls: u64,
+    /// Accounts suspended now (as of the last tick).
+    pub suspended_accounts: u64,
 }
 
 /// An account name for a log line: bytes outside printable ASCII as `?`
@@ -129,6 +142,8 @@ pub struct Fraud {
     /// Cluster replication, when on: suspensions made here are queued for
     /// the peers ([`replica`]).
     pub cluster: Option<crate::cluster::Cluster>,
+    /// Each account's normal, learnt (`baseline_days` > 0).
+    baseline: Option<baseline::Baselines>,
 }
 
 /// Where the toll-fraud areas lie in a mapping's [`Plan`].
@@ -136,6 +151,7 @@ pub struct FraudPlan {
     rules: published::RulesArea,
     accounts: crate::shm::keyed::TableArea<accounts::Account>,
     counters: usize,
+    baseline: Option<baseline::BaselinePlan>,
 }
 
 impl Fraud {
@@ -145,6 +161,10 @@ impl Fraud {
             rules: Published::plan(plan, cfg.max_rules),
             accounts: Accounts::plan(plan, cfg.account_table_size),
             counters: plan.array::<Counters>(*b"FCNT", 1).offset,
+            baseline: cfg
+                .baseline
+                .enabled()
+                .then(|| baseline::Baselines::plan(plan, &cfg.baseline)),
         }
     }
 
@@ -179,6 +199,9 @@ impl Fraud {
             rules: Published::attach(&store, areas.rules),
             accounts: Accounts::attach(&store, areas.accounts, th),
             counters: areas.counters,
+            baseline: areas
+                .baseline
+                .map(|a| baseline::Baselines::attach(&store, a, &cfg.baseline)),
             store,
             plan,
             unrestored: Vec::new(),
@@ -192,7 +215,7 @@ impl Fraud {
                 .map_err(|e| format!("parameter fraud_rules: {e}"))?;
         }
         if let Some(path) = &cfg.state_file {
-            match persist::load(&fraud.accounts, path, now) {
+            match persist::load_with(&fraud.accounts, fraud.baseline.as_ref(), path, now) {
                 Ok(loaded) => fraud.loaded(path, loaded),
                 Err(e) => log(
                     Level::Err,
@@ -200,6 +223,7 @@ impl Fraud {
                 ),
             }
         }
+        fraud.seed_at_start(now)?;
         fraud.verify()?;
         Ok(fraud)
     }
@@ -448,10 +472,9 @@ impl Fraud {
         } else if let Err(e) = number {
             let _ = why.write_str(e);
             DialVerdict::NoRule
-        } else if let Some(d) = dest {
+        } else if let (Some(d), Ok(n)) = (dest, number) {
             if perm.classes & d.class.bit() != 0 {
-                let _ = why.write_str(d.class.name());
-                DialVerdict::Allowed
+                self.dial_allowed(account, n, d.class, now, wall_ms, why)
             } else {
                 let _ = write!(why, "class {} not permitted", d.class.name());
                 DialVerdict::ClassDenied
@@ -545,8 +568,10 @@ impl Fraud {
 
     /// Ok(true) when this ended the call (it counted down).
     pub fn call_end(&self, ticket: &CallTicket, now: u64) -> Result<bool, KeyedError> {
+        let cost = ticket.cost_by(now);
         let ended = self.accounts.end(ticket, now)?;
         if ended {
+            self.learn_spend(ticket.account_key(), cost, now);
             let c = &self.counters().active_calls;
             let _ = c.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
         }
@@ -595,34 +620,57 @@ impl Fraud {
     }
 
     fn tick_with(&self, now: u64, wall_ms: u64, event: Option<&mut EventFn<'_>>) {
+        self.spend_anomalies(now, wall_ms);
         let (crossed, pending) = self.accounts.sweep(now, wall_ms, event.is_some());
         self.refresh_usage(now);
+        let suspended = self.accounts.suspended();
+        self.counters().suspended_now.store(suspended, Relaxed);
         for (name, v) in &crossed {
             self.report(name, v);
         }
+        let shutdown = event.is_none();
         if let Some(event) = event {
             for (name, reason) in &pending {
                 event(name, *reason);
             }
         }
-        self.save_if_changed(now);
+        self.save_due(now, shutdown);
     }
 
     /// Write suspensions if they changed since the last save.
     pub fn save_if_changed(&self, now: u64) {
+        self.save_due(now, false);
+    }
+
+    /// Write suspensions if they changed since the last save, and baselines
+    /// if they changed and were last saved a minute ago (or `force`).
+    fn save_due(&self, now: u64, force: bool) {
         let Some(path) = &self.cfg.state_file else {
             return;
         };
         let k = self.counters();
         let changes = k.changes.load(Relaxed);
         let failed = k.save_failed_ns.load(Relaxed);
-        if changes == k.saved.load(Relaxed) || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS) {
+        let learnt = self.baseline.as_ref().and_then(|b| b.unsaved());
+        let learnt_due = learnt.is_some_and(|(_, at)| force || now.saturating_sub(at) >= SAVE_RETRY_NS);
+        if (changes == k.saved.load(Relaxed) && !learnt_due)
+            || (failed != 0 && now.saturating_sub(failed) < SAVE_RETRY_NS)
+        {
             return;
         }
-        match persist::save(&self.accounts, path, now, &self.unrestored) {
+        match persist::save_with(
+            &self.accounts,
+            self.baseline.as_ref(),
+            path,
+            now,
+            &self.unrestored,
+        ) {
             Ok(_) => {
                 k.saved.store(changes, Relaxed);
                 k.save_failed_ns.store(0, Relaxed);
+                if let (Some(b), Some((c, _))) = (&self.baseline, learnt) {
+                    b.saved(c, now);
+                }
             }
             Err(e) => {
                 k.save_failed_ns.store(now.max(1), Relaxed);
@@ -644,6 +692,7 @@ impl Fraud {
             denied: k.denied.load(Relaxed),
             suspensions: k.suspensions.load(Relaxed),
             active_calls: k.active_calls.load(Relaxed),
+            suspended_accounts: k.suspended_now.load(Relaxed),
         }
     }
 

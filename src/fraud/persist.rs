@@ -2,10 +2,17 @@
 //! `fraud_state_file` when they change (and at shutdown), read at start.
 //!
 //! ```text
-//! # sipguard accounts v1
+//! # sipguard accounts v2
 //! # account reason since_unix_ms
 //! alice spend 1795000000000
+//! baseline alice 498000 498100 15000 20560:44:international 10:15000,11:2500
 //! ```
+//!
+//! Version 2 adds the learnt baselines ([`super::baseline`]): `baseline`,
+//! the account, its first and current Unix hour, the current hour's spend,
+//! its destinations (`day:country:class`) and its usual spend per hour of
+//! the week (`hour:money`), `-` for an empty list. A version 1 file (no
+//! baselines) is still read.
 //!
 //! Names are percent-encoded outside printable ASCII (they come from SIP
 //! headers). Written by the same atomic writer as the ban state
@@ -18,20 +25,41 @@
 //! start).
 
 use super::accounts::{Accounts, Reason, NAME_BYTES};
+use super::baseline::{self, Baselines};
 use crate::util::state_file::{read_lines, Format, StateError};
 use std::fmt::Write as _;
 use std::path::Path;
 
-const MAGIC: &str = "# sipguard accounts v1";
+const MAGIC: &str = "# sipguard accounts v2";
+/// Suspensions only; still read.
+const MAGIC_V1: &str = "# sipguard accounts v1";
 
-/// Longer than any line a save writes (a 64-byte name percent-encoded is
-/// 192 bytes, plus reason and time); a longer line is skipped unread.
+/// Longer than any suspension line a save writes (a 64-byte name
+/// percent-encoded is 192 bytes, plus reason and time).
 pub const MAX_LINE: usize = 256;
+/// Longer than any baseline line (name, 16 destinations, 168 hours).
+pub const MAX_BASELINE_LINE: usize = 4096;
 
 /// The most bytes a save can write for `accounts`: one line per account,
 /// with room for comments and for suspensions carried over.
 pub fn max_file_bytes(accounts: &Accounts) -> u64 {
     (accounts.capacity() + 1024) * MAX_LINE as u64
+}
+
+/// The same, with a line per baseline.
+fn max_bytes(accounts: &Accounts, baselines: Option<&Baselines>) -> u64 {
+    max_file_bytes(accounts) + baselines.map_or(0, |b| b.capacity() * MAX_BASELINE_LINE as u64)
+}
+
+/// Whether the file at `path` starts as a version 1 file.
+fn is_v1(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; MAGIC_V1.len() + 1];
+    let n = std::fs::File::open(path)
+        .and_then(|f| f.take(head.len() as u64).read(&mut head))
+        .unwrap_or(0);
+    let m = MAGIC_V1.len();
+    n >= m && head[..m] == *MAGIC_V1.as_bytes() && (n == m || matches!(head[m], b'\n' | b'\r'))
 }
 
 fn encode(name: &[u8], out: &mut String) {
@@ -68,6 +96,17 @@ pub type Saved = (Vec<u8>, Reason, u64);
 /// could not be restored at start) unless the table has the account
 /// suspended too. Returns how many.
 pub fn save(accounts: &Accounts, path: &Path, now: u64, carried: &[Saved]) -> Result<usize, String> {
+    save_with(accounts, None, path, now, carried)
+}
+
+/// [`save`], and every baseline of `baselines`.
+pub fn save_with(
+    accounts: &Accounts,
+    baselines: Option<&Baselines>,
+    path: &Path,
+    now: u64,
+    carried: &[Saved],
+) -> Result<usize, String> {
     let mut text = format!("{MAGIC}\n# account reason since_unix_ms\n");
     let mut written = Vec::new();
     let skipped = accounts.list(now, |a| {
@@ -90,6 +129,22 @@ pub fn save(accounts: &Accounts, path: &Path, now: u64, carried: &[Saved]) -> Re
             n += 1;
         }
     }
+    if let Some(b) = baselines {
+        text.push_str("# baseline account first_hour hour hour_spend day:country:class,... how:money,...\n");
+        let mut name = String::new();
+        let skipped = b.list(|s| {
+            name.clear();
+            encode(&s.name, &mut name);
+            baseline::to_line(&s, &name, &mut text);
+            true
+        });
+        if skipped > 0 {
+            return Err(format!(
+                "{skipped} baseline buckets were busy; {} left as it was",
+                path.display()
+            ));
+        }
+    }
     crate::util::atomic_file::write(path, text.as_bytes())?;
     Ok(n)
 }
@@ -99,17 +154,28 @@ fn line(text: &mut String, name: &[u8], reason: Reason, since: u64) {
     let _ = writeln!(text, " {} {since}", reason.name());
 }
 
+/// An account name as saved: as the script functions take them (a longer
+/// name would be stored cut, and come back as another account).
+fn account_name(s: &str) -> Result<Vec<u8>, &'static str> {
+    decode(s)
+        .filter(|n| !n.is_empty() && n.len() <= NAME_BYTES)
+        .ok_or("bad account name")
+}
+
+/// A version 2 baseline line (`baseline <account> ...`).
+fn parse_baseline(line: &str) -> Result<baseline::Saved, &'static str> {
+    let f: Vec<&str> = line.split_ascii_whitespace().collect();
+    let name = account_name(f.get(1).ok_or("expected 7 fields")?)?;
+    baseline::from_fields(name, &f[2..])
+}
+
 /// One line (not blank, not a comment): the suspension or why not.
 fn parse_line(line: &str) -> Result<Saved, &'static str> {
     let f: Vec<&str> = line.split_ascii_whitespace().collect();
     let [name, reason, since] = f[..] else {
         return Err("expected 3 fields");
     };
-    // As the script functions take them: a longer name would be stored cut,
-    // and come back as another account.
-    let name = decode(name)
-        .filter(|n| !n.is_empty() && n.len() <= NAME_BYTES)
-        .ok_or("bad account name")?;
+    let name = account_name(name)?;
     let reason = Reason::from_name(reason).ok_or("unknown reason")?;
     let since = since.parse().map_err(|_| "bad time")?;
     Ok((name, reason, since))
@@ -131,11 +197,23 @@ pub struct Loaded {
 /// [`read_lines`] says (the policy of the ban state file too); a file is
 /// too large past [`max_file_bytes`].
 pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String> {
+    load_with(accounts, None, path, now)
+}
+
+/// [`load`], and the baselines of a version 2 file into `baselines` (they
+/// are skipped without it: baselines are off).
+pub fn load_with(
+    accounts: &Accounts,
+    baselines: Option<&Baselines>,
+    path: &Path,
+    now: u64,
+) -> Result<Loaded, String> {
     let table = format!("an account table of {}", accounts.capacity());
+    let v1 = is_v1(path);
     let format = Format {
-        magic: MAGIC,
-        max_line: MAX_LINE,
-        max_bytes: max_file_bytes(accounts),
+        magic: if v1 { MAGIC_V1 } else { MAGIC },
+        max_line: if v1 { MAX_LINE } else { MAX_BASELINE_LINE },
+        max_bytes: max_bytes(accounts, baselines),
         table: &table,
     };
     let mut out = Loaded::default();
@@ -144,6 +222,14 @@ pub fn load(accounts: &Accounts, path: &Path, now: u64) -> Result<Loaded, String
         path,
         &format,
         |_, l| {
+            if !v1 && l.starts_with("baseline ") && l.split_ascii_whitespace().count() != 3 {
+                let s = parse_baseline(l)?;
+                if let Some(b) = baselines {
+                    b.restore(accounts.key_of(&s.name), &s, false, now)
+                        .map_err(|_| "baseline table bucket full or busy")?;
+                }
+                return Ok(());
+            }
             let (name, reason, since) = parse_line(l)?;
             match accounts.restore(&name, reason, since, now) {
                 Ok(()) => out.restored += 1,
@@ -262,7 +348,7 @@ mod tests {
     fn long_lines_and_oversize_files() {
         let path = dir("oversize").join("accounts.state");
         let a = Accounts::create(64, Thresholds::default()).unwrap();
-        let text = format!("{MAGIC}\nalice spend 1\n{} spend 2\nbob rpc 3", "x".repeat(300));
+        let text = format!("{MAGIC}\nalice spend 1\n{} spend 2\nbob rpc 3", "x".repeat(5000));
         std::fs::write(&path, text).unwrap();
         let got = load(&a, &path, 5).unwrap();
         assert_eq!(got.restored, 2);

@@ -19,6 +19,7 @@ use phonenumber::Type;
 /// Load the metadata now (at start, before the fork).
 pub fn load() {
     let _ = DATABASE.by_code(&1);
+    super::lengths::load();
 }
 
 /// The class of `e164` (digits, no `+`) by its number type; None when the

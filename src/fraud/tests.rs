@@ -75,9 +75,16 @@ fn velocity_suspends_and_rpc_restores() {
     let mut events = Vec::new();
     f.tick(2 * S, 0, |n, r| events.push((n.to_vec(), r)));
     assert_eq!(events, vec![(b"alice".to_vec(), Reason::Cpm)]);
+    assert_eq!(
+        f.stats().suspended_accounts,
+        1,
+        "the tick counts suspended accounts"
+    );
     f.unsuspend(b"alice", 3 * S).unwrap();
     assert_eq!(dial(&f, "alice", "1212", 3 * S).0, DialVerdict::Allowed);
     assert_eq!(f.stats().suspensions, 1);
+    f.tick(4 * S, 0, |_, _| {});
+    assert_eq!(f.stats().suspended_accounts, 0, "a gauge: back to 0");
 }
 
 #[test]

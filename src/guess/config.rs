@@ -102,10 +102,10 @@ fn table_size(param: &'static str, v: &str) -> Result<u64, ConfigError> {
 
 fn nonce_bytes(param: &'static str, v: &str) -> Result<u32, ConfigError> {
     match parse_int(param, v)? {
-        n @ (0 | 24 | 29 | 40 | 45) => Ok(n as u32),
+        n @ (0 | 24 | 29 | 33 | 40 | 45) => Ok(n as u32),
         _ => Err(invalid(
             param,
-            format!("\"{v}\": expected 0 (as the auth module), 24, 29, 40 or 45"),
+            format!("\"{v}\": expected 0 (as the auth module), 24, 29, 33 (OpenSIPS), 40 or 45"),
         )),
     }
 }

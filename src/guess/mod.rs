@@ -24,6 +24,7 @@ use crate::flood::region::Flood;
 use crate::guess::config::{GuessConfig, ENUM_NAMES};
 use crate::shm::counters::Counter;
 use crate::shm::keyed::{load_name_into, store_name, Entry, FixedName, KeyedTable, TableArea};
+use crate::shm::lock::my_pid;
 use crate::shm::store::{Plan, Store};
 use crate::shm::{assert_layout, Shared};
 use crate::sip::addr::{address_bits, Key};
@@ -158,6 +159,39 @@ const TXN_COUNTED: u32 = 4;
 const TXN_STALE: u32 = 8;
 /// The request had a To tag: its replies are left as they are.
 const TXN_IN_DIALOG: u32 = 16;
+/// The script refused this request by policy (its own verdict, the same for
+/// every user): its replies but a challenge leave as they are, uncounted.
+/// Cleared by every request that arrives under the key, so it is only ever
+/// about the request the script marked, and when the script goes on to the
+/// password check after all.
+const TXN_POLICY: u32 = 32;
+/// A policy function of the module refused it (`sipguard_require_tls()`, a
+/// dial check): the same, for its 403 only, since a script may call the
+/// function without acting on its verdict: a 404/480 that tells users apart
+/// is still rewritten.
+const TXN_POLICY_403: u32 = 64;
+const TXN_POLICY_ANY: u32 = TXN_POLICY | TXN_POLICY_403;
+/// The process that set the policy mark (its pid, 24 bits): only a reply
+/// that process sends is a policy reply. Requests are handled one at a
+/// time per process, and a policy refusal is answered by the process that
+/// made it, so the mark cannot be borrowed: an attacker's second request
+/// under the same Call-ID and CSeq, handled by another process while the
+/// mark is held, gets its own reply judged as usual.
+const TXN_OWNER_SHIFT: u32 = 8;
+const TXN_OWNER: u32 = !0 << TXN_OWNER_SHIFT;
+
+fn txn_owner() -> u32 {
+    my_pid() << TXN_OWNER_SHIFT
+}
+
+/// Who refused a request by policy ([`Defences::guess_policy_reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMark {
+    /// The script (`sipguard_policy_reply()`): every reply but a 401/407.
+    Script,
+    /// One of the module's policy functions: its 403 only.
+    Refusal403,
+}
 
 /// What a request told about its replies.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -168,12 +202,14 @@ pub struct TxnState {
     pub in_dialog: bool,
     /// Its nonce was stale: a challenge to it says `stale=true`.
     pub stale: bool,
+    /// This reply is a policy reply ([`Defences::guess_policy_reply`]).
+    pub policy: bool,
 }
 
 impl TxnState {
     /// Whether a reply to it may be rewritten.
     pub fn rewritable(&self) -> bool {
-        !self.authenticated && !self.in_dialog
+        !self.authenticated && !self.in_dialog && !self.policy
     }
 }
 
@@ -429,6 +465,9 @@ impl Defences<'_> {
                 if t.credentials.swap(creds, Relaxed) != creds {
                     t.flags.store(TXN_CREDENTIALS | in_dialog, Relaxed);
                 }
+                // A policy mark is about the request the script marked, not
+                // one that reuses its key (the same guess by another path).
+                t.flags.fetch_and(!TXN_POLICY_ANY, Relaxed);
                 // The whole address: the allowlist and the BAN line want it.
                 t.src[0].store((bits >> 64) as u64, Relaxed);
                 t.src[1].store(bits as u64, Relaxed);
@@ -527,6 +566,35 @@ impl Defences<'_> {
         });
     }
 
+    /// `req` was refused by policy, whoever the user: a reply to it other
+    /// than a 401/407 challenge (with [`PolicyMark::Refusal403`], its 403
+    /// only) leaves as it is and is no failure (a phone sending its
+    /// credentials over the wrong transport is not a guesser). The mark
+    /// holds for this request only, and for the replies this process sends
+    /// (`TXN_OWNER`): the next request under its Call-ID and CSeq clears
+    /// it, and so does a password check of it
+    /// ([`Defences::guess_auth_allowed`], [`Defences::guess_auth_failed`]).
+    pub fn guess_policy_reply(&self, req: &Request, mark: PolicyMark, now: u64) {
+        let g = self.guess();
+        let bit = match mark {
+            PolicyMark::Script => TXN_POLICY,
+            PolicyMark::Refusal403 => TXN_POLICY_403,
+        };
+        let _ = g.txns.with(g.request_txn(req), now, true, |t, _| {
+            // under the bucket lock: the mark and its owner change together
+            let flags = t.flags.load(Relaxed) & !TXN_OWNER;
+            t.flags.store(flags | bit | txn_owner(), Relaxed);
+        });
+    }
+
+    /// The script goes on to check the password of `req`: no policy reply.
+    fn clear_policy(&self, req: &Request, now: u64) {
+        let g = self.guess();
+        let _ = g.txns.with(g.request_txn(req), now, false, |t, _| {
+            t.flags.fetch_and(!TXN_POLICY_ANY, Relaxed);
+        });
+    }
+
     /// The script reports a failed authentication; counted once per
     /// transaction. Returns true if this banned the source.
     pub fn guess_auth_failed(&self, addr: &[u8], req: &Request, now: u64) -> bool {
@@ -537,6 +605,7 @@ impl Defences<'_> {
         let first = g
             .txns
             .with(g.request_txn(req), now, true, |t, _| {
+                t.flags.fetch_and(!TXN_POLICY_ANY, Relaxed);
                 t.flags.fetch_or(TXN_COUNTED, Relaxed) & TXN_COUNTED == 0
             })
             .unwrap_or(true);
@@ -560,6 +629,7 @@ impl Defences<'_> {
         let Some((_, src)) = self.source_key(addr) else {
             return true;
         };
+        self.clear_policy(req, now);
         let g = self.guess();
         let (now_s, trust) = (secs(now), secs_of(self.guess.cfg.auth_trust_ns));
         let tag = g.source_tag(src);
@@ -580,22 +650,30 @@ impl Defences<'_> {
         allowed
     }
 
-    /// A reply leaves for the request of transaction `key`. `challenge`: it
-    /// leaves as a 401/407/403 without `stale=true`; `rewrite`: it is one the
-    /// rewrite would turn into a challenge. To a request that carried
+    /// A reply of `status` leaves for the request of transaction `key`;
+    /// `stale`: it is a challenge with `stale=true`; `rewrite`: it is one
+    /// the rewrite would turn into a challenge. To a request that carried
     /// credentials and was not authenticated, a reply that reaches the
-    /// client as a challenge is one failure (counted once). Returns what the
-    /// request told about its replies.
-    pub fn guess_reply(&self, key: [u64; 2], challenge: bool, rewrite: bool, now: u64) -> TxnState {
+    /// client as a challenge (a 401/407/403 not stale, or a rewritten one)
+    /// is one failure (counted once), unless it is a policy reply
+    /// ([`Defences::guess_policy_reply`]) and no 401/407. Returns what the
+    /// request told about this reply.
+    pub fn guess_reply(&self, key: [u64; 2], status: u16, stale: bool, rewrite: bool, now: u64) -> TxnState {
         let g = self.guess();
+        let challenge = matches!(status, 401 | 403 | 407) && !stale;
+        let digest = challenge && status != 403;
         let seen = g.txns.with(key, now, false, |t, _| {
             let flags = t.flags.load(Relaxed);
             let state = TxnState {
                 authenticated: flags & TXN_AUTHENTICATED != 0,
                 in_dialog: flags & TXN_IN_DIALOG != 0,
                 stale: flags & TXN_STALE != 0,
+                policy: flags & TXN_OWNER == txn_owner()
+                    && (flags & TXN_POLICY != 0 || (flags & TXN_POLICY_403 != 0 && status == 403)),
             };
-            let failure = challenge || (rewrite && state.rewritable());
+            // A policy reply is no failure; a digest challenge is one even
+            // then (the password was looked at, or is asked for).
+            let failure = (challenge && (digest || !state.policy)) || (rewrite && state.rewritable());
             let count =
                 failure && flags & (TXN_CREDENTIALS | TXN_AUTHENTICATED | TXN_COUNTED) == TXN_CREDENTIALS;
             if count {

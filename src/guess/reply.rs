@@ -12,7 +12,8 @@
 //! not. The nonce has the auth module's length and alphabet (base64 of its
 //! binary layout: expiry and creation time, then digest-sized bytes).
 //!
-//! Replies to requests the script marked authenticated, and replies going
+//! Replies to requests the script marked authenticated, replies to requests
+//! the script refused by policy (but a digest challenge), and replies going
 //! to allowlisted addresses (trusted peers), are left alone.
 
 use crate::guess::config::GuessConfig;
@@ -27,6 +28,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 /// The auth module's binary nonce without nonce-count/one-time-nonce ids.
 pub const DEFAULT_NONCE_BYTES: usize = 24;
 const MAX_NONCE_BYTES: usize = 45;
+/// The OpenSIPS auth module's nonce: 33 bytes (44 base64 characters).
+pub const OPENSIPS_NONCE_BYTES: usize = 33;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -142,10 +145,18 @@ fn nonce_into(cfg: &GuessConfig, register: bool, id: Option<(u32, u8)>, out: &mu
         n => (n as usize).min(MAX_NONCE_BYTES),
     };
     let mut bin = [0u8; MAX_NONCE_BYTES];
-    let since = (wall_ms() / 1000) as u32;
-    bin[..4].copy_from_slice(&since.wrapping_add(cfg.challenge_nonce_expire_s).to_be_bytes());
-    bin[4..8].copy_from_slice(&since.to_be_bytes());
-    for chunk in bin[8..len].chunks_mut(8) {
+    // OpenSIPS' nonce is 32 encrypted bytes (random to an observer) and a
+    // zero byte; Kamailio's starts with its expiry and creation times in
+    // clear.
+    let (random_from, random_to) = if len == OPENSIPS_NONCE_BYTES {
+        (0, len - 1)
+    } else {
+        let since = (wall_ms() / 1000) as u32;
+        bin[..4].copy_from_slice(&since.wrapping_add(cfg.challenge_nonce_expire_s).to_be_bytes());
+        bin[4..8].copy_from_slice(&since.to_be_bytes());
+        (8, len)
+    };
+    for chunk in bin[random_from..random_to].chunks_mut(8) {
         let r = random_u64().to_le_bytes();
         chunk.copy_from_slice(&r[..chunk.len()]);
     }
@@ -179,6 +190,44 @@ impl Out<'_> {
 /// A quoted-string's content: `"` and `\\` escaped, so a realm taken from
 /// the message cannot end the quotes and add parameters; control bytes
 /// (which no parsed host holds) are left out, so it cannot add lines.
+/// Whether a challenge header value has a stale=true parameter outside
+/// quotes (a relayed or the auth module's own challenge).
+pub fn challenge_is_stale(v: &[u8]) -> bool {
+    let (mut quoted, mut start) = (false, true);
+    for (i, &c) in v.iter().enumerate() {
+        if c == b'"' && (i == 0 || v[i - 1] != b'\\') {
+            quoted = !quoted;
+        }
+        if quoted {
+            continue;
+        }
+        if matches!(c, b',' | b' ' | b'\t') {
+            start = true;
+            continue;
+        }
+        if start && v.len() - i >= 10 && v[i..i + 10].eq_ignore_ascii_case(b"stale=true") {
+            return true;
+        }
+        start = false;
+    }
+    false
+}
+
+/// An outgoing message from its first 12 bytes: 0 a request, the status of
+/// a reply in the form hosts write ("SIP/2.0 ddd "), -1 another reply form.
+/// A method is a token (no '/'), so "SIP/" starts replies only.
+pub fn outgoing_status(b: &[u8]) -> i32 {
+    if b.len() < 12 || !b[..3].eq_ignore_ascii_case(b"SIP") || b[3] != b'/' {
+        return 0;
+    }
+    match &b[..12] {
+        [b'S', b'I', b'P', b'/', b'2', b'.', b'0', b' ', h @ b'1'..=b'6', t @ b'0'..=b'9', u @ b'0'..=b'9', b' '] => {
+            i32::from(h - b'0') * 100 + i32::from(t - b'0') * 10 + i32::from(u - b'0')
+        }
+        _ => -1,
+    }
+}
+
 fn put_quoted(w: &mut Out, v: &[u8]) {
     for &b in v {
         match b {
@@ -216,11 +265,10 @@ impl Defences<'_> {
         // What the client sees decides: a rewritten 404 is a 401 too, or
         // the ban itself would tell existing users from missing ones. A
         // stale-nonce challenge is no failure: the password was not looked at.
-        let challenge = matches!(reply.status, 401 | 403 | 407) && !reply.stale;
         let key = self
             .guess
             .txn_key(reply.call_id, reply.cseq_num, reply.cseq_method);
-        let txn = self.guess_reply(key, challenge, rewrite, now);
+        let txn = self.guess_reply(key, reply.status, reply.stale, rewrite, now);
         if !rewrite || !txn.rewritable() {
             return Outcome::Unchanged;
         }
@@ -442,5 +490,41 @@ mod tests {
         let mut other = [0u8; 64];
         nonce_into(&cfg, true, None, &mut other);
         assert_ne!(out[12..60], other[12..60], "random part differs");
+    }
+
+    #[test]
+    fn stale_only_outside_quotes() {
+        assert!(challenge_is_stale(b"Digest realm=\"a\", nonce=\"x\", stale=true"));
+        assert!(challenge_is_stale(b"Digest realm=\"a\",STALE=TRUE, qop=\"auth\""));
+        assert!(!challenge_is_stale(b"Digest realm=\"stale=true\", nonce=\"x\""));
+        assert!(!challenge_is_stale(b"Digest realm=\"a\\\" stale=true\""));
+        assert!(!challenge_is_stale(b"Digest realm=\"a\", xstale=true"));
+    }
+
+    #[test]
+    fn outgoing_status_forms() {
+        assert_eq!(outgoing_status(b"SIP/2.0 404 Not Found\r\n"), 404);
+        assert_eq!(outgoing_status(b"sip/2.0 404 Not Found\r\n"), -1);
+        assert_eq!(outgoing_status(b"SIP/2.0  404 Not Found"), -1);
+        assert_eq!(outgoing_status(b"SIP/2.0 704 Bad\r\n"), -1);
+        assert_eq!(outgoing_status(b"OPTIONS sip:a SIP/2.0\r\n"), 0);
+        assert_eq!(outgoing_status(b"SIP/2.0 40"), 0);
+    }
+
+    #[test]
+    fn an_opensips_nonce_has_no_clear_field() {
+        let cfg = GuessConfig {
+            challenge_nonce_bytes: OPENSIPS_NONCE_BYTES as u32,
+            ..GuessConfig::default()
+        };
+        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+        assert_eq!(nonce_into(&cfg, true, None, &mut a), 44);
+        assert_eq!(nonce_into(&cfg, false, None, &mut b), 44);
+        assert!(!a[..44].contains(&b'='), "no padding, like OpenSIPS'");
+        // its last byte is zero: the last character carries 6 zero bits
+        assert_eq!((a[43], b[43]), (b'A', b'A'));
+        // the time fields of a Kamailio nonce would make the first 6
+        // characters of two nonces made in the same second equal
+        assert_ne!(a[..6], b[..6]);
     }
 }

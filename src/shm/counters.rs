@@ -33,6 +33,8 @@ pub enum Counter {
     ThrottledUsers,
     /// Replies rewritten into a challenge.
     Normalized,
+    /// Requests and packets refused because their source is on the blocklist.
+    Blocklisted,
 }
 
 const SLOTS: usize = 32;

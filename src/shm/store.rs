@@ -13,8 +13,8 @@
 //! freshly made store.
 //!
 //! ```text
-//! 0        Header (448 bytes)
-//! 448      area 0 (64-aligned)
+//! 0        Header (640 bytes)
+//! 640      area 0 (64-aligned)
 //!          area 1 ...
 //! ```
 
@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"SIPGUARD");
 /// Raised whenever the header or any area's layout changes.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 10;
 /// Most areas one mapping holds.
-pub const MAX_AREAS: usize = 16;
+pub const MAX_AREAS: usize = 24;
 
 /// Where one area lies in the mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ unsafe impl Shared for AreaRecord {}
 const _: () = assert_layout::<AreaRecord>(24, 8);
 // SAFETY: repr(C) of atomics and arrays of them.
 unsafe impl Shared for Header {}
-const _: () = assert_layout::<Header>(448, 64);
+const _: () = assert_layout::<Header>(640, 64);
 
 /// The areas of a mapping to be made: an offset allocator, computed before
 /// the mapping so its size is known.
@@ -246,12 +246,12 @@ mod tests {
         let mut p = Plan::new();
         let a = p.array::<AtomicU32>(*b"LOCK", 3);
         let b = p.array::<AtomicU64>(*b"CELL", 10);
-        assert_eq!((a.offset, a.bytes), (448, 12));
-        assert_eq!((b.offset, b.bytes), (512, 80));
-        assert_eq!(p.bytes(), 640);
+        assert_eq!((a.offset, a.bytes), (640, 12));
+        assert_eq!((b.offset, b.bytes), (704, 80));
+        assert_eq!(p.bytes(), 832);
         let s = Store::create(&p).unwrap();
         s.verify(&p).unwrap();
-        assert_eq!(s.bytes(), 640);
+        assert_eq!(s.bytes(), 832);
         assert!(s.created_ns() > 0);
         // A plan the mapping was not made for is refused, naming the area.
         let mut other = Plan::new();

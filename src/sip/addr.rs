@@ -194,6 +194,16 @@ impl Cidr {
     pub fn contains(&self, addr_bits: u128) -> bool {
         addr_bits & self.mask == self.net
     }
+
+    /// Its first address (IPv4 in the mapped range).
+    pub fn network(&self) -> u128 {
+        self.net
+    }
+
+    /// Its prefix length over 128 bits (an IPv4 /24 is 120).
+    pub fn prefix_len(&self) -> u8 {
+        self.mask.count_ones() as u8
+    }
 }
 
 /// Whole address bits (not masked), for the allowlist.

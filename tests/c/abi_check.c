@@ -20,6 +20,8 @@ static int failures;
 int fraud_abi_check(void);
 /* tests/c/cluster_abi_check.c */
 int cluster_abi_check(void);
+/* tests/c/blocklist_abi_check.c */
+int blocklist_abi_check(void);
 static int ban_lines;
 
 #define CHECK(cond) do { if (!(cond)) { \
@@ -153,6 +155,21 @@ int main(void)
 	CHECK(sipguard_sweep(r, now) == SIPGUARD_OK);
 	CHECK(sipguard_stats_get(r, &s) == SIPGUARD_OK && s.active_bans == 1);
 	CHECK(strcmp(sipguard_status_message(SIPGUARD_ERR_NOT_FOUND), "not found") == 0);
+	CHECK(strcmp(sipguard_ban_reason_name(SIPGUARD_REASON_AUTH), "auth") == 0);
+	CHECK(strcmp(sipguard_ban_reason_name(0), "none") == 0);
+	uint64_t secs = 1;
+	CHECK(sipguard_ban_duration_parse("5m", 2, &secs) == SIPGUARD_OK && secs == 300);
+	CHECK(sipguard_ban_duration_parse(NULL, 0, &secs) == SIPGUARD_OK && secs == 0);
+	CHECK(sipguard_ban_duration_parse("permanent", 9, &secs) == SIPGUARD_OK && secs == UINT64_MAX);
+	CHECK(sipguard_ban_duration_parse("5x", 2, &secs) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_challenge_stale("Digest realm=\"r\", stale=true", 30) == 1);
+	CHECK(sipguard_challenge_stale("Digest realm=\"stale=true\"", 27) == 0);
+	CHECK(sipguard_challenge_stale(NULL, 5) == 0);
+	CHECK(sipguard_outgoing_status("SIP/2.0 404 Not Found", 21) == 404);
+	CHECK(sipguard_outgoing_status("SIP/2.0  404 x", 14) == -1);
+	CHECK(sipguard_outgoing_status("OPTIONS sip:a SIP/2.0", 21) == 0);
+	sipguard_reply_withheld("it does not parse");
+	sipguard_reply_withheld(NULL);
 
 	/* The top list: unbanned sources by load (the banned 127.0.0.2 is not one). */
 	const uint8_t busy[4] = {127, 0, 0, 3};
@@ -193,6 +210,19 @@ int main(void)
 	CHECK(sipguard_request_reads_to_user("OPTIONS", 7, 0) == 1);
 	CHECK(sipguard_request_reads_to_user("INVITE", 6, 4) == 0);
 	CHECK(sipguard_request_reads_to_user(NULL, 3, 0) == 0);
+	CHECK(sipguard_uri_lacks_user("SIP:example.org", 15) == 1);
+	CHECK(sipguard_uri_lacks_user("sip:1001@example.org", 20) == 0);
+	CHECK(sipguard_uri_lacks_user("tel:+12025550100", 16) == 0);
+	CHECK(sipguard_uri_lacks_user(NULL, 4) == 0);
+	const char *target = NULL;
+	size_t target_len = 99;
+	req.to_user = (sipguard_str){"1001", 4};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
+	CHECK(target_len == 4 && memcmp(target, "1001", 4) == 0);
+	req.ruri_user = (sipguard_str){"2002", 4};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
+	CHECK(target_len == 4 && memcmp(target, "2002", 4) == 0);
+	CHECK(sipguard_request_target_user(NULL, &target, &target_len) == SIPGUARD_ERR_NULL);
 	CHECK(sipguard_reply_wanted(r, 404, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_REWRITABLE);
 	CHECK(sipguard_reply_wanted(r, 401, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_COUNTED);
 	CHECK(sipguard_reply_wanted(r, 200, &wanted) == SIPGUARD_OK && wanted == 0);
@@ -239,6 +269,11 @@ int main(void)
 	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 0);
 	CHECK(sipguard_auth_allowed(r, phone, 4, &login, now, &allowed) == SIPGUARD_OK && allowed == 1);
 	CHECK(sipguard_auth_allowed(r, other, 4, &login, now, NULL) == SIPGUARD_ERR_NULL);
+	/* a policy refusal of this request: marked, and NULL refused */
+	CHECK(sipguard_policy_reply(r, &login, 0, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, &login, SIPGUARD_POLICY_403_ONLY, now) == SIPGUARD_OK);
+	CHECK(sipguard_policy_reply(r, NULL, 0, now) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_policy_reply(NULL, &login, 0, now) == SIPGUARD_ERR_NULL);
 	struct user_seen seen = {0, 0, 0, 0};
 	CHECK(sipguard_list_users(r, now, 100, see_user, &seen) == SIPGUARD_OK);
 	CHECK(seen.alice == 1 && seen.throttled_s > 0 && seen.throttles == 1 && seen.trusted_sources == 1);
@@ -297,6 +332,7 @@ int main(void)
 
 	failures += fraud_abi_check();
 	failures += cluster_abi_check();
+	failures += blocklist_abi_check();
 	printf("c abi: %d failures\n", failures);
 	return failures != 0;
 }

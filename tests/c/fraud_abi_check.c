@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures;
@@ -37,8 +38,82 @@ static void on_suspension(void *ctx, const char *account, size_t len, const char
 	CHECK(end_calls == 0);
 }
 
+static void on_anomaly(void *ctx, const char *account, size_t len, const char *kind, const char *detail)
+{
+	int *n = ctx;
+	(*n)++;
+	CHECK(len == 3 && memcmp(account, "eve", 3) == 0 && strcmp(kind, "destination") == 0);
+	CHECK(strcmp(detail, "+882 high-risk") == 0);
+}
+
+/* learnt baselines: seeding from a CSV, a refused first call, its event */
+static void baseline_abi_check(void)
+{
+	CHECK(sizeof(sipguard_seed_report) == RUST_SEED_REPORT_SIZE);
+	CHECK(sizeof(sipguard_anomaly_stats) == RUST_ANOMALY_STATS_SIZE);
+	CHECK(sizeof(sipguard_baseline_info) == RUST_BASELINE_INFO_SIZE);
+	CHECK(offsetof(sipguard_baseline_info, usual_hour) == RUST_BASELINE_INFO_USUAL_HOUR);
+	char rules[] = "/tmp/sipguard-baseline-rules-XXXXXX";
+	char csv[] = "/tmp/sipguard-baseline-csv-XXXXXX";
+	int fd = mkstemp(rules);
+	const char text[] = "prefix 1 domestic 0.01\nprefix 882 high-risk 3\naccount default all\n";
+	CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+	close(fd);
+	fd = mkstemp(csv);
+	char line[128];
+	int len = snprintf(line, sizeof line, "eve,%llu,60,+12125551234,0.10\nbad line\n",
+			(unsigned long long)(time(NULL) - 3600));
+	CHECK(fd >= 0 && write(fd, line, (size_t)len) == (ssize_t)len);
+	close(fd);
+
+	sipguard_config *cfg = NULL;
+	char err[256] = "";
+	CHECK(sipguard_config_new(&cfg) == SIPGUARD_OK);
+	CHECK(sipguard_config_set(cfg, "fraud_rules", 11, rules, strlen(rules), err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_config_set(cfg, "baseline_days", 13, "28", 2, err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_config_set(cfg, "anomaly_action", 14, "refuse", 6, err, sizeof err) == SIPGUARD_OK);
+	CHECK(sipguard_config_set(cfg, "anomaly_action", 14, "maybe", 5, err, sizeof err) == SIPGUARD_ERR_INVALID
+			&& strstr(err, "anomaly_action") != NULL);
+	sipguard_fraud *f = NULL;
+	uint64_t now = sipguard_clock_ns();
+	CHECK(sipguard_fraud_create(cfg, now, &f, err, sizeof err) == SIPGUARD_OK && f != NULL);
+	sipguard_config_free(cfg);
+	unlink(rules);
+
+	sipguard_seed_report r;
+	CHECK(sipguard_fraud_seed_baseline(f, csv, strlen(csv), now, &r, err, sizeof err) == SIPGUARD_OK);
+	CHECK(r.calls == 1 && r.accounts == 1 && r.skipped == 1);
+	unlink(csv);
+	CHECK(sipguard_fraud_seed_baseline(f, csv, strlen(csv), now, &r, err, sizeof err) == SIPGUARD_ERR_INVALID
+			&& strstr(err, csv) != NULL);
+	CHECK(sipguard_fraud_seed_baseline(f, NULL, 3, now, &r, err, sizeof err) == SIPGUARD_ERR_NULL);
+
+	sipguard_dial_result d;
+	char reason[128] = "";
+	CHECK(sipguard_fraud_dial_check(f, "eve", 3, "+12125550100", 12, now, &d, reason, sizeof reason) == SIPGUARD_OK);
+	CHECK(d.verdict == SIPGUARD_DIAL_ALLOWED);
+	CHECK(sipguard_fraud_dial_check(f, "eve", 3, "+88212345678", 12, now, &d, reason, sizeof reason) == SIPGUARD_OK);
+	CHECK(d.verdict == SIPGUARD_DIAL_ANOMALY && strcmp(reason, "anomaly: first call to +882 high-risk") == 0);
+	int n = 0;
+	CHECK(sipguard_fraud_anomaly_events(f, on_anomaly, &n) == SIPGUARD_OK && n == 1);
+	CHECK(sipguard_fraud_anomaly_events(f, on_anomaly, &n) == SIPGUARD_OK && n == 1);
+	CHECK(sipguard_fraud_anomaly_events(f, NULL, &n) == SIPGUARD_ERR_NULL);
+	sipguard_baseline_info bi;
+	CHECK(sipguard_fraud_baseline_get(f, "eve", 3, now, &bi) == SIPGUARD_OK);
+	CHECK(bi.n_dests == 1 && bi.dests[0].country == 1 && bi.dests[0].class_id == SIPGUARD_CLASS_DOMESTIC);
+	CHECK(bi.usual_week == 1000 && bi.since_unix_ms % 3600000 == 0);
+	CHECK(sipguard_fraud_baseline_get(f, "nobody", 6, now, &bi) == SIPGUARD_ERR_NOT_FOUND);
+	CHECK(sipguard_fraud_baseline_get(f, "eve", 3, now, NULL) == SIPGUARD_ERR_NULL);
+	sipguard_anomaly_stats s;
+	CHECK(sipguard_fraud_anomaly_stats_get(f, &s) == SIPGUARD_OK);
+	CHECK(s.destination == 1 && s.spend == 0 && s.capacity >= 4096);
+	CHECK(sipguard_fraud_anomaly_stats_get(f, NULL) == SIPGUARD_ERR_NULL);
+	sipguard_fraud_destroy(f);
+}
+
 int fraud_abi_check(void)
 {
+	baseline_abi_check();
 	CHECK(sizeof(sipguard_call) == RUST_CALL_SIZE);
 	CHECK(sizeof(sipguard_dial_result) == RUST_DIAL_RESULT_SIZE);
 	CHECK(offsetof(sipguard_dial_result, rate) == RUST_DIAL_RESULT_RATE);
@@ -77,6 +152,11 @@ int fraud_abi_check(void)
 	CHECK(d.verdict == SIPGUARD_DIAL_CLASS_DENIED && d.class_id == SIPGUARD_CLASS_INTERNATIONAL);
 	CHECK(strcmp(reason, "class international not permitted") == 0);
 	CHECK(strcmp(sipguard_fraud_class_name(d.class_id), "international") == 0);
+	CHECK(sipguard_dial_is_uri("sip:+4420", 9) == 1 && sipguard_dial_is_uri("tel:+1", 6) == 1);
+	CHECK(sipguard_dial_is_uri("+4420", 5) == 0 && sipguard_dial_is_uri("a:b", 3) == 0);
+	char pr[8];
+	CHECK(sipguard_account_printable("al ice\x01x", 8, pr, sizeof pr) == 7);
+	CHECK(strcmp(pr, "al?ice?") == 0);
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, "1212", 4, now, &d, NULL, 0) == SIPGUARD_OK);
 	CHECK(d.verdict == SIPGUARD_DIAL_ALLOWED && d.rate == 5000);
 	CHECK(sipguard_fraud_dial_check(f, "alice", 5, NULL, 3, now, &d, NULL, 0) == SIPGUARD_ERR_NULL);
@@ -110,6 +190,7 @@ int fraud_abi_check(void)
 	sipguard_fraud_stats s;
 	CHECK(sipguard_fraud_stats_get(f, &s) == SIPGUARD_OK);
 	CHECK(s.denied == 1 && s.suspensions == 1 && s.active_calls == 0);
+	CHECK(s.suspended_accounts <= 1); /* a gauge: as of the last tick */
 	char money[16];
 	CHECK(sipguard_fraud_money_text(15000, money, sizeof money) == SIPGUARD_OK && strcmp(money, "1.5000") == 0);
 

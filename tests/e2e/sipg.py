@@ -150,8 +150,11 @@ class Kamailio:
     def argv(self, check_only: bool = False) -> list:
         a = [KAMAILIO]
         a += ["-c"] if check_only else ["-DD", "-E"]
-        a += ["-f", str(self.cfg), "-L", mpath(), "-Y", str(self.rundir),
-              "-m", str(self.shm_mb), "-M", str(self.pkg_mb)]
+        a += ["-f", str(self.cfg)]
+        # system_modules: Kamailio's own module path (an installed package)
+        if not getattr(self, "system_modules", False):
+            a += ["-L", mpath()]
+        a += ["-Y", str(self.rundir), "-m", str(self.shm_mb), "-M", str(self.pkg_mb)]
         if not check_only:
             a += ["-P", str(self.rundir / "kamailio.pid")]
         for k, v in self.all_defines().items():
@@ -1141,7 +1144,7 @@ def start_fails(kam, timeout=20):
 
 FRAUD_CFG = REPO / "kamailio-cfg" / "sipguard-fraud.cfg"
 SUSPEND_RE = re.compile(
-    r"sipguard: SUSPEND account=(?P<account>\S+) reason=(?P<reason>cpm|spend|rpc)"
+    r"sipguard: SUSPEND account=(?P<account>\S+) reason=(?P<reason>cpm|spend|rpc|anomaly)"
     r" value=(?P<value>\S+) threshold=(?P<threshold>\S+)\s*$"
 )
 
@@ -1235,3 +1238,24 @@ def sipp_callee(scenario: str, workdir: Path, port: int, count: int, duration_ms
         assert time.monotonic() < deadline, f"callee sipp did not bind port {port}"
         time.sleep(0.05)
     return s
+
+
+def start_tls_bundle(factory, tmp_path: Path, tls_dir: Path, cfg: Path | None = None,
+                     name: str = "bundle", **defines) -> "Kamailio":
+    """Start the TLS bundle (kamailio-cfg/sipguard-tls.cfg, or a copy `cfg`)
+    as shipped on a free TLS port; `factory` stops it."""
+    rundir = tmp_path / f"{name}-run"
+    tls_port = free_port()
+    d = {"SG_TLS_PORT": str(tls_port)}
+    d.update(defines)
+    k = Kamailio(cfg=cfg or REPO / "kamailio-cfg" / "sipguard-tls.cfg", workdir=tmp_path,
+                 name=name, defines=d,
+                 extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g",
+                             f"--substdef=!SG_TLS_DIR!{tls_dir}!g"])
+    k.rundir = rundir
+    rundir.mkdir(exist_ok=True)
+    k.ctl = rundir / "kamailio_ctl"
+    k.no_default_defines = True
+    k.tls_port = tls_port
+    factory.started.append(k)
+    return k.start()

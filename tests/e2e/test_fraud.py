@@ -26,7 +26,7 @@ account payer   domestic,premium
 
 DOMESTIC = "12125550100"
 INTERNATIONAL = ["+442071234567", "00442071234567", "011442071234567"]
-PREMIUM = "+449001"
+PREMIUM = "+449098790000"
 
 
 def fraud_kam(kam_factory, tmp_path, rules: str = RULES, start: bool = True, cfg=None,

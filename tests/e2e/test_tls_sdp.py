@@ -672,20 +672,7 @@ def test_bad_tls_contact_refused(kam_factory, tls_dir):
 
 
 def _bundle(kam_factory, tmp_path, tls_dir, name="bundle", **defines):
-    rundir = tmp_path / f"{name}-run"
-    tls_port = sipg.free_port()
-    d = {"SG_TLS_PORT": str(tls_port)}
-    d.update(defines)
-    k = sipg.Kamailio(cfg=BUNDLE, workdir=tmp_path, name=name, defines=d,
-                      extra_args=[f"--substdef=!SG_RUNDIR!{rundir}!g",
-                                  f"--substdef=!SG_TLS_DIR!{tls_dir}!g"])
-    k.rundir = rundir
-    rundir.mkdir(exist_ok=True)
-    k.ctl = rundir / "kamailio_ctl"
-    k.no_default_defines = True
-    k.tls_port = tls_port
-    kam_factory.started.append(k)
-    return k.start()
+    return sipg.start_tls_bundle(kam_factory, tmp_path, tls_dir, name=name, **defines)
 
 
 def test_bundle_passes_check(module_built, tmp_path):
