@@ -264,11 +264,12 @@ def test_a_spend_burst_split_over_the_nodes_suspends_everywhere(kam_factory, tmp
     crossed = [s[0] for s in own if s and float(s[0]["threshold"]) == 4.0]
     assert len(crossed) == 1 and crossed[0]["reason"] == "spend", own
     assert float(crossed[0]["value"]) > 4.0, crossed
-    # The event route ran once on every node.
+    # The suspension's event route ran once on every node (the example's
+    # learnt baselines may page a first premium call as an anomaly too).
     for k in cl.nodes:
         k.wait_log(lambda: re.search(r"PAGE account=payer suspended reason=spend", k.log_text()),
                    timeout=5, what="event_route[sipguard:account-suspended]")
-        assert len(re.findall(r"PAGE account=payer", k.log_text())) == 1
+        assert len(re.findall(r"PAGE account=payer suspended", k.log_text())) == 1
 
 
 def suspended_on(k, account: str) -> bool:
