@@ -272,6 +272,35 @@ def test_a_spend_burst_split_over_the_nodes_suspends_everywhere(kam_factory, tmp
         assert len(re.findall(r"PAGE account=payer suspended", k.log_text())) == 1
 
 
+def test_attempts_per_minute_count_across_the_nodes(kam_factory, tmp_path):
+    # cpm_critical 3: five calls, one a second, on A, B, C, A, B. No node
+    # sees more than 2 of its own; the cluster's 4th attempt (at A, a second
+    # after C's: far more than the counters' lag) crosses 3 and is refused,
+    # the account is suspended everywhere, and the 5th (at B) is refused.
+    cl, callee_port = fraud_cluster(kam_factory, tmp_path, SG_CPM_WARNING="2",
+                                    SG_CPM_CRITICAL="3")
+    callee = sipg.sipp_callee("fraud_callee.xml", tmp_path, callee_port, 3)
+    callers = []
+    try:
+        for i in range(5):
+            k = cl.nodes[i % 3]
+            callers.append(sipg.Sipp("fraud_caller.xml", tmp_path, dst=f"{k.addr}:{k.port}",
+                                     port=sipg.free_port(), count=1, duration_ms=500,
+                                     service=DOMESTIC, keys={"account": "dave"}))
+            time.sleep(1.0)
+        results = [c.wait() for c in callers]
+    finally:
+        callee.kill()
+        for p in callers:
+            p.kill()
+    assert [r["successful"] for r in results] == [1, 1, 1, 0, 0], results
+    for k in cl.nodes:
+        took = wait_until(lambda: suspended_on(k, "dave"), timeout=5.0, step=0.2)
+        assert took is not None, (k.name, sipg.fraud_accounts(k))
+    own = [s for k in cl.nodes for s in sipg.suspensions(k, "dave")]
+    assert own and all(s["reason"] == "cpm" for s in own), own
+
+
 def suspended_on(k, account: str) -> bool:
     e = sipg.fraud_accounts(k).get(account)
     return bool(e) and e.get("state") == "suspended"
