@@ -34,6 +34,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_fraud.h"
+#include "sipguard_guess.h"
 
 /* dialog value marking a dialog whose call is counted: the same dialog's
  * INVITE seen again (a spiral) is not counted twice */
@@ -380,6 +381,9 @@ int w_sipguard_dial_check(struct sip_msg *msg, str *account, str *number)
 	}
 	_sg_dial_rate = res.rate;
 	_sg_dial_class = res.class_id;
+	/* a refusal of the dial check is policy: its reply is no failed guess */
+	if(res.verdict < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
 	return (int)res.verdict;
 }
 

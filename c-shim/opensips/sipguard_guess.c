@@ -212,6 +212,31 @@ static int sg_request_of(
 	return 0;
 }
 
+/* the request is refused by policy (the same for every user): its reply
+ * (with SIPGUARD_POLICY_403_ONLY, its 403 only) leaves as it is and is no
+ * failed guess */
+int sipguard_policy_mark(struct sip_msg *msg, uint32_t flags)
+{
+	sipguard_request req;
+	sipguard_status st;
+	struct ip_addr *ip;
+
+	if(sg_request_of(msg, &req, &ip) < 0)
+		return -1;
+	st = sipguard_policy_reply(_sg_region, &req, flags, sipguard_clock_ns());
+	if(st != SIPGUARD_OK) {
+		if(st != SIPGUARD_ERR_BUSY)
+			SG_LOG_STATUS("sipguard_policy_reply", st);
+		return -1;
+	}
+	return 1;
+}
+
+int w_sipguard_policy_reply(struct sip_msg *msg)
+{
+	return sipguard_policy_mark(msg, 0);
+}
+
 int w_sipguard_authenticated(struct sip_msg *msg)
 {
 	sipguard_request req;

@@ -9,6 +9,10 @@
 /* the request's fields for the core; -1 if msg is not a request */
 int sipguard_request_fill(struct sip_msg *msg, sipguard_request *req);
 
+/* sipguard_policy_reply(), and the mark of the module's own refusals */
+int sipguard_policy_mark(struct sip_msg *msg, uint32_t flags);
+int w_sipguard_policy_reply(struct sip_msg *msg);
+
 /* script functions */
 int w_sipguard_authenticated(struct sip_msg *msg);
 int w_sipguard_auth_failed(struct sip_msg *msg);

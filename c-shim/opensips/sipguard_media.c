@@ -22,6 +22,7 @@
 
 #include "sipguard_ctx.h"
 #include "sipguard_media.h"
+#include "sipguard_guess.h"
 
 /* sipguard_require_tls(): not over TLS / REGISTER contact not TLS */
 #define SG_TLS_NO (-1)
@@ -174,15 +175,29 @@ static int sg_contacts_want_tls(struct sip_msg *msg)
 	return 1;
 }
 
-int w_sipguard_require_tls(struct sip_msg *msg)
+static int sg_require_tls(struct sip_msg *msg)
 {
-	if(msg == NULL || !sg_over_tls(msg))
+	if(!sg_over_tls(msg))
 		return SG_TLS_NO;
 	if(_sg_tls_contact && msg->first_line.type == SIP_REQUEST
 			&& msg->first_line.u.request.method_value == METHOD_REGISTER
 			&& !sg_contacts_want_tls(msg))
 		return SG_TLS_CONTACT_NO;
 	return 1;
+}
+
+int w_sipguard_require_tls(struct sip_msg *msg)
+{
+	int rc;
+
+	if(msg == NULL)
+		return SG_TLS_NO;
+	rc = sg_require_tls(msg);
+	/* the refusal that follows is policy, whoever the user: a phone
+	 * retrying it with its credentials is no password guesser */
+	if(rc < 0)
+		sipguard_policy_mark(msg, SIPGUARD_POLICY_403_ONLY);
+	return rc;
 }
 
 const char *sipguard_media_sdp_reason(struct sip_msg *msg)

@@ -62,6 +62,8 @@ static const cmd_export_t cmds[] = {
 		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_auth_allowed", (cmd_function)w_sipguard_auth_allowed,
 		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
+	{"sipguard_policy_reply", (cmd_function)w_sipguard_policy_reply,
+		{{0, 0, 0}}, REQUEST_ROUTE|FAILURE_ROUTE|BRANCH_ROUTE},
 	{"sipguard_sdp_check", (cmd_function)w_sipguard_sdp_check, {
 		{CMD_PARAM_STR|CMD_PARAM_STATIC|CMD_PARAM_OPT,
 			sipguard_fixup_sdp_policy, sipguard_fixup_free_sdp_policy},
@@ -170,6 +172,8 @@ SG_PARAM_SETTER(save_interval)
 SG_PARAM_SETTER(ban_prefix_v4)
 SG_PARAM_SETTER(ban_prefix_v6)
 SG_PARAM_SETTER(ban_prefix_threshold)
+SG_PARAM_SETTER(blocklist_file)
+SG_PARAM_SETTER(blocklist_max)
 SG_PARAM_SETTER(normalize_replies)
 SG_PARAM_SETTER(normalize_codes)
 SG_PARAM_SETTER(normalize_methods)
@@ -232,6 +236,9 @@ static const param_export_t params[] = {
 	SG_PARAM(ban_prefix_v4),
 	SG_PARAM(ban_prefix_v6),
 	SG_PARAM(ban_prefix_threshold),
+	/* shared blocklist: loaded at start (early drop and sipguard_check()) */
+	SG_PARAM(blocklist_file),
+	SG_PARAM(blocklist_max),
 	/* guessing defences */
 	SG_PARAM(normalize_replies),
 	SG_PARAM(normalize_codes),

@@ -84,6 +84,28 @@ static unsigned long sg_stat_active_calls(void *ctx)
 	return (unsigned long)sg_fraud_stats_read().active_calls;
 }
 
+/* the shared blocklist: one snapshot of its counts */
+static sipguard_blocklist_info sg_blocklist_read(void)
+{
+	sipguard_blocklist_info b;
+
+	memset(&b, 0, sizeof(b));
+	if(_sg_region != NULL
+			&& sipguard_blocklist_info_get(_sg_region, &b) != SIPGUARD_OK)
+		memset(&b, 0, sizeof(b));
+	return b;
+}
+
+static unsigned long sg_stat_blocklisted(void *ctx)
+{
+	return (unsigned long)sg_blocklist_read().hits;
+}
+
+static unsigned long sg_stat_blocklist_entries(void *ctx)
+{
+	return (unsigned long)sg_blocklist_read().entries;
+}
+
 #define SG_STAT(field) \
 	{                  \
 		#field, STAT_IS_FUNC, (stat_var **)sg_stat_##field \
@@ -112,6 +134,9 @@ const stat_export_t sipguard_stats_exports[] = {
 	SG_STAT(normalized),
 	SG_STAT(entries_used),
 	SG_STAT(table_size),
+	/* shared blocklist */
+	SG_STAT(blocklisted),
+	SG_STAT(blocklist_entries),
 	/* toll fraud */
 	SG_STAT(fraud_denied),
 	SG_STAT(fraud_suspended),

@@ -5,8 +5,11 @@ UDP and TCP and with tls_contact, sipguard_sdp_check() on the SDP cases of
 the Kamailio suite over UDP and TLS, policies as parameters,
 $sipguard(sdp_reason), and bad policies refused at start.
 """
+import re
+
 import pytest
 
+import auth_tools as at
 import sipg
 from osips import opensips_built, osips_module_factory, osips_factory  # noqa: F401
 from test_tls_sdp import CASES, CONTACTS, _body
@@ -93,3 +96,48 @@ def test_bad_sdp_policy_refused(osips_factory, tls_dir, spec):
     with pytest.raises(RuntimeError) as e:
         o.start(timeout=10)
     assert "sdp_policy" in str(e.value), str(e.value)[-2000:]
+
+
+def test_policy_refusal_with_credentials_never_bans(osips_factory, tls_dir):
+    """A phone with its credentials over UDP where TLS is required gets the
+    policy refusal every time and is never counted nor banned: the refusal
+    of sipguard_require_tls() is marked, as in Kamailio (normalization on,
+    auth_maxretry 3, so 3 counted 403s would ban it)."""
+    o = _start(osips_factory, tls_dir, "policy", normalize_replies=1, auth_maxretry=3)
+    cli = at.RawClient("127.0.0.1", o.port)
+    cred = ('Digest username="1001", realm="127.0.0.1", nonce="0123456789abcdef", '
+            'uri="sip:127.0.0.1", response="00000000000000000000000000000000"')
+    try:
+        codes = []
+        for _ in range(8):
+            r = cli.transact("REGISTER", "sip:127.0.0.1", frm="sip:1001@127.0.0.1",
+                             to="sip:1001@127.0.0.1", auth=("Authorization", cred))
+            assert r is not None, o.log_tail(20)
+            codes.append((r.code, r.reason))
+    finally:
+        cli.close()
+    assert codes == [(403, "TLS required")] * 8, codes
+    s = o.stats()
+    assert s["auth_failures"] == 0 and s["auth_bans"] == 0 and s["normalized"] == 0, s
+    assert o.bans(src="127.0.0.1") == []
+
+
+def test_blocklist_file(osips_factory, tls_dir, tmp_path):
+    """blocklist_file in OpenSIPS: a listed network's requests are refused
+    (early drop: no answer, counted), others answered; a bad line refuses
+    start naming the parameter and the line."""
+    good = tmp_path / "blocklist.txt"
+    good.write_text("# a feed\n127.0.3.0/24\n")
+    o = _start(osips_factory, tls_dir, "blocklist", blocklist_file=str(good))
+    listed = sipg.udp_run("127.0.3.5", "127.0.0.1", o.port, 5, wait=0.5)
+    other = sipg.udp_run("127.0.4.5", "127.0.0.1", o.port, 5, wait=0.5)
+    # (this config answers OPTIONS 404: any answer counts)
+    assert listed.codes == {} and sum(other.codes.values()) == 5, (listed, other)
+    s = o.stats()
+    assert s["blocklisted"] == 5 and s["blocklist_entries"] == 1, s
+    bad = tmp_path / "bad.txt"
+    bad.write_text("127.0.3.0/24\nnot-an-address\n")
+    b = _start(osips_factory, tls_dir, "badlist", start=False, blocklist_file=str(bad))
+    with pytest.raises(RuntimeError) as e:
+        b.start()
+    assert re.search(r"blocklist_file: \S*bad\.txt:2", str(e.value)), str(e.value)[-800:]
