@@ -88,7 +88,11 @@ impl Window {
     fn estimate(&self, now: u64, len: u64) -> u64 {
         self.roll(now, len);
         let left = len - now % len;
-        let prev = (self.prev.load(Relaxed) as u128 * left as u128 / len as u128) as u64;
+        // The previous bucket's share, rounded up: rounded down, three
+        // attempts just before a bucket's end and one just after counted
+        // 2 + 1, one short of what the last minute held, so a limit could
+        // be passed by one near every boundary.
+        let prev = (self.prev.load(Relaxed) as u128 * left as u128).div_ceil(len as u128) as u64;
         prev.saturating_add(self.cur.load(Relaxed))
     }
     fn clear(&self) {
@@ -679,6 +683,21 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_counts_a_burst_across_a_bucket_boundary_whole() {
+        const LEN: u64 = 60_000_000_000;
+        let w = Window::default();
+        // three attempts in the last second of one minute, one just after
+        for _ in 0..3 {
+            w.add(2 * LEN - 1_000_000_000, LEN, 1);
+        }
+        w.add(2 * LEN + 1_000_000, LEN, 1);
+        assert_eq!(w.estimate(2 * LEN + 1_000_000, LEN), 4);
+        // the earlier minute still fades out, and is gone after a whole one
+        assert_eq!(w.estimate(3 * LEN - 1, LEN), 2);
+        assert_eq!(w.estimate(4 * LEN, LEN), 0);
+    }
 
     const S: u64 = 1_000_000_000;
 
