@@ -2081,20 +2081,6 @@ sipguard_status sipguard_cluster_peer(const sipguard_region *region,
                                       struct sipguard_cluster_node *peer);
 
 /**
- * Early-drop test for the network hook: *listed = 1 when addr (4 or 16
- * bytes, network order) is on the blocklist and not allowlisted (counted
- * in the blocklist's hits), else 0. Allocates nothing, takes no lock,
- * reads no clock, whatever the size of the list.
- *
- * # Safety
- * `region` live; `addr` valid for `addr_len`; `listed` writable.
- */
-sipguard_status sipguard_blocklist_check(const sipguard_region *region,
-                                         const uint8_t *addr,
-                                         size_t addr_len,
-                                         int32_t *listed);
-
-/**
  * Fill *out with the blocklist's counts.
  *
  * # Safety

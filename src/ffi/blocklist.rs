@@ -1,41 +1,12 @@
-//! The shared blocklist's part of the C ABI: the early-drop test, the
-//! reload and what RPC and statistics show. Same rules as [`crate::ffi`];
-//! the verdict of sipguard_check() for a listed source is
-//! SIPGUARD_BLOCKLISTED.
+//! The shared blocklist's part of the C ABI: the reload and what RPC and
+//! statistics show. Same rules as [`crate::ffi`]; early drop consults the
+//! list through sipguard_drop_check(), and the verdict of sipguard_check()
+//! for a listed source is SIPGUARD_BLOCKLISTED.
 
 use crate::engine::Engine;
-use crate::ffi::{boundary, bytes, handle, out, write_err, Status};
+use crate::ffi::{boundary, handle, out, write_err, Status};
 use crate::shm::counters::Counter;
 use std::os::raw::c_char;
-
-/// Early-drop test for the network hook: *listed = 1 when addr (4 or 16
-/// bytes, network order) is on the blocklist and not allowlisted (counted
-/// in the blocklist's hits), else 0. Allocates nothing, takes no lock,
-/// reads no clock, whatever the size of the list.
-///
-/// # Safety
-/// `region` live; `addr` valid for `addr_len`; `listed` writable.
-#[no_mangle]
-pub unsafe extern "C" fn sipguard_blocklist_check(
-    region: *const Engine,
-    addr: *const u8,
-    addr_len: usize,
-    listed: *mut i32,
-) -> Status {
-    boundary(|| {
-        // SAFETY: per the function contract.
-        let (region, addr, listed) = unsafe { (handle(region)?, bytes(addr, addr_len)?, out(listed)?) };
-        if !matches!(addr.len(), 4 | 16) {
-            return Err(Status::Invalid);
-        }
-        let hit = region.blocklisted(addr);
-        if hit {
-            region.counters().bump(Counter::Blocklisted);
-        }
-        *listed = i32::from(hit);
-        Ok(())
-    })
-}
 
 /// The blocklist as RPC and statistics show it.
 #[repr(C)]

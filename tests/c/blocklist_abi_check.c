@@ -56,13 +56,13 @@ int blocklist_abi_check(void)
 				  other[4] = {198, 51, 100, 1};
 	const uint8_t listed6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 	int32_t hit = -1;
-	CHECK(sipguard_blocklist_check(r, listed, 4, &hit) == SIPGUARD_OK && hit == 1);
-	CHECK(sipguard_blocklist_check(r, listed6, 16, &hit) == SIPGUARD_OK && hit == 1);
-	CHECK(sipguard_blocklist_check(r, allowed, 4, &hit) == SIPGUARD_OK && hit == 0);
-	CHECK(sipguard_blocklist_check(r, other, 4, &hit) == SIPGUARD_OK && hit == 0);
-	CHECK(sipguard_blocklist_check(r, listed, 3, &hit) == SIPGUARD_ERR_INVALID);
-	CHECK(sipguard_blocklist_check(r, listed, 4, NULL) == SIPGUARD_ERR_NULL);
-	CHECK(sipguard_blocklist_check(NULL, listed, 4, &hit) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_drop_check(r, listed, 4, now, &hit) == SIPGUARD_OK && hit == 1);
+	CHECK(sipguard_drop_check(r, listed6, 16, now, &hit) == SIPGUARD_OK && hit == 1);
+	CHECK(sipguard_drop_check(r, allowed, 4, now, &hit) == SIPGUARD_OK && hit == 0);
+	CHECK(sipguard_drop_check(r, other, 4, now, &hit) == SIPGUARD_OK && hit == 0);
+	CHECK(sipguard_drop_check(r, listed, 3, now, &hit) == SIPGUARD_ERR_INVALID);
+	CHECK(sipguard_drop_check(r, listed, 4, now, NULL) == SIPGUARD_ERR_NULL);
+	CHECK(sipguard_drop_check(NULL, listed, 4, now, &hit) == SIPGUARD_ERR_NULL);
 
 	/* sipguard_check() has its own verdict for a listed source */
 	sipguard_check_result res;
@@ -82,7 +82,7 @@ int blocklist_abi_check(void)
 	uint64_t entries = 0, generation = 0;
 	CHECK(sipguard_blocklist_reload(r, err, sizeof err, &entries, &generation) == SIPGUARD_ERR_INVALID);
 	CHECK(strstr(err, ":2:") != NULL && strstr(err, "not-an-address") != NULL);
-	CHECK(sipguard_blocklist_check(r, listed, 4, &hit) == SIPGUARD_OK && hit == 1);
+	CHECK(sipguard_drop_check(r, listed, 4, now, &hit) == SIPGUARD_OK && hit == 1);
 	/* more than blocklist_max */
 	write_file(path, "10.0.0.1\n10.0.0.2\n10.0.0.3\n10.0.0.4\n");
 	CHECK(sipguard_blocklist_reload(r, err, sizeof err, NULL, NULL) == SIPGUARD_ERR_INVALID);
@@ -91,8 +91,8 @@ int blocklist_abi_check(void)
 	write_file(path, "198.51.100.0/24\n");
 	CHECK(sipguard_blocklist_reload(r, err, sizeof err, &entries, &generation) == SIPGUARD_OK);
 	CHECK(entries == 1 && generation == 2);
-	CHECK(sipguard_blocklist_check(r, listed, 4, &hit) == SIPGUARD_OK && hit == 0);
-	CHECK(sipguard_blocklist_check(r, other, 4, &hit) == SIPGUARD_OK && hit == 1);
+	CHECK(sipguard_drop_check(r, listed, 4, now, &hit) == SIPGUARD_OK && hit == 0);
+	CHECK(sipguard_drop_check(r, other, 4, now, &hit) == SIPGUARD_OK && hit == 1);
 	CHECK(sipguard_blocklist_reload(NULL, err, sizeof err, NULL, NULL) == SIPGUARD_ERR_NULL);
 	sipguard_region_destroy(r);
 
