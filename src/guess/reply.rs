@@ -217,15 +217,21 @@ pub fn challenge_is_stale(v: &[u8]) -> bool {
 /// a reply in the form hosts write ("SIP/2.0 ddd "), -1 another reply form.
 /// A method is a token (no '/'), so "SIP/" starts replies only.
 pub fn outgoing_status(b: &[u8]) -> i32 {
-    if b.len() < 12 || !b[..3].eq_ignore_ascii_case(b"SIP") || b[3] != b'/' {
+    let Some(head) = b.first_chunk::<12>() else {
+        return 0;
+    };
+    // Every message passes here: the usual form is read as one word.
+    let [_, _, _, _, _, _, _, _, h, t, u, sp] = *head;
+    let word = u64::from_le_bytes(*head.first_chunk::<8>().expect("12 bytes"));
+    if word == u64::from_le_bytes(*b"SIP/2.0 ") && sp == b' ' {
+        if let (b'1'..=b'6', b'0'..=b'9', b'0'..=b'9') = (h, t, u) {
+            return i32::from(h - b'0') * 100 + i32::from(t - b'0') * 10 + i32::from(u - b'0');
+        }
+    }
+    if !head[..3].eq_ignore_ascii_case(b"SIP") || head[3] != b'/' {
         return 0;
     }
-    match &b[..12] {
-        [b'S', b'I', b'P', b'/', b'2', b'.', b'0', b' ', h @ b'1'..=b'6', t @ b'0'..=b'9', u @ b'0'..=b'9', b' '] => {
-            i32::from(h - b'0') * 100 + i32::from(t - b'0') * 10 + i32::from(u - b'0')
-        }
-        _ => -1,
-    }
+    -1
 }
 
 fn put_quoted(w: &mut Out, v: &[u8]) {

@@ -14,7 +14,10 @@ pub fn lacks_user(uri: &[u8]) -> bool {
         [s, i, p, ps, b':', rest @ ..] if eq3(*s, *i, *p) && ps.eq_ignore_ascii_case(&b's') => rest,
         _ => return false,
     };
-    !rest.contains(&b'@')
+    // libc's memchr: on a few dozen bytes, cheaper than the slice's search
+    // and than a vector search that dispatches per call
+    // SAFETY: reads rest.len() bytes of rest.
+    unsafe { libc::memchr(rest.as_ptr().cast(), i32::from(b'@'), rest.len()) }.is_null()
 }
 
 fn eq3(s: u8, i: u8, p: u8) -> bool {
