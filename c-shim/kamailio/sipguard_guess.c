@@ -509,14 +509,13 @@ static int sg_status_of(str *obuf)
 #define SG_STATUS_CODES 1000
 static unsigned char sg_wanted[SG_STATUS_CODES];
 
-/* the message in obuf, going to dst: a reply is counted, and rewritten
- * in obuf's place where it would leak and can_replace (obuf is then the
- * pkg copy of the outgoing-data hook, for it to replace) */
-static int sg_reply_hook(str *obuf, struct dest_info *dst, int can_replace)
+/* every message Kamailio sends passes here (a pkg copy the core owns) */
+static int sg_data_out(sr_event_param_t *evp)
 {
 	/* one reply at a time per process */
 	static char rewritten[BUF_SIZE];
 	sipguard_span *keep = NULL;
+	str *obuf;
 	ip_addr_t ip;
 	sip_msg_t m;
 	sipguard_reply r;
@@ -525,13 +524,17 @@ static int sg_reply_hook(str *obuf, struct dest_info *dst, int can_replace)
 	int wanted, code, rc;
 	sipguard_status st;
 
-	if(obuf->s == NULL || obuf->len < 12 || _sg_region == NULL)
+	if(evp == NULL || evp->data == NULL || evp->dst == NULL
+			|| _sg_region == NULL)
+		return 0;
+	obuf = (str *)evp->data;
+	if(obuf->s == NULL || obuf->len < 12)
 		return 0;
 	/* the status line alone decides whether the rest needs parsing;
 	 * requests (0) go out untouched without further ado */
 	code = sg_status_of(obuf);
 	wanted = (code > 0 && code < SG_STATUS_CODES) ? sg_wanted[code] : 0;
-	if(!wanted || (wanted == SIPGUARD_REPLY_REWRITABLE && !can_replace))
+	if(!wanted)
 		return 0;
 	rc = sg_reply_fill(&m, obuf, &r, &keep);
 	if(rc < 0) {
@@ -546,7 +549,7 @@ static int sg_reply_hook(str *obuf, struct dest_info *dst, int can_replace)
 	}
 	if(wanted == SIPGUARD_REPLY_REWRITABLE)
 		sg_next_nonce_id(&r);
-	su2ip_addr(&ip, &dst->to);
+	su2ip_addr(&ip, &evp->dst->to);
 	st = sipguard_reply_out(_sg_region, &r, ip.u.addr, ip.len,
 			sipguard_clock_ns(), rewritten, sizeof(rewritten), &n);
 	p = NULL;
@@ -595,33 +598,9 @@ static int sg_reply_hook(str *obuf, struct dest_info *dst, int can_replace)
 	return 0;
 }
 
-/* every message Kamailio sends passes here before it leaves, as a pkg
- * copy the hook may replace (Kamailio copies each one for this hook) */
-static int sg_data_out(sr_event_param_t *evp)
-{
-	if(evp == NULL || evp->data == NULL || evp->dst == NULL)
-		return 0;
-	return sg_reply_hook((str *)evp->data, evp->dst, 1);
-}
-
-/* every message Kamailio has sent passes here, as it was sent */
-static int sg_data_sent(sr_event_param_t *evp)
-{
-	sr_net_info_t *ni;
-	str sent;
-
-	if(evp == NULL || evp->data == NULL)
-		return 0;
-	ni = (sr_net_info_t *)evp->data;
-	if(ni->dst == NULL)
-		return 0;
-	sent = ni->data;
-	return sg_reply_hook(&sent, ni->dst, 0);
-}
-
 int sipguard_guess_init(void)
 {
-	int code, wanted, rewrites = 0;
+	int code, wanted;
 
 	/* which statuses the hook hands over: fixed by the parameters, so
 	 * asked once here, before the fork, not once per reply */
@@ -632,13 +611,8 @@ int sipguard_guess_init(void)
 			return -1;
 		}
 		sg_wanted[code] = (unsigned char)wanted;
-		rewrites |= wanted == SIPGUARD_REPLY_REWRITABLE;
 	}
-	/* a rewrite needs each message before it leaves, and Kamailio copies
-	 * every one for that hook; failures alone are counted after the send,
-	 * from the buffer as it was sent, at no copy */
-	if(rewrites ? sr_event_register_cb(SREV_NET_DATA_OUT, sg_data_out)
-				: sr_event_register_cb(SREV_NET_DATA_SENT, sg_data_sent)) {
+	if(sr_event_register_cb(SREV_NET_DATA_OUT, sg_data_out) < 0) {
 		LM_ERR("cannot register the outgoing-data hook\n");
 		return -1;
 	}

@@ -166,22 +166,20 @@ fn a_probe_reusing_an_authenticated_key_is_normalized() {
 }
 
 #[test]
-fn a_request_naming_no_user_is_no_transaction() {
-    // No bookkeeping for it: an authenticated entry under the key it reuses
-    // stays (its reply names no user, so there is nothing to tell apart),
-    // where the same request naming a user forgets it.
-    for (to, rewritten) in [("<sip:example.org>", false), ("<sip:1001@example.org>", true)] {
+fn a_probe_naming_no_user_forgets_an_entry_under_its_key() {
+    // The reply may still be about a user (a script that finds one after
+    // the check), so a user-less request clears what a reused key left,
+    // as one naming a user does.
+    for to in ["<sip:example.org>", "<sip:1001@example.org>"] {
         let r = small_region(|_| {});
         let creds = register("<sip:1001@example.org>", "k", b"Digest username=\"1001\"");
         r.guess_request(&SRC, &creds, 1);
         r.guess_authenticated(&SRC, &creds, 1);
         r.guess_request(&SRC, &register(to, "k", b""), 2);
-        let reply = String::from_utf8(reply_401("k"))
-            .unwrap()
-            .replace("401 Unauthorized", "404 Not Found");
+        let reply = String::from_utf8(reply_401("k")).unwrap().replace("401 Unauthorized", "404 Not Found");
         let mut out = [0u8; 2048];
         let outcome = send(&r, reply.as_bytes(), &SRC, 3, &mut out);
-        assert_eq!(matches!(outcome, Outcome::Rewritten(_)), rewritten, "{to}");
+        assert!(matches!(outcome, Outcome::Rewritten(_)), "{to}");
     }
 }
 

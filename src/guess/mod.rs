@@ -445,13 +445,6 @@ impl Defences<'_> {
         }
         let g = self.guess();
         let user = req.target_user();
-        if user.is_empty() && req.flags & (REQ_IN_DIALOG | REQ_STALE_NONCE) == 0 && !req.has_credentials() {
-            // Nothing to count, judge or remember, and no reply to it can
-            // tell users apart (it names none): no transaction bookkeeping.
-            // An entry a reused key left stays, and can exempt at most this
-            // user-less request's reply.
-            return Finding::Clean;
-        }
         let key = g.request_txn(req);
         let in_dialog = if req.flags & REQ_IN_DIALOG != 0 {
             TXN_IN_DIALOG
