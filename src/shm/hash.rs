@@ -51,33 +51,45 @@ pub(crate) fn bucket_hash(key: [u64; 2], seed: [u64; 2]) -> u64 {
     fold(h ^ 0xbf58_476d_1ce4_e5b9, seed[0] ^ 0x94d0_49bb_1331_11eb)
 }
 
-/// One lane: state `h`, secret multiplier `k`.
-#[inline]
-fn lane(mut h: u64, k: u64, parts: &[&[u8]]) -> u64 {
+/// The 128-bit key of a tuple of byte strings under `secret`: equal for
+/// equal tuples in every process that shares the secret. Two lanes, each
+/// its own state and secret multiplier, read every word once together.
+pub fn parts_key(secret: [u64; 2], parts: &[&[u8]]) -> [u64; 2] {
+    let k = [secret[1], secret[0].rotate_left(32)];
+    let mut h = [secret[0] ^ P[0], secret[1] ^ P[3]];
+    let mut mix = |w: u64, c: u64| {
+        h[0] = fold(h[0] ^ w, k[0] ^ c);
+        h[1] = fold(h[1] ^ w, k[1] ^ c);
+    };
     for p in parts {
-        h = fold(h ^ p.len() as u64, k ^ P[0]);
+        mix(p.len() as u64, P[0]);
         let mut words = p.chunks_exact(8);
         for w in &mut words {
-            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            h = fold(h ^ w, k ^ P[1]);
+            mix(u64::from_le_bytes(w.try_into().expect("8 bytes")), P[1]);
         }
         let rest = words.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            h = fold(h ^ u64::from_le_bytes(b), k ^ P[1]);
+            mix(tail_word(rest), P[1]);
         }
     }
-    fold(h ^ P[2], k ^ P[3])
+    [fold(h[0] ^ P[2], k[0] ^ P[3]), fold(h[1] ^ P[2], k[1] ^ P[3])]
 }
 
-/// The 128-bit key of a tuple of byte strings under `secret`: equal for
-/// equal tuples in every process that shares the secret.
-pub fn parts_key(secret: [u64; 2], parts: &[&[u8]]) -> [u64; 2] {
-    [
-        lane(secret[0] ^ P[0], secret[1], parts),
-        lane(secret[1] ^ P[3], secret[0].rotate_left(32), parts),
-    ]
+/// 1 to 7 bytes as a little-endian word, zero above them, read by two
+/// overlapping loads (a copy into a zeroed word calls memcpy).
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    debug_assert!((1..8).contains(&n));
+    let le32 = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes")));
+    let le16 = |b: &[u8]| u64::from(u16::from_le_bytes(b.try_into().expect("2 bytes")));
+    if n >= 4 {
+        le32(&rest[..4]) | (le32(&rest[n - 4..]) >> (8 * (8 - n))) << 32
+    } else if n >= 2 {
+        le16(&rest[..2]) | (le16(&rest[n - 2..]) >> (8 * (4 - n))) << 16
+    } else {
+        u64::from(rest[0])
+    }
 }
 
 #[cfg(test)]
@@ -110,6 +122,43 @@ mod tests {
         assert_ne!(parts_key([s[0] ^ 1, s[1]], &[b"abc"]), keys[0]);
         assert_ne!(parts_key([s[0], s[1] ^ 2], &[b"abc"]), keys[0]);
         assert_ne!(random_seed(), random_seed());
+    }
+
+    /// One lane alone, word by word, as the key was first written.
+    fn lane(mut h: u64, k: u64, parts: &[&[u8]]) -> u64 {
+        for p in parts {
+            h = fold(h ^ p.len() as u64, k ^ P[0]);
+            for w in p.chunks(8) {
+                let mut b = [0u8; 8];
+                b[..w.len()].copy_from_slice(w);
+                h = fold(h ^ u64::from_le_bytes(b), k ^ P[1]);
+            }
+        }
+        fold(h ^ P[2], k ^ P[3])
+    }
+
+    #[test]
+    fn the_lanes_read_together_are_each_lane_alone() {
+        let s = [0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+        let text = b"a84b4c76e66710@pc33.atlanta.example.com";
+        for n in 0..text.len() {
+            let parts: [&[u8]; 3] = [&text[..n], b"314159", b"INVITE"];
+            let one = [
+                lane(s[0] ^ P[0], s[1], &parts),
+                lane(s[1] ^ P[3], s[0].rotate_left(32), &parts),
+            ];
+            assert_eq!(parts_key(s, &parts), one, "{n} bytes");
+        }
+    }
+
+    #[test]
+    fn a_tail_is_its_bytes_zero_padded() {
+        let bytes = [0x81u8, 2, 0xf3, 4, 5, 0xa6, 7];
+        for n in 1..8 {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(tail_word(&bytes[..n]), u64::from_le_bytes(b), "{n} bytes");
+        }
     }
 
     #[test]
