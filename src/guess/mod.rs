@@ -486,10 +486,12 @@ impl Defences<'_> {
             0
         };
         let remember = stale | in_dialog;
-        let _ = g.txns.with(key, now, remember != 0, |t, _| {
-            t.flags.store(remember, Relaxed);
-            t.credentials.store(0, Relaxed);
-        });
+        if remember != 0 || g.txns.holds_unlocked(key) {
+            let _ = g.txns.with(key, now, remember != 0, |t, _| {
+                t.flags.store(remember, Relaxed);
+                t.credentials.store(0, Relaxed);
+            });
+        }
         // Every method counts: a probe by INFO or a made-up method tells
         // as much as one by REGISTER.
         if user.is_empty() {

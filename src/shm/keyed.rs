@@ -289,6 +289,16 @@ impl<T: Entry> KeyedTable<T> {
         self.lock_index(self.bucket_of(key)).ok_or(KeyedError::Busy)
     }
 
+    /// Whether `key` is in the table, read without its bucket's lock: keys
+    /// are written under the lock, so an insert of the same key racing with
+    /// the call may be missed, as if it came just after. For a look that
+    /// needs no lock when, as usually, the key is absent.
+    #[inline]
+    pub fn holds_unlocked(&self, key: [u64; 2]) -> bool {
+        let cells = self.store.at::<[Cell<T>; WAYS]>(self.cells, self.bucket_of(key));
+        cells.iter().any(|c| c.holds(key))
+    }
+
     /// Run `f` on the entry of `key` under its bucket lock, creating it if
     /// `create`; `f` gets whether the entry is new. Keep `f` short.
     pub fn with<R>(
@@ -458,6 +468,9 @@ mod tests {
             t.with(t.name_key(b"bob"), 5, false, |_, _| ()),
             Err(KeyedError::NotFound)
         );
+        // The same answers without the lock.
+        assert!(t.holds_unlocked(k));
+        assert!(!t.holds_unlocked(t.name_key(b"bob")));
     }
 
     #[test]
