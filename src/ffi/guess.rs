@@ -38,6 +38,23 @@ impl CStr {
         // SAFETY: per the function contract.
         unsafe { bytes(self.s.cast(), self.len) }
     }
+
+    /// A length without bytes: the one form [`CStr::read`] refuses.
+    fn dangling(&self) -> bool {
+        self.s.is_null() && self.len != 0
+    }
+
+    /// The bytes of a value already tested with [`CStr::dangling`].
+    ///
+    /// # Safety
+    /// Not dangling; `s` valid for `len` bytes for `'a`.
+    unsafe fn read<'a>(&self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: non-null (not dangling) and valid, per the contract.
+        unsafe { std::slice::from_raw_parts(self.s.cast(), self.len) }
+    }
 }
 
 /// One request, each value as the host's parser gives it to the script (the
@@ -80,30 +97,45 @@ pub struct CRequest {
 unsafe fn request<'a>(req: *const CRequest) -> Result<Request<'a>, Status> {
     // SAFETY: per the function contract.
     let r = unsafe { handle(req)? };
-    let mut user_agents: [&[u8]; MAX_USER_AGENTS] = [&[]; MAX_USER_AGENTS];
-    for (ua, c) in user_agents
-        .iter_mut()
-        .zip(&r.user_agents)
-        .take(r.user_agent_count as usize)
-    {
-        // SAFETY: each pointer is valid for its length, per the contract.
-        *ua = unsafe { c.get()? };
+    let uas = &r.user_agents[..(r.user_agent_count as usize).min(MAX_USER_AGENTS)];
+    // Every request of every check comes through here: one test of all the
+    // pointers, then each value is read without one.
+    let values = [
+        &r.method,
+        &r.ruri_user,
+        &r.to_user,
+        &r.from,
+        &r.to,
+        &r.call_id,
+        &r.cseq_num,
+        &r.cseq_method,
+        &r.auth_user,
+        &r.credentials,
+    ];
+    let dangling = |any: bool, c: &&CStr| any | c.dangling();
+    if values.iter().fold(false, dangling) | uas.iter().fold(false, |any, c| any | c.dangling()) {
+        return Err(Status::Null);
     }
-    // SAFETY: each pointer is valid for its length, per the contract.
+    let mut user_agents: [&[u8]; MAX_USER_AGENTS] = [&[]; MAX_USER_AGENTS];
+    for (ua, c) in user_agents.iter_mut().zip(uas) {
+        // SAFETY: tested above; valid for its length, per the contract.
+        *ua = unsafe { c.read() };
+    }
+    // SAFETY: each tested above; valid for its length, per the contract.
     unsafe {
         Ok(Request {
-            method: r.method.get()?,
-            ruri_user: r.ruri_user.get()?,
-            to_user: r.to_user.get()?,
-            from: r.from.get()?,
-            to: r.to.get()?,
-            call_id: r.call_id.get()?,
-            cseq_num: r.cseq_num.get()?,
-            cseq_method: r.cseq_method.get()?,
+            method: r.method.read(),
+            ruri_user: r.ruri_user.read(),
+            to_user: r.to_user.read(),
+            from: r.from.read(),
+            to: r.to.read(),
+            call_id: r.call_id.read(),
+            cseq_num: r.cseq_num.read(),
+            cseq_method: r.cseq_method.read(),
             user_agents,
             user_agent_count: r.user_agent_count as usize,
-            auth_user: r.auth_user.get()?,
-            credentials: r.credentials.get()?,
+            auth_user: r.auth_user.read(),
+            credentials: r.credentials.read(),
             flags: r.flags,
         })
     }
@@ -201,14 +233,9 @@ pub unsafe extern "C" fn sipguard_check_request(
 ) -> Status {
     boundary(|| {
         // SAFETY: per the function contract.
-        let (region, addr, req, out) = unsafe {
-            (
-                handle(region)?,
-                bytes(addr, addr_len)?,
-                request(req)?,
-                self::out(out)?,
-            )
-        };
+        let (region, addr, out) = unsafe { (handle(region)?, bytes(addr, addr_len)?, self::out(out)?) };
+        // SAFETY: per the function contract.
+        let req = unsafe { request(req)? };
         *out = region.check_request(addr, &req, now_ns)?.into();
         Ok(())
     })

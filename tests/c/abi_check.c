@@ -223,6 +223,25 @@ int main(void)
 	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
 	CHECK(target_len == 4 && memcmp(target, "2002", 4) == 0);
 	CHECK(sipguard_request_target_user(NULL, &target, &target_len) == SIPGUARD_ERR_NULL);
+	/* a length without bytes, in any value (a User-Agent among them), is
+	 * refused; an absent value (NULL, 0) is not */
+	req.user_agent_count = 1;
+	req.user_agents[0] = (sipguard_str){NULL, 3};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_ERR_NULL);
+	req.user_agents[0] = (sipguard_str){NULL, 0};
+	req.call_id = (sipguard_str){NULL, 8};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_ERR_NULL);
+	req.call_id = (sipguard_str){NULL, 0};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
+	/* values past the count are not read; a count past the array reads
+	 * the array */
+	req.user_agents[1] = (sipguard_str){NULL, 3};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
+	req.user_agent_count = SIPGUARD_MAX_USER_AGENTS + 3;
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_ERR_NULL);
+	req.user_agents[1] = (sipguard_str){"x", 1};
+	CHECK(sipguard_request_target_user(&req, &target, &target_len) == SIPGUARD_OK);
+	req.user_agent_count = 0;
 	CHECK(sipguard_reply_wanted(r, 404, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_REWRITABLE);
 	CHECK(sipguard_reply_wanted(r, 401, &wanted) == SIPGUARD_OK && wanted == SIPGUARD_REPLY_COUNTED);
 	CHECK(sipguard_reply_wanted(r, 200, &wanted) == SIPGUARD_OK && wanted == 0);
