@@ -250,7 +250,11 @@ impl Patterns {
                     None => continue,
                 }
             };
-            let t = self.next[row + usize::from(c)];
+            debug_assert!(row + usize::from(c) < self.next.len());
+            // SAFETY: a row is a state's number times the columns, and a
+            // column (raw, class) is below the number of columns: the
+            // table holds every state's every column (Patterns::parse).
+            let t = unsafe { *self.next.get_unchecked(row + usize::from(c)) };
             if t == FOUND {
                 return true;
             }
