@@ -176,7 +176,9 @@ fn a_probe_naming_no_user_forgets_an_entry_under_its_key() {
         r.guess_request(&SRC, &creds, 1);
         r.guess_authenticated(&SRC, &creds, 1);
         r.guess_request(&SRC, &register(to, "k", b""), 2);
-        let reply = String::from_utf8(reply_401("k")).unwrap().replace("401 Unauthorized", "404 Not Found");
+        let reply = String::from_utf8(reply_401("k"))
+            .unwrap()
+            .replace("401 Unauthorized", "404 Not Found");
         let mut out = [0u8; 2048];
         let outcome = send(&r, reply.as_bytes(), &SRC, 3, &mut out);
         assert!(matches!(outcome, Outcome::Rewritten(_)), "{to}");
