@@ -184,7 +184,10 @@ int sipguard_request_fill(sip_msg_t *msg, sipguard_request *req)
 	auth_body_t *cred;
 	int in_dialog = 0;
 
-	memset(req, 0, sizeof(*req));
+	/* the User-Agent slots are read only up to their count: not cleared */
+	memset(req, 0, offsetof(sipguard_request, user_agents));
+	req->user_agent_count = 0;
+	req->flags = 0;
 	if(msg == NULL || msg->first_line.type != SIP_REQUEST)
 		return -1;
 	/* User-Agent and credentials may be anywhere: read the whole header.

@@ -94,6 +94,7 @@ pub struct CRequest {
 
 /// # Safety
 /// `req` null or valid, its pointers valid for their lengths.
+#[inline(always)] // on every request: no copy of the whole request on return
 unsafe fn request<'a>(req: *const CRequest) -> Result<Request<'a>, Status> {
     // SAFETY: per the function contract.
     let r = unsafe { handle(req)? };
