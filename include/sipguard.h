@@ -700,7 +700,8 @@ typedef struct sipguard_request {
      */
     struct sipguard_str credentials;
     /**
-     * Every User-Agent header value, up to SIPGUARD_MAX_USER_AGENTS.
+     * Every User-Agent header value, up to SIPGUARD_MAX_USER_AGENTS; slots
+     * past user_agent_count are never read (a host need not clear them).
      */
     struct sipguard_str user_agents[SIPGUARD_MAX_USER_AGENTS];
     /**

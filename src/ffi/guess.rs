@@ -83,7 +83,8 @@ pub struct CRequest {
     pub auth_user: CStr,
     /// Their whole header value (hashed only).
     pub credentials: CStr,
-    /// Every User-Agent header value, up to SIPGUARD_MAX_USER_AGENTS.
+    /// Every User-Agent header value, up to SIPGUARD_MAX_USER_AGENTS; slots
+    /// past user_agent_count are never read (a host need not clear them).
     pub user_agents: [CStr; SIPGUARD_MAX_USER_AGENTS],
     /// User-Agent headers in the request (may be more than the array holds:
     /// a scanner).
