@@ -4,7 +4,7 @@
 
 use crate::engine::config::Config;
 use crate::engine::Engine;
-use crate::ffi::{boundary, bytes, contains, handle, out, write_err, CShimReturn, Status};
+use crate::ffi::{boundary, byte_test, bytes, contains, handle, out, write_err, CShimReturn, Status};
 use crate::fraud::accounts::{CallTicket, Reason};
 use crate::fraud::dial::{DialUri, Scheme};
 use crate::fraud::money::Money;
@@ -833,14 +833,12 @@ pub unsafe extern "C" fn sipguard_fraud_money_text(amount: u64, buf: *mut c_char
 /// `value` valid for `len` bytes (or null with 0).
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_dial_is_uri(value: *const c_char, len: usize) -> c_int {
-    let is_uri = || {
-        // SAFETY: per the function contract.
-        let v = unsafe { bytes(value.cast(), len) }.ok()?;
-        Some(c_int::from(
-            matches!(v.iter().take(5).position(|&b| b == b':'), Some(i) if i >= 3),
-        ))
-    };
-    std::panic::catch_unwind(is_uri).ok().flatten().unwrap_or(0)
+    // SAFETY: per the function contract.
+    unsafe {
+        byte_test(value, len, |v| {
+            c_int::from(matches!(v.iter().take(5).position(|&b| b == b':'), Some(i) if i >= 3))
+        })
+    }
 }
 
 /// An account name for a host's log line into out (NUL-terminated): at

@@ -3,7 +3,7 @@
 //! `boundary`, every pointer checked.
 
 use crate::engine::Engine;
-use crate::ffi::{boundary, bytes, handle, out, CCheckResult, Status};
+use crate::ffi::{boundary, byte_test, bytes, handle, out, CCheckResult, Status};
 use crate::guess::reply::{Outcome, Reply, Span};
 use crate::guess::{PolicyMark, Request, MAX_USER_AGENTS, REQ_IN_DIALOG, REQ_STALE_NONCE};
 use std::ffi::c_void;
@@ -370,14 +370,14 @@ pub unsafe extern "C" fn sipguard_request_reads_to_user(
     method_len: usize,
     ruri_user_len: usize,
 ) -> c_int {
-    let reads = || {
-        // SAFETY: per the function contract.
-        let m = unsafe { bytes(method.cast(), method_len) }.ok()?;
-        // Only the R-URI user's emptiness matters.
-        let ruri_user: &[u8] = if ruri_user_len == 0 { b"" } else { b"u" };
-        Some(c_int::from(crate::guess::reads_to_user(m, ruri_user)))
-    };
-    std::panic::catch_unwind(reads).ok().flatten().unwrap_or(0)
+    // Only the R-URI user's emptiness matters.
+    let ruri_user: &[u8] = if ruri_user_len == 0 { b"" } else { b"u" };
+    // SAFETY: per the function contract.
+    unsafe {
+        byte_test(method, method_len, |m| {
+            c_int::from(crate::guess::reads_to_user(m, ruri_user))
+        })
+    }
 }
 
 /// 1 when the host's URI parser finds no user part in this URI (a `sip:` or
@@ -389,12 +389,8 @@ pub unsafe extern "C" fn sipguard_request_reads_to_user(
 /// `uri` valid for `uri_len` bytes (or null with 0).
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_uri_lacks_user(uri: *const c_char, uri_len: usize) -> c_int {
-    let lacks = || {
-        // SAFETY: per the function contract.
-        let u = unsafe { bytes(uri.cast(), uri_len) }.ok()?;
-        Some(c_int::from(crate::sip::uri::lacks_user(u)))
-    };
-    std::panic::catch_unwind(lacks).ok().flatten().unwrap_or(0)
+    // SAFETY: per the function contract.
+    unsafe { byte_test(uri, uri_len, |u| c_int::from(crate::sip::uri::lacks_user(u))) }
 }
 
 /// The user name the guessing defences judge for this request (the digest
@@ -611,12 +607,12 @@ pub unsafe extern "C" fn sipguard_unthrottle(
 /// `value` valid for `len` bytes (or null with 0).
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_challenge_stale(value: *const c_char, len: usize) -> c_int {
-    let stale = || {
-        // SAFETY: per the function contract.
-        let v = unsafe { bytes(value.cast(), len) }.ok()?;
-        Some(c_int::from(crate::guess::reply::challenge_is_stale(v)))
-    };
-    std::panic::catch_unwind(stale).ok().flatten().unwrap_or(0)
+    // SAFETY: per the function contract.
+    unsafe {
+        byte_test(value, len, |v| {
+            c_int::from(crate::guess::reply::challenge_is_stale(v))
+        })
+    }
 }
 
 /// What an outgoing message is, from its first bytes: 0 a request (it
@@ -629,12 +625,8 @@ pub unsafe extern "C" fn sipguard_challenge_stale(value: *const c_char, len: usi
 /// `buf` valid for `len` bytes (or null with 0).
 #[no_mangle]
 pub unsafe extern "C" fn sipguard_outgoing_status(buf: *const c_char, len: usize) -> c_int {
-    let status = || {
-        // SAFETY: per the function contract.
-        let b = unsafe { bytes(buf.cast(), len) }.ok()?;
-        Some(crate::guess::reply::outgoing_status(b))
-    };
-    std::panic::catch_unwind(status).ok().flatten().unwrap_or(0)
+    // SAFETY: per the function contract.
+    unsafe { byte_test(buf, len, crate::guess::reply::outgoing_status) }
 }
 
 /// A host could not send a reply that must leave rewritten or not at all

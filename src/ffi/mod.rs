@@ -285,6 +285,20 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8], Sta
     }
 }
 
+/// A host's yes/no (or small number) question about a borrowed buffer:
+/// `f`'s answer, or 0 for a null buffer with a length, or if `f` panics.
+///
+/// # Safety
+/// As for [`bytes`].
+#[inline]
+pub(crate) unsafe fn byte_test(p: *const c_char, len: usize, f: impl FnOnce(&[u8]) -> c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    match unsafe { bytes(p.cast(), len) } {
+        Ok(b) => catch_unwind(AssertUnwindSafe(|| f(b))).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
 /// # Safety
 /// As for [`bytes`].
 pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize) -> Result<&'a str, Status> {
